@@ -1,0 +1,152 @@
+//! The generic trials CSV: one row per trial.
+//!
+//! Required columns: `subject`, `session`, `choice` (0 = left, 1 = right), `answer` (the
+//! correct side, 0/1). Optional: `trial` (number within the session, must increase),
+//! `reward` (any finite number; default `choice == answer`). Every other column whose first
+//! value is numeric is a named input; other columns are ignored and listed in the summary.
+
+use crate::util::{Columns, Row, SubjectBuilder, csv_error, fmt_num, numeric_order, open_csv};
+use crate::{Dataset, Format, LoadError, Trial};
+use std::collections::HashMap;
+use std::path::Path;
+
+const FORMAT: &str = "trials-csv";
+const OWN: [&str; 6] = ["subject", "session", "trial", "choice", "answer", "reward"];
+
+pub(crate) fn read(path: &Path) -> Result<Dataset, LoadError> {
+    let mut reader = open_csv(path)?;
+    let columns = Columns::new(path, &mut reader)?;
+    let subject_col = columns.required("subject", FORMAT)?;
+    let session_col = columns.required("session", FORMAT)?;
+    let choice_col = columns.required("choice", FORMAT)?;
+    let answer_col = columns.required("answer", FORMAT)?;
+    let trial_col = columns.optional("trial");
+    let reward_col = columns.optional("reward");
+    let candidates: Vec<usize> = (0..columns.names.len())
+        .filter(|&i| !columns.names[i].is_empty() && !OWN.contains(&columns.names[i].as_str()))
+        .collect();
+
+    let mut builder = SubjectBuilder::new();
+    let mut inputs: Option<Vec<usize>> = None;
+    let mut ignored = Vec::new();
+    let mut last_trial: HashMap<usize, f64> = HashMap::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(csv_error(path, e)),
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let row = Row {
+            path,
+            columns: &columns,
+            record: &record,
+            line,
+        };
+        // The first row decides which extra columns are numeric inputs.
+        let input_cols = inputs.get_or_insert_with(|| {
+            let (num, other): (Vec<usize>, Vec<usize>) = candidates
+                .iter()
+                .partition(|&&i| row.field(i).parse::<f64>().is_ok());
+            ignored = other.iter().map(|&i| columns.names[i].clone()).collect();
+            num
+        });
+        let subject = row.text(subject_col, |line, column_index| LoadError::EmptySubject {
+            path: path.to_path_buf(),
+            line,
+            column_index,
+        })?;
+        let session = row.field(session_col).to_string();
+        if session.is_empty() {
+            return Err(row.bad_coding(session_col, "a non-empty session identifier"));
+        }
+        let choice = row.binary(choice_col, "0 = left or 1 = right")?;
+        let answer = row.binary(answer_col, "0 = left or 1 = right")?;
+        let reward = match reward_col {
+            Some(c) => row.number(c)?,
+            None => f64::from(u8::from(choice == answer)),
+        };
+        let values = input_cols
+            .iter()
+            .map(|&c| row.number(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let trial = Trial {
+            inputs: values,
+            choice,
+            answer,
+            reward,
+        };
+        let (subject_idx, new_session) = builder.push(
+            &row,
+            session_col,
+            &subject,
+            None,
+            &session,
+            None,
+            &session,
+            numeric_order,
+            trial,
+        )?;
+        if let Some(tc) = trial_col {
+            let t = row.number(tc)?;
+            match last_trial.get(&subject_idx) {
+                Some(&prev) if !new_session && t <= prev => {
+                    return Err(LoadError::Unordered {
+                        path: path.to_path_buf(),
+                        line,
+                        column_index: tc + 1,
+                        subject,
+                        what: "trial",
+                        value: row.field(tc).to_string(),
+                        previous: fmt_num(prev),
+                    });
+                }
+                _ => {
+                    last_trial.insert(subject_idx, t);
+                }
+            }
+        }
+    }
+    let input_names = inputs
+        .unwrap_or_default()
+        .iter()
+        .map(|&i| columns.names[i].clone())
+        .collect();
+    if builder.subjects.is_empty() {
+        return Err(LoadError::NoTrials {
+            path: path.to_path_buf(),
+            detail: "the header is followed by no rows".into(),
+        });
+    }
+    Ok(Dataset {
+        source: path.to_path_buf(),
+        format: Format::TrialsCsv,
+        input_names,
+        ignored_columns: ignored,
+        subjects: builder.subjects,
+    })
+}
+
+pub(crate) fn write(data: &Dataset, path: &Path) -> Result<(), LoadError> {
+    let mut out = csv::Writer::from_path(path).map_err(|e| csv_error(path, e))?;
+    let mut header = vec!["subject", "session", "trial"];
+    header.extend(data.input_names.iter().map(String::as_str));
+    header.extend(["choice", "answer", "reward"]);
+    out.write_record(&header).map_err(|e| csv_error(path, e))?;
+    for subject in &data.subjects {
+        for (k, session) in subject.sessions.iter().enumerate() {
+            for (t, trial) in session.trials.iter().enumerate() {
+                let mut row = vec![subject.name.clone(), (k + 1).to_string(), (t + 1).to_string()];
+                row.extend(trial.inputs.iter().map(|v| fmt_num(*v)));
+                row.extend([
+                    trial.choice.to_string(),
+                    trial.answer.to_string(),
+                    fmt_num(trial.reward),
+                ]);
+                out.write_record(&row).map_err(|e| csv_error(path, e))?;
+            }
+        }
+    }
+    out.flush().map_err(|e| LoadError::io(path, e))
+}

@@ -1,0 +1,94 @@
+//! # denovo-glm
+//!
+//! The decision policy of every denovo model: a logistic GLM,
+//! p(right_t) = σ(w_t · x_t), written with burn tensor ops so that it runs on any
+//! [`Backend`] and differentiates under `Autodiff<B>`.
+//!
+//! Tensors are batched over animals: weights and regressors are `[animals, features]`,
+//! choices and log-likelihoods `[animals]`.
+
+use burn::tensor::{Tensor, backend::Backend};
+
+/// The logits z = w · x of each animal: `w`, `x` are `[animals, features]`, the result
+/// `[animals]`.
+pub fn logits<B: Backend>(w: Tensor<B, 2>, x: Tensor<B, 2>) -> Tensor<B, 1> {
+    (w * x).sum_dim(1).squeeze_dim(1)
+}
+
+/// p(right) = σ(w · x) of each animal, `[animals]`.
+pub fn prob_right<B: Backend>(w: Tensor<B, 2>, x: Tensor<B, 2>) -> Tensor<B, 1> {
+    sigmoid(logits(w, x))
+}
+
+/// σ(z) = exp(z − softplus(z)), in the tensor's own precision. (burn 0.21's built-in
+/// sigmoid computes in f32 whatever the element type, which breaks f64 gradient checks.)
+/// Finite with finite gradients for every finite z.
+pub fn sigmoid<B: Backend, const D: usize>(z: Tensor<B, D>) -> Tensor<B, D> {
+    (z.clone() - softplus(z)).exp()
+}
+
+/// softplus(z) = log(1 + eᶻ), computed as max(z, 0) + log1p(e^{−|z|}) so that it never
+/// overflows.
+pub fn softplus<B: Backend, const D: usize>(z: Tensor<B, D>) -> Tensor<B, D> {
+    z.clone().clamp_min(0.0) + z.abs().neg().exp().log1p()
+}
+
+/// Log-likelihood of choices `y` (0 = left, 1 = right) under logits `z`, per animal:
+/// log p(y | z) = y·z − softplus(z), stable for any z.
+pub fn log_likelihood<B: Backend>(z: Tensor<B, 1>, y: Tensor<B, 1>) -> Tensor<B, 1> {
+    y * z.clone() - softplus(z)
+}
+
+/// Sums `values` where `mask` is 1 and ignores the rest (padding of animals with fewer
+/// trials). Both are `[animals]`; the mask is 0/1. Non-finite values under a 0 mask are
+/// ignored too.
+pub fn masked_sum<B: Backend>(values: Tensor<B, 1>, mask: Tensor<B, 1>) -> Tensor<B, 1> {
+    let keep = mask.clone().equal_elem(1.0);
+    values.mask_fill(keep.bool_not(), 0.0).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+    use burn::tensor::TensorData;
+
+    type B = NdArray<f64>;
+
+    fn vec1(t: Tensor<B, 1>) -> Vec<f64> {
+        t.into_data().convert::<f64>().into_vec().unwrap()
+    }
+
+    #[test]
+    fn log_likelihood_matches_log_sigmoid_and_stays_finite() {
+        let dev = Default::default();
+        let z = Tensor::<B, 1>::from_data(TensorData::new(vec![-800.0, -2.0, 0.0, 3.0, 800.0], [5]), &dev);
+        let y1 = Tensor::<B, 1>::ones([5], &dev);
+        let ll = vec1(log_likelihood(z.clone(), y1));
+        let expected = [-800.0, -(1.0 + 2f64.exp()).ln(), -(2f64.ln()), -(1.0 + (-3f64).exp()).ln(), 0.0];
+        for (a, b) in ll.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+        let ll0 = vec1(log_likelihood(z, Tensor::zeros([5], &dev)));
+        assert!(ll0.iter().all(|v| v.is_finite()));
+        assert!((ll0[4] + 800.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn prob_right_is_sigmoid_of_dot_product() {
+        let dev = Default::default();
+        let w = Tensor::<B, 2>::from_data(TensorData::new(vec![1.0, -0.5, 0.0, 2.0], [2, 2]), &dev);
+        let x = Tensor::<B, 2>::from_data(TensorData::new(vec![0.5, 1.0, 0.3, 1.0], [2, 2]), &dev);
+        let p = vec1(prob_right(w, x));
+        assert!((p[0] - 0.5).abs() < 1e-12);
+        assert!((p[1] - 1.0 / (1.0 + (-2f64).exp())).abs() < 1e-12, "{p:?}");
+    }
+
+    #[test]
+    fn masked_sum_ignores_padding_even_when_not_finite() {
+        let dev = Default::default();
+        let v = Tensor::<B, 1>::from_data(TensorData::new(vec![1.0, f64::NAN, 2.5], [3]), &dev);
+        let m = Tensor::<B, 1>::from_data(TensorData::new(vec![1.0, 0.0, 1.0], [3]), &dev);
+        assert_eq!(vec1(masked_sum(v, m)), vec![3.5]);
+    }
+}

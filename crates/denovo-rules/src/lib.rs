@@ -1,0 +1,62 @@
+//! # denovo-rules
+//!
+//! The one abstraction of denovo, [`LearningRule`]: a learning rule is a state machine over
+//! trials. Its state holds the GLM weights (and whatever else the rule needs); it exposes
+//! the policy weights of a state; it steps from the state before a completed trial to the
+//! state after it. Rule parameters are shared across animals; the initial weights are per
+//! animal. Animals are batched: every tensor has the animals in its first dimension.
+//!
+//! The parametric rules here — [`Reinforce`], [`ReinforceBaseline`], [`RewardMax`],
+//! [`PredictMax`] (Ashwood et al., NeurIPS 2020) — are burn modules whose parameters are
+//! stored in an unconstrained form (log learning rates) so that fitting may move them
+//! freely. The simulator steps the same modules with sampled choices, the fitter with
+//! observed ones: one formula, one place.
+
+mod parametric;
+mod spec;
+
+pub use parametric::{PredictMax, Reinforce, ReinforceBaseline, RewardMax};
+pub use spec::{RuleKind, RuleSpec, SpecError};
+
+use burn::tensor::{Tensor, backend::Backend};
+
+/// One completed trial for a batch of animals.
+#[derive(Debug, Clone)]
+pub struct TrialBatch<B: Backend> {
+    /// Regressors x_t, `[animals, features]`.
+    pub x: Tensor<B, 2>,
+    /// Choice y_t (0 = left, 1 = right), `[animals]`.
+    pub choice: Tensor<B, 1>,
+    /// Reward r_t, `[animals]`.
+    pub reward: Tensor<B, 1>,
+    /// Correct side a_t (0 = left, 1 = right), `[animals]`.
+    pub answer: Tensor<B, 1>,
+    /// 1 where trial t was the first of its session, else 0, `[animals]`.
+    pub session_start: Tensor<B, 1>,
+}
+
+/// A learning rule: how an animal's policy changes after each trial.
+///
+/// The prediction of trial t uses [`policy_weights`](LearningRule::policy_weights) of the
+/// state *before* trial t; [`step`](LearningRule::step) then sees trial t's outcome and
+/// returns the state for trial t + 1.
+pub trait LearningRule<B: Backend> {
+    /// The per-animal state carried from trial to trial (at least the GLM weights).
+    type State: Clone;
+
+    /// The rule's name, as used on the command line.
+    fn name(&self) -> &'static str;
+
+    /// The state before the first trial, from initial weights w0 `[animals, features]`.
+    fn initial_state(&self, w0: Tensor<B, 2>) -> Self::State;
+
+    /// The GLM weights w_t of a state, `[animals, features]`.
+    fn policy_weights(&self, state: &Self::State) -> Tensor<B, 2>;
+
+    /// The state after trial t, given the state before it and the completed trial.
+    fn step(&self, state: Self::State, trial: &TrialBatch<B>) -> Self::State;
+
+    /// Adds `delta` (`[animals, features]`) to the policy weights of a state; the simulator
+    /// uses it for Gaussian weight noise.
+    fn perturb_weights(&self, state: Self::State, delta: Tensor<B, 2>) -> Self::State;
+}

@@ -1,0 +1,113 @@
+//! A serialisable description of a parametric rule and its parameters: what the simulator
+//! writes in its ground-truth sidecar and what the command line parses.
+
+use serde::{Deserialize, Serialize};
+
+/// The parametric rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleKind {
+    /// [`crate::Reinforce`].
+    Reinforce,
+    /// [`crate::ReinforceBaseline`].
+    ReinforceBaseline,
+    /// [`crate::RewardMax`].
+    Rewardmax,
+    /// [`crate::PredictMax`].
+    Predictmax,
+}
+
+impl RuleKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [RuleKind; 4] = [
+        RuleKind::Reinforce,
+        RuleKind::ReinforceBaseline,
+        RuleKind::Rewardmax,
+        RuleKind::Predictmax,
+    ];
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuleKind::Reinforce => "reinforce",
+            RuleKind::ReinforceBaseline => "reinforce-baseline",
+            RuleKind::Rewardmax => "rewardmax",
+            RuleKind::Predictmax => "predictmax",
+        }
+    }
+}
+
+impl std::str::FromStr for RuleKind {
+    type Err = SpecError;
+    fn from_str(s: &str) -> Result<Self, SpecError> {
+        RuleKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| SpecError::UnknownRule(s.to_string()))
+    }
+}
+
+/// Errors in a rule description.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpecError {
+    /// The rule name is not one of [`RuleKind::ALL`].
+    #[error("unknown rule `{0}` (expected reinforce, reinforce-baseline, rewardmax or predictmax)")]
+    UnknownRule(String),
+    /// A parameter vector has the wrong length.
+    #[error("{name} needs {expected} values (one per regressor), got {got}")]
+    WrongLength {
+        /// Parameter name.
+        name: &'static str,
+        /// Number of regressors.
+        expected: usize,
+        /// Number given.
+        got: usize,
+    },
+    /// A learning rate is negative or not finite.
+    #[error("learning rates must be finite and ≥ 0, got {0}")]
+    BadRate(f64),
+}
+
+/// A parametric rule with its parameter values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleSpec {
+    /// Which rule.
+    pub kind: RuleKind,
+    /// Learning rates α, one per regressor.
+    pub alpha: Vec<f64>,
+    /// Baselines β, one per regressor (REINFORCE with baseline only; empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub beta: Vec<f64>,
+}
+
+impl RuleSpec {
+    /// Checks the parameters against `n_features` regressors. A baseline rule given no β
+    /// gets β = 0.
+    pub fn validated(mut self, n_features: usize) -> Result<Self, SpecError> {
+        if self.alpha.len() != n_features {
+            return Err(SpecError::WrongLength {
+                name: "alpha",
+                expected: n_features,
+                got: self.alpha.len(),
+            });
+        }
+        if let Some(&a) = self.alpha.iter().find(|a| !a.is_finite() || **a < 0.0) {
+            return Err(SpecError::BadRate(a));
+        }
+        if self.kind == RuleKind::ReinforceBaseline {
+            if self.beta.is_empty() {
+                self.beta = vec![0.0; n_features];
+            }
+            if self.beta.len() != n_features {
+                return Err(SpecError::WrongLength {
+                    name: "beta",
+                    expected: n_features,
+                    got: self.beta.len(),
+                });
+            }
+        } else {
+            self.beta.clear();
+        }
+        Ok(self)
+    }
+}

@@ -24,9 +24,11 @@ mod split;
 mod trials_csv;
 mod util;
 
-pub use design::{DesignMatrix, DesignOptions, Regressor, SubjectDesign, DEFAULT_CONTRAST_GAIN};
+pub use design::{
+    DEFAULT_CONTRAST_GAIN, DesignMatrix, DesignOptions, Regressor, SubjectDesign, stimulus_transform,
+};
 pub use error::LoadError;
-pub use schema::{Dataset, Format, Session, Subject, Trial};
+pub use schema::{Dataset, DatasetSummary, Format, Session, Subject, SubjectSummary, Trial};
 pub use split::{holdout_last_sessions, kfold_by_subject, Fold};
 
 use std::path::Path;

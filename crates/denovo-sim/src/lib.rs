@@ -1,1 +1,21 @@
-//! denovo-sim
+//! # denovo-sim
+//!
+//! Simulated animals learning the IBL two-alternative task by a known learning rule.
+//!
+//! Each virtual animal sees, trial by trial, a stimulus on the left or the right (a
+//! contrast from the IBL set {0, 0.0625, 0.125, 0.25, 0.5, 1} or from a uniform grid),
+//! chooses by the GLM policy p(right) = σ(w·x) with x = [stim, bias], is rewarded when it
+//! chose the stimulus side, and updates its weights by the rule's own
+//! [`LearningRule::step`] — the very code the fitter differentiates — plus optional Gaussian
+//! weight noise. Everything is seeded.
+//!
+//! The result is a [`denovo_data::Dataset`] (writable in every format) and a
+//! [`GroundTruth`] (the rule, its parameters and the true weight trajectories) that
+//! [`write_cohort`] saves as a JSON sidecar.
+
+mod cohort;
+
+pub use cohort::{
+    CohortConfig, GroundTruth, SimError, SimulatedCohort, StimulusSet, TrueTrajectory, simulate,
+    simulate_rule, sidecar_path, write_cohort, IBL_CONTRASTS,
+};

@@ -1,1 +1,60 @@
-fn main() {}
+//! `denovo`: infer how animals learn from trial-by-trial behaviour.
+
+mod demo;
+mod inspect;
+mod plot;
+mod simulate;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Infer how animals learn: load trial-by-trial behaviour, simulate learners with known
+/// rules, and (in coming versions) fit learning rules to real animals.
+#[derive(Parser, Debug)]
+#[command(
+    name = "denovo",
+    version,
+    about,
+    after_help = "Examples:
+  denovo demo                                   simulate a cohort, inspect it and the rat
+  denovo inspect ../shared/data/rat_W053.csv    counts and the learning curve
+  denovo inspect sessions/ --format ibl-alf --json
+  denovo simulate --rule reinforce --alpha 0.0625,0.015625 --animals 20 --trials 2000 \\
+                  --seed 1 --out cohort.csv"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Summarise a behaviour file: subjects, sessions, trials, dropped trials and the
+    /// learning curve (accuracy per session).
+    Inspect(inspect::InspectArgs),
+    /// Simulate a cohort of animals learning the IBL task by a known rule, and write it
+    /// with a ground-truth sidecar.
+    Simulate(simulate::SimulateArgs),
+    /// The built-in main job: simulate a small cohort and inspect it, then inspect the real
+    /// rat of ../shared/data when it is there.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(args) => inspect::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
+        Command::Demo(args) => demo::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! Cohort simulation.
+
+use burn::backend::NdArray;
+use burn::tensor::{Tensor, TensorData, backend::Backend};
+use denovo_data::{Dataset, Format, LoadError, Session, Subject, Trial, stimulus_transform};
+use denovo_rules::{
+    LearningRule, PredictMax, Reinforce, ReinforceBaseline, RewardMax, RuleKind, RuleSpec,
+    SpecError, TrialBatch,
+};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use rand_distr::{Distribution, Normal};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The absolute contrasts of the IBL task.
+pub const IBL_CONTRASTS: [f64; 6] = [0.0, 0.0625, 0.125, 0.25, 0.5, 1.0];
+
+/// The regressors every simulated animal uses, in order.
+pub const SIM_REGRESSORS: [&str; 2] = ["stim", "bias"];
+
+/// The simulation backend: CPU, f64.
+type SimBackend = NdArray<f64>;
+
+/// Where stimuli come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StimulusSet {
+    /// A contrast drawn uniformly from [`IBL_CONTRASTS`] on a side drawn uniformly.
+    Ibl,
+    /// A contrast drawn uniformly from [0, 1] on a side drawn uniformly.
+    Uniform,
+}
+
+impl std::str::FromStr for StimulusSet {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ibl" => Ok(StimulusSet::Ibl),
+            "uniform" => Ok(StimulusSet::Uniform),
+            other => Err(format!("unknown stimulus set `{other}` (expected ibl or uniform)")),
+        }
+    }
+}
+
+/// Everything that defines a simulated cohort except the rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CohortConfig {
+    /// Number of animals.
+    pub animals: usize,
+    /// Trials per animal.
+    pub trials: usize,
+    /// Shortest session (trials); each session's length is uniform in
+    /// [`session_min`, `session_max`].
+    pub session_min: usize,
+    /// Longest session (trials).
+    pub session_max: usize,
+    /// The stimulus distribution.
+    pub stimuli: StimulusSet,
+    /// Gain p of the stimulus regressor tanh(p·c)/tanh(p).
+    pub contrast_gain: f64,
+    /// Mean of the initial weights [stim, bias].
+    pub w0_mean: Vec<f64>,
+    /// Standard deviation of the initial weights across animals [stim, bias] (0 = fixed).
+    pub w0_sd: Vec<f64>,
+    /// Standard deviation of the Gaussian weight noise added after every trial [stim, bias].
+    pub noise_sd: Vec<f64>,
+    /// Random seed.
+    pub seed: u64,
+}
+
+impl Default for CohortConfig {
+    /// 10 animals × 2,000 trials, sessions of 300–500 trials, IBL contrasts, w0 = 0, no noise.
+    fn default() -> Self {
+        CohortConfig {
+            animals: 10,
+            trials: 2000,
+            session_min: 300,
+            session_max: 500,
+            stimuli: StimulusSet::Ibl,
+            contrast_gain: denovo_data::DEFAULT_CONTRAST_GAIN,
+            w0_mean: vec![0.0, 0.0],
+            w0_sd: vec![0.0, 0.0],
+            noise_sd: vec![0.0, 0.0],
+            seed: 0,
+        }
+    }
+}
+
+/// Errors of the simulator.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The configuration is inconsistent.
+    #[error("invalid simulation settings: {0}")]
+    Config(String),
+    /// The rule description is invalid.
+    #[error(transparent)]
+    Rule(#[from] SpecError),
+    /// Writing the cohort failed.
+    #[error(transparent)]
+    Write(#[from] LoadError),
+    /// Writing the sidecar failed.
+    #[error("{path}: {message}")]
+    Sidecar {
+        /// The sidecar file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// The true weights of one animal: `weights[t]` is w_t, the weights used to choose on trial t.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrueTrajectory {
+    /// Subject name.
+    pub subject: String,
+    /// One row per trial, one column per regressor.
+    pub weights: Vec<Vec<f64>>,
+}
+
+/// What generated a simulated cohort: the sidecar's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroundTruth {
+    /// The rule and its parameters.
+    pub rule: RuleSpec,
+    /// Regressor names, the columns of the weights.
+    pub regressors: Vec<String>,
+    /// The cohort settings.
+    pub config: CohortConfig,
+    /// True weight trajectories, one per animal.
+    pub trajectories: Vec<TrueTrajectory>,
+}
+
+/// A simulated cohort: the behaviour and the truth behind it.
+#[derive(Debug, Clone)]
+pub struct SimulatedCohort {
+    /// The behaviour, with inputs `contrastLeft`, `contrastRight`, `probabilityLeft`.
+    pub dataset: Dataset,
+    /// The generating rule and weights.
+    pub truth: GroundTruth,
+}
+
+fn check(config: &CohortConfig) -> Result<(), SimError> {
+    let bad = |m: String| Err(SimError::Config(m));
+    if config.animals == 0 || config.trials == 0 {
+        return bad("need at least one animal and one trial".into());
+    }
+    if config.session_min == 0 || config.session_max < config.session_min {
+        return bad(format!(
+            "session lengths {}–{} must satisfy 1 ≤ min ≤ max",
+            config.session_min, config.session_max
+        ));
+    }
+    for (name, v) in [("w0-mean", &config.w0_mean), ("w0-sd", &config.w0_sd), ("noise-sd", &config.noise_sd)] {
+        if v.len() != SIM_REGRESSORS.len() {
+            return bad(format!("--{name} needs {} values (stim, bias), got {}", SIM_REGRESSORS.len(), v.len()));
+        }
+        if v.iter().any(|x| !x.is_finite()) {
+            return bad(format!("--{name} values must be finite"));
+        }
+    }
+    if config.w0_sd.iter().chain(&config.noise_sd).any(|&s| s < 0.0) {
+        return bad("standard deviations must be ≥ 0".into());
+    }
+    Ok(())
+}
+
+/// Simulates a cohort learning by the parametric rule `spec`.
+pub fn simulate(spec: &RuleSpec, config: &CohortConfig) -> Result<SimulatedCohort, SimError> {
+    let spec = spec.clone().validated(SIM_REGRESSORS.len())?;
+    let device = Default::default();
+    let (dataset, trajectories) = match spec.kind {
+        RuleKind::Reinforce => simulate_rule::<SimBackend, _>(&Reinforce::new(&spec.alpha, &device), config, &device)?,
+        RuleKind::ReinforceBaseline => simulate_rule::<SimBackend, _>(
+            &ReinforceBaseline::new(&spec.alpha, &spec.beta, &device),
+            config,
+            &device,
+        )?,
+        RuleKind::Rewardmax => simulate_rule::<SimBackend, _>(&RewardMax::new(&spec.alpha, &device), config, &device)?,
+        RuleKind::Predictmax => simulate_rule::<SimBackend, _>(&PredictMax::new(&spec.alpha, &device), config, &device)?,
+    };
+    Ok(SimulatedCohort {
+        dataset,
+        truth: GroundTruth {
+            rule: spec,
+            regressors: SIM_REGRESSORS.iter().map(|s| s.to_string()).collect(),
+            config: config.clone(),
+            trajectories,
+        },
+    })
+}
+
+fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+    t.into_data().convert::<f64>().into_vec().expect("converted to f64")
+}
+
+fn tensor1<B: Backend>(v: &[f64], device: &B::Device) -> Tensor<B, 1> {
+    Tensor::from_data(TensorData::new(v.to_vec(), [v.len()]), device)
+}
+
+/// Simulates a cohort learning by any [`LearningRule`] over x = [stim, bias] (a custom rule
+/// or one of the built-ins), on backend `B`. Returns the behaviour and the true weights.
+pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
+    rule: &R,
+    config: &CohortConfig,
+    device: &B::Device,
+) -> Result<(Dataset, Vec<TrueTrajectory>), SimError> {
+    check(config)?;
+    let n = config.animals;
+    let k = SIM_REGRESSORS.len();
+    let mut rng = StdRng::seed_from_u64(config.seed);
+
+    // Per-animal session schedules and initial weights.
+    let mut starts: Vec<Vec<bool>> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = Vec::with_capacity(config.trials);
+        while s.len() < config.trials {
+            let len = rng.random_range(config.session_min..=config.session_max);
+            for i in 0..len.min(config.trials - s.len()) {
+                s.push(i == 0);
+            }
+        }
+        starts.push(s);
+    }
+    let mut w0 = Vec::with_capacity(n * k);
+    for _ in 0..n {
+        for j in 0..k {
+            w0.push(sample_normal(&mut rng, config.w0_mean[j], config.w0_sd[j]));
+        }
+    }
+    let mut state = rule.initial_state(Tensor::from_data(TensorData::new(w0, [n, k]), device));
+
+    let mut trajectories: Vec<Vec<Vec<f64>>> = vec![Vec::with_capacity(config.trials); n];
+    let mut trials: Vec<Vec<(bool, Trial)>> = vec![Vec::with_capacity(config.trials); n];
+    let mut x = vec![0.0; n * k];
+    let (mut choice, mut reward, mut answer, mut start) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    for t in 0..config.trials {
+        let mut contrasts = Vec::with_capacity(n);
+        for a in 0..n {
+            let magnitude = match config.stimuli {
+                StimulusSet::Ibl => IBL_CONTRASTS[rng.random_range(0..IBL_CONTRASTS.len())],
+                StimulusSet::Uniform => rng.random::<f64>(),
+            };
+            let right = rng.random_bool(0.5);
+            let signed = if right { magnitude } else { -magnitude };
+            x[a * k] = stimulus_transform(signed, config.contrast_gain);
+            x[a * k + 1] = 1.0;
+            answer[a] = f64::from(u8::from(right));
+            start[a] = f64::from(u8::from(starts[a][t]));
+            contrasts.push((magnitude, right));
+        }
+        let w = rule.policy_weights(&state);
+        let w_rows = to_vec(w.clone());
+        let x_t = Tensor::<B, 2>::from_data(TensorData::new(x.clone(), [n, k]), device);
+        let p = to_vec(denovo_glm::prob_right(w, x_t.clone()));
+        for a in 0..n {
+            trajectories[a].push(w_rows[a * k..(a + 1) * k].to_vec());
+            let y = rng.random_bool(p[a].clamp(0.0, 1.0));
+            choice[a] = f64::from(u8::from(y));
+            reward[a] = f64::from(u8::from(choice[a] == answer[a]));
+            let (magnitude, right) = contrasts[a];
+            trials[a].push((
+                starts[a][t],
+                Trial {
+                    inputs: vec![
+                        if right { 0.0 } else { magnitude },
+                        if right { magnitude } else { 0.0 },
+                        0.5,
+                    ],
+                    choice: u8::from(y),
+                    answer: u8::from(right),
+                    reward: reward[a],
+                },
+            ));
+        }
+        let batch = TrialBatch {
+            x: x_t,
+            choice: tensor1(&choice, device),
+            reward: tensor1(&reward, device),
+            answer: tensor1(&answer, device),
+            session_start: tensor1(&start, device),
+        };
+        state = rule.step(state, &batch);
+        if config.noise_sd.iter().any(|&s| s > 0.0) {
+            let noise: Vec<f64> = (0..n * k)
+                .map(|i| sample_normal(&mut rng, 0.0, config.noise_sd[i % k]))
+                .collect();
+            state = rule.perturb_weights(state, Tensor::from_data(TensorData::new(noise, [n, k]), device));
+        }
+    }
+
+    let width = n.to_string().len().max(3);
+    let subjects = trials
+        .into_iter()
+        .enumerate()
+        .map(|(a, ts)| {
+            let mut sessions: Vec<Session> = Vec::new();
+            for (is_start, trial) in ts {
+                if is_start {
+                    sessions.push(Session {
+                        id: (sessions.len() + 1).to_string(),
+                        date: None,
+                        trials: Vec::new(),
+                    });
+                }
+                sessions.last_mut().expect("first trial starts a session").trials.push(trial);
+            }
+            Subject {
+                name: format!("sim{:0width$}", a + 1),
+                lab: Some("simulated".into()),
+                sessions,
+                dropped_trials: 0,
+            }
+        })
+        .collect::<Vec<_>>();
+    let trajectories = subjects
+        .iter()
+        .zip(trajectories)
+        .map(|(s, weights)| TrueTrajectory {
+            subject: s.name.clone(),
+            weights,
+        })
+        .collect();
+    let dataset = Dataset {
+        source: PathBuf::new(),
+        format: Format::TrialsCsv,
+        input_names: vec!["contrastLeft".into(), "contrastRight".into(), "probabilityLeft".into()],
+        ignored_columns: Vec::new(),
+        subjects,
+    };
+    Ok((dataset, trajectories))
+}
+
+fn sample_normal(rng: &mut StdRng, mean: f64, sd: f64) -> f64 {
+    if sd == 0.0 {
+        mean
+    } else {
+        Normal::new(mean, sd).expect("sd checked ≥ 0 and finite").sample(rng)
+    }
+}
+
+/// Where the ground-truth sidecar of a cohort written to `out` goes: `<out stem>.truth.json`
+/// beside a file, `truth.json` inside an ALF folder.
+pub fn sidecar_path(out: &Path, format: Format) -> PathBuf {
+    match format {
+        Format::IblAlf => out.join("truth.json"),
+        _ => out.with_extension("truth.json"),
+    }
+}
+
+/// Writes the cohort's behaviour to `out` in `format` and its ground truth to
+/// [`sidecar_path`]; returns the sidecar's path.
+pub fn write_cohort(cohort: &SimulatedCohort, out: &Path, format: Format) -> Result<PathBuf, SimError> {
+    denovo_data::save(&cohort.dataset, out, format)?;
+    let sidecar = sidecar_path(out, format);
+    let json = serde_json::to_string(&cohort.truth).map_err(|e| SimError::Sidecar {
+        path: sidecar.clone(),
+        message: e.to_string(),
+    })?;
+    std::fs::write(&sidecar, json).map_err(|e| SimError::Sidecar {
+        path: sidecar.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(sidecar)
+}

@@ -1,0 +1,180 @@
+//! The simulator: seeded, learns, follows each rule's closed form, round-trips on disk.
+
+use denovo_data::Format;
+use denovo_rules::{RuleKind, RuleSpec};
+use denovo_sim::{CohortConfig, SimulatedCohort, simulate, write_cohort};
+
+fn spec(kind: RuleKind, alpha: &[f64], beta: &[f64]) -> RuleSpec {
+    RuleSpec {
+        kind,
+        alpha: alpha.to_vec(),
+        beta: beta.to_vec(),
+    }
+}
+
+fn small(seed: u64) -> CohortConfig {
+    CohortConfig {
+        animals: 6,
+        trials: 600,
+        session_min: 100,
+        session_max: 150,
+        seed,
+        w0_sd: vec![0.2, 0.5],
+        ..CohortConfig::default()
+    }
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Replays every animal's trials with an independent f64 implementation of the rule's
+/// closed form and compares with the recorded true weights.
+fn check_closed_form(cohort: &SimulatedCohort, delta: impl Fn(&[f64], &[f64], f64, f64, f64) -> Vec<f64>) {
+    let design = cohort.dataset.design(&denovo_data::DesignOptions::default()).unwrap();
+    for (s, traj) in design.subjects.iter().zip(&cohort.truth.trajectories) {
+        assert_eq!(traj.weights.len(), s.n_trials());
+        for t in 0..s.n_trials() - 1 {
+            let w = &traj.weights[t];
+            let d = delta(w, s.row(t), s.choice[t], s.reward[t], s.answer[t]);
+            for j in 0..2 {
+                let expected = w[j] + d[j];
+                assert!(
+                    (traj.weights[t + 1][j] - expected).abs() < 1e-10,
+                    "{} trial {t} weight {j}: {} vs {expected}",
+                    s.subject,
+                    traj.weights[t + 1][j]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn reinforce_follows_its_closed_form() {
+    let alpha = [0.0625, 0.015625];
+    let c = simulate(&spec(RuleKind::Reinforce, &alpha, &[]), &small(1)).unwrap();
+    check_closed_form(&c, |w, x, y, r, _a| {
+        let p = sigmoid(w[0] * x[0] + w[1] * x[1]);
+        (0..2).map(|j| alpha[j] * r * (y - p) * x[j]).collect()
+    });
+}
+
+#[test]
+fn reinforce_baseline_follows_its_closed_form() {
+    let (alpha, beta) = ([0.05, 0.02], [0.3, -0.2]);
+    let c = simulate(&spec(RuleKind::ReinforceBaseline, &alpha, &beta), &small(2)).unwrap();
+    check_closed_form(&c, |w, x, y, r, _a| {
+        let p = sigmoid(w[0] * x[0] + w[1] * x[1]);
+        (0..2).map(|j| alpha[j] * (r - beta[j]) * (y - p) * x[j]).collect()
+    });
+}
+
+#[test]
+fn rewardmax_follows_its_closed_form() {
+    let alpha = [0.3, 0.1];
+    let c = simulate(&spec(RuleKind::Rewardmax, &alpha, &[]), &small(3)).unwrap();
+    check_closed_form(&c, |w, x, _y, _r, a| {
+        let p = sigmoid(w[0] * x[0] + w[1] * x[1]);
+        (0..2).map(|j| alpha[j] * (2.0 * a - 1.0) * p * (1.0 - p) * x[j]).collect()
+    });
+}
+
+#[test]
+fn predictmax_follows_its_closed_form() {
+    let alpha = [0.02, 0.01];
+    let c = simulate(&spec(RuleKind::Predictmax, &alpha, &[]), &small(4)).unwrap();
+    check_closed_form(&c, |w, x, _y, _r, a| {
+        let p = sigmoid(w[0] * x[0] + w[1] * x[1]);
+        (0..2).map(|j| alpha[j] * (a - p) * x[j]).collect()
+    });
+}
+
+#[test]
+fn seeded_and_learning() {
+    let s = spec(RuleKind::Reinforce, &[0.0625, 0.015625], &[]);
+    let a = simulate(&s, &small(7)).unwrap();
+    let b = simulate(&s, &small(7)).unwrap();
+    let c = simulate(&s, &small(8)).unwrap();
+    assert_eq!(a.dataset, b.dataset);
+    assert_eq!(a.truth, b.truth);
+    assert_ne!(a.dataset, c.dataset);
+    // Animals start at chance (w0_stim ≈ 0) and learn: the stimulus weight grows and
+    // late accuracy beats early accuracy.
+    let early: f64 = a.dataset.subjects.iter().map(|s| s.sessions[0].accuracy()).sum::<f64>() / 6.0;
+    let late: f64 = a.dataset.subjects.iter().map(|s| s.sessions.last().unwrap().accuracy()).sum::<f64>() / 6.0;
+    assert!(late > early + 0.05, "early {early} late {late}");
+    for t in &a.truth.trajectories {
+        assert!(t.weights.last().unwrap()[0] > t.weights[0][0] + 0.5);
+    }
+    // Sessions respect the length bounds (the last may be cut short).
+    for s in &a.dataset.subjects {
+        let n = s.sessions.len();
+        for (k, x) in s.sessions.iter().enumerate() {
+            assert!(x.trials.len() <= 150);
+            assert!(k == n - 1 || x.trials.len() >= 100);
+        }
+    }
+}
+
+#[test]
+fn weight_noise_has_the_configured_spread() {
+    let config = CohortConfig {
+        animals: 20,
+        trials: 500,
+        noise_sd: vec![0.1, 0.03],
+        ..CohortConfig::default()
+    };
+    let c = simulate(&spec(RuleKind::Reinforce, &[0.0, 0.0], &[]), &config).unwrap();
+    for (j, sd) in [0.1, 0.03].into_iter().enumerate() {
+        let steps: Vec<f64> = c
+            .truth
+            .trajectories
+            .iter()
+            .flat_map(|t| t.weights.windows(2).map(move |w| w[1][j] - w[0][j]))
+            .collect();
+        let n = steps.len() as f64;
+        let mean = steps.iter().sum::<f64>() / n;
+        let var = steps.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / n;
+        assert!((var.sqrt() / sd - 1.0).abs() < 0.05, "weight {j}: sd {}", var.sqrt());
+    }
+}
+
+#[test]
+fn bad_settings_are_errors() {
+    let s = spec(RuleKind::Reinforce, &[0.1], &[]);
+    assert!(simulate(&s, &small(0)).is_err());
+    let s = spec(RuleKind::Reinforce, &[0.1, -0.1], &[]);
+    assert!(simulate(&s, &small(0)).is_err());
+    let mut c = small(0);
+    c.session_max = 10;
+    assert!(simulate(&spec(RuleKind::Reinforce, &[0.1, 0.1], &[]), &c).is_err());
+}
+
+#[test]
+fn written_cohorts_read_back_in_every_format_with_the_truth() {
+    let cohort = simulate(&spec(RuleKind::Reinforce, &[0.0625, 0.015625], &[]), &small(5)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (format, name) in [(Format::TrialsCsv, "c.csv"), (Format::IblCsv, "ibl.csv"), (Format::IblAlf, "alf")] {
+        let out = dir.path().join(name);
+        let sidecar = write_cohort(&cohort, &out, format).unwrap();
+        let back = denovo_data::load(&out, Format::Auto).unwrap();
+        assert_eq!(back.format, format);
+        assert_eq!(back.n_trials(), cohort.dataset.n_trials());
+        assert_eq!(back.n_sessions(), cohort.dataset.n_sessions());
+        assert_eq!(back.subjects.len(), cohort.dataset.subjects.len());
+        assert_eq!(back.accuracy(), cohort.dataset.accuracy());
+        // The design matrix (stimulus regressor included) is the one the animals saw.
+        let d0 = cohort.dataset.design(&Default::default()).unwrap();
+        let d1 = back.design(&Default::default()).unwrap();
+        for (a, b) in d0.subjects.iter().zip(&d1.subjects) {
+            assert_eq!(a.x, b.x);
+            assert_eq!(a.choice, b.choice);
+            assert_eq!(a.session_start, b.session_start);
+        }
+        let truth: denovo_sim::GroundTruth = serde_json::from_str(&std::fs::read_to_string(sidecar).unwrap()).unwrap();
+        assert_eq!(truth, cohort.truth);
+        assert_eq!(truth.trajectories.len(), 6);
+        assert!(truth.trajectories.iter().all(|t| t.weights.len() == 600));
+    }
+}

@@ -24,10 +24,10 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub rule: RuleKind,
     /// Learning rates, one per weight: stim,bias.
-    #[arg(long, value_delimiter = ',', num_args = 1.., allow_hyphen_values = true, default_value = "0.0625,0.015625")]
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_value = "0.0625,0.015625")]
     pub alpha: Vec<f64>,
     /// Baselines of reinforce-baseline, one per weight: stim,bias (default 0,0).
-    #[arg(long, value_delimiter = ',', num_args = 1.., allow_hyphen_values = true)]
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub beta: Vec<f64>,
     /// Number of animals.
     #[arg(long, default_value_t = 10)]

@@ -25,7 +25,8 @@ pub(crate) fn read_npy(path: &Path) -> Result<Vec<f64>, LoadError> {
         path: path.to_path_buf(),
         message,
     };
-    let file = npyz::NpyFile::new(&bytes[..]).map_err(|e| npy(format!("not a valid .npy file: {e}")))?;
+    let file =
+        npyz::NpyFile::new(&bytes[..]).map_err(|e| npy(format!("not a valid .npy file: {e}")))?;
     let shape = file.shape().to_vec();
     if shape.len() > 2 || (shape.len() == 2 && shape[1] != 1) {
         return Err(npy(format!("expected a 1-D array, found shape {shape:?}")));
@@ -49,7 +50,9 @@ pub(crate) fn read_npy(path: &Path) -> Result<Vec<f64>, LoadError> {
         }};
     }
     attempt!(file, f64, f32, i64, i32, i16, i8, u8, u16, u32, u64);
-    Err(npy(format!("unsupported dtype {dtype} (expected a numeric array)")))
+    Err(npy(format!(
+        "unsupported dtype {dtype} (expected a numeric array)"
+    )))
 }
 
 /// Finds every `alf` folder holding `_ibl_trials.choice.npy` below `root`.
@@ -58,7 +61,11 @@ fn find_sessions(root: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
     let mut dirs = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| LoadError::io(root, e))?;
-        if entry.file_type().map_err(|e| LoadError::io(root, e))?.is_dir() {
+        if entry
+            .file_type()
+            .map_err(|e| LoadError::io(root, e))?
+            .is_dir()
+        {
             dirs.push(entry.path());
         }
     }
@@ -85,7 +92,8 @@ pub(crate) fn read(root: &Path) -> Result<Dataset, LoadError> {
     if alfs.is_empty() {
         return Err(LoadError::NoTrials {
             path: root.to_path_buf(),
-            detail: "no <subject>/<date>/<number>/alf/_ibl_trials.choice.npy below this folder".into(),
+            detail: "no <subject>/<date>/<number>/alf/_ibl_trials.choice.npy below this folder"
+                .into(),
         });
     }
     // (subject, date, number, alf folder), sorted into training order.
@@ -102,7 +110,9 @@ pub(crate) fn read(root: &Path) -> Result<Dataset, LoadError> {
         let (subject, date, number) = (name(subject_dir), name(date_dir), name(number_dir));
         let n: u32 = number.parse().map_err(|_| LoadError::Unsupported {
             path: alf.clone(),
-            message: format!("session folder `{number}` is not a number (expected <subject>/<date>/<number>/alf)"),
+            message: format!(
+                "session folder `{number}` is not a number (expected <subject>/<date>/<number>/alf)"
+            ),
         })?;
         keyed.push((subject, date, n, alf));
     }
@@ -156,7 +166,11 @@ fn read_session(alf: &Path, date: String, number: u32) -> Result<(Session, usize
         None
     };
     let n = arrays[0].len();
-    for (field, a) in FIELDS.iter().zip(&arrays).chain(p_left.iter().map(|p| (&"probabilityLeft", p))) {
+    for (field, a) in FIELDS
+        .iter()
+        .zip(&arrays)
+        .chain(p_left.iter().map(|p| (&"probabilityLeft", p)))
+    {
         if a.len() != n {
             return Err(LoadError::Npy {
                 path: field_path(alf, field),
@@ -165,12 +179,13 @@ fn read_session(alf: &Path, date: String, number: u32) -> Result<(Session, usize
         }
     }
     let (choice, c_left, c_right, feedback) = (&arrays[0], &arrays[1], &arrays[2], &arrays[3]);
-    let bad = |field: &str, index: usize, value: f64, expected: &'static str| LoadError::BadNpyValue {
-        path: field_path(alf, field),
-        index,
-        value: format!("{value}"),
-        expected,
-    };
+    let bad =
+        |field: &str, index: usize, value: f64, expected: &'static str| LoadError::BadNpyValue {
+            path: field_path(alf, field),
+            index,
+            value: format!("{value}"),
+            expected,
+        };
     let mut trials = Vec::with_capacity(n);
     let mut dropped = 0;
     for i in 0..n {
@@ -189,10 +204,18 @@ fn read_session(alf: &Path, date: String, number: u32) -> Result<(Session, usize
             } else if (0.0..=1.0).contains(&v) {
                 Ok(Some(v))
             } else {
-                Err(bad(field, i, v, "a contrast in [0, 1], or NaN on the side without a stimulus"))
+                Err(bad(
+                    field,
+                    i,
+                    v,
+                    "a contrast in [0, 1], or NaN on the side without a stimulus",
+                ))
             }
         };
-        let (left, right) = (contrast("contrastLeft", c_left[i])?, contrast("contrastRight", c_right[i])?);
+        let (left, right) = (
+            contrast("contrastLeft", c_left[i])?,
+            contrast("contrastRight", c_right[i])?,
+        );
         let answer = match (left, right) {
             (None, Some(_)) => 1u8,
             (Some(_), None) => 0u8,
@@ -268,11 +291,26 @@ pub(crate) fn write(data: &Dataset, root: &Path) -> Result<(), LoadError> {
             let write = |field: &str, res: std::io::Result<()>| {
                 res.map_err(|e| LoadError::io(&field_path(&alf, field), e))
             };
-            write("choice", npyz::to_file_1d(field_path(&alf, "choice"), choice))?;
-            write("feedbackType", npyz::to_file_1d(field_path(&alf, "feedbackType"), feedback))?;
-            write("contrastLeft", npyz::to_file_1d(field_path(&alf, "contrastLeft"), left))?;
-            write("contrastRight", npyz::to_file_1d(field_path(&alf, "contrastRight"), right))?;
-            write("probabilityLeft", npyz::to_file_1d(field_path(&alf, "probabilityLeft"), p_left))?;
+            write(
+                "choice",
+                npyz::to_file_1d(field_path(&alf, "choice"), choice),
+            )?;
+            write(
+                "feedbackType",
+                npyz::to_file_1d(field_path(&alf, "feedbackType"), feedback),
+            )?;
+            write(
+                "contrastLeft",
+                npyz::to_file_1d(field_path(&alf, "contrastLeft"), left),
+            )?;
+            write(
+                "contrastRight",
+                npyz::to_file_1d(field_path(&alf, "contrastRight"), right),
+            )?;
+            write(
+                "probabilityLeft",
+                npyz::to_file_1d(field_path(&alf, "probabilityLeft"), p_left),
+            )?;
         }
     }
     Ok(())

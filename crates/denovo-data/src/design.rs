@@ -109,7 +109,10 @@ impl DesignOptions {
 
     /// The regressors' names.
     pub fn names(&self) -> Vec<String> {
-        self.regressors.iter().map(|r| r.name().to_string()).collect()
+        self.regressors
+            .iter()
+            .map(|r| r.name().to_string())
+            .collect()
     }
 }
 
@@ -183,7 +186,7 @@ impl Dataset {
             format!("available: {}", names.join(", "))
         };
         // Resolve each regressor to a function of (trial, previous trial in session).
-        let mut columns: Vec<Box<dyn Fn(&Trial, Option<&Trial>) -> f64 + '_>> = Vec::new();
+        let mut columns: Vec<Column<'_>> = Vec::new();
         for r in &options.regressors {
             let gain = options.contrast_gain;
             let signed = |t: Option<&Trial>, f: fn(&Trial) -> f64| t.map_or(0.0, f);

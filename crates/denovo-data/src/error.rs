@@ -42,7 +42,9 @@ pub enum LoadError {
         header: String,
     },
     /// A required column is missing from the header.
-    #[error("{path}:1: missing required column `{column}` for the {format} format (columns found: {found})")]
+    #[error(
+        "{path}:1: missing required column `{column}` for the {format} format (columns found: {found})"
+    )]
     MissingColumn {
         /// The file.
         path: PathBuf,
@@ -88,7 +90,9 @@ pub enum LoadError {
         value: String,
     },
     /// A coded field (choice, answer, reward, feedbackType …) holds a value outside its coding.
-    #[error("{path}:{line}:{column_index}: column `{column}`: `{value}` is outside its coding ({expected})")]
+    #[error(
+        "{path}:{line}:{column_index}: column `{column}`: `{value}` is outside its coding ({expected})"
+    )]
     BadCoding {
         /// The file.
         path: PathBuf,
@@ -146,8 +150,8 @@ pub enum LoadError {
         column_index: usize,
         /// The subject.
         subject: String,
-        /// "session" or "trial".
-        what: &'static str,
+        /// What is out of order.
+        what: OrderedField,
         /// The value out of order.
         value: String,
         /// The value before it.
@@ -172,7 +176,9 @@ pub enum LoadError {
         message: String,
     },
     /// An element of an ALF .npy array holds a value outside its coding.
-    #[error("{path}: element {index} (0-based trial index in the session): `{value}` is outside its coding ({expected})")]
+    #[error(
+        "{path}: element {index} (0-based trial index in the session): `{value}` is outside its coding ({expected})"
+    )]
     BadNpyValue {
         /// The .npy file.
         path: PathBuf,
@@ -210,5 +216,23 @@ impl LoadError {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+/// What an [`LoadError::Unordered`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderedField {
+    /// Sessions of a subject.
+    Session,
+    /// Trials within a session.
+    Trial,
+}
+
+impl std::fmt::Display for OrderedField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OrderedField::Session => "session",
+            OrderedField::Trial => "trial",
+        })
     }
 }

@@ -89,7 +89,9 @@ pub(crate) fn read(path: &Path) -> Result<Dataset, LoadError> {
         session
             .parse::<f64>()
             .map_err(|_| row.not_numeric(session_col))?;
-        let lab = lab_col.map(|i| row.field(i).to_string()).filter(|l| !l.is_empty());
+        let lab = lab_col
+            .map(|i| row.field(i).to_string())
+            .filter(|l| !l.is_empty());
         let key = format!("{date}/{session}");
         builder.push(
             &row,
@@ -138,7 +140,11 @@ fn session_order(a: &str, b: &str) -> Ordering {
 /// The contrasts of a trial on the (left, right) sides, NaN on the side without a stimulus
 /// (IBL's raw convention), from a dataset with IBL inputs.
 pub(crate) fn sided_contrasts(data: &Dataset, trial: &Trial) -> (f64, f64) {
-    let get = |name: &str| data.input_index(name).map(|i| trial.inputs[i]).unwrap_or(0.0);
+    let get = |name: &str| {
+        data.input_index(name)
+            .map(|i| trial.inputs[i])
+            .unwrap_or(0.0)
+    };
     let (left, right) = (get("contrastLeft"), get("contrastRight"));
     if trial.answer == 1 {
         (f64::NAN, right)

@@ -25,11 +25,12 @@ mod trials_csv;
 mod util;
 
 pub use design::{
-    DEFAULT_CONTRAST_GAIN, DesignMatrix, DesignOptions, Regressor, SubjectDesign, stimulus_transform,
+    DEFAULT_CONTRAST_GAIN, DesignMatrix, DesignOptions, Regressor, SubjectDesign,
+    stimulus_transform,
 };
-pub use error::LoadError;
+pub use error::{LoadError, OrderedField};
 pub use schema::{Dataset, DatasetSummary, Format, Session, Subject, SubjectSummary, Trial};
-pub use split::{holdout_last_sessions, kfold_by_subject, Fold};
+pub use split::{Fold, holdout_last_sessions, kfold_by_subject};
 
 use std::path::Path;
 

@@ -244,5 +244,9 @@ fn fraction_correct<'a>(trials: impl Iterator<Item = &'a Trial>) -> f64 {
         n += 1;
         k += usize::from(t.correct());
     }
-    if n == 0 { f64::NAN } else { k as f64 / n as f64 }
+    if n == 0 {
+        f64::NAN
+    } else {
+        k as f64 / n as f64
+    }
 }

@@ -97,7 +97,7 @@ pub(crate) fn read(path: &Path) -> Result<Dataset, LoadError> {
                         line,
                         column_index: tc + 1,
                         subject,
-                        what: "trial",
+                        what: crate::OrderedField::Trial,
                         value: row.field(tc).to_string(),
                         previous: fmt_num(prev),
                     });
@@ -137,7 +137,11 @@ pub(crate) fn write(data: &Dataset, path: &Path) -> Result<(), LoadError> {
     for subject in &data.subjects {
         for (k, session) in subject.sessions.iter().enumerate() {
             for (t, trial) in session.trials.iter().enumerate() {
-                let mut row = vec![subject.name.clone(), (k + 1).to_string(), (t + 1).to_string()];
+                let mut row = vec![
+                    subject.name.clone(),
+                    (k + 1).to_string(),
+                    (t + 1).to_string(),
+                ];
                 row.extend(trial.inputs.iter().map(|v| fmt_num(*v)));
                 row.extend([
                     trial.choice.to_string(),

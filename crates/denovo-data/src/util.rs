@@ -70,7 +70,10 @@ pub(crate) struct Columns {
 
 impl Columns {
     /// Reads and checks the header (no duplicate names; a UTF-8 BOM is removed).
-    pub fn new<R: std::io::Read>(path: &Path, reader: &mut csv::Reader<R>) -> Result<Self, LoadError> {
+    pub fn new<R: std::io::Read>(
+        path: &Path,
+        reader: &mut csv::Reader<R>,
+    ) -> Result<Self, LoadError> {
         let header = reader.headers().map_err(|e| csv_error(path, e))?.clone();
         let mut names = Vec::with_capacity(header.len());
         let mut index = HashMap::new();
@@ -94,12 +97,15 @@ impl Columns {
 
     /// Index of a column that the format requires.
     pub fn required(&self, name: &str, format: &'static str) -> Result<usize, LoadError> {
-        self.index.get(name).copied().ok_or_else(|| LoadError::MissingColumn {
-            path: self.path.clone(),
-            column: name.to_string(),
-            format,
-            found: self.names.join(","),
-        })
+        self.index
+            .get(name)
+            .copied()
+            .ok_or_else(|| LoadError::MissingColumn {
+                path: self.path.clone(),
+                column: name.to_string(),
+                format,
+                found: self.names.join(","),
+            })
     }
 
     /// Index of an optional column.
@@ -156,7 +162,11 @@ impl Row<'_> {
     }
 
     /// The field at `i`, which must not be empty.
-    pub fn text(&self, i: usize, empty: impl FnOnce(u64, usize) -> LoadError) -> Result<String, LoadError> {
+    pub fn text(
+        &self,
+        i: usize,
+        empty: impl FnOnce(u64, usize) -> LoadError,
+    ) -> Result<String, LoadError> {
         let v = self.field(i);
         if v.is_empty() {
             Err(empty(self.line, i + 1))
@@ -257,7 +267,7 @@ impl SubjectBuilder {
                         line: row.line,
                         column_index: session_col + 1,
                         subject: subject.to_string(),
-                        what: "session",
+                        what: crate::OrderedField::Session,
                         value: session_key.to_string(),
                         previous: prev,
                     });
@@ -270,7 +280,11 @@ impl SubjectBuilder {
                 trials: Vec::new(),
             });
         }
-        sessions.last_mut().expect("pushed above").trials.push(trial);
+        sessions
+            .last_mut()
+            .expect("pushed above")
+            .trials
+            .push(trial);
         Ok((idx, new_session))
     }
 }

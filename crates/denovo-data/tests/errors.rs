@@ -1,7 +1,7 @@
 //! One test per error kind: every malformed input gives a typed error whose message names
 //! the file, the line and the column and shows the offending value.
 
-use denovo_data::{DesignOptions, Format, LoadError, kfold_by_subject, load};
+use denovo_data::{DesignOptions, Format, LoadError, OrderedField, kfold_by_subject, load};
 use std::path::PathBuf;
 
 /// Writes `content` to `<tmp>/bad.csv` and loads it in `format`.
@@ -47,47 +47,107 @@ fn unknown_format() {
 fn missing_column() {
     let (err, msg, _d) = load_text("subject,session,choice\nm,1,0\n", Format::TrialsCsv);
     assert!(matches!(err, LoadError::MissingColumn { .. }), "{msg}");
-    assert!(msg.contains("bad.csv:1") && msg.contains("`answer`"), "{msg}");
+    assert!(
+        msg.contains("bad.csv:1") && msg.contains("`answer`"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn duplicate_column() {
-    let (err, msg, _d) = load_text("subject,session,choice,answer,choice\nm,1,0,0,1\n", Format::TrialsCsv);
+    let (err, msg, _d) = load_text(
+        "subject,session,choice,answer,choice\nm,1,0,0,1\n",
+        Format::TrialsCsv,
+    );
     assert!(matches!(err, LoadError::DuplicateColumn { .. }), "{msg}");
     assert!(msg.contains("bad.csv:1:5"), "{msg}");
 }
 
 #[test]
 fn ragged_row() {
-    let (err, msg, _d) = load_text(&format!("{HEADER}m,1,1,0.5,1,1\nm,1,2,0.5,1\n"), Format::TrialsCsv);
+    let (err, msg, _d) = load_text(
+        &format!("{HEADER}m,1,1,0.5,1,1\nm,1,2,0.5,1\n"),
+        Format::TrialsCsv,
+    );
     assert!(matches!(err, LoadError::Csv { line: 3, .. }), "{msg}");
     assert!(msg.contains("bad.csv:3"), "{msg}");
 }
 
 #[test]
 fn non_numeric_value() {
-    let (err, msg, _d) = load_text(&format!("{HEADER}m,1,1,0.5,1,1\nm,1,2,high,1,1\n"), Format::TrialsCsv);
-    assert!(matches!(err, LoadError::NotNumeric { line: 3, column_index: 4, .. }), "{msg}");
-    assert!(msg.contains("bad.csv:3:4") && msg.contains("`stim`") && msg.contains("`high`"), "{msg}");
+    let (err, msg, _d) = load_text(
+        &format!("{HEADER}m,1,1,0.5,1,1\nm,1,2,high,1,1\n"),
+        Format::TrialsCsv,
+    );
+    assert!(
+        matches!(
+            err,
+            LoadError::NotNumeric {
+                line: 3,
+                column_index: 4,
+                ..
+            }
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("bad.csv:3:4") && msg.contains("`stim`") && msg.contains("`high`"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn choice_outside_coding() {
     let (err, msg, _d) = load_text(&format!("{HEADER}m,1,1,0.5,2,1\n"), Format::TrialsCsv);
-    assert!(matches!(err, LoadError::BadCoding { line: 2, column_index: 5, .. }), "{msg}");
-    assert!(msg.contains("bad.csv:2:5") && msg.contains("`2`") && msg.contains("choice"), "{msg}");
+    assert!(
+        matches!(
+            err,
+            LoadError::BadCoding {
+                line: 2,
+                column_index: 5,
+                ..
+            }
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("bad.csv:2:5") && msg.contains("`2`") && msg.contains("choice"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn answer_outside_coding() {
     let (err, msg, _d) = load_text(&format!("{HEADER}m,1,1,0.5,1,-1\n"), Format::TrialsCsv);
-    assert!(matches!(err, LoadError::BadCoding { column_index: 6, .. }), "{msg}");
+    assert!(
+        matches!(
+            err,
+            LoadError::BadCoding {
+                column_index: 6,
+                ..
+            }
+        ),
+        "{msg}"
+    );
 }
 
 #[test]
 fn empty_subject() {
-    let (err, msg, _d) = load_text(&format!("{HEADER}m,1,1,0.5,1,1\n,1,2,0.5,1,1\n"), Format::TrialsCsv);
-    assert!(matches!(err, LoadError::EmptySubject { line: 3, column_index: 1, .. }), "{msg}");
+    let (err, msg, _d) = load_text(
+        &format!("{HEADER}m,1,1,0.5,1,1\n,1,2,0.5,1,1\n"),
+        Format::TrialsCsv,
+    );
+    assert!(
+        matches!(
+            err,
+            LoadError::EmptySubject {
+                line: 3,
+                column_index: 1,
+                ..
+            }
+        ),
+        "{msg}"
+    );
     assert!(msg.contains("bad.csv:3:1"), "{msg}");
 }
 
@@ -95,44 +155,126 @@ fn empty_subject() {
 fn duplicated_session() {
     let text = format!("{HEADER}m,1,1,0.5,1,1\nm,2,1,0.5,1,1\nm,1,2,0.5,1,1\n");
     let (err, msg, _d) = load_text(&text, Format::TrialsCsv);
-    assert!(matches!(err, LoadError::DuplicatedSession { line: 4, column_index: 2, .. }), "{msg}");
-    assert!(msg.contains("bad.csv:4:2") && msg.contains("session `1`"), "{msg}");
+    assert!(
+        matches!(
+            err,
+            LoadError::DuplicatedSession {
+                line: 4,
+                column_index: 2,
+                ..
+            }
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("bad.csv:4:2") && msg.contains("session `1`"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn unordered_sessions() {
     let text = format!("{HEADER}m,3,1,0.5,1,1\nm,2,1,0.5,1,1\n");
     let (err, msg, _d) = load_text(&text, Format::TrialsCsv);
-    assert!(matches!(err, LoadError::Unordered { what: "session", line: 3, .. }), "{msg}");
-    assert!(msg.contains("bad.csv:3:2") && msg.contains("`2`") && msg.contains("`3`"), "{msg}");
+    assert!(
+        matches!(
+            err,
+            LoadError::Unordered {
+                what: OrderedField::Session,
+                line: 3,
+                ..
+            }
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("bad.csv:3:2") && msg.contains("`2`") && msg.contains("`3`"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn unordered_trials() {
     let text = format!("{HEADER}m,1,2,0.5,1,1\nm,1,1,0.5,1,1\n");
     let (err, msg, _d) = load_text(&text, Format::TrialsCsv);
-    assert!(matches!(err, LoadError::Unordered { what: "trial", line: 3, column_index: 3, .. }), "{msg}");
+    assert!(
+        matches!(
+            err,
+            LoadError::Unordered {
+                what: OrderedField::Trial,
+                line: 3,
+                column_index: 3,
+                ..
+            }
+        ),
+        "{msg}"
+    );
 }
 
 #[test]
 fn ibl_csv_bad_feedback_and_contrast() {
     let header = "contrastLeft,contrastRight,choice,feedbackType,probabilityLeft,lab,subject,date,session,answer\n";
-    let (err, msg, _d) = load_text(&format!("{header},0.5,1,2,0.5,l,s,2020-01-01,1,1\n"), Format::Auto);
-    assert!(matches!(err, LoadError::BadCoding { line: 2, column_index: 4, .. }), "{msg}");
-    let (err, msg, _d) = load_text(&format!("{header},1.5,1,1,0.5,l,s,2020-01-01,1,1\n"), Format::Auto);
-    assert!(matches!(err, LoadError::BadCoding { column_index: 2, .. }), "{msg}");
+    let (err, msg, _d) = load_text(
+        &format!("{header},0.5,1,2,0.5,l,s,2020-01-01,1,1\n"),
+        Format::Auto,
+    );
+    assert!(
+        matches!(
+            err,
+            LoadError::BadCoding {
+                line: 2,
+                column_index: 4,
+                ..
+            }
+        ),
+        "{msg}"
+    );
+    let (err, msg, _d) = load_text(
+        &format!("{header},1.5,1,1,0.5,l,s,2020-01-01,1,1\n"),
+        Format::Auto,
+    );
+    assert!(
+        matches!(
+            err,
+            LoadError::BadCoding {
+                column_index: 2,
+                ..
+            }
+        ),
+        "{msg}"
+    );
     assert!(msg.contains("`1.5`"), "{msg}");
     // Sessions out of date order.
     let rows = format!("{header},1,1,1,0.5,l,s,2020-01-02,1,1\n,1,1,1,0.5,l,s,2020-01-01,1,1\n");
     let (err, msg, _d) = load_text(&rows, Format::Auto);
-    assert!(matches!(err, LoadError::Unordered { what: "session", line: 3, .. }), "{msg}");
+    assert!(
+        matches!(
+            err,
+            LoadError::Unordered {
+                what: OrderedField::Session,
+                line: 3,
+                ..
+            }
+        ),
+        "{msg}"
+    );
 }
 
 fn alf_dir(choice: &[f64], left: &[f64], right: &[f64], feedback: &[f64]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let alf = dir.path().join("mouse").join("2020-01-01").join("001").join("alf");
+    let alf = dir
+        .path()
+        .join("mouse")
+        .join("2020-01-01")
+        .join("001")
+        .join("alf");
     std::fs::create_dir_all(&alf).unwrap();
-    for (field, v) in [("choice", choice), ("contrastLeft", left), ("contrastRight", right), ("feedbackType", feedback)] {
+    for (field, v) in [
+        ("choice", choice),
+        ("contrastLeft", left),
+        ("contrastRight", right),
+        ("feedbackType", feedback),
+    ] {
         npyz::to_file_1d(alf.join(format!("_ibl_trials.{field}.npy")), v.to_vec()).unwrap();
     }
     dir
@@ -152,9 +294,15 @@ fn alf_choice_outside_coding() {
     let nan = f64::NAN;
     let dir = alf_dir(&[-1.0, 5.0], &[nan, 1.0], &[1.0, nan], &[1.0, 1.0]);
     let err = load(dir.path(), Format::Auto).unwrap_err();
-    assert!(matches!(err, LoadError::BadNpyValue { index: 1, .. }), "{err}");
+    assert!(
+        matches!(err, LoadError::BadNpyValue { index: 1, .. }),
+        "{err}"
+    );
     let msg = err.to_string();
-    assert!(msg.contains("_ibl_trials.choice.npy") && msg.contains("element 1") && msg.contains("`5`"), "{msg}");
+    assert!(
+        msg.contains("_ibl_trials.choice.npy") && msg.contains("element 1") && msg.contains("`5`"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -163,14 +311,19 @@ fn alf_arrays_of_different_lengths() {
     let dir = alf_dir(&[-1.0, 1.0], &[nan], &[1.0, nan], &[1.0, 1.0]);
     let err = load(dir.path(), Format::Auto).unwrap_err();
     assert!(matches!(err, LoadError::Npy { .. }), "{err}");
-    assert!(err.to_string().contains("contrastLeft") && err.to_string().contains("1 trials"), "{err}");
+    assert!(
+        err.to_string().contains("contrastLeft") && err.to_string().contains("1 trials"),
+        "{err}"
+    );
 }
 
 #[test]
 fn alf_corrupt_npy() {
     let nan = f64::NAN;
     let dir = alf_dir(&[-1.0], &[nan], &[1.0], &[1.0]);
-    let f = dir.path().join("mouse/2020-01-01/001/alf/_ibl_trials.feedbackType.npy");
+    let f = dir
+        .path()
+        .join("mouse/2020-01-01/001/alf/_ibl_trials.feedbackType.npy");
     std::fs::write(&f, b"not an npy file").unwrap();
     let err = load(dir.path(), Format::Auto).unwrap_err();
     assert!(matches!(err, LoadError::Npy { .. }), "{err}");
@@ -182,7 +335,10 @@ fn alf_both_contrasts_missing() {
     let nan = f64::NAN;
     let dir = alf_dir(&[-1.0], &[nan], &[nan], &[1.0]);
     let err = load(dir.path(), Format::Auto).unwrap_err();
-    assert!(matches!(err, LoadError::BadNpyValue { index: 0, .. }), "{err}");
+    assert!(
+        matches!(err, LoadError::BadNpyValue { index: 0, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -205,16 +361,27 @@ fn unknown_regressor() {
     let path = dir.path().join("ok.csv");
     std::fs::write(&path, format!("{HEADER}m,1,1,0.5,1,1\n")).unwrap();
     let d = load(&path, Format::Auto).unwrap();
-    let err = d.design(&DesignOptions::from_names(&["s1", "bias"]).unwrap()).unwrap_err();
+    let err = d
+        .design(&DesignOptions::from_names(&["s1", "bias"]).unwrap())
+        .unwrap_err();
     assert!(matches!(err, LoadError::UnknownRegressor { .. }), "{err}");
-    assert!(err.to_string().contains("`s1`") && err.to_string().contains("stim"), "{err}");
+    assert!(
+        err.to_string().contains("`s1`") && err.to_string().contains("stim"),
+        "{err}"
+    );
     assert!(DesignOptions::from_names(&["bias", "bias"]).is_err());
 }
 
 #[test]
 fn impossible_split() {
-    assert!(matches!(kfold_by_subject(3, 5, 0), Err(LoadError::Split(_))));
-    assert!(matches!(kfold_by_subject(3, 1, 0), Err(LoadError::Split(_))));
+    assert!(matches!(
+        kfold_by_subject(3, 5, 0),
+        Err(LoadError::Split(_))
+    ));
+    assert!(matches!(
+        kfold_by_subject(3, 1, 0),
+        Err(LoadError::Split(_))
+    ));
 }
 
 #[test]

@@ -4,7 +4,9 @@ use denovo_data::{DesignOptions, Format, load};
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name)
 }
 
 #[test]
@@ -46,7 +48,10 @@ fn trials_csv_minimal_defaults_reward_to_correct() {
 fn ibl_processed_fixture() {
     let d = load(&fixture("ibl_processed.csv"), Format::Auto).unwrap();
     assert_eq!(d.format, Format::IblCsv);
-    assert_eq!(d.input_names, vec!["contrastLeft", "contrastRight", "probabilityLeft"]);
+    assert_eq!(
+        d.input_names,
+        vec!["contrastLeft", "contrastRight", "probabilityLeft"]
+    );
     let a = &d.subjects[0];
     assert_eq!(a.name, "CSHL_001");
     assert_eq!(a.lab.as_deref(), Some("labA"));
@@ -77,15 +82,32 @@ fn ibl_stimulus_regressor_is_tanh_transform_of_signed_contrast() {
     assert_eq!(s.session, vec![0, 0, 0, 1, 2]);
 }
 
-/// Writes one ALF session with the given raw arrays.
-fn write_alf_session(root: &Path, subject: &str, date: &str, number: &str, choice: &[i64], left: &[f64], right: &[f64], feedback: &[i64]) {
+/// The raw arrays of one ALF session.
+struct RawSession<'a> {
+    choice: &'a [i64],
+    left: &'a [f64],
+    right: &'a [f64],
+    feedback: &'a [i64],
+}
+
+/// Writes one ALF session `<root>/<subject>/<date>/<number>/alf/`.
+fn write_alf_session(root: &Path, subject: &str, date: &str, number: &str, raw: RawSession<'_>) {
     let alf = root.join(subject).join(date).join(number).join("alf");
     std::fs::create_dir_all(&alf).unwrap();
-    npyz::to_file_1d(alf.join("_ibl_trials.choice.npy"), choice.to_vec()).unwrap();
-    npyz::to_file_1d(alf.join("_ibl_trials.contrastLeft.npy"), left.to_vec()).unwrap();
-    npyz::to_file_1d(alf.join("_ibl_trials.contrastRight.npy"), right.to_vec()).unwrap();
-    npyz::to_file_1d(alf.join("_ibl_trials.feedbackType.npy"), feedback.to_vec()).unwrap();
-    npyz::to_file_1d(alf.join("_ibl_trials.probabilityLeft.npy"), vec![0.5f64; choice.len()]).unwrap();
+    let n = raw.choice.len();
+    npyz::to_file_1d(alf.join("_ibl_trials.choice.npy"), raw.choice.to_vec()).unwrap();
+    npyz::to_file_1d(alf.join("_ibl_trials.contrastLeft.npy"), raw.left.to_vec()).unwrap();
+    npyz::to_file_1d(
+        alf.join("_ibl_trials.contrastRight.npy"),
+        raw.right.to_vec(),
+    )
+    .unwrap();
+    npyz::to_file_1d(
+        alf.join("_ibl_trials.feedbackType.npy"),
+        raw.feedback.to_vec(),
+    )
+    .unwrap();
+    npyz::to_file_1d(alf.join("_ibl_trials.probabilityLeft.npy"), vec![0.5f64; n]).unwrap();
 }
 
 #[test]
@@ -95,16 +117,46 @@ fn alf_tree_written_by_the_test() {
     let nan = f64::NAN;
     // Session 1: right (choice −1) correct on a right stimulus, a no-go, left correct,
     // right wrong on a left 0% stimulus.
+    fn session<'a>(
+        choice: &'a [i64],
+        left: &'a [f64],
+        right: &'a [f64],
+        feedback: &'a [i64],
+    ) -> RawSession<'a> {
+        RawSession {
+            choice,
+            left,
+            right,
+            feedback,
+        }
+    }
     write_alf_session(
-        &root, "mouseA", "2020-01-02", "001",
-        &[-1, 0, 1, -1],
-        &[nan, 0.5, 0.25, 0.0],
-        &[1.0, nan, nan, nan],
-        &[1, -1, 1, -1],
+        &root,
+        "mouseA",
+        "2020-01-02",
+        "001",
+        session(
+            &[-1, 0, 1, -1],
+            &[nan, 0.5, 0.25, 0.0],
+            &[1.0, nan, nan, nan],
+            &[1, -1, 1, -1],
+        ),
     );
-    // A later date, listed first on disk order-wise must not matter.
-    write_alf_session(&root, "mouseA", "2020-01-03", "001", &[1], &[nan], &[0.125], &[-1]);
-    write_alf_session(&root, "mouseB", "2020-02-01", "002", &[-1, -1], &[nan, 1.0], &[0.0, nan], &[1, -1]);
+    // The next day: a wrong left choice on a right stimulus.
+    write_alf_session(
+        &root,
+        "mouseA",
+        "2020-01-03",
+        "001",
+        session(&[1], &[nan], &[0.125], &[-1]),
+    );
+    write_alf_session(
+        &root,
+        "mouseB",
+        "2020-02-01",
+        "002",
+        session(&[-1, -1], &[nan, 1.0], &[0.0, nan], &[1, -1]),
+    );
     let d = load(dir.path(), Format::Auto).unwrap();
     assert_eq!(d.format, Format::IblAlf);
     assert_eq!(d.subjects.len(), 2);
@@ -113,7 +165,11 @@ fn alf_tree_written_by_the_test() {
     assert_eq!(a.dropped_trials, 1);
     assert_eq!(a.sessions.len(), 2);
     assert_eq!(a.sessions[0].date.as_deref(), Some("2020-01-02"));
-    let t: Vec<(u8, u8, f64)> = a.sessions[0].trials.iter().map(|t| (t.choice, t.answer, t.reward)).collect();
+    let t: Vec<(u8, u8, f64)> = a.sessions[0]
+        .trials
+        .iter()
+        .map(|t| (t.choice, t.answer, t.reward))
+        .collect();
     assert_eq!(t, vec![(1, 1, 1.0), (0, 0, 1.0), (1, 0, 0.0)]);
     assert_eq!(a.sessions[0].trials[0].inputs, vec![0.0, 1.0, 0.5]);
     assert_eq!(a.sessions[1].trials[0].choice, 0);
@@ -126,11 +182,24 @@ fn alf_tree_written_by_the_test() {
 #[test]
 fn alf_reads_integer_and_float_dtypes() {
     let dir = tempfile::tempdir().unwrap();
-    let alf = dir.path().join("s").join("2020-01-01").join("001").join("alf");
+    let alf = dir
+        .path()
+        .join("s")
+        .join("2020-01-01")
+        .join("001")
+        .join("alf");
     std::fs::create_dir_all(&alf).unwrap();
     npyz::to_file_1d(alf.join("_ibl_trials.choice.npy"), vec![-1.0f32, 1.0]).unwrap();
-    npyz::to_file_1d(alf.join("_ibl_trials.contrastLeft.npy"), vec![f64::NAN, 0.5]).unwrap();
-    npyz::to_file_1d(alf.join("_ibl_trials.contrastRight.npy"), vec![1.0f64, f64::NAN]).unwrap();
+    npyz::to_file_1d(
+        alf.join("_ibl_trials.contrastLeft.npy"),
+        vec![f64::NAN, 0.5],
+    )
+    .unwrap();
+    npyz::to_file_1d(
+        alf.join("_ibl_trials.contrastRight.npy"),
+        vec![1.0f64, f64::NAN],
+    )
+    .unwrap();
     npyz::to_file_1d(alf.join("_ibl_trials.feedbackType.npy"), vec![1i32, 1]).unwrap();
     let d = load(dir.path(), Format::IblAlf).unwrap();
     assert_eq!(d.n_trials(), 2);
@@ -141,7 +210,9 @@ fn alf_reads_integer_and_float_dtypes() {
 fn rat_w053_loads_with_known_counts() {
     let path = std::env::var_os("DENOVO_DATA")
         .map(|d| PathBuf::from(d).join("rat_W053.csv"))
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/rat_W053.csv"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/rat_W053.csv")
+        });
     if !path.is_file() {
         eprintln!("skipped: {} not present", path.display());
         return;
@@ -152,7 +223,9 @@ fn rat_w053_loads_with_known_counts() {
     assert_eq!(d.n_trials(), 20_000);
     assert_eq!(format!("{:.4}", d.accuracy()), "0.6445");
     assert_eq!(d.input_names, vec!["s1", "s2"]);
-    let design = d.design(&DesignOptions::from_names(&["s1", "s2", "bias"]).unwrap()).unwrap();
+    let design = d
+        .design(&DesignOptions::from_names(&["s1", "s2", "bias"]).unwrap())
+        .unwrap();
     let s = &design.subjects[0];
     // Last 20% of sessions held out: 16 of 80.
     let first = s.first_holdout_trial(0.2);

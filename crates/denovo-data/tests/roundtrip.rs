@@ -5,16 +5,21 @@ use proptest::prelude::*;
 
 /// A dataset with IBL inputs (so every format can hold it): contrast on the answer side.
 fn dataset_strategy() -> impl Strategy<Value = Dataset> {
-    let trial = (0u8..2, 0u8..2, 0usize..6, any::<bool>()).prop_map(|(choice, answer, c, rewarded)| {
-        let contrast = [0.0, 0.0625, 0.125, 0.25, 0.5, 1.0][c];
-        let (left, right) = if answer == 1 { (0.0, contrast) } else { (contrast, 0.0) };
-        Trial {
-            inputs: vec![left, right, 0.5],
-            choice,
-            answer,
-            reward: f64::from(u8::from(rewarded)),
-        }
-    });
+    let trial =
+        (0u8..2, 0u8..2, 0usize..6, any::<bool>()).prop_map(|(choice, answer, c, rewarded)| {
+            let contrast = [0.0, 0.0625, 0.125, 0.25, 0.5, 1.0][c];
+            let (left, right) = if answer == 1 {
+                (0.0, contrast)
+            } else {
+                (contrast, 0.0)
+            };
+            Trial {
+                inputs: vec![left, right, 0.5],
+                choice,
+                answer,
+                reward: f64::from(u8::from(rewarded)),
+            }
+        });
     let session = prop::collection::vec(trial, 1..6);
     let subject = ("[a-z][a-z0-9_]{0,6}", prop::collection::vec(session, 1..4));
     prop::collection::vec(subject, 1..4).prop_map(|subjects| {
@@ -40,7 +45,11 @@ fn dataset_strategy() -> impl Strategy<Value = Dataset> {
         Dataset {
             source: Default::default(),
             format: Format::TrialsCsv,
-            input_names: vec!["contrastLeft".into(), "contrastRight".into(), "probabilityLeft".into()],
+            input_names: vec![
+                "contrastLeft".into(),
+                "contrastRight".into(),
+                "probabilityLeft".into(),
+            ],
             ignored_columns: vec![],
             subjects,
         }
@@ -48,7 +57,10 @@ fn dataset_strategy() -> impl Strategy<Value = Dataset> {
 }
 
 /// The part of a dataset every format keeps: names, session sizes and trial contents.
-fn essence(d: &Dataset) -> Vec<(String, Vec<Vec<(Vec<f64>, u8, u8, f64)>>)> {
+/// (inputs, choice, answer, reward) of one trial.
+type TrialEssence = (Vec<f64>, u8, u8, f64);
+
+fn essence(d: &Dataset) -> Vec<(String, Vec<Vec<TrialEssence>>)> {
     d.subjects
         .iter()
         .map(|s| {
@@ -56,7 +68,12 @@ fn essence(d: &Dataset) -> Vec<(String, Vec<Vec<(Vec<f64>, u8, u8, f64)>>)> {
                 s.name.clone(),
                 s.sessions
                     .iter()
-                    .map(|x| x.trials.iter().map(|t| (t.inputs.clone(), t.choice, t.answer, t.reward)).collect())
+                    .map(|x| {
+                        x.trials
+                            .iter()
+                            .map(|t| (t.inputs.clone(), t.choice, t.answer, t.reward))
+                            .collect()
+                    })
                     .collect(),
             )
         })

@@ -62,10 +62,19 @@ mod tests {
     #[test]
     fn log_likelihood_matches_log_sigmoid_and_stays_finite() {
         let dev = Default::default();
-        let z = Tensor::<B, 1>::from_data(TensorData::new(vec![-800.0, -2.0, 0.0, 3.0, 800.0], [5]), &dev);
+        let z = Tensor::<B, 1>::from_data(
+            TensorData::new(vec![-800.0, -2.0, 0.0, 3.0, 800.0], [5]),
+            &dev,
+        );
         let y1 = Tensor::<B, 1>::ones([5], &dev);
         let ll = vec1(log_likelihood(z.clone(), y1));
-        let expected = [-800.0, -(1.0 + 2f64.exp()).ln(), -(2f64.ln()), -(1.0 + (-3f64).exp()).ln(), 0.0];
+        let expected = [
+            -800.0,
+            -(1.0 + 2f64.exp()).ln(),
+            -(2f64.ln()),
+            -(1.0 + (-3f64).exp()).ln(),
+            0.0,
+        ];
         for (a, b) in ll.iter().zip(expected) {
             assert!((a - b).abs() < 1e-12, "{a} vs {b}");
         }

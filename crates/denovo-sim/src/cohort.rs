@@ -38,7 +38,9 @@ impl std::str::FromStr for StimulusSet {
         match s {
             "ibl" => Ok(StimulusSet::Ibl),
             "uniform" => Ok(StimulusSet::Uniform),
-            other => Err(format!("unknown stimulus set `{other}` (expected ibl or uniform)")),
+            other => Err(format!(
+                "unknown stimulus set `{other}` (expected ibl or uniform)"
+            )),
         }
     }
 }
@@ -151,15 +153,28 @@ fn check(config: &CohortConfig) -> Result<(), SimError> {
             config.session_min, config.session_max
         ));
     }
-    for (name, v) in [("w0-mean", &config.w0_mean), ("w0-sd", &config.w0_sd), ("noise-sd", &config.noise_sd)] {
+    for (name, v) in [
+        ("w0-mean", &config.w0_mean),
+        ("w0-sd", &config.w0_sd),
+        ("noise-sd", &config.noise_sd),
+    ] {
         if v.len() != SIM_REGRESSORS.len() {
-            return bad(format!("--{name} needs {} values (stim, bias), got {}", SIM_REGRESSORS.len(), v.len()));
+            return bad(format!(
+                "--{name} needs {} values (stim, bias), got {}",
+                SIM_REGRESSORS.len(),
+                v.len()
+            ));
         }
         if v.iter().any(|x| !x.is_finite()) {
             return bad(format!("--{name} values must be finite"));
         }
     }
-    if config.w0_sd.iter().chain(&config.noise_sd).any(|&s| s < 0.0) {
+    if config
+        .w0_sd
+        .iter()
+        .chain(&config.noise_sd)
+        .any(|&s| s < 0.0)
+    {
         return bad("standard deviations must be ≥ 0".into());
     }
     Ok(())
@@ -170,14 +185,20 @@ pub fn simulate(spec: &RuleSpec, config: &CohortConfig) -> Result<SimulatedCohor
     let spec = spec.clone().validated(SIM_REGRESSORS.len())?;
     let device = Default::default();
     let (dataset, trajectories) = match spec.kind {
-        RuleKind::Reinforce => simulate_rule::<SimBackend, _>(&Reinforce::new(&spec.alpha, &device), config, &device)?,
+        RuleKind::Reinforce => {
+            simulate_rule::<SimBackend, _>(&Reinforce::new(&spec.alpha, &device), config, &device)?
+        }
         RuleKind::ReinforceBaseline => simulate_rule::<SimBackend, _>(
             &ReinforceBaseline::new(&spec.alpha, &spec.beta, &device),
             config,
             &device,
         )?,
-        RuleKind::Rewardmax => simulate_rule::<SimBackend, _>(&RewardMax::new(&spec.alpha, &device), config, &device)?,
-        RuleKind::Predictmax => simulate_rule::<SimBackend, _>(&PredictMax::new(&spec.alpha, &device), config, &device)?,
+        RuleKind::Rewardmax => {
+            simulate_rule::<SimBackend, _>(&RewardMax::new(&spec.alpha, &device), config, &device)?
+        }
+        RuleKind::Predictmax => {
+            simulate_rule::<SimBackend, _>(&PredictMax::new(&spec.alpha, &device), config, &device)?
+        }
     };
     Ok(SimulatedCohort {
         dataset,
@@ -191,7 +212,10 @@ pub fn simulate(spec: &RuleSpec, config: &CohortConfig) -> Result<SimulatedCohor
 }
 
 fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
-    t.into_data().convert::<f64>().into_vec().expect("converted to f64")
+    t.into_data()
+        .convert::<f64>()
+        .into_vec()
+        .expect("converted to f64")
 }
 
 fn tensor1<B: Backend>(v: &[f64], device: &B::Device) -> Tensor<B, 1> {
@@ -222,6 +246,10 @@ pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
         }
         starts.push(s);
     }
+    // Transposed: session-start flags of every animal, trial by trial.
+    let starts_by_trial: Vec<Vec<bool>> = (0..config.trials)
+        .map(|t| starts.iter().map(|s| s[t]).collect())
+        .collect();
     let mut w0 = Vec::with_capacity(n * k);
     for _ in 0..n {
         for j in 0..k {
@@ -233,8 +261,9 @@ pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
     let mut trajectories: Vec<Vec<Vec<f64>>> = vec![Vec::with_capacity(config.trials); n];
     let mut trials: Vec<Vec<(bool, Trial)>> = vec![Vec::with_capacity(config.trials); n];
     let mut x = vec![0.0; n * k];
-    let (mut choice, mut reward, mut answer, mut start) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-    for t in 0..config.trials {
+    let (mut choice, mut reward, mut answer, mut start) =
+        (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    for starts_t in &starts_by_trial {
         let mut contrasts = Vec::with_capacity(n);
         for a in 0..n {
             let magnitude = match config.stimuli {
@@ -246,7 +275,7 @@ pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
             x[a * k] = stimulus_transform(signed, config.contrast_gain);
             x[a * k + 1] = 1.0;
             answer[a] = f64::from(u8::from(right));
-            start[a] = f64::from(u8::from(starts[a][t]));
+            start[a] = f64::from(u8::from(starts_t[a]));
             contrasts.push((magnitude, right));
         }
         let w = rule.policy_weights(&state);
@@ -260,7 +289,7 @@ pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
             reward[a] = f64::from(u8::from(choice[a] == answer[a]));
             let (magnitude, right) = contrasts[a];
             trials[a].push((
-                starts[a][t],
+                starts_t[a],
                 Trial {
                     inputs: vec![
                         if right { 0.0 } else { magnitude },
@@ -285,7 +314,10 @@ pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
             let noise: Vec<f64> = (0..n * k)
                 .map(|i| sample_normal(&mut rng, 0.0, config.noise_sd[i % k]))
                 .collect();
-            state = rule.perturb_weights(state, Tensor::from_data(TensorData::new(noise, [n, k]), device));
+            state = rule.perturb_weights(
+                state,
+                Tensor::from_data(TensorData::new(noise, [n, k]), device),
+            );
         }
     }
 
@@ -303,7 +335,11 @@ pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
                         trials: Vec::new(),
                     });
                 }
-                sessions.last_mut().expect("first trial starts a session").trials.push(trial);
+                sessions
+                    .last_mut()
+                    .expect("first trial starts a session")
+                    .trials
+                    .push(trial);
             }
             Subject {
                 name: format!("sim{:0width$}", a + 1),
@@ -324,7 +360,11 @@ pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
     let dataset = Dataset {
         source: PathBuf::new(),
         format: Format::TrialsCsv,
-        input_names: vec!["contrastLeft".into(), "contrastRight".into(), "probabilityLeft".into()],
+        input_names: vec![
+            "contrastLeft".into(),
+            "contrastRight".into(),
+            "probabilityLeft".into(),
+        ],
         ignored_columns: Vec::new(),
         subjects,
     };
@@ -335,7 +375,9 @@ fn sample_normal(rng: &mut StdRng, mean: f64, sd: f64) -> f64 {
     if sd == 0.0 {
         mean
     } else {
-        Normal::new(mean, sd).expect("sd checked ≥ 0 and finite").sample(rng)
+        Normal::new(mean, sd)
+            .expect("sd checked ≥ 0 and finite")
+            .sample(rng)
     }
 }
 
@@ -350,7 +392,11 @@ pub fn sidecar_path(out: &Path, format: Format) -> PathBuf {
 
 /// Writes the cohort's behaviour to `out` in `format` and its ground truth to
 /// [`sidecar_path`]; returns the sidecar's path.
-pub fn write_cohort(cohort: &SimulatedCohort, out: &Path, format: Format) -> Result<PathBuf, SimError> {
+pub fn write_cohort(
+    cohort: &SimulatedCohort,
+    out: &Path,
+    format: Format,
+) -> Result<PathBuf, SimError> {
     denovo_data::save(&cohort.dataset, out, format)?;
     let sidecar = sidecar_path(out, format);
     let json = serde_json::to_string(&cohort.truth).map_err(|e| SimError::Sidecar {

@@ -16,6 +16,6 @@
 mod cohort;
 
 pub use cohort::{
-    CohortConfig, GroundTruth, SimError, SimulatedCohort, StimulusSet, TrueTrajectory, simulate,
-    simulate_rule, sidecar_path, write_cohort, IBL_CONTRASTS,
+    CohortConfig, GroundTruth, IBL_CONTRASTS, SimError, SimulatedCohort, StimulusSet,
+    TrueTrajectory, sidecar_path, simulate, simulate_rule, write_cohort,
 };

@@ -30,8 +30,14 @@ fn sigmoid(z: f64) -> f64 {
 
 /// Replays every animal's trials with an independent f64 implementation of the rule's
 /// closed form and compares with the recorded true weights.
-fn check_closed_form(cohort: &SimulatedCohort, delta: impl Fn(&[f64], &[f64], f64, f64, f64) -> Vec<f64>) {
-    let design = cohort.dataset.design(&denovo_data::DesignOptions::default()).unwrap();
+fn check_closed_form(
+    cohort: &SimulatedCohort,
+    delta: impl Fn(&[f64], &[f64], f64, f64, f64) -> Vec<f64>,
+) {
+    let design = cohort
+        .dataset
+        .design(&denovo_data::DesignOptions::default())
+        .unwrap();
     for (s, traj) in design.subjects.iter().zip(&cohort.truth.trajectories) {
         assert_eq!(traj.weights.len(), s.n_trials());
         for t in 0..s.n_trials() - 1 {
@@ -66,7 +72,9 @@ fn reinforce_baseline_follows_its_closed_form() {
     let c = simulate(&spec(RuleKind::ReinforceBaseline, &alpha, &beta), &small(2)).unwrap();
     check_closed_form(&c, |w, x, y, r, _a| {
         let p = sigmoid(w[0] * x[0] + w[1] * x[1]);
-        (0..2).map(|j| alpha[j] * (r - beta[j]) * (y - p) * x[j]).collect()
+        (0..2)
+            .map(|j| alpha[j] * (r - beta[j]) * (y - p) * x[j])
+            .collect()
     });
 }
 
@@ -76,7 +84,9 @@ fn rewardmax_follows_its_closed_form() {
     let c = simulate(&spec(RuleKind::Rewardmax, &alpha, &[]), &small(3)).unwrap();
     check_closed_form(&c, |w, x, _y, _r, a| {
         let p = sigmoid(w[0] * x[0] + w[1] * x[1]);
-        (0..2).map(|j| alpha[j] * (2.0 * a - 1.0) * p * (1.0 - p) * x[j]).collect()
+        (0..2)
+            .map(|j| alpha[j] * (2.0 * a - 1.0) * p * (1.0 - p) * x[j])
+            .collect()
     });
 }
 
@@ -101,8 +111,20 @@ fn seeded_and_learning() {
     assert_ne!(a.dataset, c.dataset);
     // Animals start at chance (w0_stim ≈ 0) and learn: the stimulus weight grows and
     // late accuracy beats early accuracy.
-    let early: f64 = a.dataset.subjects.iter().map(|s| s.sessions[0].accuracy()).sum::<f64>() / 6.0;
-    let late: f64 = a.dataset.subjects.iter().map(|s| s.sessions.last().unwrap().accuracy()).sum::<f64>() / 6.0;
+    let early: f64 = a
+        .dataset
+        .subjects
+        .iter()
+        .map(|s| s.sessions[0].accuracy())
+        .sum::<f64>()
+        / 6.0;
+    let late: f64 = a
+        .dataset
+        .subjects
+        .iter()
+        .map(|s| s.sessions.last().unwrap().accuracy())
+        .sum::<f64>()
+        / 6.0;
     assert!(late > early + 0.05, "early {early} late {late}");
     for t in &a.truth.trajectories {
         assert!(t.weights.last().unwrap()[0] > t.weights[0][0] + 0.5);
@@ -136,7 +158,11 @@ fn weight_noise_has_the_configured_spread() {
         let n = steps.len() as f64;
         let mean = steps.iter().sum::<f64>() / n;
         let var = steps.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / n;
-        assert!((var.sqrt() / sd - 1.0).abs() < 0.05, "weight {j}: sd {}", var.sqrt());
+        assert!(
+            (var.sqrt() / sd - 1.0).abs() < 0.05,
+            "weight {j}: sd {}",
+            var.sqrt()
+        );
     }
 }
 
@@ -153,9 +179,17 @@ fn bad_settings_are_errors() {
 
 #[test]
 fn written_cohorts_read_back_in_every_format_with_the_truth() {
-    let cohort = simulate(&spec(RuleKind::Reinforce, &[0.0625, 0.015625], &[]), &small(5)).unwrap();
+    let cohort = simulate(
+        &spec(RuleKind::Reinforce, &[0.0625, 0.015625], &[]),
+        &small(5),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    for (format, name) in [(Format::TrialsCsv, "c.csv"), (Format::IblCsv, "ibl.csv"), (Format::IblAlf, "alf")] {
+    for (format, name) in [
+        (Format::TrialsCsv, "c.csv"),
+        (Format::IblCsv, "ibl.csv"),
+        (Format::IblAlf, "alf"),
+    ] {
         let out = dir.path().join(name);
         let sidecar = write_cohort(&cohort, &out, format).unwrap();
         let back = denovo_data::load(&out, Format::Auto).unwrap();
@@ -172,7 +206,8 @@ fn written_cohorts_read_back_in_every_format_with_the_truth() {
             assert_eq!(a.choice, b.choice);
             assert_eq!(a.session_start, b.session_start);
         }
-        let truth: denovo_sim::GroundTruth = serde_json::from_str(&std::fs::read_to_string(sidecar).unwrap()).unwrap();
+        let truth: denovo_sim::GroundTruth =
+            serde_json::from_str(&std::fs::read_to_string(sidecar).unwrap()).unwrap();
         assert_eq!(truth, cohort.truth);
         assert_eq!(truth.trajectories.len(), 6);
         assert!(truth.trajectories.iter().all(|t| t.weights.len() == 600));

@@ -82,7 +82,7 @@ fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -108,9 +108,19 @@ pub fn render_text(s: &DatasetSummary) -> String {
         let _ = writeln!(out, "  inputs: {}", s.inputs.join(", "));
     }
     if !s.ignored_columns.is_empty() {
-        let _ = writeln!(out, "  ignored non-numeric columns: {}", s.ignored_columns.join(", "));
+        let _ = writeln!(
+            out,
+            "  ignored non-numeric columns: {}",
+            s.ignored_columns.join(", ")
+        );
     }
-    let name_width = s.per_subject.iter().map(|p| p.name.len()).max().unwrap_or(7).max(7);
+    let name_width = s
+        .per_subject
+        .iter()
+        .map(|p| p.name.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
     let _ = writeln!(
         out,
         "  {:<name_width$} {:>8} {:>8} {:>7} {:>6} {:>6}  accuracy per session (≤0.5 ▁ … █ 1)",

@@ -14,13 +14,19 @@ pub fn learning_curve(data: &Dataset, path: &Path) -> anyhow::Result<()> {
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
     match ext.as_str() {
-        "png" => draw(data, BitMapBackend::new(path, (900, 560)).into_drawing_area()),
+        "png" => draw(
+            data,
+            BitMapBackend::new(path, (900, 560)).into_drawing_area(),
+        ),
         "svg" => draw(data, SVGBackend::new(path, (900, 560)).into_drawing_area()),
         _ => bail!("{}: the plot file must end in .png or .svg", path.display()),
     }
 }
 
-fn draw<DB: DrawingBackend>(data: &Dataset, root: DrawingArea<DB, plotters::coord::Shift>) -> anyhow::Result<()>
+fn draw<DB: DrawingBackend>(
+    data: &Dataset,
+    root: DrawingArea<DB, plotters::coord::Shift>,
+) -> anyhow::Result<()>
 where
     DB::ErrorType: 'static,
 {
@@ -33,7 +39,10 @@ where
     root.fill(&WHITE).map_err(plot_err)?;
     let title = format!(
         "Learning curve: {} ({} subject{})",
-        data.source.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_else(|| "data".into()),
+        data.source
+            .file_name()
+            .map(|f| f.to_string_lossy().to_string())
+            .unwrap_or_else(|| "data".into()),
         data.subjects.len(),
         if data.subjects.len() == 1 { "" } else { "s" }
     );
@@ -53,7 +62,10 @@ where
         .draw()
         .map_err(plot_err)?;
     chart
-        .draw_series(LineSeries::new([(1, 0.5), (max_sessions as i64, 0.5)], BLACK.mix(0.45)))
+        .draw_series(LineSeries::new(
+            [(1, 0.5), (max_sessions as i64, 0.5)],
+            BLACK.mix(0.45),
+        ))
         .map_err(plot_err)?
         .label("chance")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLACK.mix(0.45)));
@@ -69,14 +81,17 @@ where
         if !many {
             series
                 .label(data.subjects[i].name.clone())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
+                });
         }
     }
     if curves.len() > 1 {
         let mean: Vec<(i64, f64)> = (0..max_sessions)
             .filter_map(|k| {
                 let vals: Vec<f64> = curves.iter().filter_map(|c| c.get(k).copied()).collect();
-                (!vals.is_empty()).then(|| ((k + 1) as i64, vals.iter().sum::<f64>() / vals.len() as f64))
+                (!vals.is_empty())
+                    .then(|| ((k + 1) as i64, vals.iter().sum::<f64>() / vals.len() as f64))
             })
             .collect();
         chart
@@ -92,10 +107,14 @@ where
         .border_style(BLACK.mix(0.4))
         .draw()
         .map_err(plot_err)?;
-    root.present().map_err(plot_err).context("writing the figure")?;
+    root.present()
+        .map_err(plot_err)
+        .context("writing the figure")?;
     Ok(())
 }
 
-fn plot_err<E: std::error::Error + Send + Sync + 'static>(e: DrawingAreaErrorKind<E>) -> anyhow::Error {
+fn plot_err<E: std::error::Error + Send + Sync + 'static>(
+    e: DrawingAreaErrorKind<E>,
+) -> anyhow::Error {
     anyhow::anyhow!("plotting failed: {e}")
 }

@@ -24,7 +24,12 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub rule: RuleKind,
     /// Learning rates, one per weight: stim,bias.
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_value = "0.0625,0.015625")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        default_value = "0.0625,0.015625"
+    )]
     pub alpha: Vec<f64>,
     /// Baselines of reinforce-baseline, one per weight: stim,bias (default 0,0).
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
@@ -55,7 +60,12 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = denovo_data::DEFAULT_CONTRAST_GAIN)]
     pub contrast_gain: f64,
     /// Mean initial weights: stim,bias.
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_value = "0,0")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        default_value = "0,0"
+    )]
     pub w0_mean: Vec<f64>,
     /// Standard deviation of the initial weights across animals: stim,bias.
     #[arg(long, value_delimiter = ',', default_value = "0,0")]
@@ -128,7 +138,10 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
         cohort.dataset.accuracy()
     );
     println!("wrote {} ({})", args.out.display(), format.name());
-    println!("wrote {} (true rule and weight trajectories)", sidecar.display());
+    println!(
+        "wrote {} (true rule and weight trajectories)",
+        sidecar.display()
+    );
     Ok(())
 }
 

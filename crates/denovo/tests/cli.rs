@@ -20,7 +20,13 @@ fn stderr(o: &Output) -> String {
 }
 
 fn inspect_json(path: &Path, format: &str) -> serde_json::Value {
-    let o = denovo(&["inspect", path.to_str().unwrap(), "--format", format, "--json"]);
+    let o = denovo(&[
+        "inspect",
+        path.to_str().unwrap(),
+        "--format",
+        format,
+        "--json",
+    ]);
     assert!(o.status.success(), "inspect failed: {}", stderr(&o));
     serde_json::from_slice(&o.stdout).expect("inspect --json prints JSON")
 }
@@ -28,7 +34,9 @@ fn inspect_json(path: &Path, format: &str) -> serde_json::Value {
 fn rat() -> Option<PathBuf> {
     let p = std::env::var_os("DENOVO_DATA")
         .map(|d| PathBuf::from(d).join("rat_W053.csv"))
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/rat_W053.csv"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/rat_W053.csv")
+        });
     p.is_file().then_some(p)
 }
 
@@ -46,31 +54,70 @@ fn inspect_rat_json() {
     assert_eq!(v["trials"], 20000);
     assert_eq!(v["dropped_trials"], 0);
     assert_eq!(format!("{:.4}", v["accuracy"].as_f64().unwrap()), "0.6445");
-    assert_eq!(v["per_subject"][0]["session_accuracy"].as_array().unwrap().len(), 80);
+    assert_eq!(
+        v["per_subject"][0]["session_accuracy"]
+            .as_array()
+            .unwrap()
+            .len(),
+        80
+    );
 }
 
 #[test]
 fn simulate_then_inspect_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
     let mut counts = Vec::new();
-    for (format, name) in [("trials-csv", "c.csv"), ("ibl-csv", "ibl.csv"), ("ibl-alf", "alf")] {
+    for (format, name) in [
+        ("trials-csv", "c.csv"),
+        ("ibl-csv", "ibl.csv"),
+        ("ibl-alf", "alf"),
+    ] {
         let out = dir.path().join(name);
         let o = denovo(&[
-            "simulate", "--rule", "reinforce-baseline", "--alpha", "0.05,0.02", "--beta", "0.2,0.1",
-            "--animals", "4", "--trials", "300", "--session-length", "50-90", "--seed", "3",
-            "--format", format, "--out", out.to_str().unwrap(),
+            "simulate",
+            "--rule",
+            "reinforce-baseline",
+            "--alpha",
+            "0.05,0.02",
+            "--beta",
+            "0.2,0.1",
+            "--animals",
+            "4",
+            "--trials",
+            "300",
+            "--session-length",
+            "50-90",
+            "--seed",
+            "3",
+            "--format",
+            format,
+            "--out",
+            out.to_str().unwrap(),
         ]);
         assert!(o.status.success(), "simulate failed: {}", stderr(&o));
         let v = inspect_json(&out, "auto");
         assert_eq!(v["format"], format);
-        counts.push((v["subjects"].clone(), v["sessions"].clone(), v["trials"].clone(), v["accuracy"].clone()));
-        let sidecar = if format == "ibl-alf" { out.join("truth.json") } else { out.with_extension("truth.json") };
-        let truth: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
+        counts.push((
+            v["subjects"].clone(),
+            v["sessions"].clone(),
+            v["trials"].clone(),
+            v["accuracy"].clone(),
+        ));
+        let sidecar = if format == "ibl-alf" {
+            out.join("truth.json")
+        } else {
+            out.with_extension("truth.json")
+        };
+        let truth: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
         assert_eq!(truth["rule"]["kind"], "reinforce-baseline");
         assert_eq!(truth["rule"]["beta"], serde_json::json!([0.2, 0.1]));
         let traj = truth["trajectories"].as_array().unwrap();
         assert_eq!(traj.len(), 4);
-        assert!(traj.iter().all(|t| t["weights"].as_array().unwrap().len() == 300));
+        assert!(
+            traj.iter()
+                .all(|t| t["weights"].as_array().unwrap().len() == 300)
+        );
     }
     assert_eq!(counts[0].2, 1200);
     assert!(counts.iter().all(|c| *c == counts[0]), "{counts:?}");
@@ -79,16 +126,27 @@ fn simulate_then_inspect_in_every_format() {
 #[test]
 fn inspect_plot_writes_png_and_svg() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/trials_basic.csv");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/trials_basic.csv");
     for name in ["curve.png", "curve.svg"] {
         let plot = dir.path().join(name);
-        let o = denovo(&["inspect", fixture.to_str().unwrap(), "--plot", plot.to_str().unwrap()]);
+        let o = denovo(&[
+            "inspect",
+            fixture.to_str().unwrap(),
+            "--plot",
+            plot.to_str().unwrap(),
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(std::fs::metadata(&plot).unwrap().len() > 1000);
     }
     let svg = std::fs::read_to_string(dir.path().join("curve.svg")).unwrap();
     assert!(svg.contains("fraction correct") && svg.contains("session"));
-    let o = denovo(&["inspect", fixture.to_str().unwrap(), "--plot", dir.path().join("x.gif").to_str().unwrap()]);
+    let o = denovo(&[
+        "inspect",
+        fixture.to_str().unwrap(),
+        "--plot",
+        dir.path().join("x.gif").to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains(".png or .svg"));
 }
@@ -100,12 +158,36 @@ fn malformed_inputs_fail_cleanly() {
     let h = "subject,session,trial,stim,choice,answer\n";
     let cases: Vec<(&str, String, &str)> = vec![
         ("empty", String::new(), "empty"),
-        ("missing_column", "subject,session,choice\nm,1,1\n".into(), ":1: missing required column `answer`"),
-        ("non_numeric", format!("{h}m,1,1,0.5,1,1\nm,1,2,abc,1,1\n"), ":3:4: column `stim`: `abc` is not a number"),
-        ("bad_choice", format!("{h}m,1,1,0.5,7,1\n"), ":2:5: column `choice`: `7` is outside its coding"),
-        ("empty_subject", format!("{h},1,1,0.5,1,1\n"), ":2:1: column `subject` is empty"),
-        ("duplicated_session", format!("{h}m,1,1,0,1,1\nm,2,1,0,1,1\nm,1,2,0,1,1\n"), ":4:2: subject `m`: session `1` appears again"),
-        ("unordered_session", format!("{h}m,2,1,0,1,1\nm,1,1,0,1,1\n"), ":3:2: subject `m`: session `1` comes after `2`"),
+        (
+            "missing_column",
+            "subject,session,choice\nm,1,1\n".into(),
+            ":1: missing required column `answer`",
+        ),
+        (
+            "non_numeric",
+            format!("{h}m,1,1,0.5,1,1\nm,1,2,abc,1,1\n"),
+            ":3:4: column `stim`: `abc` is not a number",
+        ),
+        (
+            "bad_choice",
+            format!("{h}m,1,1,0.5,7,1\n"),
+            ":2:5: column `choice`: `7` is outside its coding",
+        ),
+        (
+            "empty_subject",
+            format!("{h},1,1,0.5,1,1\n"),
+            ":2:1: column `subject` is empty",
+        ),
+        (
+            "duplicated_session",
+            format!("{h}m,1,1,0,1,1\nm,2,1,0,1,1\nm,1,2,0,1,1\n"),
+            ":4:2: subject `m`: session `1` appears again",
+        ),
+        (
+            "unordered_session",
+            format!("{h}m,2,1,0,1,1\nm,1,1,0,1,1\n"),
+            ":3:2: subject `m`: session `1` comes after `2`",
+        ),
         ("ragged", format!("{h}m,1,1,0,1\n"), ":2: malformed CSV"),
         ("header_only", h.to_string(), "no trials found"),
     ];
@@ -116,7 +198,10 @@ fn malformed_inputs_fail_cleanly() {
         let err = stderr(&o);
         assert!(!o.status.success(), "{name}: should fail");
         assert!(err.contains(&format!("{name}.csv")), "{name}: {err}");
-        assert!(err.contains(expected), "{name}: expected `{expected}` in: {err}");
+        assert!(
+            err.contains(expected),
+            "{name}: expected `{expected}` in: {err}"
+        );
         assert!(!err.contains("panicked"), "{name}: {err}");
     }
     let o = denovo(&["inspect", "/no/such/file.csv"]);
@@ -131,7 +216,14 @@ fn bad_simulation_settings_fail_cleanly() {
     for args in [
         vec!["simulate", "--rule", "reinforce", "--alpha", "0.1", "--out"],
         vec!["simulate", "--rule", "nosuchrule", "--out"],
-        vec!["simulate", "--rule", "reinforce", "--session-length", "9-3", "--out"],
+        vec![
+            "simulate",
+            "--rule",
+            "reinforce",
+            "--session-length",
+            "9-3",
+            "--out",
+        ],
         vec!["simulate", "--rule", "reinforce", "--animals", "0", "--out"],
     ] {
         let mut a = args.clone();
@@ -158,7 +250,15 @@ fn help_teaches_with_examples() {
 fn demo_runs_on_a_small_cohort() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let mut args = vec!["demo", "--out", out.to_str().unwrap(), "--animals", "3", "--trials", "200"];
+    let mut args = vec![
+        "demo",
+        "--out",
+        out.to_str().unwrap(),
+        "--animals",
+        "3",
+        "--trials",
+        "200",
+    ];
     let rat = rat();
     if let Some(r) = &rat {
         args.extend(["--rat", r.to_str().unwrap()]);

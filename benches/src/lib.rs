@@ -1,0 +1,31 @@
+//! Shared inputs of the denovo benchmarks (`cargo bench -p denovo-benches`).
+
+use denovo_rules::{RuleKind, RuleSpec};
+use denovo_sim::{CohortConfig, SimulatedCohort};
+use std::path::PathBuf;
+
+/// The real rat's CSV when it is present (`$DENOVO_DATA/rat_W053.csv` or
+/// `../shared/data/rat_W053.csv` beside the workspace).
+pub fn rat_csv() -> Option<PathBuf> {
+    let p = std::env::var_os("DENOVO_DATA")
+        .map(|d| PathBuf::from(d).join("rat_W053.csv"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/rat_W053.csv")
+        });
+    p.is_file().then_some(p)
+}
+
+/// A REINFORCE cohort of `animals` × `trials` (α = 2⁻⁴, 2⁻⁶), seeded.
+pub fn reinforce_cohort(animals: usize, trials: usize) -> SimulatedCohort {
+    let spec = RuleSpec {
+        kind: RuleKind::Reinforce,
+        alpha: vec![1.0 / 16.0, 1.0 / 64.0],
+        beta: vec![],
+    };
+    let config = CohortConfig {
+        animals,
+        trials,
+        ..CohortConfig::default()
+    };
+    denovo_sim::simulate(&spec, &config).expect("valid settings")
+}

@@ -21,6 +21,7 @@ pub fn reinforce_cohort(animals: usize, trials: usize) -> SimulatedCohort {
         kind: RuleKind::Reinforce,
         alpha: vec![1.0 / 16.0, 1.0 / 64.0],
         beta: vec![],
+        inverse_temperature: None,
     };
     let config = CohortConfig {
         animals,

@@ -7,7 +7,30 @@
 //! Tensors are batched over animals: weights and regressors are `[animals, features]`,
 //! choices and log-likelihoods `[animals]`.
 
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{Tensor, TensorData, backend::Backend};
+
+/// A float tensor of shape `shape` from row-major `f64` values, stored in the backend's
+/// float element type (f32 for `NdArray`, f64 for `NdArray<f64>`). burn 0.21 would
+/// otherwise keep the data's own dtype, so every denovo tensor is made through this.
+pub fn float_tensor<B: Backend, const D: usize>(
+    values: Vec<f64>,
+    shape: [usize; D],
+    device: &B::Device,
+) -> Tensor<B, D> {
+    Tensor::from_data(
+        TensorData::new(values, shape).convert::<B::FloatElem>(),
+        device,
+    )
+}
+
+/// Reads any float tensor back as row-major `f64` values.
+pub fn to_f64_vec<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Vec<f64> {
+    tensor
+        .into_data()
+        .convert::<f64>()
+        .into_vec()
+        .expect("a float tensor converts to f64")
+}
 
 /// The logits z = w · x of each animal: `w`, `x` are `[animals, features]`, the result
 /// `[animals]`.
@@ -51,12 +74,20 @@ pub fn masked_sum<B: Backend>(values: Tensor<B, 1>, mask: Tensor<B, 1>) -> Tenso
 mod tests {
     use super::*;
     use burn::backend::NdArray;
-    use burn::tensor::TensorData;
 
     type B = NdArray<f64>;
 
     fn vec1(t: Tensor<B, 1>) -> Vec<f64> {
-        t.into_data().convert::<f64>().into_vec().unwrap()
+        to_f64_vec(t)
+    }
+
+    #[test]
+    fn float_tensor_uses_the_backend_precision() {
+        let dev = Default::default();
+        let t = float_tensor::<NdArray<f32>, 1>(vec![0.1, 0.2], [2], &dev);
+        assert_eq!(t.dtype(), burn::tensor::DType::F32);
+        let t = float_tensor::<NdArray<f64>, 1>(vec![0.1, 0.2], [2], &dev);
+        assert_eq!(t.dtype(), burn::tensor::DType::F64);
     }
 
     #[test]

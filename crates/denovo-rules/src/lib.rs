@@ -7,7 +7,7 @@
 //! animal. Animals are batched: every tensor has the animals in its first dimension.
 //!
 //! The parametric rules here — [`Reinforce`], [`ReinforceBaseline`], [`RewardMax`],
-//! [`PredictMax`] (Ashwood et al., NeurIPS 2020) — are burn modules whose parameters are
+//! [`PredictMax`] (Ashwood et al., NeurIPS 2020) and [`QLearning`] — are burn modules whose parameters are
 //! stored in an unconstrained form (log learning rates) so that fitting may move them
 //! freely. The simulator steps the same modules with sampled choices, the fitter with
 //! observed ones: one formula, one place.
@@ -15,7 +15,7 @@
 mod parametric;
 mod spec;
 
-pub use parametric::{PredictMax, Reinforce, ReinforceBaseline, RewardMax};
+pub use parametric::{Parametric, PredictMax, QLearning, Reinforce, ReinforceBaseline, RewardMax};
 pub use spec::{RuleKind, RuleSpec, SpecError};
 
 use burn::tensor::{Tensor, backend::Backend};

@@ -8,15 +8,20 @@
 //! | RewardMax | α ⊙ (2a − 1) p (1 − p) x — ∇_w of the expected reward |
 //! | PredictMax | α ⊙ (a − p) x — ∇_w log p(a), predicting the correct side |
 //!
+//! | Q-learning | Q_side = θ_side · x; δ = r − Q_chosen; θ_chosen += α ⊙ δ x; w = τ (θ_R − θ_L) |
+//!
+//! (Q-learning's state is the pair θ_R, θ_L; its policy σ(τ (Q_R − Q_L)) is the GLM with
+//! w = τ (θ_R − θ_L), τ the inverse temperature.)
+//!
 //! α is stored as log α (so α > 0 while fitting; α = 0 is log α = −∞, usable in
 //! simulation). β is unconstrained.
 
-use crate::{LearningRule, TrialBatch};
+use crate::{LearningRule, RuleKind, RuleSpec, TrialBatch};
 use burn::module::{Module, Param};
-use burn::tensor::{Tensor, TensorData, backend::Backend};
+use burn::tensor::{Tensor, backend::Backend};
 
 fn vector<B: Backend>(values: &[f64], device: &B::Device) -> Tensor<B, 1> {
-    Tensor::from_data(TensorData::new(values.to_vec(), [values.len()]), device)
+    denovo_glm::float_tensor(values.to_vec(), [values.len()], device)
 }
 
 fn log_param<B: Backend>(alpha: &[f64], device: &B::Device) -> Param<Tensor<B, 1>> {
@@ -182,5 +187,158 @@ impl<B: Backend> LearningRule<B> for PredictMax<B> {
         let p = policy(w.clone(), trial);
         let g = (col(trial.answer.clone()) - p) * trial.x.clone();
         w + g * row(self.alpha())
+    }
+}
+
+/// Q-learning with linear Q-values per side: Q_R = θ_R · x, Q_L = θ_L · x; after a choice,
+/// δ = r − Q_chosen and θ_chosen += α ⊙ δ x; the policy is σ(τ (Q_R − Q_L)), i.e. the GLM
+/// with w = τ (θ_R − θ_L). The state is `[θ_R | θ_L]`, `[animals, 2 × features]`.
+#[derive(Module, Debug)]
+pub struct QLearning<B: Backend> {
+    /// log α, one per weight.
+    pub log_alpha: Param<Tensor<B, 1>>,
+    /// log τ (inverse temperature), `[1]`.
+    pub log_inverse_temperature: Param<Tensor<B, 1>>,
+}
+
+impl<B: Backend> QLearning<B> {
+    /// A rule with learning rates `alpha` and inverse temperature `tau` (> 0).
+    pub fn new(alpha: &[f64], tau: f64, device: &B::Device) -> Self {
+        QLearning {
+            log_alpha: log_param(alpha, device),
+            log_inverse_temperature: log_param(&[tau], device),
+        }
+    }
+    /// The learning rates α.
+    pub fn alpha(&self) -> Tensor<B, 1> {
+        self.log_alpha.val().exp()
+    }
+    /// The inverse temperature τ, `[1]`.
+    pub fn inverse_temperature(&self) -> Tensor<B, 1> {
+        self.log_inverse_temperature.val().exp()
+    }
+    fn halves(state: &Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let [a, k2] = state.dims();
+        let k = k2 / 2;
+        (
+            state.clone().slice([0..a, 0..k]),
+            state.clone().slice([0..a, k..k2]),
+        )
+    }
+}
+
+impl<B: Backend> LearningRule<B> for QLearning<B> {
+    type State = Tensor<B, 2>;
+    fn name(&self) -> &'static str {
+        "qlearning"
+    }
+    fn initial_state(&self, w0: Tensor<B, 2>) -> Tensor<B, 2> {
+        // θ_R = w0 / 2τ, θ_L = −w0 / 2τ, so that τ (θ_R − θ_L) = w0.
+        let half = w0 / row(self.inverse_temperature()) / 2.0;
+        Tensor::cat(vec![half.clone(), half.neg()], 1)
+    }
+    fn policy_weights(&self, state: &Tensor<B, 2>) -> Tensor<B, 2> {
+        let (right, left) = Self::halves(state);
+        (right - left) * row(self.inverse_temperature())
+    }
+    fn step(&self, state: Tensor<B, 2>, trial: &TrialBatch<B>) -> Tensor<B, 2> {
+        let (right, left) = Self::halves(&state);
+        let x = trial.x.clone();
+        let y = col(trial.choice.clone());
+        let q_right = (right.clone() * x.clone()).sum_dim(1);
+        let q_left = (left.clone() * x.clone()).sum_dim(1);
+        let q_chosen = y.clone() * q_right + (y.clone().neg() + 1.0) * q_left;
+        let delta = col(trial.reward.clone()) - q_chosen;
+        let update = delta * x * row(self.alpha());
+        let right = right + update.clone() * y.clone();
+        let left = left + update * (y.neg() + 1.0);
+        Tensor::cat(vec![right, left], 1)
+    }
+    fn perturb_weights(&self, state: Tensor<B, 2>, delta: Tensor<B, 2>) -> Tensor<B, 2> {
+        let half = delta / row(self.inverse_temperature()) / 2.0;
+        state + Tensor::cat(vec![half.clone(), half.neg()], 1)
+    }
+}
+
+/// A parametric rule that converts to and from its [`RuleSpec`] (the parameters as plain
+/// numbers, for simulation settings, fit reports and starting points).
+pub trait Parametric<B: Backend>: LearningRule<B> + Sized {
+    /// The rule with the parameters of `spec` (already validated for its kind).
+    fn from_spec(spec: &RuleSpec, device: &B::Device) -> Self;
+    /// The current parameters.
+    fn spec(&self) -> RuleSpec;
+}
+
+fn values<B: Backend>(t: Tensor<B, 1>) -> Vec<f64> {
+    denovo_glm::to_f64_vec(t)
+}
+
+impl<B: Backend> Parametric<B> for Reinforce<B> {
+    fn from_spec(spec: &RuleSpec, device: &B::Device) -> Self {
+        Reinforce::new(&spec.alpha, device)
+    }
+    fn spec(&self) -> RuleSpec {
+        RuleSpec {
+            kind: RuleKind::Reinforce,
+            alpha: values(self.alpha()),
+            beta: vec![],
+            inverse_temperature: None,
+        }
+    }
+}
+
+impl<B: Backend> Parametric<B> for ReinforceBaseline<B> {
+    fn from_spec(spec: &RuleSpec, device: &B::Device) -> Self {
+        ReinforceBaseline::new(&spec.alpha, &spec.beta, device)
+    }
+    fn spec(&self) -> RuleSpec {
+        RuleSpec {
+            kind: RuleKind::ReinforceBaseline,
+            alpha: values(self.alpha()),
+            beta: values(self.beta.val()),
+            inverse_temperature: None,
+        }
+    }
+}
+
+impl<B: Backend> Parametric<B> for RewardMax<B> {
+    fn from_spec(spec: &RuleSpec, device: &B::Device) -> Self {
+        RewardMax::new(&spec.alpha, device)
+    }
+    fn spec(&self) -> RuleSpec {
+        RuleSpec {
+            kind: RuleKind::Rewardmax,
+            alpha: values(self.alpha()),
+            beta: vec![],
+            inverse_temperature: None,
+        }
+    }
+}
+
+impl<B: Backend> Parametric<B> for PredictMax<B> {
+    fn from_spec(spec: &RuleSpec, device: &B::Device) -> Self {
+        PredictMax::new(&spec.alpha, device)
+    }
+    fn spec(&self) -> RuleSpec {
+        RuleSpec {
+            kind: RuleKind::Predictmax,
+            alpha: values(self.alpha()),
+            beta: vec![],
+            inverse_temperature: None,
+        }
+    }
+}
+
+impl<B: Backend> Parametric<B> for QLearning<B> {
+    fn from_spec(spec: &RuleSpec, device: &B::Device) -> Self {
+        QLearning::new(&spec.alpha, spec.inverse_temperature.unwrap_or(1.0), device)
+    }
+    fn spec(&self) -> RuleSpec {
+        RuleSpec {
+            kind: RuleKind::Qlearning,
+            alpha: values(self.alpha()),
+            beta: vec![],
+            inverse_temperature: values(self.inverse_temperature()).first().copied(),
+        }
     }
 }

@@ -15,15 +15,18 @@ pub enum RuleKind {
     Rewardmax,
     /// [`crate::PredictMax`].
     Predictmax,
+    /// [`crate::QLearning`].
+    Qlearning,
 }
 
 impl RuleKind {
     /// Every kind, in a stable order.
-    pub const ALL: [RuleKind; 4] = [
+    pub const ALL: [RuleKind; 5] = [
         RuleKind::Reinforce,
         RuleKind::ReinforceBaseline,
         RuleKind::Rewardmax,
         RuleKind::Predictmax,
+        RuleKind::Qlearning,
     ];
 
     /// The command-line name.
@@ -33,6 +36,7 @@ impl RuleKind {
             RuleKind::ReinforceBaseline => "reinforce-baseline",
             RuleKind::Rewardmax => "rewardmax",
             RuleKind::Predictmax => "predictmax",
+            RuleKind::Qlearning => "qlearning",
         }
     }
 }
@@ -51,7 +55,9 @@ impl std::str::FromStr for RuleKind {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SpecError {
     /// The rule name is not one of [`RuleKind::ALL`].
-    #[error("unknown rule `{0}` (expected reinforce, reinforce-baseline, rewardmax or predictmax)")]
+    #[error(
+        "unknown rule `{0}` (expected reinforce, reinforce-baseline, rewardmax, predictmax or qlearning)"
+    )]
     UnknownRule(String),
     /// A parameter vector has the wrong length.
     #[error("{name} needs {expected} values (one per regressor), got {got}")]
@@ -66,6 +72,9 @@ pub enum SpecError {
     /// A learning rate is negative or not finite.
     #[error("learning rates must be finite and ≥ 0, got {0}")]
     BadRate(f64),
+    /// The inverse temperature of Q-learning is missing, not finite or not positive.
+    #[error("qlearning needs an inverse temperature > 0, got {0:?}")]
+    BadTemperature(Option<f64>),
 }
 
 /// A parametric rule with its parameter values.
@@ -78,11 +87,29 @@ pub struct RuleSpec {
     /// Baselines β, one per regressor (REINFORCE with baseline only; empty otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub beta: Vec<f64>,
+    /// Inverse temperature of Q-learning (`None` for the other rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inverse_temperature: Option<f64>,
 }
 
 impl RuleSpec {
+    /// A rule of `kind` with every learning rate `alpha`, baselines 0 and inverse
+    /// temperature 1: the starting point of a fit.
+    pub fn initial(kind: RuleKind, n_features: usize, alpha: f64) -> Self {
+        RuleSpec {
+            kind,
+            alpha: vec![alpha; n_features],
+            beta: if kind == RuleKind::ReinforceBaseline {
+                vec![0.0; n_features]
+            } else {
+                vec![]
+            },
+            inverse_temperature: (kind == RuleKind::Qlearning).then_some(1.0),
+        }
+    }
+
     /// Checks the parameters against `n_features` regressors. A baseline rule given no β
-    /// gets β = 0.
+    /// gets β = 0; Q-learning given no inverse temperature gets 1.
     pub fn validated(mut self, n_features: usize) -> Result<Self, SpecError> {
         if self.alpha.len() != n_features {
             return Err(SpecError::WrongLength {
@@ -107,6 +134,14 @@ impl RuleSpec {
             }
         } else {
             self.beta.clear();
+        }
+        if self.kind == RuleKind::Qlearning {
+            let t = *self.inverse_temperature.get_or_insert(1.0);
+            if !t.is_finite() || t <= 0.0 {
+                return Err(SpecError::BadTemperature(Some(t)));
+            }
+        } else {
+            self.inverse_temperature = None;
         }
         Ok(self)
     }

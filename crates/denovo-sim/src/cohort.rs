@@ -1,11 +1,11 @@
 //! Cohort simulation.
 
 use burn::backend::NdArray;
-use burn::tensor::{Tensor, TensorData, backend::Backend};
+use burn::tensor::{Tensor, backend::Backend};
 use denovo_data::{Dataset, Format, LoadError, Session, Subject, Trial, stimulus_transform};
 use denovo_rules::{
-    LearningRule, PredictMax, Reinforce, ReinforceBaseline, RewardMax, RuleKind, RuleSpec,
-    SpecError, TrialBatch,
+    LearningRule, Parametric, PredictMax, QLearning, Reinforce, ReinforceBaseline, RewardMax,
+    RuleKind, RuleSpec, SpecError, TrialBatch,
 };
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -183,22 +183,19 @@ fn check(config: &CohortConfig) -> Result<(), SimError> {
 /// Simulates a cohort learning by the parametric rule `spec`.
 pub fn simulate(spec: &RuleSpec, config: &CohortConfig) -> Result<SimulatedCohort, SimError> {
     let spec = spec.clone().validated(SIM_REGRESSORS.len())?;
-    let device = Default::default();
+    fn run<R: Parametric<SimBackend>>(
+        spec: &RuleSpec,
+        config: &CohortConfig,
+    ) -> Result<(Dataset, Vec<TrueTrajectory>), SimError> {
+        let device = Default::default();
+        simulate_rule::<SimBackend, _>(&R::from_spec(spec, &device), config, &device)
+    }
     let (dataset, trajectories) = match spec.kind {
-        RuleKind::Reinforce => {
-            simulate_rule::<SimBackend, _>(&Reinforce::new(&spec.alpha, &device), config, &device)?
-        }
-        RuleKind::ReinforceBaseline => simulate_rule::<SimBackend, _>(
-            &ReinforceBaseline::new(&spec.alpha, &spec.beta, &device),
-            config,
-            &device,
-        )?,
-        RuleKind::Rewardmax => {
-            simulate_rule::<SimBackend, _>(&RewardMax::new(&spec.alpha, &device), config, &device)?
-        }
-        RuleKind::Predictmax => {
-            simulate_rule::<SimBackend, _>(&PredictMax::new(&spec.alpha, &device), config, &device)?
-        }
+        RuleKind::Reinforce => run::<Reinforce<SimBackend>>(&spec, config)?,
+        RuleKind::ReinforceBaseline => run::<ReinforceBaseline<SimBackend>>(&spec, config)?,
+        RuleKind::Rewardmax => run::<RewardMax<SimBackend>>(&spec, config)?,
+        RuleKind::Predictmax => run::<PredictMax<SimBackend>>(&spec, config)?,
+        RuleKind::Qlearning => run::<QLearning<SimBackend>>(&spec, config)?,
     };
     Ok(SimulatedCohort {
         dataset,
@@ -211,15 +208,10 @@ pub fn simulate(spec: &RuleSpec, config: &CohortConfig) -> Result<SimulatedCohor
     })
 }
 
-fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
-    t.into_data()
-        .convert::<f64>()
-        .into_vec()
-        .expect("converted to f64")
-}
+use denovo_glm::{float_tensor, to_f64_vec as to_vec};
 
 fn tensor1<B: Backend>(v: &[f64], device: &B::Device) -> Tensor<B, 1> {
-    Tensor::from_data(TensorData::new(v.to_vec(), [v.len()]), device)
+    float_tensor(v.to_vec(), [v.len()], device)
 }
 
 /// Simulates a cohort learning by any [`LearningRule`] over x = [stim, bias] (a custom rule
@@ -256,7 +248,7 @@ pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
             w0.push(sample_normal(&mut rng, config.w0_mean[j], config.w0_sd[j]));
         }
     }
-    let mut state = rule.initial_state(Tensor::from_data(TensorData::new(w0, [n, k]), device));
+    let mut state = rule.initial_state(float_tensor(w0, [n, k], device));
 
     let mut trajectories: Vec<Vec<Vec<f64>>> = vec![Vec::with_capacity(config.trials); n];
     let mut trials: Vec<Vec<(bool, Trial)>> = vec![Vec::with_capacity(config.trials); n];
@@ -280,7 +272,7 @@ pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
         }
         let w = rule.policy_weights(&state);
         let w_rows = to_vec(w.clone());
-        let x_t = Tensor::<B, 2>::from_data(TensorData::new(x.clone(), [n, k]), device);
+        let x_t: Tensor<B, 2> = float_tensor(x.clone(), [n, k], device);
         let p = to_vec(denovo_glm::prob_right(w, x_t.clone()));
         for a in 0..n {
             trajectories[a].push(w_rows[a * k..(a + 1) * k].to_vec());
@@ -314,10 +306,7 @@ pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
             let noise: Vec<f64> = (0..n * k)
                 .map(|i| sample_normal(&mut rng, 0.0, config.noise_sd[i % k]))
                 .collect();
-            state = rule.perturb_weights(
-                state,
-                Tensor::from_data(TensorData::new(noise, [n, k]), device),
-            );
+            state = rule.perturb_weights(state, float_tensor(noise, [n, k], device));
         }
     }
 

@@ -9,6 +9,7 @@ fn spec(kind: RuleKind, alpha: &[f64], beta: &[f64]) -> RuleSpec {
         kind,
         alpha: alpha.to_vec(),
         beta: beta.to_vec(),
+        inverse_temperature: None,
     }
 }
 

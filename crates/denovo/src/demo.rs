@@ -45,6 +45,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         kind: RuleKind::Reinforce,
         alpha: vec![1.0 / 16.0, 1.0 / 64.0],
         beta: vec![],
+        inverse_temperature: None,
     };
     let config = CohortConfig {
         animals: args.animals,

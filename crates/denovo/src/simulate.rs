@@ -20,7 +20,7 @@ The animals see x = [stim, bias] with stim = tanh(5c)/tanh(5) of the signed cont
 Beside the data the true rule, its parameters and every animal's weight trajectory are
 written to <out>.truth.json (inside the folder for ibl-alf).")]
 pub struct SimulateArgs {
-    /// The learning rule: reinforce, reinforce-baseline, rewardmax or predictmax.
+    /// The learning rule: reinforce, reinforce-baseline, rewardmax, predictmax or qlearning.
     #[arg(long)]
     pub rule: RuleKind,
     /// Learning rates, one per weight: stim,bias.
@@ -34,6 +34,9 @@ pub struct SimulateArgs {
     /// Baselines of reinforce-baseline, one per weight: stim,bias (default 0,0).
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub beta: Vec<f64>,
+    /// Inverse temperature of qlearning (default 1).
+    #[arg(long)]
+    pub inverse_temperature: Option<f64>,
     /// Number of animals.
     #[arg(long, default_value_t = 10)]
     pub animals: usize,
@@ -117,6 +120,7 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
         kind: args.rule,
         alpha: args.alpha.clone(),
         beta: args.beta.clone(),
+        inverse_temperature: args.inverse_temperature,
     };
     let format = args.format.unwrap_or_else(|| default_format(&args.out));
     if format == Format::Auto {

@@ -1,0 +1,121 @@
+//! Time-major batches of animals, padded to the longest with masks.
+
+use burn::tensor::{Bool, Tensor, TensorData, backend::Backend};
+use denovo_data::SubjectDesign;
+use denovo_glm::float_tensor;
+use denovo_rules::TrialBatch;
+use std::ops::Range;
+
+/// Which trials of one subject a batch runs through and which of those it scores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectWindow {
+    /// Trials `0..run` are stepped through (the rule's state must pass through every
+    /// earlier trial to reach a later one).
+    pub run: usize,
+    /// Trials whose choices count in the log-likelihood (a sub-range of `0..run`).
+    pub score: Range<usize>,
+}
+
+impl SubjectWindow {
+    /// Runs through and scores every trial of a subject with `n` trials.
+    pub fn all(n: usize) -> Self {
+        SubjectWindow {
+            run: n,
+            score: 0..n,
+        }
+    }
+    /// Runs and scores trials `0..end` (e.g. the training sessions).
+    pub fn until(end: usize) -> Self {
+        SubjectWindow {
+            run: end,
+            score: 0..end,
+        }
+    }
+    /// Runs every trial of a subject with `n` trials, scoring `start..n` (held-out
+    /// future sessions).
+    pub fn from(start: usize, n: usize) -> Self {
+        SubjectWindow {
+            run: n,
+            score: start.min(n)..n,
+        }
+    }
+}
+
+/// A batch of animals as one time-major sequence: step t holds trial t of every animal
+/// (`[animals, …]` tensors); animals shorter than the longest are padded with zeros, and
+/// padded or unscored trials are masked out of the likelihood.
+#[derive(Debug, Clone)]
+pub struct SequenceBatch<B: Backend> {
+    /// One completed-trial batch per time step.
+    pub steps: Vec<TrialBatch<B>>,
+    /// Per step, `true` where the trial does **not** count (padding or unscored), `[animals]`.
+    pub ignore: Vec<Tensor<B, 1, Bool>>,
+    /// Number of scored trials per animal.
+    pub scored: Vec<usize>,
+    /// Number of regressors.
+    pub n_features: usize,
+}
+
+impl<B: Backend> SequenceBatch<B> {
+    /// Builds the batch of `subjects`, each with its window.
+    ///
+    /// # Panics
+    /// If `windows` and `subjects` differ in length, or a window runs past its subject's
+    /// trials or scores outside its run (programming errors, not data errors).
+    pub fn new(subjects: &[&SubjectDesign], windows: &[SubjectWindow], device: &B::Device) -> Self {
+        assert_eq!(subjects.len(), windows.len(), "one window per subject");
+        let a = subjects.len();
+        let k = subjects.first().map_or(0, |s| s.n_features);
+        for (s, w) in subjects.iter().zip(windows) {
+            assert!(
+                w.run <= s.n_trials() && w.score.end <= w.run,
+                "window outside the subject's trials"
+            );
+            assert_eq!(s.n_features, k, "all subjects need the same regressors");
+        }
+        let t_max = windows.iter().map(|w| w.run).max().unwrap_or(0);
+        let mut steps = Vec::with_capacity(t_max);
+        let mut ignore = Vec::with_capacity(t_max);
+        let vec1 = |v: Vec<f64>| float_tensor::<B, 1>(v, [a], device);
+        for t in 0..t_max {
+            let mut x = vec![0.0; a * k];
+            let (mut y, mut r, mut ans, mut start) =
+                (vec![0.0; a], vec![0.0; a], vec![0.0; a], vec![0.0; a]);
+            let mut skip = vec![true; a];
+            for (i, (s, w)) in subjects.iter().zip(windows).enumerate() {
+                if t < w.run {
+                    x[i * k..(i + 1) * k].copy_from_slice(s.row(t));
+                    y[i] = s.choice[t];
+                    r[i] = s.reward[t];
+                    ans[i] = s.answer[t];
+                    start[i] = f64::from(u8::from(s.session_start[t]));
+                    skip[i] = !w.score.contains(&t);
+                }
+            }
+            steps.push(TrialBatch {
+                x: float_tensor(x, [a, k], device),
+                choice: vec1(y),
+                reward: vec1(r),
+                answer: vec1(ans),
+                session_start: vec1(start),
+            });
+            ignore.push(Tensor::from_data(TensorData::new(skip, [a]), device));
+        }
+        SequenceBatch {
+            steps,
+            ignore,
+            scored: windows.iter().map(|w| w.score.len()).collect(),
+            n_features: k,
+        }
+    }
+
+    /// Number of animals.
+    pub fn n_animals(&self) -> usize {
+        self.scored.len()
+    }
+
+    /// Total number of scored trials.
+    pub fn n_scored(&self) -> usize {
+        self.scored.iter().sum()
+    }
+}

@@ -1,0 +1,126 @@
+//! Scoring a rule: per-trial log-likelihood and accuracy, per animal.
+
+use crate::SequenceBatch;
+use burn::tensor::{Tensor, backend::Backend};
+use denovo_rules::LearningRule;
+use serde::Serialize;
+
+/// The score of one animal on its scored trials.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnimalScore {
+    /// Number of scored trials.
+    pub trials: usize,
+    /// Summed log-likelihood (nats).
+    pub log_likelihood: f64,
+    /// Log-likelihood per trial (nats/trial).
+    pub ll_per_trial: f64,
+    /// Fraction of trials where the more likely side (p ≥ 0.5 → right) was the choice.
+    pub accuracy: f64,
+}
+
+/// Scores of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluation {
+    /// One score per animal, in batch order.
+    pub animals: Vec<AnimalScore>,
+    /// Log-likelihood per trial over all scored trials.
+    pub ll_per_trial: f64,
+    /// Accuracy over all scored trials.
+    pub accuracy: f64,
+    /// Number of scored trials.
+    pub trials: usize,
+}
+
+use denovo_glm::to_f64_vec as to_vec;
+
+/// Scores `rule` on the scored trials of `batch` starting from `w0`. Accumulates in f64.
+pub fn evaluate<B: Backend, R: LearningRule<B>>(
+    rule: &R,
+    batch: &SequenceBatch<B>,
+    w0: Tensor<B, 2>,
+) -> Evaluation {
+    let a = batch.n_animals();
+    let mut ll = vec![0.0f64; a];
+    let mut hits = vec![0usize; a];
+    let mut state = rule.initial_state(w0);
+    let last = batch.steps.len().saturating_sub(1);
+    for (t, (trial, ignore)) in batch.steps.iter().zip(&batch.ignore).enumerate() {
+        let z = denovo_glm::logits(rule.policy_weights(&state), trial.x.clone());
+        let ll_t = to_vec(denovo_glm::log_likelihood(z.clone(), trial.choice.clone()));
+        let z = to_vec(z);
+        let y = to_vec(trial.choice.clone());
+        let skip: Vec<bool> = ignore
+            .to_data()
+            .convert::<bool>()
+            .into_vec()
+            .expect("bool mask");
+        for i in 0..a {
+            if !skip[i] {
+                ll[i] += ll_t[i];
+                hits[i] += usize::from((z[i] >= 0.0) == (y[i] >= 0.5));
+            }
+        }
+        if t < last {
+            state = rule.step(state, trial);
+        }
+    }
+    let animals: Vec<AnimalScore> = (0..a)
+        .map(|i| {
+            let n = batch.scored[i];
+            AnimalScore {
+                trials: n,
+                log_likelihood: ll[i],
+                ll_per_trial: if n == 0 { f64::NAN } else { ll[i] / n as f64 },
+                accuracy: if n == 0 {
+                    f64::NAN
+                } else {
+                    hits[i] as f64 / n as f64
+                },
+            }
+        })
+        .collect();
+    let trials = batch.n_scored();
+    let total_ll: f64 = ll.iter().sum();
+    let total_hits: usize = hits.iter().sum();
+    Evaluation {
+        animals,
+        ll_per_trial: if trials == 0 {
+            f64::NAN
+        } else {
+            total_ll / trials as f64
+        },
+        accuracy: if trials == 0 {
+            f64::NAN
+        } else {
+            total_hits as f64 / trials as f64
+        },
+        trials,
+    }
+}
+
+/// The policy weights w_t of every animal on every trial it runs through:
+/// `result[animal][t]` is the weight vector used to predict trial t.
+pub fn weight_trajectories<B: Backend, R: LearningRule<B>>(
+    rule: &R,
+    batch: &SequenceBatch<B>,
+    w0: Tensor<B, 2>,
+    runs: &[usize],
+) -> Vec<Vec<Vec<f64>>> {
+    let a = batch.n_animals();
+    let k = batch.n_features;
+    let mut out: Vec<Vec<Vec<f64>>> = runs.iter().map(|&n| Vec::with_capacity(n)).collect();
+    let mut state = rule.initial_state(w0);
+    let last = batch.steps.len().saturating_sub(1);
+    for (t, trial) in batch.steps.iter().enumerate() {
+        let w = to_vec(rule.policy_weights(&state));
+        for i in 0..a {
+            if t < runs[i] {
+                out[i].push(w[i * k..(i + 1) * k].to_vec());
+            }
+        }
+        if t < last {
+            state = rule.step(state, trial);
+        }
+    }
+    out
+}

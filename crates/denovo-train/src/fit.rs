@@ -1,0 +1,197 @@
+//! Maximum-likelihood fitting with burn autodiff and Adam.
+
+use crate::SequenceBatch;
+use burn::module::{AutodiffModule, Module, ModuleDisplay, Param};
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor};
+use denovo_rules::LearningRule;
+use serde::{Deserialize, Serialize};
+
+/// A rule together with what else is fitted: the per-animal initial weights, when they are
+/// free parameters (`None` when they are fixed and passed in).
+#[derive(Module, Debug)]
+pub struct RuleFit<B: Backend, R: Module<B>> {
+    /// The learning rule (its parameters are shared by all animals).
+    pub rule: R,
+    /// Fitted initial weights w0, `[animals, features]`, or `None` for fixed w0.
+    pub w0: Option<Param<Tensor<B, 2>>>,
+}
+
+impl<B: Backend, R: Module<B>> RuleFit<B, R> {
+    /// A rule with fixed initial weights.
+    pub fn fixed_w0(rule: R) -> Self {
+        RuleFit { rule, w0: None }
+    }
+    /// A rule with fitted initial weights, starting from `w0`.
+    pub fn fitted_w0(rule: R, w0: Tensor<B, 2>) -> Self {
+        RuleFit {
+            rule,
+            w0: Some(Param::from_tensor(w0)),
+        }
+    }
+    /// The initial weights to use: the fitted ones, or `fixed`.
+    pub fn initial_weights(&self, fixed: &Tensor<B, 2>) -> Tensor<B, 2> {
+        match &self.w0 {
+            Some(p) => p.val(),
+            None => fixed.clone(),
+        }
+    }
+}
+
+/// The log-likelihood of every animal's scored choices, `[animals]`: the rule is stepped
+/// through the batch from `w0` (`[animals, features]`); trial t is predicted from the
+/// weights before it. Padded and unscored trials contribute nothing.
+pub fn sequence_log_likelihood<B: Backend, R: LearningRule<B>>(
+    rule: &R,
+    batch: &SequenceBatch<B>,
+    w0: Tensor<B, 2>,
+) -> Tensor<B, 1> {
+    let device = w0.device();
+    let mut total = Tensor::<B, 1>::zeros([batch.n_animals()], &device);
+    let mut state = rule.initial_state(w0);
+    let last = batch.steps.len().saturating_sub(1);
+    for (t, (trial, ignore)) in batch.steps.iter().zip(&batch.ignore).enumerate() {
+        let z = denovo_glm::logits(rule.policy_weights(&state), trial.x.clone());
+        let ll = denovo_glm::log_likelihood(z, trial.choice.clone());
+        total = total + ll.mask_fill(ignore.clone(), 0.0);
+        if t < last {
+            state = rule.step(state, trial);
+        }
+    }
+    total
+}
+
+/// How to fit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitConfig {
+    /// Number of full-batch Adam steps.
+    pub epochs: usize,
+    /// Initial learning rate.
+    pub learning_rate: f64,
+    /// The learning rate is multiplied by `lr_decay` every `lr_step` epochs.
+    pub lr_step: usize,
+    /// Decay factor of the step schedule.
+    pub lr_decay: f64,
+    /// Clip each parameter's gradient to this norm (none if `None`).
+    pub clip_norm: Option<f64>,
+}
+
+impl Default for FitConfig {
+    /// 200 epochs, learning rate 0.05 halved every 60 epochs, gradients clipped to norm 1.
+    fn default() -> Self {
+        FitConfig {
+            epochs: 200,
+            learning_rate: 0.05,
+            lr_step: 60,
+            lr_decay: 0.5,
+            clip_norm: Some(1.0),
+        }
+    }
+}
+
+impl FitConfig {
+    /// The learning rate of `epoch` (0-based) under the step schedule.
+    pub fn learning_rate_at(&self, epoch: usize) -> f64 {
+        let steps = epoch.checked_div(self.lr_step).unwrap_or(0);
+        self.learning_rate * self.lr_decay.powi(steps as i32)
+    }
+}
+
+/// What the progress callback sees after each epoch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochReport {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Number of epochs planned.
+    pub epochs: usize,
+    /// Negative log-likelihood per scored trial (nats) before this epoch's step.
+    pub loss: f64,
+    /// Learning rate used for the step.
+    pub learning_rate: f64,
+}
+
+/// A finished fit.
+#[derive(Debug, Clone)]
+pub struct Fitted<M> {
+    /// The fitted model.
+    pub model: M,
+    /// Loss (negative log-likelihood per trial) of each epoch.
+    pub history: Vec<f64>,
+}
+
+/// A fit stopped by a non-finite loss; holds the last parameters whose loss was finite.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the training loss became non-finite ({loss}) at epoch {epoch}; stopped and kept the \
+     parameters of epoch {last_good_epoch} (try a smaller --lr)"
+)]
+pub struct FitFailure<M: std::fmt::Debug> {
+    /// 1-based epoch whose loss was not finite.
+    pub epoch: usize,
+    /// The loss value.
+    pub loss: f64,
+    /// The epoch whose parameters are kept (0 = the initial parameters).
+    pub last_good_epoch: usize,
+    /// The last parameters with a finite loss.
+    pub last_good: M,
+    /// The losses up to the failure.
+    pub history: Vec<f64>,
+}
+
+/// Fits `model` to the scored choices of `batch` by full-batch Adam on the negative
+/// log-likelihood per trial, backpropagating through the whole trajectory. `w0_fixed` is
+/// used when the model's w0 is not fitted. `on_epoch` is called after every epoch and may
+/// return `false` to stop early (e.g. on a Ctrl-C or a plateau).
+pub fn fit<B, R>(
+    mut model: RuleFit<B, R>,
+    batch: &SequenceBatch<B>,
+    w0_fixed: &Tensor<B, 2>,
+    config: &FitConfig,
+    on_epoch: &mut dyn FnMut(&EpochReport) -> bool,
+) -> Result<Fitted<RuleFit<B, R>>, FitFailure<RuleFit<B, R>>>
+where
+    B: AutodiffBackend,
+    R: LearningRule<B> + AutodiffModule<B> + ModuleDisplay,
+    R::InnerModule: ModuleDisplay,
+{
+    let mut optim_config = AdamConfig::new();
+    if let Some(norm) = config.clip_norm {
+        optim_config =
+            optim_config.with_grad_clipping(Some(GradientClippingConfig::Norm(norm as f32)));
+    }
+    let mut optim = optim_config.init::<B, RuleFit<B, R>>();
+    let n = batch.n_scored().max(1) as f64;
+    let mut history = Vec::with_capacity(config.epochs);
+    let mut last_good = model.clone();
+    for epoch in 0..config.epochs {
+        let ll = sequence_log_likelihood(&model.rule, batch, model.initial_weights(w0_fixed));
+        let loss = ll.sum().neg().div_scalar(n);
+        let value: f64 = loss.clone().into_scalar().elem();
+        if !value.is_finite() {
+            return Err(FitFailure {
+                epoch: epoch + 1,
+                loss: value,
+                last_good_epoch: epoch,
+                last_good,
+                history,
+            });
+        }
+        history.push(value);
+        last_good = model.clone();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let lr = config.learning_rate_at(epoch);
+        model = optim.step(lr, model, grads);
+        let report = EpochReport {
+            epoch: epoch + 1,
+            epochs: config.epochs,
+            loss: value,
+            learning_rate: lr,
+        };
+        if !on_epoch(&report) {
+            break;
+        }
+    }
+    Ok(Fitted { model, history })
+}

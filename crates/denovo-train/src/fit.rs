@@ -3,7 +3,7 @@
 use crate::SequenceBatch;
 use burn::module::{AutodiffModule, Module, ModuleDisplay, Param};
 use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamConfig, GradientsParams, LBFGSConfig, LineSearchFn, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 use denovo_rules::LearningRule;
@@ -74,8 +74,13 @@ pub struct FitConfig {
     pub lr_step: usize,
     /// Decay factor of the step schedule.
     pub lr_decay: f64,
-    /// Clip each parameter's gradient to this norm (none if `None`).
+    /// Clip each parameter's gradient to this norm (none if `None`; Adam only).
     pub clip_norm: Option<f64>,
+    /// After the Adam epochs, this many L-BFGS iterations (strong-Wolfe line search)
+    /// polish the optimum: learning-rule likelihoods have long flat ridges (a learning
+    /// rate against a baseline) where first-order steps crawl.
+    #[serde(default)]
+    pub lbfgs_iterations: usize,
 }
 
 impl Default for FitConfig {
@@ -87,6 +92,7 @@ impl Default for FitConfig {
             lr_step: 60,
             lr_decay: 0.5,
             clip_norm: Some(1.0),
+            lbfgs_iterations: 0,
         }
     }
 }
@@ -156,7 +162,9 @@ where
     R: LearningRule<B> + AutodiffModule<B> + ModuleDisplay,
     R::InnerModule: ModuleDisplay,
 {
-    let mut optim_config = AdamConfig::new();
+    // Losses are per-trial means, so gradients can be small: a small epsilon keeps Adam's
+    // steps scale-free.
+    let mut optim_config = AdamConfig::new().with_epsilon(1e-10);
     if let Some(norm) = config.clip_norm {
         optim_config =
             optim_config.with_grad_clipping(Some(GradientClippingConfig::Norm(norm as f32)));
@@ -190,7 +198,44 @@ where
             learning_rate: lr,
         };
         if !on_epoch(&report) {
-            break;
+            return Ok(Fitted { model, history });
+        }
+    }
+    if config.lbfgs_iterations > 0 {
+        let mut lbfgs = LBFGSConfig::new()
+            .with_max_iter(1)
+            .with_history_size(20)
+            .with_line_search_fn(LineSearchFn::StrongWolfe)
+            .init::<B>();
+        for i in 0..config.lbfgs_iterations {
+            last_good = model.clone();
+            let (next, loss) = lbfgs.step(1.0, model, |m: RuleFit<B, R>| {
+                let ll = sequence_log_likelihood(&m.rule, batch, m.initial_weights(w0_fixed));
+                let loss = ll.sum().neg().div_scalar(n);
+                let value: f64 = loss.clone().into_scalar().elem();
+                (value, GradientsParams::from_grads(loss.backward(), &m))
+            });
+            let epoch = config.epochs + i + 1;
+            if !loss.is_finite() {
+                return Err(FitFailure {
+                    epoch,
+                    loss,
+                    last_good_epoch: epoch - 1,
+                    last_good,
+                    history,
+                });
+            }
+            model = next;
+            history.push(loss);
+            let report = EpochReport {
+                epoch,
+                epochs: config.epochs + config.lbfgs_iterations,
+                loss,
+                learning_rate: 1.0,
+            };
+            if !on_epoch(&report) {
+                break;
+            }
         }
     }
     Ok(Fitted { model, history })

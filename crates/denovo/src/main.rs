@@ -1,6 +1,7 @@
 //! `denovo`: infer how animals learn from trial-by-trial behaviour.
 
 mod demo;
+mod fit;
 mod inspect;
 mod plot;
 mod simulate;
@@ -35,6 +36,9 @@ enum Command {
     /// Simulate a cohort of animals learning the IBL task by a known rule, and write it
     /// with a ground-truth sidecar.
     Simulate(simulate::SimulateArgs),
+    /// Fit a learning rule to behaviour by maximum likelihood and score it on held-out
+    /// animals and sessions.
+    Fit(fit::FitArgs),
     /// The built-in main job: simulate a small cohort and inspect it, then inspect the real
     /// rat of ../shared/data when it is there.
     Demo(demo::DemoArgs),
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Simulate(args) => simulate::run(&args),
+        Command::Fit(args) => fit::run(&args),
         Command::Demo(args) => demo::run(&args),
     };
     match result {

@@ -1,0 +1,568 @@
+//! `denovo fit`: maximum-likelihood fits of a learning rule, with held-out animals
+//! (k-fold by subject) and held-out future sessions, written to a run directory.
+
+use anyhow::{Context, bail};
+use burn::module::{AutodiffModule, ModuleDisplay};
+use burn::tensor::Tensor;
+use burn::tensor::backend::AutodiffBackend;
+use clap::{Args, ValueEnum};
+use denovo_data::{Dataset, DesignMatrix, DesignOptions, Format, SubjectDesign};
+use denovo_glm::{float_tensor, to_f64_vec};
+use denovo_rules::{
+    Parametric, PredictMax, QLearning, Reinforce, ReinforceBaseline, RewardMax, RuleKind, RuleSpec,
+};
+use denovo_train::{Evaluation, FitConfig, RuleFit, SequenceBatch, SubjectWindow};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The compute backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendChoice {
+    /// burn's ndarray CPU backend (f32).
+    Ndarray,
+    /// burn's wgpu GPU backend (f32; needs the `wgpu` cargo feature and a GPU or lavapipe).
+    Wgpu,
+}
+
+/// Arguments of `denovo fit`.
+#[derive(Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  denovo fit ../shared/data/rat_W053.csv --model reinforce --holdout-sessions 0.2 --out runs/rat_reinforce
+  denovo fit cohort.csv --model reinforce-baseline --folds 5 --out runs/cv
+  denovo fit ibl_processed.csv --model qlearning --first-trials 10000 --fit-w0 --out runs/q
+
+Writes RUN_DIR/summary.json (parameters, log-likelihood per trial on the training trials,
+the held-out sessions and the held-out animals, per animal) and RUN_DIR/weights.csv (the
+weight trajectory w_t of every animal under the fitted rule). The loss is the negative
+log-likelihood per trial (nats); held-out LL is its negative on unseen trials.")]
+pub struct FitArgs {
+    /// The behaviour file (CSV) or ALF folder.
+    pub data: PathBuf,
+    /// The learning rule to fit.
+    #[arg(long)]
+    pub model: RuleKind,
+    /// Run directory for summary.json and weights.csv (created).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Cross-validate over animals with K folds (needs K ≤ number of subjects; 0 = off).
+    #[arg(long, default_value_t = 0)]
+    pub folds: usize,
+    /// Hold out the last fraction of every animal's sessions (0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    pub holdout_sessions: f64,
+    /// Seed of the fold assignment.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Adam steps (full batch).
+    #[arg(long, default_value_t = 150)]
+    pub epochs: usize,
+    /// Adam learning rate (halved every --lr-step epochs).
+    #[arg(long, default_value_t = 0.05)]
+    pub lr: f64,
+    /// Epochs between learning-rate halvings.
+    #[arg(long, default_value_t = 50)]
+    pub lr_step: usize,
+    /// Starting learning rate α of every weight.
+    #[arg(long, default_value_t = 0.02)]
+    pub init_alpha: f64,
+    /// Fit each animal's initial weights (held-out animals start from their mean) instead of
+    /// fixing them at 0.
+    #[arg(long)]
+    pub fit_w0: bool,
+    /// Regressors, comma-separated (default: stim,bias when the data has a stimulus, else
+    /// every input column and bias).
+    #[arg(long, value_delimiter = ',')]
+    pub regressors: Vec<String>,
+    /// Keep only the first N trials of every subject.
+    #[arg(long)]
+    pub first_trials: Option<usize>,
+    /// The data format.
+    #[arg(long, default_value = "auto")]
+    pub format: Format,
+    /// The compute backend.
+    #[arg(long, value_enum, default_value = "ndarray")]
+    pub backend: BackendChoice,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Scores of one split, overall and per animal.
+#[derive(Debug, Clone, Serialize)]
+pub struct SplitScore {
+    /// Log-likelihood per trial (nats).
+    pub ll_per_trial: f64,
+    /// Fraction of choices on the side the model found more likely.
+    pub accuracy: f64,
+    /// Number of scored trials.
+    pub trials: usize,
+    /// One entry per scored animal.
+    pub per_animal: Vec<AnimalSplitScore>,
+}
+
+/// A per-animal score.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnimalSplitScore {
+    /// Subject name.
+    pub subject: String,
+    /// Log-likelihood per trial.
+    pub ll_per_trial: f64,
+    /// Accuracy.
+    pub accuracy: f64,
+    /// Scored trials.
+    pub trials: usize,
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FitSummary {
+    /// Document version.
+    pub schema: &'static str,
+    /// denovo version.
+    pub version: &'static str,
+    /// The rule fitted.
+    pub model: RuleKind,
+    /// Fitted parameters of the final fit (all subjects).
+    pub parameters: RuleSpec,
+    /// Data path and format.
+    pub data: String,
+    /// Format read.
+    pub format: Format,
+    /// Regressor names.
+    pub regressors: Vec<String>,
+    /// Subjects fitted.
+    pub subjects: Vec<String>,
+    /// "fixed-zero" or "fitted".
+    pub initial_weights: &'static str,
+    /// Fitted initial weights per subject (only with --fit-w0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub w0: Option<Vec<Vec<f64>>>,
+    /// Backend used.
+    pub backend: BackendChoice,
+    /// Float precision of the backend.
+    pub precision: &'static str,
+    /// Optimiser settings.
+    pub fit: FitConfig,
+    /// Epochs run in the final fit.
+    pub epochs: usize,
+    /// Wall time of everything (final fit and folds), seconds.
+    pub seconds: f64,
+    /// Final training loss (negative LL per trial).
+    pub final_loss: f64,
+    /// Training loss per epoch of the final fit.
+    pub loss_history: Vec<f64>,
+    /// Fraction of sessions held out per animal (0 = none).
+    pub holdout_sessions: f64,
+    /// Training trials (the first sessions of every subject).
+    pub train: SplitScore,
+    /// The held-out last sessions of every subject, predicted by the final fit.
+    pub heldout_sessions: Option<SplitScore>,
+    /// Number of folds over animals (0 = none).
+    pub folds: usize,
+    /// Seed of the folds.
+    pub seed: u64,
+    /// Held-out animals: each scored (on its training sessions) by the fit of the fold
+    /// that left it out.
+    pub heldout_animals: Option<SplitScore>,
+    /// Parameters fitted in each fold.
+    pub fold_parameters: Vec<RuleSpec>,
+}
+
+/// The regressors to use by default for `data`.
+pub fn default_regressors(data: &Dataset) -> Vec<String> {
+    let has = |n: &str| data.input_index(n).is_some();
+    if has("stim") || (has("contrastLeft") && has("contrastRight")) {
+        vec!["stim".into(), "bias".into()]
+    } else {
+        let mut r: Vec<String> = data
+            .input_names
+            .iter()
+            .filter(|n| !matches!(n.as_str(), "probabilityLeft"))
+            .cloned()
+            .collect();
+        r.push("bias".into());
+        r
+    }
+}
+
+/// Loads the data and builds the design matrix the fit uses.
+pub fn load_design(args: &FitArgs) -> anyhow::Result<(Dataset, DesignMatrix)> {
+    let mut data = denovo_data::load(&args.data, args.format)?;
+    if let Some(n) = args.first_trials {
+        data = data.first_trials(n);
+    }
+    let names = if args.regressors.is_empty() {
+        default_regressors(&data)
+    } else {
+        args.regressors.clone()
+    };
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let design = data.design(&DesignOptions::from_names(&names)?)?;
+    Ok((data, design))
+}
+
+/// Runs `denovo fit`.
+pub fn run(args: &FitArgs) -> anyhow::Result<()> {
+    let summary = fit_to_dir(args)?;
+    println!(
+        "{}: train LL {:.4}/trial{}{} → {}",
+        summary.model.name(),
+        summary.train.ll_per_trial,
+        summary
+            .heldout_sessions
+            .as_ref()
+            .map(|s| format!(", held-out sessions LL {:.4}/trial", s.ll_per_trial))
+            .unwrap_or_default(),
+        summary
+            .heldout_animals
+            .as_ref()
+            .map(|s| format!(", held-out animals LL {:.4}/trial", s.ll_per_trial))
+            .unwrap_or_default(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Fits and writes the run directory; returns the summary.
+pub fn fit_to_dir(args: &FitArgs) -> anyhow::Result<FitSummary> {
+    if !(0.0..1.0).contains(&args.holdout_sessions) {
+        bail!(
+            "--holdout-sessions must be in [0, 1), got {}",
+            args.holdout_sessions
+        );
+    }
+    if args.epochs == 0 {
+        bail!("--epochs must be at least 1");
+    }
+    if !(args.init_alpha > 0.0 && args.init_alpha.is_finite()) {
+        bail!("--init-alpha must be > 0");
+    }
+    let (data, design) = load_design(args)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    match args.backend {
+        BackendChoice::Ndarray => {
+            type B = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
+            dispatch::<B>(args, &data, &design, &Default::default())
+        }
+        BackendChoice::Wgpu => wgpu_dispatch(args, &data, &design),
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_dispatch(
+    args: &FitArgs,
+    data: &Dataset,
+    design: &DesignMatrix,
+) -> anyhow::Result<FitSummary> {
+    type B = burn::backend::Autodiff<burn::backend::Wgpu>;
+    dispatch::<B>(args, data, design, &Default::default())
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_dispatch(_: &FitArgs, _: &Dataset, _: &DesignMatrix) -> anyhow::Result<FitSummary> {
+    bail!(
+        "this denovo was built without the `wgpu` feature; rebuild with `cargo build --release --features wgpu`"
+    )
+}
+
+fn dispatch<B: AutodiffBackend>(
+    args: &FitArgs,
+    data: &Dataset,
+    design: &DesignMatrix,
+    device: &B::Device,
+) -> anyhow::Result<FitSummary> {
+    match args.model {
+        RuleKind::Reinforce => fit_model::<B, Reinforce<B>>(args, data, design, device),
+        RuleKind::ReinforceBaseline => {
+            fit_model::<B, ReinforceBaseline<B>>(args, data, design, device)
+        }
+        RuleKind::Rewardmax => fit_model::<B, RewardMax<B>>(args, data, design, device),
+        RuleKind::Predictmax => fit_model::<B, PredictMax<B>>(args, data, design, device),
+        RuleKind::Qlearning => fit_model::<B, QLearning<B>>(args, data, design, device),
+    }
+}
+
+/// One fit on `subjects` (their training windows) and what it produced.
+struct OneFit<B: AutodiffBackend, R: AutodiffModule<B>> {
+    model: RuleFit<B::InnerBackend, R::InnerModule>,
+    history: Vec<f64>,
+}
+
+fn score(eval: &Evaluation, names: &[&str]) -> SplitScore {
+    SplitScore {
+        ll_per_trial: eval.ll_per_trial,
+        accuracy: eval.accuracy,
+        trials: eval.trials,
+        per_animal: eval
+            .animals
+            .iter()
+            .zip(names)
+            .map(|(a, n)| AnimalSplitScore {
+                subject: n.to_string(),
+                ll_per_trial: a.ll_per_trial,
+                accuracy: a.accuracy,
+                trials: a.trials,
+            })
+            .collect(),
+    }
+}
+
+fn merge(parts: Vec<SplitScore>) -> SplitScore {
+    let trials: usize = parts.iter().map(|p| p.trials).sum();
+    let ll: f64 = parts.iter().map(|p| p.ll_per_trial * p.trials as f64).sum();
+    let acc: f64 = parts.iter().map(|p| p.accuracy * p.trials as f64).sum();
+    SplitScore {
+        ll_per_trial: ll / trials.max(1) as f64,
+        accuracy: acc / trials.max(1) as f64,
+        trials,
+        per_animal: parts.into_iter().flat_map(|p| p.per_animal).collect(),
+    }
+}
+
+#[allow(clippy::too_many_lines)]
+fn fit_model<B, R>(
+    args: &FitArgs,
+    data: &Dataset,
+    design: &DesignMatrix,
+    device: &B::Device,
+) -> anyhow::Result<FitSummary>
+where
+    B: AutodiffBackend,
+    R: Parametric<B> + AutodiffModule<B> + ModuleDisplay,
+    R::InnerModule: Parametric<B::InnerBackend> + ModuleDisplay,
+{
+    let started = Instant::now();
+    let k = design.names.len();
+    let subjects: Vec<&SubjectDesign> = design.subjects.iter().collect();
+    let train_end: Vec<usize> = subjects
+        .iter()
+        .map(|s| s.first_holdout_trial(args.holdout_sessions))
+        .collect();
+    let config = FitConfig {
+        epochs: args.epochs,
+        learning_rate: args.lr,
+        lr_step: args.lr_step,
+        ..FitConfig::default()
+    };
+    let init = RuleSpec::initial(args.model, k, args.init_alpha);
+    let zeros = |n: usize| float_tensor::<B, 2>(vec![0.0; n * k], [n, k], device);
+
+    // Fits the rule on the training windows of `idx`, showing progress.
+    let fit_on = |idx: &[usize], label: &str| -> anyhow::Result<OneFit<B, R>> {
+        let subs: Vec<&SubjectDesign> = idx.iter().map(|&i| subjects[i]).collect();
+        let windows: Vec<SubjectWindow> = idx
+            .iter()
+            .map(|&i| SubjectWindow::until(train_end[i]))
+            .collect();
+        let batch = SequenceBatch::<B>::new(&subs, &windows, device);
+        let rule = R::from_spec(&init, device);
+        let model = if args.fit_w0 {
+            RuleFit::fitted_w0(rule, zeros(subs.len()))
+        } else {
+            RuleFit::fixed_w0(rule)
+        };
+        let bar = progress(args, label);
+        let result = denovo_train::fit(model, &batch, &zeros(subs.len()), &config, &mut |r| {
+            bar.set_position(r.epoch as u64);
+            bar.set_message(format!(
+                "loss {:.5} nats/trial  lr {:.4}",
+                r.loss, r.learning_rate
+            ));
+            true
+        });
+        bar.finish_and_clear();
+        match result {
+            Ok(f) => Ok(OneFit {
+                model: f.model.valid(),
+                history: f.history,
+            }),
+            Err(failure) => {
+                // Keep the last good parameters on disk before reporting the failure.
+                let kept = failure.last_good.rule.valid().spec();
+                let path = args.out.join("last_good_parameters.json");
+                std::fs::write(&path, serde_json::to_string_pretty(&kept)?)?;
+                Err(anyhow::anyhow!("{failure}")).with_context(|| {
+                    format!(
+                        "fitting {label}; the last good parameters are in {}",
+                        path.display()
+                    )
+                })
+            }
+        }
+    };
+    let inner = |idx: &[usize], windows: Vec<SubjectWindow>| {
+        let subs: Vec<&SubjectDesign> = idx.iter().map(|&i| subjects[i]).collect();
+        SequenceBatch::<B::InnerBackend>::new(&subs, &windows, device)
+    };
+    let w0_of =
+        |m: &RuleFit<B::InnerBackend, R::InnerModule>, n: usize| -> Tensor<B::InnerBackend, 2> {
+            match &m.w0 {
+                Some(p) if p.val().dims()[0] == n => p.val(),
+                Some(p) => p.val().mean_dim(0).repeat_dim(0, n),
+                None => float_tensor(vec![0.0; n * k], [n, k], device),
+            }
+        };
+    let names_of = |idx: &[usize]| -> Vec<&str> {
+        idx.iter().map(|&i| subjects[i].subject.as_str()).collect()
+    };
+
+    // Held-out animals: k folds.
+    let mut fold_parameters = Vec::new();
+    let heldout_animals = if args.folds >= 2 {
+        let folds = denovo_data::kfold_by_subject(subjects.len(), args.folds, args.seed)?;
+        let mut parts = Vec::new();
+        for (f, fold) in folds.iter().enumerate() {
+            let one = fit_on(&fold.train, &format!("fold {}/{}", f + 1, folds.len()))?;
+            let batch = inner(
+                &fold.test,
+                fold.test
+                    .iter()
+                    .map(|&i| SubjectWindow::until(train_end[i]))
+                    .collect(),
+            );
+            let w0 = w0_of(&one.model, fold.test.len());
+            let eval = denovo_train::evaluate(&one.model.rule, &batch, w0);
+            parts.push(score(&eval, &names_of(&fold.test)));
+            fold_parameters.push(one.model.rule.spec());
+        }
+        Some(merge(parts))
+    } else {
+        None
+    };
+
+    // The final fit on every subject.
+    let all: Vec<usize> = (0..subjects.len()).collect();
+    let one = fit_on(&all, "fit")?;
+    let w0 = w0_of(&one.model, all.len());
+    let train_batch = inner(
+        &all,
+        all.iter()
+            .map(|&i| SubjectWindow::until(train_end[i]))
+            .collect(),
+    );
+    let train = score(
+        &denovo_train::evaluate(&one.model.rule, &train_batch, w0.clone()),
+        &names_of(&all),
+    );
+    let full_windows: Vec<SubjectWindow> = all
+        .iter()
+        .map(|&i| SubjectWindow::from(train_end[i], subjects[i].n_trials()))
+        .collect();
+    let full_batch = inner(&all, full_windows);
+    let heldout_sessions = (args.holdout_sessions > 0.0).then(|| {
+        score(
+            &denovo_train::evaluate(&one.model.rule, &full_batch, w0.clone()),
+            &names_of(&all),
+        )
+    });
+
+    // Weight trajectories under the final fit.
+    let runs: Vec<usize> = subjects.iter().map(|s| s.n_trials()).collect();
+    let trajectories =
+        denovo_train::weight_trajectories(&one.model.rule, &full_batch, w0.clone(), &runs);
+    write_weights(
+        &args.out.join("weights.csv"),
+        data,
+        design,
+        &trajectories,
+        &train_end,
+    )?;
+
+    let summary = FitSummary {
+        schema: "denovo.fit/1",
+        version: env!("CARGO_PKG_VERSION"),
+        model: args.model,
+        parameters: one.model.rule.spec(),
+        data: args.data.display().to_string(),
+        format: data.format,
+        regressors: design.names.clone(),
+        subjects: names_of(&all).iter().map(|s| s.to_string()).collect(),
+        initial_weights: if args.fit_w0 { "fitted" } else { "fixed-zero" },
+        w0: args
+            .fit_w0
+            .then(|| to_f64_vec(w0).chunks(k).map(<[f64]>::to_vec).collect()),
+        backend: args.backend,
+        precision: "f32",
+        fit: config,
+        epochs: one.history.len(),
+        seconds: started.elapsed().as_secs_f64(),
+        final_loss: one.history.last().copied().unwrap_or(f64::NAN),
+        loss_history: one.history,
+        holdout_sessions: args.holdout_sessions,
+        train,
+        heldout_sessions,
+        folds: args.folds,
+        seed: args.seed,
+        heldout_animals,
+        fold_parameters,
+    };
+    std::fs::write(
+        args.out.join("summary.json"),
+        serde_json::to_string_pretty(&summary)?,
+    )?;
+    Ok(summary)
+}
+
+fn progress(args: &FitArgs, label: &str) -> ProgressBar {
+    if args.quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(args.epochs as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>10} [{bar:30}] epoch {pos}/{len} {msg} ({elapsed}, eta {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_string());
+    bar
+}
+
+/// Writes `weights.csv`: subject, session, trial, split, then one column per regressor.
+fn write_weights(
+    path: &Path,
+    data: &Dataset,
+    design: &DesignMatrix,
+    trajectories: &[Vec<Vec<f64>>],
+    train_end: &[usize],
+) -> anyhow::Result<()> {
+    let mut out =
+        csv::Writer::from_path(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut header = vec![
+        "subject".to_string(),
+        "session".into(),
+        "trial".into(),
+        "split".into(),
+    ];
+    header.extend(design.names.iter().map(|n| format!("w_{n}")));
+    out.write_record(&header)?;
+    for (((subject, d), traj), &end) in data
+        .subjects
+        .iter()
+        .zip(&design.subjects)
+        .zip(trajectories)
+        .zip(train_end)
+    {
+        let mut t = 0;
+        for session in &subject.sessions {
+            for (j, _) in session.trials.iter().enumerate() {
+                let mut row = vec![
+                    d.subject.clone(),
+                    session.id.clone(),
+                    (j + 1).to_string(),
+                    if t < end { "train" } else { "heldout" }.to_string(),
+                ];
+                row.extend(traj[t].iter().map(|w| format!("{w}")));
+                out.write_record(&row)?;
+                t += 1;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -10,16 +10,19 @@
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 
 /// A float tensor of shape `shape` from row-major `f64` values, stored in the backend's
-/// float element type (f32 for `NdArray`, f64 for `NdArray<f64>`). burn 0.21 would
-/// otherwise keep the data's own dtype, so every denovo tensor is made through this.
+/// float element type (f32 for `NdArray`, f64 for `NdArray<f64>`). The dtype is passed
+/// explicitly: burn 0.21 otherwise takes a per-device default that the first backend to
+/// touch the device fixes for the whole process (so `NdArray<f32>` and `NdArray<f64>` in
+/// one process would share one precision). Every denovo tensor is made through this.
 pub fn float_tensor<B: Backend, const D: usize>(
     values: Vec<f64>,
     shape: [usize; D],
     device: &B::Device,
 ) -> Tensor<B, D> {
+    let dtype = <B::FloatElem as burn::tensor::Element>::dtype();
     Tensor::from_data(
         TensorData::new(values, shape).convert::<B::FloatElem>(),
-        device,
+        (device, dtype),
     )
 }
 
@@ -93,11 +96,8 @@ mod tests {
     #[test]
     fn log_likelihood_matches_log_sigmoid_and_stays_finite() {
         let dev = Default::default();
-        let z = Tensor::<B, 1>::from_data(
-            TensorData::new(vec![-800.0, -2.0, 0.0, 3.0, 800.0], [5]),
-            &dev,
-        );
-        let y1 = Tensor::<B, 1>::ones([5], &dev);
+        let z = float_tensor::<B, 1>(vec![-800.0, -2.0, 0.0, 3.0, 800.0], [5], &dev);
+        let y1 = float_tensor::<B, 1>(vec![1.0; 5], [5], &dev);
         let ll = vec1(log_likelihood(z.clone(), y1));
         let expected = [
             -800.0,
@@ -109,7 +109,7 @@ mod tests {
         for (a, b) in ll.iter().zip(expected) {
             assert!((a - b).abs() < 1e-12, "{a} vs {b}");
         }
-        let ll0 = vec1(log_likelihood(z, Tensor::zeros([5], &dev)));
+        let ll0 = vec1(log_likelihood(z, float_tensor(vec![0.0; 5], [5], &dev)));
         assert!(ll0.iter().all(|v| v.is_finite()));
         assert!((ll0[4] + 800.0).abs() < 1e-9);
     }
@@ -117,8 +117,8 @@ mod tests {
     #[test]
     fn prob_right_is_sigmoid_of_dot_product() {
         let dev = Default::default();
-        let w = Tensor::<B, 2>::from_data(TensorData::new(vec![1.0, -0.5, 0.0, 2.0], [2, 2]), &dev);
-        let x = Tensor::<B, 2>::from_data(TensorData::new(vec![0.5, 1.0, 0.3, 1.0], [2, 2]), &dev);
+        let w = float_tensor::<B, 2>(vec![1.0, -0.5, 0.0, 2.0], [2, 2], &dev);
+        let x = float_tensor::<B, 2>(vec![0.5, 1.0, 0.3, 1.0], [2, 2], &dev);
         let p = vec1(prob_right(w, x));
         assert!((p[0] - 0.5).abs() < 1e-12);
         assert!((p[1] - 1.0 / (1.0 + (-2f64).exp())).abs() < 1e-12, "{p:?}");
@@ -127,8 +127,8 @@ mod tests {
     #[test]
     fn masked_sum_ignores_padding_even_when_not_finite() {
         let dev = Default::default();
-        let v = Tensor::<B, 1>::from_data(TensorData::new(vec![1.0, f64::NAN, 2.5], [3]), &dev);
-        let m = Tensor::<B, 1>::from_data(TensorData::new(vec![1.0, 0.0, 1.0], [3]), &dev);
+        let v = float_tensor::<B, 1>(vec![1.0, f64::NAN, 2.5], [3], &dev);
+        let m = float_tensor::<B, 1>(vec![1.0, 0.0, 1.0], [3], &dev);
         assert_eq!(vec1(masked_sum(v, m)), vec![3.5]);
     }
 }

@@ -12,9 +12,11 @@
 //! freely. The simulator steps the same modules with sampled choices, the fitter with
 //! observed ones: one formula, one place.
 
+pub mod closed_form;
 mod parametric;
 mod spec;
 
+pub use closed_form::{ClosedForm, ClosedFormParam};
 pub use parametric::{Parametric, PredictMax, QLearning, Reinforce, ReinforceBaseline, RewardMax};
 pub use spec::{RuleKind, RuleSpec, SpecError};
 
@@ -59,4 +61,12 @@ pub trait LearningRule<B: Backend> {
     /// Adds `delta` (`[animals, features]`) to the policy weights of a state; the simulator
     /// uses it for Gaussian weight noise.
     fn perturb_weights(&self, state: Self::State, delta: Tensor<B, 2>) -> Self::State;
+
+    /// The rule in plain-`f64` closed form, when it has one (the built-in parametric
+    /// rules): the trainer then computes the likelihood and its gradient by a
+    /// hand-written forward-mode pass instead of the per-trial tensor graph. `None` (the
+    /// default) keeps the generic autodiff path.
+    fn closed_form(&self) -> Option<ClosedForm> {
+        None
+    }
 }

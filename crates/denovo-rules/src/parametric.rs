@@ -16,7 +16,7 @@
 //! α is stored as log α (so α > 0 while fitting; α = 0 is log α = −∞, usable in
 //! simulation). β is unconstrained.
 
-use crate::{LearningRule, RuleKind, RuleSpec, TrialBatch};
+use crate::{ClosedForm, ClosedFormParam, LearningRule, RuleKind, RuleSpec, TrialBatch};
 use burn::module::{Module, Param};
 use burn::tensor::{Tensor, backend::Backend};
 
@@ -40,6 +40,35 @@ fn col<B: Backend>(v: Tensor<B, 1>) -> Tensor<B, 2> {
 
 fn row<B: Backend>(v: Tensor<B, 1>) -> Tensor<B, 2> {
     v.unsqueeze_dim(0)
+}
+
+/// The closed form of a weights-only rule from its parameters.
+fn closed_form_of<B: Backend>(
+    kind: RuleKind,
+    log_alpha: &Param<Tensor<B, 1>>,
+    beta: Option<&Param<Tensor<B, 1>>>,
+) -> Option<ClosedForm> {
+    let log_alpha_values = denovo_glm::to_f64_vec(log_alpha.val());
+    let mut params = vec![ClosedFormParam {
+        id: log_alpha.id,
+        values: log_alpha_values.clone(),
+    }];
+    let beta_values = beta
+        .map(|b| denovo_glm::to_f64_vec(b.val()))
+        .unwrap_or_default();
+    if let Some(b) = beta {
+        params.push(ClosedFormParam {
+            id: b.id,
+            values: beta_values.clone(),
+        });
+    }
+    Some(ClosedForm {
+        kind,
+        alpha: log_alpha_values.iter().map(|v| v.exp()).collect(),
+        beta: beta_values,
+        tau: 1.0,
+        params,
+    })
 }
 
 macro_rules! weights_only_state {
@@ -79,6 +108,9 @@ impl<B: Backend> Reinforce<B> {
 
 impl<B: Backend> LearningRule<B> for Reinforce<B> {
     weights_only_state!();
+    fn closed_form(&self) -> Option<ClosedForm> {
+        closed_form_of(RuleKind::Reinforce, &self.log_alpha, None)
+    }
     fn name(&self) -> &'static str {
         "reinforce"
     }
@@ -114,6 +146,13 @@ impl<B: Backend> ReinforceBaseline<B> {
 
 impl<B: Backend> LearningRule<B> for ReinforceBaseline<B> {
     weights_only_state!();
+    fn closed_form(&self) -> Option<ClosedForm> {
+        closed_form_of(
+            RuleKind::ReinforceBaseline,
+            &self.log_alpha,
+            Some(&self.beta),
+        )
+    }
     fn name(&self) -> &'static str {
         "reinforce-baseline"
     }
@@ -147,6 +186,9 @@ impl<B: Backend> RewardMax<B> {
 
 impl<B: Backend> LearningRule<B> for RewardMax<B> {
     weights_only_state!();
+    fn closed_form(&self) -> Option<ClosedForm> {
+        closed_form_of(RuleKind::Rewardmax, &self.log_alpha, None)
+    }
     fn name(&self) -> &'static str {
         "rewardmax"
     }
@@ -180,6 +222,9 @@ impl<B: Backend> PredictMax<B> {
 
 impl<B: Backend> LearningRule<B> for PredictMax<B> {
     weights_only_state!();
+    fn closed_form(&self) -> Option<ClosedForm> {
+        closed_form_of(RuleKind::Predictmax, &self.log_alpha, None)
+    }
     fn name(&self) -> &'static str {
         "predictmax"
     }
@@ -229,6 +274,26 @@ impl<B: Backend> QLearning<B> {
 
 impl<B: Backend> LearningRule<B> for QLearning<B> {
     type State = Tensor<B, 2>;
+    fn closed_form(&self) -> Option<ClosedForm> {
+        let log_alpha = denovo_glm::to_f64_vec(self.log_alpha.val());
+        let log_tau = denovo_glm::to_f64_vec(self.log_inverse_temperature.val());
+        Some(ClosedForm {
+            kind: RuleKind::Qlearning,
+            alpha: log_alpha.iter().map(|v| v.exp()).collect(),
+            beta: vec![],
+            tau: log_tau[0].exp(),
+            params: vec![
+                ClosedFormParam {
+                    id: self.log_alpha.id,
+                    values: log_alpha,
+                },
+                ClosedFormParam {
+                    id: self.log_inverse_temperature.id,
+                    values: log_tau,
+                },
+            ],
+        })
+    }
     fn name(&self) -> &'static str {
         "qlearning"
     }

@@ -54,6 +54,23 @@ pub struct SequenceBatch<B: Backend> {
     pub scored: Vec<usize>,
     /// Number of regressors.
     pub n_features: usize,
+    /// The same trials as plain numbers, per animal (for the closed-form fast path).
+    pub host: Vec<HostSequence>,
+}
+
+/// One animal's trials as plain numbers: what the closed-form fast path reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSequence {
+    /// Regressors of trials `0..run`, row-major.
+    pub x: Vec<f64>,
+    /// Choices.
+    pub choice: Vec<f64>,
+    /// Rewards.
+    pub reward: Vec<f64>,
+    /// Correct sides.
+    pub answer: Vec<f64>,
+    /// The scored trials.
+    pub score: Range<usize>,
 }
 
 impl<B: Backend> SequenceBatch<B> {
@@ -101,11 +118,23 @@ impl<B: Backend> SequenceBatch<B> {
             });
             ignore.push(Tensor::from_data(TensorData::new(skip, [a]), device));
         }
+        let host = subjects
+            .iter()
+            .zip(windows)
+            .map(|(s, w)| HostSequence {
+                x: s.x[..w.run * k].to_vec(),
+                choice: s.choice[..w.run].to_vec(),
+                reward: s.reward[..w.run].to_vec(),
+                answer: s.answer[..w.run].to_vec(),
+                score: w.score.clone(),
+            })
+            .collect();
         SequenceBatch {
             steps,
             ignore,
             scored: windows.iter().map(|w| w.score.len()).collect(),
             n_features: k,
+            host,
         }
     }
 

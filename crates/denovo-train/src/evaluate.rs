@@ -32,6 +32,7 @@ pub struct Evaluation {
 }
 
 use denovo_glm::to_f64_vec as to_vec;
+use denovo_rules::closed_form::softplus;
 
 /// Scores `rule` on the scored trials of `batch` starting from `w0`. Accumulates in f64.
 pub fn evaluate<B: Backend, R: LearningRule<B>>(
@@ -42,6 +43,28 @@ pub fn evaluate<B: Backend, R: LearningRule<B>>(
     let a = batch.n_animals();
     let mut ll = vec![0.0f64; a];
     let mut hits = vec![0usize; a];
+    if let Some(form) = rule.closed_form() {
+        let k = batch.n_features;
+        let w0 = to_vec(w0);
+        for (i, host) in batch.host.iter().enumerate() {
+            crate::closed_form_walk(
+                &form,
+                host,
+                &w0[i * k..(i + 1) * k],
+                host.score.end,
+                |t, w| {
+                    if host.score.contains(&t) {
+                        let x = &host.x[t * k..(t + 1) * k];
+                        let z: f64 = w.iter().zip(x).map(|(u, v)| u * v).sum();
+                        let y = host.choice[t];
+                        ll[i] += y * z - softplus(z);
+                        hits[i] += usize::from((z >= 0.0) == (y >= 0.5));
+                    }
+                },
+            );
+        }
+        return summarize(batch, ll, hits);
+    }
     let mut state = rule.initial_state(w0);
     let last = batch.steps.len().saturating_sub(1);
     for (t, (trial, ignore)) in batch.steps.iter().zip(&batch.ignore).enumerate() {
@@ -64,6 +87,11 @@ pub fn evaluate<B: Backend, R: LearningRule<B>>(
             state = rule.step(state, trial);
         }
     }
+    summarize(batch, ll, hits)
+}
+
+fn summarize<B: Backend>(batch: &SequenceBatch<B>, ll: Vec<f64>, hits: Vec<usize>) -> Evaluation {
+    let a = batch.n_animals();
     let animals: Vec<AnimalScore> = (0..a)
         .map(|i| {
             let n = batch.scored[i];
@@ -109,6 +137,15 @@ pub fn weight_trajectories<B: Backend, R: LearningRule<B>>(
     let a = batch.n_animals();
     let k = batch.n_features;
     let mut out: Vec<Vec<Vec<f64>>> = runs.iter().map(|&n| Vec::with_capacity(n)).collect();
+    if let Some(form) = rule.closed_form() {
+        let w0 = to_vec(w0);
+        for (i, host) in batch.host.iter().enumerate() {
+            crate::closed_form_walk(&form, host, &w0[i * k..(i + 1) * k], runs[i], |_, w| {
+                out[i].push(w.to_vec())
+            });
+        }
+        return out;
+    }
     let mut state = rule.initial_state(w0);
     let last = batch.steps.len().saturating_sub(1);
     for (t, trial) in batch.steps.iter().enumerate() {

@@ -49,7 +49,7 @@ pub fn sequence_log_likelihood<B: Backend, R: LearningRule<B>>(
     w0: Tensor<B, 2>,
 ) -> Tensor<B, 1> {
     let device = w0.device();
-    let mut total = Tensor::<B, 1>::zeros([batch.n_animals()], &device);
+    let mut total = Tensor::<B, 1>::zeros([batch.n_animals()], (&device, w0.dtype()));
     let mut state = rule.initial_state(w0);
     let last = batch.steps.len().saturating_sub(1);
     for (t, (trial, ignore)) in batch.steps.iter().zip(&batch.ignore).enumerate() {
@@ -81,6 +81,20 @@ pub struct FitConfig {
     /// rate against a baseline) where first-order steps crawl.
     #[serde(default)]
     pub lbfgs_iterations: usize,
+    /// How gradients are computed.
+    #[serde(default)]
+    pub path: GradientPath,
+}
+
+/// How the trainer computes the loss gradient.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GradientPath {
+    /// The rule's closed form (hand-written forward mode) when it has one, else autodiff.
+    #[default]
+    Fast,
+    /// burn autodiff through the per-trial tensor graph, always (the reference).
+    Generic,
 }
 
 impl Default for FitConfig {
@@ -93,6 +107,7 @@ impl Default for FitConfig {
             lr_decay: 0.5,
             clip_norm: Some(1.0),
             lbfgs_iterations: 0,
+            path: GradientPath::Fast,
         }
     }
 }
@@ -127,6 +142,9 @@ pub struct Fitted<M> {
     pub history: Vec<f64>,
 }
 
+/// The outcome of [`fit`]: the fitted model, or why and where it stopped.
+pub type FitResult<M> = Result<Fitted<M>, Box<FitFailure<M>>>;
+
 /// A fit stopped by a non-finite loss; holds the last parameters whose loss was finite.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -156,7 +174,7 @@ pub fn fit<B, R>(
     w0_fixed: &Tensor<B, 2>,
     config: &FitConfig,
     on_epoch: &mut dyn FnMut(&EpochReport) -> bool,
-) -> Result<Fitted<RuleFit<B, R>>, FitFailure<RuleFit<B, R>>>
+) -> FitResult<RuleFit<B, R>>
 where
     B: AutodiffBackend,
     R: LearningRule<B> + AutodiffModule<B> + ModuleDisplay,
@@ -174,21 +192,18 @@ where
     let mut history = Vec::with_capacity(config.epochs);
     let mut last_good = model.clone();
     for epoch in 0..config.epochs {
-        let ll = sequence_log_likelihood(&model.rule, batch, model.initial_weights(w0_fixed));
-        let loss = ll.sum().neg().div_scalar(n);
-        let value: f64 = loss.clone().into_scalar().elem();
+        let (value, grads) = loss_and_gradients(&model, batch, w0_fixed, n, config.path);
         if !value.is_finite() {
-            return Err(FitFailure {
+            return Err(Box::new(FitFailure {
                 epoch: epoch + 1,
                 loss: value,
                 last_good_epoch: epoch,
                 last_good,
                 history,
-            });
+            }));
         }
         history.push(value);
         last_good = model.clone();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
         let lr = config.learning_rate_at(epoch);
         model = optim.step(lr, model, grads);
         let report = EpochReport {
@@ -210,20 +225,17 @@ where
         for i in 0..config.lbfgs_iterations {
             last_good = model.clone();
             let (next, loss) = lbfgs.step(1.0, model, |m: RuleFit<B, R>| {
-                let ll = sequence_log_likelihood(&m.rule, batch, m.initial_weights(w0_fixed));
-                let loss = ll.sum().neg().div_scalar(n);
-                let value: f64 = loss.clone().into_scalar().elem();
-                (value, GradientsParams::from_grads(loss.backward(), &m))
+                loss_and_gradients(&m, batch, w0_fixed, n, config.path)
             });
             let epoch = config.epochs + i + 1;
             if !loss.is_finite() {
-                return Err(FitFailure {
+                return Err(Box::new(FitFailure {
                     epoch,
                     loss,
                     last_good_epoch: epoch - 1,
                     last_good,
                     history,
-                });
+                }));
             }
             model = next;
             history.push(loss);
@@ -239,4 +251,60 @@ where
         }
     }
     Ok(Fitted { model, history })
+}
+
+/// The loss (negative log-likelihood per scored trial) of `model` and its gradients: by the
+/// rule's closed form when it has one (hand-written forward mode), else by burn autodiff
+/// through the per-trial graph.
+pub fn loss_and_gradients<B, R>(
+    model: &RuleFit<B, R>,
+    batch: &SequenceBatch<B>,
+    w0_fixed: &Tensor<B, 2>,
+    n: f64,
+    path: GradientPath,
+) -> (f64, GradientsParams)
+where
+    B: AutodiffBackend,
+    R: LearningRule<B> + AutodiffModule<B> + ModuleDisplay,
+    R::InnerModule: ModuleDisplay,
+{
+    let w0 = model.initial_weights(w0_fixed);
+    if let Some(form) = model
+        .rule
+        .closed_form()
+        .filter(|_| path == GradientPath::Fast)
+    {
+        let device = w0.device();
+        let w0_values = denovo_glm::to_f64_vec(w0);
+        let value = crate::closed_form_value(&form, &batch.host, &w0_values, batch.n_features);
+        let mut grads = GradientsParams::new();
+        let mut offset = 0;
+        for p in &form.params {
+            let g: Vec<f64> = value.d_theta[offset..offset + p.values.len()]
+                .iter()
+                .map(|v| -v / n)
+                .collect();
+            offset += p.values.len();
+            let len = g.len();
+            grads.register(
+                p.id,
+                denovo_glm::float_tensor::<B::InnerBackend, 1>(g, [len], &device),
+            );
+        }
+        if let Some(p) = &model.w0 {
+            let g: Vec<f64> = value.d_w0.iter().map(|v| -v / n).collect();
+            let dims = [batch.n_animals(), batch.n_features];
+            grads.register(
+                p.id,
+                denovo_glm::float_tensor::<B::InnerBackend, 2>(g, dims, &device),
+            );
+        }
+        return (-value.log_likelihood / n, grads);
+    }
+    let loss = sequence_log_likelihood(&model.rule, batch, w0)
+        .sum()
+        .neg()
+        .div_scalar(n);
+    let value: f64 = loss.clone().into_scalar().elem();
+    (value, GradientsParams::from_grads(loss.backward(), model))
 }

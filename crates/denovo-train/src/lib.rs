@@ -11,8 +11,13 @@
 
 mod batch;
 mod evaluate;
+mod fast;
 mod fit;
 
-pub use batch::{SequenceBatch, SubjectWindow};
+pub use batch::{HostSequence, SequenceBatch, SubjectWindow};
 pub use evaluate::{AnimalScore, Evaluation, evaluate, weight_trajectories};
-pub use fit::{EpochReport, FitConfig, FitFailure, Fitted, RuleFit, fit, sequence_log_likelihood};
+pub use fast::{ClosedFormValue, closed_form_value, closed_form_walk};
+pub use fit::{
+    EpochReport, FitConfig, FitFailure, FitResult, Fitted, GradientPath, RuleFit, fit,
+    loss_and_gradients, sequence_log_likelihood,
+};

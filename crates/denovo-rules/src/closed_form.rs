@@ -1,0 +1,190 @@
+//! Plain-`f64` closed forms of the built-in parametric rules, with the partial derivatives
+//! a hand-written forward-mode gradient needs (the fast path of the trainer).
+//!
+//! These repeat, in scalar form, the formulas the burn modules of `parametric.rs` compute
+//! with tensors; tests keep the two equal (values and gradients). The modules remain the
+//! reference and the only path for custom rules.
+
+use crate::RuleKind;
+use burn::module::ParamId;
+
+/// One parameter tensor of a rule, flattened: its id (to register a gradient), its shape's
+/// length and its current values in the stored (unconstrained) form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedFormParam {
+    /// The burn parameter id.
+    pub id: ParamId,
+    /// The stored values (log α, or β).
+    pub values: Vec<f64>,
+}
+
+/// A built-in parametric rule in closed form: a state s (the weights, or Q-learning's
+/// θ_R, θ_L), the policy weights w(s) and the step s → s', each with the partial
+/// derivatives a forward-mode gradient needs. Matrices are row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedForm {
+    /// Which rule.
+    pub kind: RuleKind,
+    /// Learning rates α (one per weight).
+    pub alpha: Vec<f64>,
+    /// Baselines β (REINFORCE with baseline), else empty.
+    pub beta: Vec<f64>,
+    /// Inverse temperature τ (Q-learning), else 1.
+    pub tau: f64,
+    /// The stored parameters, in order: log α, then β or log τ when present. The parameter
+    /// columns of every Jacobian follow this order.
+    pub params: Vec<ClosedFormParam>,
+}
+
+impl ClosedForm {
+    /// Number of scalar parameters P (columns of the parameter Jacobians).
+    pub fn n_params(&self) -> usize {
+        self.params.iter().map(|p| p.values.len()).sum()
+    }
+
+    /// Dimension S of the state for K = `k` weights.
+    pub fn state_dim(&self, k: usize) -> usize {
+        if self.kind == RuleKind::Qlearning {
+            2 * k
+        } else {
+            k
+        }
+    }
+
+    /// The state before the first trial from w0 (K), with ∂s/∂w0 (S×K) and ∂s/∂θ (S×P).
+    pub fn initial_state(
+        &self,
+        w0: &[f64],
+        s: &mut [f64],
+        ds_dw0: &mut [f64],
+        ds_dtheta: &mut [f64],
+    ) {
+        let k = w0.len();
+        let n_p = self.n_params();
+        ds_dw0.iter_mut().for_each(|v| *v = 0.0);
+        ds_dtheta.iter_mut().for_each(|v| *v = 0.0);
+        if self.kind == RuleKind::Qlearning {
+            // θ_R = w0 / 2τ, θ_L = −w0 / 2τ; ∂/∂ log τ = −θ.
+            for j in 0..k {
+                s[j] = w0[j] / (2.0 * self.tau);
+                s[k + j] = -s[j];
+                ds_dw0[j * k + j] = 1.0 / (2.0 * self.tau);
+                ds_dw0[(k + j) * k + j] = -1.0 / (2.0 * self.tau);
+                ds_dtheta[j * n_p + k] = -s[j];
+                ds_dtheta[(k + j) * n_p + k] = -s[k + j];
+            }
+        } else {
+            s.copy_from_slice(w0);
+            for j in 0..k {
+                ds_dw0[j * k + j] = 1.0;
+            }
+        }
+    }
+
+    /// The policy weights w(s) (K), with ∂w/∂s (K×S) and ∂w/∂θ (K×P).
+    pub fn weights(&self, s: &[f64], w: &mut [f64], dw_ds: &mut [f64], dw_dtheta: &mut [f64]) {
+        let k = w.len();
+        let dim = s.len();
+        let n_p = self.n_params();
+        dw_ds.iter_mut().for_each(|v| *v = 0.0);
+        dw_dtheta.iter_mut().for_each(|v| *v = 0.0);
+        if self.kind == RuleKind::Qlearning {
+            for j in 0..k {
+                w[j] = self.tau * (s[j] - s[k + j]);
+                dw_ds[j * dim + j] = self.tau;
+                dw_ds[j * dim + k + j] = -self.tau;
+                dw_dtheta[j * n_p + k] = w[j];
+            }
+        } else {
+            w.copy_from_slice(s);
+            for j in 0..k {
+                dw_ds[j * dim + j] = 1.0;
+            }
+        }
+    }
+
+    /// The state after a trial (s'), with ∂s'/∂s (S×S) and ∂s'/∂θ (S×P).
+    #[allow(clippy::too_many_arguments)]
+    pub fn step(
+        &self,
+        s: &[f64],
+        x: &[f64],
+        choice: f64,
+        reward: f64,
+        answer: f64,
+        next: &mut [f64],
+        dnext_ds: &mut [f64],
+        dnext_dtheta: &mut [f64],
+    ) {
+        let k = x.len();
+        let dim = s.len();
+        let n_p = self.n_params();
+        dnext_ds.iter_mut().for_each(|v| *v = 0.0);
+        dnext_dtheta.iter_mut().for_each(|v| *v = 0.0);
+        for j in 0..dim {
+            dnext_ds[j * dim + j] = 1.0;
+        }
+        next.copy_from_slice(s);
+        if self.kind == RuleKind::Qlearning {
+            // The chosen side's θ_c moves by α ⊙ x δ, δ = r − θ_c · x.
+            let off = if choice >= 0.5 { 0 } else { k };
+            let q: f64 = (0..k).map(|j| s[off + j] * x[j]).sum();
+            let delta = reward - q;
+            for j in 0..k {
+                let a = self.alpha[j];
+                next[off + j] += a * x[j] * delta;
+                for m in 0..k {
+                    dnext_ds[(off + j) * dim + off + m] -= a * x[j] * x[m];
+                }
+                dnext_dtheta[(off + j) * n_p + j] = a * x[j] * delta;
+            }
+            return;
+        }
+        let z: f64 = s.iter().zip(x).map(|(a, b)| a * b).sum();
+        let p = sigmoid(z);
+        let v = p * (1.0 - p);
+        // Δ_j = α_j · c_j · x_j, with a per-rule factor c_j(p) whose derivative in z is dc_j.
+        for j in 0..k {
+            let (c, dc) = match self.kind {
+                RuleKind::Reinforce => (reward * (choice - p), -reward * v),
+                RuleKind::ReinforceBaseline => {
+                    let adv = reward - self.beta[j];
+                    (adv * (choice - p), -adv * v)
+                }
+                RuleKind::Rewardmax => {
+                    let sign = 2.0 * answer - 1.0;
+                    (sign * v, sign * v * (1.0 - 2.0 * p))
+                }
+                RuleKind::Predictmax => (answer - p, -v),
+                RuleKind::Qlearning => unreachable!("handled above"),
+            };
+            let a = self.alpha[j];
+            let delta = a * c * x[j];
+            next[j] += delta;
+            for m in 0..k {
+                dnext_ds[j * dim + m] += a * dc * x[j] * x[m];
+            }
+            // ∂Δ_j/∂ log α_j = Δ_j.
+            dnext_dtheta[j * n_p + j] = delta;
+            if self.kind == RuleKind::ReinforceBaseline {
+                // ∂Δ_j/∂β_j = −α_j (y − p) x_j.
+                dnext_dtheta[j * n_p + k + j] = -a * (choice - p) * x[j];
+            }
+        }
+    }
+}
+
+/// σ(z), stable for any z.
+pub fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// log(1 + eᶻ), stable for any z.
+pub fn softplus(z: f64) -> f64 {
+    z.max(0.0) + (-z.abs()).exp().ln_1p()
+}

@@ -1,5 +1,6 @@
 //! `denovo demo`: the built-in main job.
 
+use crate::fit::{BackendChoice, FitArgs};
 use clap::Args;
 use denovo_data::Format;
 use denovo_rules::{RuleKind, RuleSpec};
@@ -25,6 +26,37 @@ pub struct DemoArgs {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Folds over animals for the held-out-animal likelihood of the fits.
+    #[arg(long, default_value_t = 4)]
+    pub folds: usize,
+}
+
+/// One line of the demo's comparison table.
+struct Row {
+    name: String,
+    train: f64,
+    sessions: f64,
+    animals: f64,
+    params: String,
+    seconds: f64,
+}
+
+/// α (and β, τ) in a short form.
+fn describe(spec: &RuleSpec) -> String {
+    let list = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.4}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = format!("α = [{}]", list(&spec.alpha));
+    if !spec.beta.is_empty() {
+        out.push_str(&format!("  β = [{}]", list(&spec.beta)));
+    }
+    if let Some(t) = spec.inverse_temperature {
+        out.push_str(&format!("  τ = {t:.3}"));
+    }
+    out
 }
 
 /// Where the real rat's data is looked for.
@@ -51,7 +83,6 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         animals: args.animals,
         trials: args.trials,
         seed: args.seed,
-        w0_sd: vec![0.0, 0.5],
         ..CohortConfig::default()
     };
     let cohort = denovo_sim::simulate(&spec, &config)?;
@@ -85,6 +116,104 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             rat.display()
         );
     }
-    println!("\nFitting learning rules to these data comes with `denovo fit` (next release).");
+    println!("\n== 4. Fit every parametric rule to the simulated cohort ==");
+    // Cross-validation needs at least two animals per split.
+    let folds = if args.folds.min(args.animals) >= 2 {
+        args.folds.min(args.animals)
+    } else {
+        0
+    };
+    println!(
+        "held out: the last 20% of every animal's sessions{}",
+        if folds >= 2 {
+            format!(", and animals by {folds}-fold cross-validation")
+        } else {
+            String::new()
+        }
+    );
+    let mut rows = Vec::new();
+    for kind in RuleKind::ALL {
+        let fit_args = FitArgs {
+            data: data_path.clone(),
+            model: kind,
+            out: args.out.join(format!("fit_{}", kind.name())),
+            folds,
+            holdout_sessions: 0.2,
+            seed: args.seed,
+            epochs: 1000,
+            lr: 0.1,
+            lr_step: 250,
+            lbfgs: 20,
+            generic: false,
+            init_alpha: 0.01,
+            fit_w0: false,
+            regressors: vec![],
+            first_trials: None,
+            format: Format::Auto,
+            backend: BackendChoice::Ndarray,
+            quiet: false,
+        };
+        let s = crate::fit::fit_to_dir(&fit_args)?;
+        if kind == RuleKind::Reinforce {
+            let (train, held) = crate::fit::score_spec(&fit_args, &spec)?;
+            rows.push(Row {
+                name: "reinforce (true rule)".into(),
+                train: train.ll_per_trial,
+                sessions: held.map_or(f64::NAN, |h| h.ll_per_trial),
+                animals: f64::NAN,
+                params: describe(&spec),
+                seconds: f64::NAN,
+            });
+        }
+        rows.push(Row {
+            name: kind.name().into(),
+            train: s.train.ll_per_trial,
+            sessions: s
+                .heldout_sessions
+                .as_ref()
+                .map_or(f64::NAN, |h| h.ll_per_trial),
+            animals: s
+                .heldout_animals
+                .as_ref()
+                .map_or(f64::NAN, |h| h.ll_per_trial),
+            params: describe(&s.parameters),
+            seconds: s.seconds,
+        });
+    }
+    println!(
+        "\n{:<22} {:>10} {:>12} {:>12} {:>8}  parameters",
+        "rule", "train LL", "held-out", "held-out", "seconds"
+    );
+    println!(
+        "{:<22} {:>10} {:>12} {:>12} {:>8}",
+        "", "(nats/tr)", "sessions", "animals", ""
+    );
+    for r in &rows {
+        let num = |v: f64| {
+            if v.is_nan() {
+                "—".to_string()
+            } else {
+                format!("{v:.4}")
+            }
+        };
+        let secs = if r.seconds.is_nan() {
+            "—".to_string()
+        } else {
+            format!("{:.1}", r.seconds)
+        };
+        println!(
+            "{:<22} {:>10} {:>12} {:>12} {:>8}  {}",
+            r.name,
+            num(r.train),
+            num(r.sessions),
+            num(r.animals),
+            secs,
+            r.params
+        );
+    }
+    println!(
+        "\nRun directories (summary.json, weights.csv): {}/fit_<rule>/",
+        args.out.display()
+    );
     Ok(())
 }

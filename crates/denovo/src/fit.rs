@@ -57,13 +57,13 @@ pub struct FitArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Adam steps (full batch).
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 1000)]
     pub epochs: usize,
     /// Adam learning rate (halved every --lr-step epochs).
     #[arg(long, default_value_t = 0.1)]
     pub lr: f64,
     /// Epochs between learning-rate halvings.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 250)]
     pub lr_step: usize,
     /// L-BFGS iterations after the Adam epochs (polishes flat ridges; 0 = off).
     #[arg(long, default_value_t = 20)]
@@ -209,6 +209,65 @@ pub fn load_design(args: &FitArgs) -> anyhow::Result<(Dataset, DesignMatrix)> {
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let design = data.design(&DesignOptions::from_names(&names)?)?;
     Ok((data, design))
+}
+
+/// Scores a rule with known parameters (e.g. the simulator's truth) on the splits a fit
+/// with `args` uses, from w0 = 0: (training trials, held-out sessions when requested).
+pub fn score_spec(
+    args: &FitArgs,
+    spec: &RuleSpec,
+) -> anyhow::Result<(SplitScore, Option<SplitScore>)> {
+    type I = burn::backend::NdArray<f64>;
+    let (_, design) = load_design(args)?;
+    let spec = spec.clone().validated(design.names.len())?;
+    let device = Default::default();
+    let subjects: Vec<&SubjectDesign> = design.subjects.iter().collect();
+    let names: Vec<&str> = subjects.iter().map(|s| s.subject.as_str()).collect();
+    let k = design.names.len();
+    let w0 = float_tensor::<I, 2>(vec![0.0; subjects.len() * k], [subjects.len(), k], &device);
+    let ends: Vec<usize> = subjects
+        .iter()
+        .map(|s| s.first_holdout_trial(args.holdout_sessions))
+        .collect();
+    let train: Vec<SubjectWindow> = ends.iter().map(|&e| SubjectWindow::until(e)).collect();
+    let held: Vec<SubjectWindow> = subjects
+        .iter()
+        .zip(&ends)
+        .map(|(s, &e)| SubjectWindow::from(e, s.n_trials()))
+        .collect();
+    let eval = |windows: &[SubjectWindow]| -> Evaluation {
+        let batch = SequenceBatch::<I>::new(&subjects, windows, &device);
+        match spec.kind {
+            RuleKind::Reinforce => denovo_train::evaluate(
+                &Reinforce::<I>::from_spec(&spec, &device),
+                &batch,
+                w0.clone(),
+            ),
+            RuleKind::ReinforceBaseline => denovo_train::evaluate(
+                &ReinforceBaseline::<I>::from_spec(&spec, &device),
+                &batch,
+                w0.clone(),
+            ),
+            RuleKind::Rewardmax => denovo_train::evaluate(
+                &RewardMax::<I>::from_spec(&spec, &device),
+                &batch,
+                w0.clone(),
+            ),
+            RuleKind::Predictmax => denovo_train::evaluate(
+                &PredictMax::<I>::from_spec(&spec, &device),
+                &batch,
+                w0.clone(),
+            ),
+            RuleKind::Qlearning => denovo_train::evaluate(
+                &QLearning::<I>::from_spec(&spec, &device),
+                &batch,
+                w0.clone(),
+            ),
+        }
+    };
+    let train_score = score(&eval(&train), &names);
+    let held_score = (args.holdout_sessions > 0.0).then(|| score(&eval(&held), &names));
+    Ok((train_score, held_score))
 }
 
 /// Runs `denovo fit`.

@@ -268,8 +268,230 @@ fn demo_runs_on_a_small_cohort() {
     assert!(out.join("sim_reinforce.csv").is_file());
     assert!(out.join("sim_reinforce.truth.json").is_file());
     assert!(out.join("sim_learning_curve.png").is_file());
+    let text = stdout(&o);
+    assert!(text.contains("reinforce (true rule)"), "{text}");
+    for rule in [
+        "reinforce",
+        "reinforce-baseline",
+        "rewardmax",
+        "predictmax",
+        "qlearning",
+    ] {
+        assert!(
+            out.join(format!("fit_{rule}"))
+                .join("summary.json")
+                .is_file(),
+            "{rule}"
+        );
+        assert!(
+            text.lines().any(|l| l.starts_with(rule)),
+            "{rule} row missing: {text}"
+        );
+    }
     if rat.is_some() {
         assert!(stdout(&o).contains("20,000 trials"));
         assert!(out.join("rat_learning_curve.png").is_file());
     }
+}
+
+fn simulate_small(dir: &Path, rule: &str) -> PathBuf {
+    let out = dir.join("cohort.csv");
+    let o = denovo(&[
+        "simulate",
+        "--rule",
+        rule,
+        "--animals",
+        "6",
+        "--trials",
+        "400",
+        "--session-length",
+        "80-120",
+        "--seed",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    out
+}
+
+#[test]
+fn fit_writes_summary_and_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = simulate_small(dir.path(), "reinforce");
+    let run = dir.path().join("run");
+    let o = denovo(&[
+        "fit",
+        data.to_str().unwrap(),
+        "--model",
+        "reinforce",
+        "--folds",
+        "3",
+        "--holdout-sessions",
+        "0.25",
+        "--epochs",
+        "200",
+        "--lr-step",
+        "50",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["schema"], "denovo.fit/1");
+    assert_eq!(s["model"], "reinforce");
+    assert_eq!(s["backend"], "ndarray");
+    assert_eq!(s["regressors"], serde_json::json!(["stim", "bias"]));
+    assert_eq!(s["parameters"]["alpha"].as_array().unwrap().len(), 2);
+    assert_eq!(s["fold_parameters"].as_array().unwrap().len(), 3);
+    for split in ["train", "heldout_sessions", "heldout_animals"] {
+        let ll = s[split]["ll_per_trial"].as_f64().unwrap();
+        assert!(ll < 0.0 && ll > -0.7, "{split}: {ll}");
+        assert_eq!(
+            s[split]["per_animal"].as_array().unwrap().len(),
+            6,
+            "{split}"
+        );
+    }
+    // Training and held-out sessions partition the trials.
+    let train = s["train"]["trials"].as_u64().unwrap();
+    let held = s["heldout_sessions"]["trials"].as_u64().unwrap();
+    assert_eq!(train + held, 2400);
+    assert_eq!(s["heldout_animals"]["trials"].as_u64().unwrap(), train);
+    // The loss went down.
+    let history: Vec<f64> = s["loss_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(history.last().unwrap() < &history[0]);
+    // weights.csv: one row per trial, the split marked, finite weights.
+    let weights = std::fs::read_to_string(run.join("weights.csv")).unwrap();
+    let mut lines = weights.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "subject,session,trial,split,w_stim,w_bias"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 2400);
+    assert_eq!(
+        rows.iter().filter(|r| r[3] == "heldout").count() as u64,
+        held
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r[4].parse::<f64>().unwrap().is_finite())
+    );
+    assert_eq!(&rows[0][4..], &["0", "0"]);
+}
+
+#[test]
+fn fit_fast_and_generic_paths_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = simulate_small(dir.path(), "rewardmax");
+    let mut ll = Vec::new();
+    for generic in [false, true] {
+        let run = dir.path().join(format!("run{generic}"));
+        let mut args = vec![
+            "fit",
+            data.to_str().unwrap(),
+            "--model",
+            "rewardmax",
+            "--holdout-sessions",
+            "0.2",
+            "--epochs",
+            "30",
+            "--lbfgs",
+            "0",
+            "--quiet",
+            "--out",
+            run.to_str().unwrap(),
+        ];
+        if generic {
+            args.push("--generic");
+        }
+        let o = denovo(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap())
+                .unwrap();
+        ll.push(s["heldout_sessions"]["ll_per_trial"].as_f64().unwrap());
+    }
+    assert!(
+        (ll[0] - ll[1]).abs() < 1e-4,
+        "fast {} vs generic {}",
+        ll[0],
+        ll[1]
+    );
+}
+
+#[test]
+fn fit_stops_on_a_non_finite_loss_and_keeps_the_last_good_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = simulate_small(dir.path(), "reinforce");
+    let run = dir.path().join("run");
+    let o = denovo(&[
+        "fit",
+        data.to_str().unwrap(),
+        "--model",
+        "reinforce",
+        "--lr",
+        "1000",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("non-finite") && err.contains("at epoch"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let kept: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("last_good_parameters.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        kept["alpha"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a.as_f64().is_some_and(f64::is_finite))
+    );
+}
+
+#[test]
+fn fit_on_the_rat_reports_held_out_sessions() {
+    let Some(rat) = rat() else {
+        eprintln!("skipped: rat_W053.csv not present");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("rat");
+    let o = denovo(&[
+        "fit",
+        rat.to_str().unwrap(),
+        "--model",
+        "reinforce",
+        "--holdout-sessions",
+        "0.2",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["regressors"], serde_json::json!(["s1", "s2", "bias"]));
+    assert_eq!(
+        s["heldout_sessions"]["trials"].as_u64().unwrap() + s["train"]["trials"].as_u64().unwrap(),
+        20000
+    );
+    let held = s["heldout_sessions"]["ll_per_trial"].as_f64().unwrap();
+    // Better than chance (ln 0.5 = −0.693) on sessions the fit never saw.
+    assert!(held > -0.69 && held < -0.5, "{held}");
 }

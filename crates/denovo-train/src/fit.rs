@@ -166,14 +166,15 @@ pub struct FitFailure<M: std::fmt::Debug> {
 
 /// Fits `model` to the scored choices of `batch` by full-batch Adam on the negative
 /// log-likelihood per trial, backpropagating through the whole trajectory. `w0_fixed` is
-/// used when the model's w0 is not fitted. `on_epoch` is called after every epoch and may
-/// return `false` to stop early (e.g. on a Ctrl-C or a plateau).
+/// used when the model's w0 is not fitted. `on_epoch` is called after every epoch with the
+/// updated model (to score validation data, show progress, checkpoint) and may return
+/// `false` to stop early.
 pub fn fit<B, R>(
     mut model: RuleFit<B, R>,
     batch: &SequenceBatch<B>,
     w0_fixed: &Tensor<B, 2>,
     config: &FitConfig,
-    on_epoch: &mut dyn FnMut(&EpochReport) -> bool,
+    on_epoch: &mut dyn FnMut(&EpochReport, &RuleFit<B, R>) -> bool,
 ) -> FitResult<RuleFit<B, R>>
 where
     B: AutodiffBackend,
@@ -212,7 +213,7 @@ where
             loss: value,
             learning_rate: lr,
         };
-        if !on_epoch(&report) {
+        if !on_epoch(&report, &model) {
             return Ok(Fitted { model, history });
         }
     }
@@ -245,7 +246,7 @@ where
                 loss,
                 learning_rate: 1.0,
             };
-            if !on_epoch(&report) {
+            if !on_epoch(&report, &model) {
                 break;
             }
         }

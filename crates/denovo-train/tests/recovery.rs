@@ -60,7 +60,7 @@ where
         &train,
         &w0,
         &config,
-        &mut |_| true,
+        &mut |_, _| true,
     )
     .unwrap()
     .model

@@ -423,8 +423,12 @@ where
     let init = RuleSpec::initial(args.model, k, args.init_alpha);
     let zeros = |n: usize| float_tensor::<B, 2>(vec![0.0; n * k], [n, k], device);
 
-    // Fits the rule on the training windows of `idx`, showing progress.
-    let fit_on = |idx: &[usize], label: &str| -> anyhow::Result<OneFit<B, R>> {
+    // Fits the rule on the training windows of `idx`, showing progress and, every few
+    // epochs, the log-likelihood per trial of `validation` (held-out data).
+    let fit_on = |idx: &[usize],
+                  label: &str,
+                  validation: Option<&SequenceBatch<B::InnerBackend>>|
+     -> anyhow::Result<OneFit<B, R>> {
         let subs: Vec<&SubjectDesign> = idx.iter().map(|&i| subjects[i]).collect();
         let windows: Vec<SubjectWindow> = idx
             .iter()
@@ -438,10 +442,25 @@ where
             RuleFit::fixed_w0(rule)
         };
         let bar = progress(args, label, config.epochs + config.lbfgs_iterations);
-        let result = denovo_train::fit(model, &batch, &zeros(subs.len()), &config, &mut |r| {
+        let every = (config.epochs / 50).max(1);
+        let mut heldout = String::new();
+        let result = denovo_train::fit(model, &batch, &zeros(subs.len()), &config, &mut |r, m| {
+            if let Some(v) =
+                validation.filter(|_| !args.quiet && (r.epoch % every == 0 || r.epoch == 1))
+            {
+                let inner = m.valid();
+                let n = v.n_animals();
+                let w0 = match &inner.w0 {
+                    Some(p) if p.val().dims()[0] == n => p.val(),
+                    Some(p) => p.val().mean_dim(0).repeat_dim(0, n),
+                    None => float_tensor(vec![0.0; n * k], [n, k], device),
+                };
+                let ll = denovo_train::evaluate(&inner.rule, v, w0).ll_per_trial;
+                heldout = format!("  held-out LL {ll:.5}");
+            }
             bar.set_position(r.epoch as u64);
             bar.set_message(format!(
-                "loss {:.5} nats/trial  lr {:.4}",
+                "loss {:.5} nats/trial{heldout}  lr {:.4}",
                 r.loss, r.learning_rate
             ));
             true
@@ -488,14 +507,14 @@ where
         let folds = denovo_data::kfold_by_subject(subjects.len(), args.folds, args.seed)?;
         let mut parts = Vec::new();
         for (f, fold) in folds.iter().enumerate() {
-            let one = fit_on(&fold.train, &format!("fold {}/{}", f + 1, folds.len()))?;
-            let batch = inner(
-                &fold.test,
-                fold.test
-                    .iter()
-                    .map(|&i| SubjectWindow::until(train_end[i]))
-                    .collect(),
-            );
+            let windows = fold
+                .test
+                .iter()
+                .map(|&i| SubjectWindow::until(train_end[i]))
+                .collect();
+            let batch = inner(&fold.test, windows);
+            let label = format!("fold {}/{}", f + 1, folds.len());
+            let one = fit_on(&fold.train, &label, Some(&batch))?;
             let w0 = w0_of(&one.model, fold.test.len());
             let eval = denovo_train::evaluate(&one.model.rule, &batch, w0);
             parts.push(score(&eval, &names_of(&fold.test)));
@@ -508,23 +527,21 @@ where
 
     // The final fit on every subject.
     let all: Vec<usize> = (0..subjects.len()).collect();
-    let one = fit_on(&all, "fit")?;
-    let w0 = w0_of(&one.model, all.len());
-    let train_batch = inner(
-        &all,
-        all.iter()
-            .map(|&i| SubjectWindow::until(train_end[i]))
-            .collect(),
-    );
-    let train = score(
-        &denovo_train::evaluate(&one.model.rule, &train_batch, w0.clone()),
-        &names_of(&all),
-    );
     let full_windows: Vec<SubjectWindow> = all
         .iter()
         .map(|&i| SubjectWindow::from(train_end[i], subjects[i].n_trials()))
         .collect();
     let full_batch = inner(&all, full_windows);
+    let validation = (args.holdout_sessions > 0.0).then_some(&full_batch);
+    let one = fit_on(&all, "fit", validation)?;
+    let w0 = w0_of(&one.model, all.len());
+    let train_windows = all
+        .iter()
+        .map(|&i| SubjectWindow::until(train_end[i]))
+        .collect();
+    let train_batch = inner(&all, train_windows);
+    let train_eval = denovo_train::evaluate(&one.model.rule, &train_batch, w0.clone());
+    let train = score(&train_eval, &names_of(&all));
     let heldout_sessions = (args.holdout_sessions > 0.0).then(|| {
         score(
             &denovo_train::evaluate(&one.model.rule, &full_batch, w0.clone()),

@@ -1,0 +1,93 @@
+//! The DNN rule: Δw = γ ⊙ MLP([w, x, y, r, a, s]).
+
+use crate::{cast_to_backend_precision, rule_input, rule_input_size};
+use burn::module::{Module, Param};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Tensor, activation::relu, backend::Backend};
+use denovo_rules::{LearningRule, TrialBatch};
+use serde::{Deserialize, Serialize};
+
+/// Sizes of a [`DnnRule`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DnnConfig {
+    /// Hidden layer widths (ReLU); the reference uses two layers of 32.
+    pub hidden: Vec<usize>,
+    /// Initial value of every γ.
+    pub gamma_init: f64,
+}
+
+impl Default for DnnConfig {
+    fn default() -> Self {
+        DnnConfig {
+            hidden: vec![32, 32],
+            gamma_init: 1e-3,
+        }
+    }
+}
+
+impl DnnConfig {
+    /// A fresh rule for `n_features` regressors (burn's default initialisation).
+    pub fn init<B: Backend>(&self, n_features: usize, device: &B::Device) -> DnnRule<B> {
+        let mut sizes = vec![rule_input_size(n_features)];
+        sizes.extend(&self.hidden);
+        sizes.push(n_features);
+        let layers = sizes
+            .windows(2)
+            .map(|p| LinearConfig::new(p[0], p[1]).init(device))
+            .collect();
+        let gamma =
+            denovo_glm::float_tensor(vec![self.gamma_init; n_features], [n_features], device);
+        cast_to_backend_precision(DnnRule {
+            layers,
+            gamma: Param::from_tensor(gamma),
+        })
+    }
+}
+
+/// Δw_t = γ ⊙ MLP([w_t, x_t, y_t, r_t, a_t, s_t]); the state is w.
+#[derive(Module, Debug)]
+pub struct DnnRule<B: Backend> {
+    /// The MLP, input → hidden… → features; ReLU between layers.
+    pub layers: Vec<Linear<B>>,
+    /// The per-weight scale γ.
+    pub gamma: Param<Tensor<B, 1>>,
+}
+
+/// Runs `layers` with ReLU between them (none after the last).
+pub(crate) fn mlp<B: Backend>(layers: &[Linear<B>], mut h: Tensor<B, 2>) -> Tensor<B, 2> {
+    let last = layers.len().saturating_sub(1);
+    for (i, layer) in layers.iter().enumerate() {
+        h = layer.forward(h);
+        if i < last {
+            h = relu(h);
+        }
+    }
+    h
+}
+
+impl<B: Backend> DnnRule<B> {
+    /// Δw for the completed trial from weights `w`, `[animals, features]`.
+    pub fn delta(&self, w: Tensor<B, 2>, trial: &TrialBatch<B>) -> Tensor<B, 2> {
+        let out = mlp(&self.layers, rule_input(w, trial));
+        out * self.gamma.val().unsqueeze_dim(0)
+    }
+}
+
+impl<B: Backend> LearningRule<B> for DnnRule<B> {
+    type State = Tensor<B, 2>;
+    fn name(&self) -> &'static str {
+        "dnn"
+    }
+    fn initial_state(&self, w0: Tensor<B, 2>) -> Tensor<B, 2> {
+        w0
+    }
+    fn policy_weights(&self, state: &Tensor<B, 2>) -> Tensor<B, 2> {
+        state.clone()
+    }
+    fn step(&self, w: Tensor<B, 2>, trial: &TrialBatch<B>) -> Tensor<B, 2> {
+        w.clone() + self.delta(w, trial)
+    }
+    fn perturb_weights(&self, state: Tensor<B, 2>, delta: Tensor<B, 2>) -> Tensor<B, 2> {
+        state + delta
+    }
+}

@@ -1,0 +1,106 @@
+//! The RNN rule: h_t = GRU(h_{t−1}, [w, x, y, r, a, s]), Δw = γ ⊙ MLP(h_t).
+
+use crate::dnn::mlp;
+use crate::{GruCell, cast_to_backend_precision, rule_input, rule_input_size};
+use burn::module::{Module, Param};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Tensor, backend::Backend};
+use denovo_rules::{LearningRule, TrialBatch};
+use serde::{Deserialize, Serialize};
+
+/// Sizes of an [`RnnRule`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RnnConfig {
+    /// GRU hidden size (reference: 32).
+    pub hidden: usize,
+    /// Hidden widths of the read-out MLP h → Δw (reference: 32, 32).
+    pub head: Vec<usize>,
+    /// Initial value of every γ.
+    pub gamma_init: f64,
+}
+
+impl Default for RnnConfig {
+    fn default() -> Self {
+        RnnConfig {
+            hidden: 32,
+            head: vec![32, 32],
+            gamma_init: 1e-3,
+        }
+    }
+}
+
+impl RnnConfig {
+    /// A fresh rule for `n_features` regressors.
+    pub fn init<B: Backend>(&self, n_features: usize, device: &B::Device) -> RnnRule<B> {
+        let mut sizes = vec![self.hidden];
+        sizes.extend(&self.head);
+        sizes.push(n_features);
+        let head = sizes
+            .windows(2)
+            .map(|p| LinearConfig::new(p[0], p[1]).init(device))
+            .collect();
+        let gamma =
+            denovo_glm::float_tensor(vec![self.gamma_init; n_features], [n_features], device);
+        cast_to_backend_precision(RnnRule {
+            gru: GruCell::new(rule_input_size(n_features), self.hidden, device),
+            head,
+            gamma: Param::from_tensor(gamma),
+            n_features,
+        })
+    }
+}
+
+/// A GRU over the trial history and an MLP read-out: the state is `[w | h]`,
+/// `[animals, features + hidden]`.
+#[derive(Module, Debug)]
+pub struct RnnRule<B: Backend> {
+    /// The recurrent cell.
+    pub gru: GruCell<B>,
+    /// The read-out MLP h → Δw (ReLU between layers).
+    pub head: Vec<Linear<B>>,
+    /// The per-weight scale γ.
+    pub gamma: Param<Tensor<B, 1>>,
+    /// Number of policy weights.
+    pub n_features: usize,
+}
+
+impl<B: Backend> RnnRule<B> {
+    fn split(&self, state: &Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let [a, width] = state.dims();
+        let k = self.n_features;
+        (
+            state.clone().slice([0..a, 0..k]),
+            state.clone().slice([0..a, k..width]),
+        )
+    }
+
+    /// The hidden state h of a state, `[animals, hidden]`.
+    pub fn hidden_state(&self, state: &Tensor<B, 2>) -> Tensor<B, 2> {
+        self.split(state).1
+    }
+}
+
+impl<B: Backend> LearningRule<B> for RnnRule<B> {
+    type State = Tensor<B, 2>;
+    fn name(&self) -> &'static str {
+        "rnn"
+    }
+    fn initial_state(&self, w0: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [a, _] = w0.dims();
+        let h0 = Tensor::zeros([a, self.gru.size], (&w0.device(), w0.dtype()));
+        Tensor::cat(vec![w0, h0], 1)
+    }
+    fn policy_weights(&self, state: &Tensor<B, 2>) -> Tensor<B, 2> {
+        self.split(state).0
+    }
+    fn step(&self, state: Tensor<B, 2>, trial: &TrialBatch<B>) -> Tensor<B, 2> {
+        let (w, h) = self.split(&state);
+        let h = self.gru.forward(rule_input(w.clone(), trial), h);
+        let delta = mlp(&self.head, h.clone()) * self.gamma.val().unsqueeze_dim(0);
+        Tensor::cat(vec![w + delta, h], 1)
+    }
+    fn perturb_weights(&self, state: Tensor<B, 2>, delta: Tensor<B, 2>) -> Tensor<B, 2> {
+        let (w, h) = self.split(&state);
+        Tensor::cat(vec![w + delta, h], 1)
+    }
+}

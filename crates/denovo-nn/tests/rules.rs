@@ -1,0 +1,248 @@
+//! The DNN and RNN rules: autodiff gradients against finite differences (f64), padding,
+//! no peeking at the current trial, and learning from a simulated cohort.
+
+use burn::backend::{Autodiff, NdArray};
+use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::{Element, Tensor, TensorData, backend::Backend};
+use denovo_data::SubjectDesign;
+use denovo_glm::{float_tensor, to_f64_vec};
+use denovo_nn::{DnnConfig, DnnRule, RnnConfig, RnnRule};
+use denovo_rules::{LearningRule, RuleKind, RuleSpec};
+use denovo_train::{SequenceBatch, SubjectWindow, sequence_log_likelihood};
+
+type B = Autodiff<NdArray<f64>>;
+type Inner = NdArray<f64>;
+type Grads = <B as burn::tensor::backend::AutodiffBackend>::Gradients;
+
+fn designs(animals: usize, trials: usize, seed: u64) -> Vec<SubjectDesign> {
+    let spec = RuleSpec::initial(RuleKind::Reinforce, 2, 0.08);
+    let config = denovo_sim::CohortConfig {
+        animals,
+        trials,
+        session_min: 20,
+        session_max: 30,
+        w0_sd: vec![0.5, 0.5],
+        seed,
+        ..Default::default()
+    };
+    denovo_sim::simulate(&spec, &config)
+        .unwrap()
+        .dataset
+        .design(&Default::default())
+        .unwrap()
+        .subjects
+}
+
+fn batch<Bk: Backend>(d: &[SubjectDesign], windows: &[SubjectWindow]) -> SequenceBatch<Bk> {
+    let subjects: Vec<&SubjectDesign> = d.iter().collect();
+    SequenceBatch::new(&subjects, windows, &Default::default())
+}
+
+fn windows() -> Vec<SubjectWindow> {
+    vec![
+        SubjectWindow::all(40),
+        SubjectWindow::from(8, 33),
+        SubjectWindow::until(25),
+    ]
+}
+
+fn w0<Bk: Backend>() -> Tensor<Bk, 2> {
+    float_tensor(
+        vec![0.3, -0.2, -0.4, 0.1, 0.0, 0.5],
+        [3, 2],
+        &Default::default(),
+    )
+}
+
+/// A deterministic pseudo-random direction value for element `i` of parameter `p`.
+fn direction(p: usize, i: usize) -> f64 {
+    let mut x = (p as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (i as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 29;
+    (x % 2001) as f64 / 1000.0 - 1.0
+}
+
+/// Adds `eps ×` the direction to every float parameter.
+struct Shift {
+    eps: f64,
+    p: usize,
+}
+
+impl<Bk: Backend> ModuleMapper<Bk> for Shift {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<Bk, D>>) -> Param<Tensor<Bk, D>> {
+        let (id, t, _) = param.consume();
+        let shape = t.shape();
+        let n = shape.num_elements();
+        let d: Vec<f64> = (0..n).map(|i| self.eps * direction(self.p, i)).collect();
+        self.p += 1;
+        let dtype = <Bk::FloatElem as Element>::dtype();
+        let shift = Tensor::<Bk, D>::from_data(TensorData::new(d, shape), (&t.device(), dtype));
+        Param::initialized(id, t + shift)
+    }
+}
+
+/// Σ grad · direction over every float parameter.
+struct Directional<'a> {
+    grads: &'a Grads,
+    p: usize,
+    total: f64,
+}
+
+impl ModuleVisitor<B> for Directional<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let g = to_f64_vec::<Inner, D>(
+            param
+                .grad(self.grads)
+                .expect("every parameter has a gradient"),
+        );
+        self.total += g
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * direction(self.p, i))
+            .sum::<f64>();
+        self.p += 1;
+    }
+}
+
+fn total_ll<R: LearningRule<Inner>>(rule: &R, b: &SequenceBatch<Inner>) -> f64 {
+    to_f64_vec(sequence_log_likelihood(rule, b, w0()).sum())[0]
+}
+
+/// Compares the autodiff directional derivative with central differences.
+fn check_gradient<R>(rule: R)
+where
+    R: LearningRule<B> + AutodiffModule<B>,
+    R::InnerModule: LearningRule<Inner> + Module<Inner>,
+{
+    let d = designs(3, 40, 5);
+    let ad_batch = batch::<B>(&d, &windows());
+    let inner_batch = batch::<Inner>(&d, &windows());
+    let ll = sequence_log_likelihood(&rule, &ad_batch, w0()).sum();
+    let grads = ll.backward();
+    let mut dir = Directional {
+        grads: &grads,
+        p: 0,
+        total: 0.0,
+    };
+    rule.visit(&mut dir);
+    let h = 1e-5;
+    let up = rule.valid().map(&mut Shift { eps: h, p: 0 });
+    let down = rule.valid().map(&mut Shift { eps: -h, p: 0 });
+    let fd = (total_ll(&up, &inner_batch) - total_ll(&down, &inner_batch)) / (2.0 * h);
+    let rel = (dir.total - fd).abs() / fd.abs().max(1e-6);
+    assert!(
+        rel < 1e-5,
+        "autodiff {} vs finite differences {fd} (relative {rel:e})",
+        dir.total
+    );
+    assert!(
+        fd.abs() > 1e-6,
+        "the check must probe a non-zero derivative"
+    );
+}
+
+fn small_dnn() -> DnnRule<B> {
+    // γ large enough that the MLP shapes the likelihood.
+    DnnConfig {
+        hidden: vec![6, 5],
+        gamma_init: 0.3,
+    }
+    .init(2, &Default::default())
+}
+
+fn small_rnn() -> RnnRule<B> {
+    RnnConfig {
+        hidden: 5,
+        head: vec![6],
+        gamma_init: 0.3,
+    }
+    .init(2, &Default::default())
+}
+
+#[test]
+fn dnn_gradient_matches_finite_differences() {
+    check_gradient(small_dnn());
+}
+
+#[test]
+fn rnn_gradient_matches_finite_differences() {
+    check_gradient(small_rnn());
+}
+
+/// An animal in a padded batch has the log-likelihood it has alone.
+fn check_padding<R: LearningRule<Inner>>(rule: &R) {
+    let d = designs(3, 40, 6);
+    let together = to_f64_vec(sequence_log_likelihood(
+        rule,
+        &batch::<Inner>(&d, &windows()),
+        w0(),
+    ));
+    let w0v = to_f64_vec(w0::<Inner>());
+    for (i, w) in windows().into_iter().enumerate() {
+        let alone = batch::<Inner>(&d[i..i + 1], &[w]);
+        let w0i = float_tensor(w0v[i * 2..i * 2 + 2].to_vec(), [1, 2], &Default::default());
+        let ll = to_f64_vec(sequence_log_likelihood(rule, &alone, w0i))[0];
+        assert!(
+            (ll - together[i]).abs() < 1e-9,
+            "animal {i}: alone {ll} vs batch {}",
+            together[i]
+        );
+    }
+}
+
+#[test]
+fn padding_is_invisible_to_both_rules() {
+    check_padding(&small_dnn().valid());
+    check_padding(&small_rnn().valid());
+}
+
+/// The weights that predict trial t do not depend on trial t's choice or reward.
+fn check_no_peeking<R: LearningRule<Inner>>(rule: &R) {
+    let mut d = designs(1, 30, 7);
+    let runs = [30];
+    let before = denovo_train::weight_trajectories(
+        rule,
+        &batch::<Inner>(&d, &[SubjectWindow::all(30)]),
+        w0::<Inner>().slice([0..1, 0..2]),
+        &runs,
+    );
+    let t = 17;
+    d[0].choice[t] = 1.0 - d[0].choice[t];
+    d[0].reward[t] = 1.0 - d[0].reward[t];
+    let after = denovo_train::weight_trajectories(
+        rule,
+        &batch::<Inner>(&d, &[SubjectWindow::all(30)]),
+        w0::<Inner>().slice([0..1, 0..2]),
+        &runs,
+    );
+    assert_eq!(
+        before[0][..=t],
+        after[0][..=t],
+        "w_0..w_t must not see trial t's outcome"
+    );
+    assert_ne!(
+        before[0][t + 1],
+        after[0][t + 1],
+        "w_(t+1) does depend on it"
+    );
+}
+
+#[test]
+fn no_rule_sees_the_outcome_of_the_trial_it_predicts() {
+    check_no_peeking(&small_dnn().valid());
+    check_no_peeking(&small_rnn().valid());
+}
+
+#[test]
+fn parameters_are_in_the_backend_precision_after_an_f64_simulation() {
+    // The simulator runs NdArray<f64> first; an f32 model built afterwards stays f32.
+    let _ = designs(1, 10, 1);
+    let rule = DnnConfig::default().init::<NdArray<f32>>(2, &Default::default());
+    assert_eq!(rule.gamma.val().dtype(), burn::tensor::DType::F32);
+    assert_eq!(
+        rule.layers[0].weight.val().dtype(),
+        burn::tensor::DType::F32
+    );
+}

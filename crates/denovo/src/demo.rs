@@ -1,6 +1,6 @@
 //! `denovo demo`: the built-in main job.
 
-use crate::fit::{BackendChoice, FitArgs};
+use crate::fit::{BackendChoice, FitArgs, ModelKind};
 use clap::Args;
 use denovo_data::Format;
 use denovo_rules::{RuleKind, RuleSpec};
@@ -135,15 +135,18 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     for kind in RuleKind::ALL {
         let fit_args = FitArgs {
             data: data_path.clone(),
-            model: kind,
+            model: ModelKind::Parametric(kind),
             out: args.out.join(format!("fit_{}", kind.name())),
             folds,
             holdout_sessions: 0.2,
             seed: args.seed,
-            epochs: 1000,
-            lr: 0.1,
-            lr_step: 250,
-            lbfgs: 20,
+            epochs: None,
+            lr: None,
+            lr_step: None,
+            lbfgs: None,
+            hidden: vec![32, 32],
+            gru_hidden: 32,
+            gamma_init: 1e-3,
             generic: false,
             init_alpha: 0.01,
             fit_w0: false,
@@ -176,7 +179,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
                 .heldout_animals
                 .as_ref()
                 .map_or(f64::NAN, |h| h.ll_per_trial),
-            params: describe(&s.parameters),
+            params: serde_json::from_value::<RuleSpec>(s.parameters.clone())
+                .map(|p| describe(&p))
+                .unwrap_or_default(),
             seconds: s.seconds,
         });
     }

@@ -2,14 +2,17 @@
 //! (k-fold by subject) and held-out future sessions, written to a run directory.
 
 use anyhow::{Context, bail};
-use burn::module::{AutodiffModule, ModuleDisplay};
+use burn::module::{AutodiffModule, Module, ModuleDisplay};
+use burn::record::DefaultRecorder;
 use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 use denovo_data::{Dataset, DesignMatrix, DesignOptions, Format, SubjectDesign};
 use denovo_glm::{float_tensor, to_f64_vec};
+use denovo_nn::{DnnConfig, DnnRule, RnnConfig, RnnRule};
 use denovo_rules::{
-    Parametric, PredictMax, QLearning, Reinforce, ReinforceBaseline, RewardMax, RuleKind, RuleSpec,
+    LearningRule, Parametric, PredictMax, QLearning, Reinforce, ReinforceBaseline, RewardMax,
+    RuleKind, RuleSpec,
 };
 use denovo_train::{Evaluation, FitConfig, GradientPath, RuleFit, SequenceBatch, SubjectWindow};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -27,6 +30,54 @@ pub enum BackendChoice {
     Wgpu,
 }
 
+/// The models `denovo fit` can fit: a parametric rule or a neural one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// A parametric rule.
+    Parametric(RuleKind),
+    /// The DNN rule.
+    Dnn,
+    /// The RNN (GRU) rule.
+    Rnn,
+}
+
+impl ModelKind {
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Parametric(k) => k.name(),
+            ModelKind::Dnn => "dnn",
+            ModelKind::Rnn => "rnn",
+        }
+    }
+    /// Whether the model is a neural network.
+    pub fn is_neural(self) -> bool {
+        !matches!(self, ModelKind::Parametric(_))
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "dnn" => Ok(ModelKind::Dnn),
+            "rnn" => Ok(ModelKind::Rnn),
+            other => other.parse::<RuleKind>().map(ModelKind::Parametric).map_err(|_| {
+                format!(
+                    "unknown model `{other}` (expected reinforce, reinforce-baseline, rewardmax, \
+                     predictmax, qlearning, dnn or rnn)"
+                )
+            }),
+        }
+    }
+}
+
+impl Serialize for ModelKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 /// Arguments of `denovo fit`.
 #[derive(Args, Debug, Clone)]
 #[command(after_help = "Examples:
@@ -35,15 +86,18 @@ pub enum BackendChoice {
   denovo fit ibl_processed.csv --model qlearning --first-trials 10000 --fit-w0 --out runs/q
 
 Writes RUN_DIR/summary.json (parameters, log-likelihood per trial on the training trials,
-the held-out sessions and the held-out animals, per animal) and RUN_DIR/weights.csv (the
-weight trajectory w_t of every animal under the fitted rule). The loss is the negative
-log-likelihood per trial (nats); held-out LL is its negative on unseen trials.")]
+the held-out sessions and the held-out animals, per animal), RUN_DIR/model.mpk (the fitted
+rule as a burn record) and RUN_DIR/weights.csv (the weight trajectory w_t of every animal
+under the fitted rule). The loss is the negative log-likelihood per trial (nats); held-out
+LL is its negative on unseen trials. dnn/rnn rules use burn autodiff through every trial
+(slow until the fused kernels land: ~1 s per epoch for 1000 animals × 500 trials).")]
 pub struct FitArgs {
     /// The behaviour file (CSV) or ALF folder.
     pub data: PathBuf,
-    /// The learning rule to fit.
+    /// The learning rule to fit: reinforce, reinforce-baseline, rewardmax, predictmax,
+    /// qlearning, dnn or rnn.
     #[arg(long)]
-    pub model: RuleKind,
+    pub model: ModelKind,
     /// Run directory for summary.json and weights.csv (created).
     #[arg(long)]
     pub out: PathBuf,
@@ -56,18 +110,29 @@ pub struct FitArgs {
     /// Seed of the fold assignment.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Adam steps (full batch).
-    #[arg(long, default_value_t = 1000)]
-    pub epochs: usize,
-    /// Adam learning rate (halved every --lr-step epochs).
-    #[arg(long, default_value_t = 0.1)]
-    pub lr: f64,
-    /// Epochs between learning-rate halvings.
-    #[arg(long, default_value_t = 250)]
-    pub lr_step: usize,
-    /// L-BFGS iterations after the Adam epochs (polishes flat ridges; 0 = off).
-    #[arg(long, default_value_t = 20)]
-    pub lbfgs: usize,
+    /// Adam steps, full batch [default: 1000 for parametric rules, 300 for dnn/rnn].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Adam learning rate, halved every --lr-step epochs [default: 0.1 parametric, 0.003
+    /// dnn/rnn].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Epochs between learning-rate halvings [default: a quarter of the epochs].
+    #[arg(long)]
+    pub lr_step: Option<usize>,
+    /// L-BFGS iterations after the Adam epochs (polishes flat ridges; 0 = off)
+    /// [default: 20 parametric, 0 dnn/rnn].
+    #[arg(long)]
+    pub lbfgs: Option<usize>,
+    /// Hidden layer widths of the dnn rule's MLP and of the rnn rule's read-out MLP.
+    #[arg(long, value_delimiter = ',', default_value = "32,32")]
+    pub hidden: Vec<usize>,
+    /// Hidden size of the rnn rule's GRU.
+    #[arg(long, default_value_t = 32)]
+    pub gru_hidden: usize,
+    /// Initial γ (per-weight output scale) of the dnn/rnn rules.
+    #[arg(long, default_value_t = 1e-3)]
+    pub gamma_init: f64,
     /// Use burn autodiff through the per-trial graph even where the rule has a closed-form
     /// fast path (the reference; much slower).
     #[arg(long)]
@@ -131,9 +196,12 @@ pub struct FitSummary {
     /// denovo version.
     pub version: &'static str,
     /// The rule fitted.
-    pub model: RuleKind,
-    /// Fitted parameters of the final fit (all subjects).
-    pub parameters: RuleSpec,
+    pub model: ModelKind,
+    /// Fitted parameters of the final fit (all subjects): α, β, τ of a parametric rule;
+    /// γ of a neural one (its weights are in `model.mpk`).
+    pub parameters: serde_json::Value,
+    /// Sizes of a neural rule (null for parametric rules).
+    pub architecture: Option<serde_json::Value>,
     /// Data path and format.
     pub data: String,
     /// Format read.
@@ -175,7 +243,7 @@ pub struct FitSummary {
     /// that left it out.
     pub heldout_animals: Option<SplitScore>,
     /// Parameters fitted in each fold.
-    pub fold_parameters: Vec<RuleSpec>,
+    pub fold_parameters: Vec<serde_json::Value>,
 }
 
 /// The regressors to use by default for `data`.
@@ -300,7 +368,7 @@ pub fn fit_to_dir(args: &FitArgs) -> anyhow::Result<FitSummary> {
             args.holdout_sessions
         );
     }
-    if args.epochs == 0 {
+    if args.epochs == Some(0) {
         bail!("--epochs must be at least 1");
     }
     if !(args.init_alpha > 0.0 && args.init_alpha.is_finite()) {
@@ -341,15 +409,90 @@ fn dispatch<B: AutodiffBackend>(
     design: &DesignMatrix,
     device: &B::Device,
 ) -> anyhow::Result<FitSummary> {
+    let k = design.names.len();
+    let nn = |rule: &dyn Fn() -> serde_json::Value| Some(rule());
     match args.model {
-        RuleKind::Reinforce => fit_model::<B, Reinforce<B>>(args, data, design, device),
-        RuleKind::ReinforceBaseline => {
-            fit_model::<B, ReinforceBaseline<B>>(args, data, design, device)
+        ModelKind::Parametric(kind) => {
+            let init = RuleSpec::initial(kind, k, args.init_alpha);
+            match kind {
+                RuleKind::Reinforce => {
+                    fit_parametric::<B, Reinforce<B>>(args, data, design, device, &init)
+                }
+                RuleKind::ReinforceBaseline => {
+                    fit_parametric::<B, ReinforceBaseline<B>>(args, data, design, device, &init)
+                }
+                RuleKind::Rewardmax => {
+                    fit_parametric::<B, RewardMax<B>>(args, data, design, device, &init)
+                }
+                RuleKind::Predictmax => {
+                    fit_parametric::<B, PredictMax<B>>(args, data, design, device, &init)
+                }
+                RuleKind::Qlearning => {
+                    fit_parametric::<B, QLearning<B>>(args, data, design, device, &init)
+                }
+            }
         }
-        RuleKind::Rewardmax => fit_model::<B, RewardMax<B>>(args, data, design, device),
-        RuleKind::Predictmax => fit_model::<B, PredictMax<B>>(args, data, design, device),
-        RuleKind::Qlearning => fit_model::<B, QLearning<B>>(args, data, design, device),
+        ModelKind::Dnn => {
+            let config = DnnConfig {
+                hidden: args.hidden.clone(),
+                gamma_init: args.gamma_init,
+            };
+            let arch = nn(
+                &|| serde_json::json!({ "dnn": config, "inputs": ["w…", "x…", "choice", "reward", "answer", "session_start"] }),
+            );
+            fit_model::<B, DnnRule<B>>(
+                args,
+                data,
+                design,
+                device,
+                &|| config.init(k, device),
+                &|r| serde_json::json!({ "gamma": to_f64_vec(r.gamma.val()) }),
+                arch,
+            )
+        }
+        ModelKind::Rnn => {
+            let config = RnnConfig {
+                hidden: args.gru_hidden,
+                head: args.hidden.clone(),
+                gamma_init: args.gamma_init,
+            };
+            let arch = nn(
+                &|| serde_json::json!({ "rnn": config, "inputs": ["w…", "x…", "choice", "reward", "answer", "session_start"] }),
+            );
+            fit_model::<B, RnnRule<B>>(
+                args,
+                data,
+                design,
+                device,
+                &|| config.init(k, device),
+                &|r| serde_json::json!({ "gamma": to_f64_vec(r.gamma.val()) }),
+                arch,
+            )
+        }
     }
+}
+
+fn fit_parametric<B, R>(
+    args: &FitArgs,
+    data: &Dataset,
+    design: &DesignMatrix,
+    device: &B::Device,
+    init: &RuleSpec,
+) -> anyhow::Result<FitSummary>
+where
+    B: AutodiffBackend,
+    R: Parametric<B> + AutodiffModule<B> + ModuleDisplay,
+    R::InnerModule: Parametric<B::InnerBackend> + ModuleDisplay,
+{
+    fit_model::<B, R>(
+        args,
+        data,
+        design,
+        device,
+        &|| R::from_spec(init, device),
+        &|r| serde_json::to_value(r.spec()).unwrap_or_default(),
+        None,
+    )
 }
 
 /// One fit on `subjects` (their training windows) and what it produced.
@@ -389,17 +532,21 @@ fn merge(parts: Vec<SplitScore>) -> SplitScore {
     }
 }
 
-#[allow(clippy::too_many_lines)]
+/// Fits any rule built by `make`; `describe` reports its parameters.
+#[allow(clippy::too_many_lines, clippy::too_many_arguments)]
 fn fit_model<B, R>(
     args: &FitArgs,
     data: &Dataset,
     design: &DesignMatrix,
     device: &B::Device,
+    make: &dyn Fn() -> R,
+    describe: &dyn Fn(&R::InnerModule) -> serde_json::Value,
+    architecture: Option<serde_json::Value>,
 ) -> anyhow::Result<FitSummary>
 where
     B: AutodiffBackend,
-    R: Parametric<B> + AutodiffModule<B> + ModuleDisplay,
-    R::InnerModule: Parametric<B::InnerBackend> + ModuleDisplay,
+    R: LearningRule<B> + AutodiffModule<B> + ModuleDisplay,
+    R::InnerModule: LearningRule<B::InnerBackend> + ModuleDisplay,
 {
     let started = Instant::now();
     let k = design.names.len();
@@ -408,11 +555,13 @@ where
         .iter()
         .map(|s| s.first_holdout_trial(args.holdout_sessions))
         .collect();
+    let neural = args.model.is_neural();
+    let epochs = args.epochs.unwrap_or(if neural { 300 } else { 1000 });
     let config = FitConfig {
-        epochs: args.epochs,
-        learning_rate: args.lr,
-        lr_step: args.lr_step,
-        lbfgs_iterations: args.lbfgs,
+        epochs,
+        learning_rate: args.lr.unwrap_or(if neural { 3e-3 } else { 0.1 }),
+        lr_step: args.lr_step.unwrap_or((epochs / 4).max(1)),
+        lbfgs_iterations: args.lbfgs.unwrap_or(if neural { 0 } else { 20 }),
         path: if args.generic {
             GradientPath::Generic
         } else {
@@ -420,7 +569,6 @@ where
         },
         ..FitConfig::default()
     };
-    let init = RuleSpec::initial(args.model, k, args.init_alpha);
     let zeros = |n: usize| float_tensor::<B, 2>(vec![0.0; n * k], [n, k], device);
 
     // Fits the rule on the training windows of `idx`, showing progress and, every few
@@ -435,7 +583,7 @@ where
             .map(|&i| SubjectWindow::until(train_end[i]))
             .collect();
         let batch = SequenceBatch::<B>::new(&subs, &windows, device);
-        let rule = R::from_spec(&init, device);
+        let rule = make();
         let model = if args.fit_w0 {
             RuleFit::fitted_w0(rule, zeros(subs.len()))
         } else {
@@ -473,7 +621,7 @@ where
             }),
             Err(failure) => {
                 // Keep the last good parameters on disk before reporting the failure.
-                let kept = failure.last_good.rule.valid().spec();
+                let kept = describe(&failure.last_good.rule.valid());
                 let path = args.out.join("last_good_parameters.json");
                 std::fs::write(&path, serde_json::to_string_pretty(&kept)?)?;
                 Err(anyhow::anyhow!("{failure}")).with_context(|| {
@@ -518,7 +666,7 @@ where
             let w0 = w0_of(&one.model, fold.test.len());
             let eval = denovo_train::evaluate(&one.model.rule, &batch, w0);
             parts.push(score(&eval, &names_of(&fold.test)));
-            fold_parameters.push(one.model.rule.spec());
+            fold_parameters.push(describe(&one.model.rule));
         }
         Some(merge(parts))
     } else {
@@ -542,12 +690,19 @@ where
     let train_batch = inner(&all, train_windows);
     let train_eval = denovo_train::evaluate(&one.model.rule, &train_batch, w0.clone());
     let train = score(&train_eval, &names_of(&all));
-    let heldout_sessions = (args.holdout_sessions > 0.0).then(|| {
-        score(
-            &denovo_train::evaluate(&one.model.rule, &full_batch, w0.clone()),
-            &names_of(&all),
-        )
-    });
+    let heldout_sessions = (args.holdout_sessions > 0.0)
+        .then(|| {
+            score(
+                &denovo_train::evaluate(&one.model.rule, &full_batch, w0.clone()),
+                &names_of(&all),
+            )
+        })
+        .filter(|h| {
+            if h.trials == 0 {
+                eprintln!("warning: no session was held out (every animal has a single session)");
+            }
+            h.trials > 0
+        });
 
     // Weight trajectories under the final fit.
     let runs: Vec<usize> = subjects.iter().map(|s| s.n_trials()).collect();
@@ -565,7 +720,8 @@ where
         schema: "denovo.fit/1",
         version: env!("CARGO_PKG_VERSION"),
         model: args.model,
-        parameters: one.model.rule.spec(),
+        parameters: describe(&one.model.rule),
+        architecture,
         data: args.data.display().to_string(),
         format: data.format,
         regressors: design.names.clone(),
@@ -589,6 +745,11 @@ where
         heldout_animals,
         fold_parameters,
     };
+    one.model
+        .rule
+        .clone()
+        .save_file(args.out.join("model"), &DefaultRecorder::new())
+        .map_err(|e| anyhow::anyhow!("saving {}: {e:?}", args.out.join("model.mpk").display()))?;
     std::fs::write(
         args.out.join("summary.json"),
         serde_json::to_string_pretty(&summary)?,

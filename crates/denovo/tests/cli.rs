@@ -495,3 +495,47 @@ fn fit_on_the_rat_reports_held_out_sessions() {
     // Better than chance (ln 0.5 = −0.693) on sessions the fit never saw.
     assert!(held > -0.69 && held < -0.5, "{held}");
 }
+
+#[test]
+fn fit_neural_rules_write_a_model_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = simulate_small(dir.path(), "reinforce");
+    for model in ["dnn", "rnn"] {
+        let run = dir.path().join(model);
+        let o = denovo(&[
+            "fit",
+            data.to_str().unwrap(),
+            "--model",
+            model,
+            "--holdout-sessions",
+            "0.25",
+            "--epochs",
+            "3",
+            "--hidden",
+            "8",
+            "--gru-hidden",
+            "6",
+            "--quiet",
+            "--out",
+            run.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{model}: {}", stderr(&o));
+        assert!(
+            std::fs::metadata(run.join("model.mpk")).unwrap().len() > 100,
+            "{model}"
+        );
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(s["model"], model);
+        assert_eq!(s["parameters"]["gamma"].as_array().unwrap().len(), 2);
+        assert!(s["architecture"].is_object());
+        assert_eq!(s["epochs"], 3);
+        assert!(
+            s["heldout_sessions"]["ll_per_trial"]
+                .as_f64()
+                .unwrap()
+                .is_finite()
+        );
+    }
+}

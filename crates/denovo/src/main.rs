@@ -1,9 +1,12 @@
 //! `denovo`: infer how animals learn from trial-by-trial behaviour.
 
 mod demo;
+mod evaluate;
 mod fit;
 mod inspect;
 mod plot;
+mod rule;
+mod run_dir;
 mod simulate;
 
 use clap::{Parser, Subcommand};
@@ -39,17 +42,30 @@ enum Command {
     /// Fit a learning rule to behaviour by maximum likelihood and score it on held-out
     /// animals and sessions.
     Fit(fit::FitArgs),
+    /// Read out a fitted rule: Δw on a grid of weights, stimuli and outcomes (grid.csv).
+    Rule(rule::RuleArgs),
+    /// Score a fitted rule on (new) behaviour.
+    Evaluate(evaluate::EvaluateArgs),
     /// The built-in main job: simulate a small cohort and inspect it, then inspect the real
     /// rat of ../shared/data when it is there.
     Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
+    // Behave like other Unix tools when the reader of our output goes away (`| head`):
+    // end quietly instead of failing on a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Fit(args) => fit::run(&args),
+        Command::Rule(args) => rule::run(&args),
+        Command::Evaluate(args) => evaluate::run(&args),
         Command::Demo(args) => demo::run(&args),
     };
     match result {

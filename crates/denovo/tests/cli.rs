@@ -539,3 +539,134 @@ fn fit_neural_rules_write_a_model_record() {
         );
     }
 }
+
+#[test]
+fn rule_read_out_matches_the_closed_form_and_evaluate_matches_the_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = simulate_small(dir.path(), "reinforce");
+    let run = dir.path().join("run");
+    let o = denovo(&[
+        "fit",
+        data.to_str().unwrap(),
+        "--model",
+        "reinforce",
+        "--epochs",
+        "100",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let alpha: Vec<f64> = s["parameters"]["alpha"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+
+    let grid = dir.path().join("grid.csv");
+    let o = denovo(&[
+        "rule",
+        run.to_str().unwrap(),
+        "--out",
+        grid.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut reader = csv::Reader::from_path(&grid).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let mut rows = 0;
+    for rec in reader.records() {
+        let rec = rec.unwrap();
+        let f = |name: &str| rec[col(name)].parse::<f64>().unwrap();
+        let z = f("w_stim") * f("x_stim") + f("w_bias") * f("x_bias");
+        let p = 1.0 / (1.0 + (-z).exp());
+        for (j, name) in ["stim", "bias"].iter().enumerate() {
+            let expected = alpha[j] * f("reward") * (f("choice") - p) * f(&format!("x_{name}"));
+            assert!((f(&format!("dw_{name}")) - expected).abs() < 1e-9);
+        }
+        rows += 1;
+    }
+    // 9 w_stim × 3 w_bias × 11 stimuli × 2 choices × 2 outcomes.
+    assert_eq!(rows, 9 * 3 * 11 * 2 * 2);
+
+    let o = denovo(&[
+        "evaluate",
+        run.to_str().unwrap(),
+        data.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(e["schema"], "denovo.evaluate/1");
+    let (a, b) = (
+        e["score"]["ll_per_trial"].as_f64().unwrap(),
+        s["train"]["ll_per_trial"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 1e-6, "evaluate {a} vs fit {b}");
+
+    let o = denovo(&[
+        "rule",
+        dir.path().to_str().unwrap(),
+        "--out",
+        grid.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("not a denovo run directory"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn rnn_read_out_is_conditioned_on_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = simulate_small(dir.path(), "reinforce");
+    let run = dir.path().join("rnn");
+    let o = denovo(&[
+        "fit",
+        data.to_str().unwrap(),
+        "--model",
+        "rnn",
+        "--epochs",
+        "2",
+        "--gamma-init",
+        "0.3",
+        "--hidden",
+        "8",
+        "--gru-hidden",
+        "6",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let grid = dir.path().join("grid.csv");
+    let o = denovo(&[
+        "rule",
+        run.to_str().unwrap(),
+        "--history",
+        "3",
+        "--out",
+        grid.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut by: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    let mut reader = csv::Reader::from_path(&grid).unwrap();
+    for rec in reader.records() {
+        let rec = rec.unwrap();
+        by.entry(rec[1].to_string())
+            .or_default()
+            .push(rec[rec.len() - 2].parse().unwrap());
+    }
+    assert_eq!(
+        by.keys().cloned().collect::<Vec<_>>(),
+        vec!["3 rewarded", "3 unrewarded", "none"]
+    );
+    // The hidden state carries the history: the read-outs differ.
+    assert_ne!(by["3 rewarded"], by["none"]);
+    assert_ne!(by["3 rewarded"], by["3 unrewarded"]);
+}

@@ -1,0 +1,100 @@
+//! `denovo evaluate`: score a saved rule on new data.
+
+use crate::fit::{AnimalSplitScore, SplitScore};
+use crate::run_dir::{ReadBackend, read_run, with_rule};
+use clap::Args;
+use denovo_data::{DesignOptions, Format, SubjectDesign};
+use denovo_glm::float_tensor;
+use denovo_train::{SequenceBatch, SubjectWindow};
+use std::path::PathBuf;
+
+/// Arguments of `denovo evaluate`.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  denovo evaluate runs/rat_reinforce ../shared/data/rat_W053.csv
+  denovo evaluate runs/cv new_animals.csv --json
+
+Runs the fitted rule through every animal of DATA from w0 = 0 (or the mean fitted w0 of
+the run) with the run's regressors, and reports the log-likelihood per trial and the
+accuracy, overall and per animal.")]
+pub struct EvaluateArgs {
+    /// The run directory of `denovo fit`.
+    pub run: PathBuf,
+    /// The behaviour to score.
+    pub data: PathBuf,
+    /// The data format.
+    #[arg(long, default_value = "auto")]
+    pub format: Format,
+    /// Print JSON (the `SplitScore` document of docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `denovo evaluate`.
+pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
+    let run = read_run(&args.run)?;
+    let data = denovo_data::load(&args.data, args.format)?;
+    let names: Vec<&str> = run.regressors.iter().map(String::as_str).collect();
+    let design = data.design(&DesignOptions::from_names(&names)?)?;
+    let subjects: Vec<&SubjectDesign> = design.subjects.iter().collect();
+    let k = names.len();
+    let n = subjects.len();
+    // Held-out animals start from the mean fitted w0 when the run fitted w0, else 0.
+    let mean_w0: Vec<f64> = match run.summary["w0"].as_array() {
+        Some(rows) if !rows.is_empty() => (0..k)
+            .map(|j| rows.iter().filter_map(|r| r[j].as_f64()).sum::<f64>() / rows.len() as f64)
+            .collect(),
+        _ => vec![0.0; k],
+    };
+    let device = Default::default();
+    let w0 = float_tensor::<ReadBackend, 2>(mean_w0.repeat(n), [n, k], &device);
+    let windows: Vec<SubjectWindow> = subjects
+        .iter()
+        .map(|s| SubjectWindow::all(s.n_trials()))
+        .collect();
+    let batch = SequenceBatch::<ReadBackend>::new(&subjects, &windows, &device);
+    let eval = with_rule!(&run.rule, r => denovo_train::evaluate(r, &batch, w0.clone()));
+    let score = SplitScore {
+        ll_per_trial: eval.ll_per_trial,
+        accuracy: eval.accuracy,
+        trials: eval.trials,
+        per_animal: eval
+            .animals
+            .iter()
+            .zip(&subjects)
+            .map(|(a, s)| AnimalSplitScore {
+                subject: s.subject.clone(),
+                ll_per_trial: a.ll_per_trial,
+                accuracy: a.accuracy,
+                trials: a.trials,
+            })
+            .collect(),
+    };
+    if args.json {
+        let doc = serde_json::json!({
+            "schema": "denovo.evaluate/1",
+            "run": args.run.display().to_string(),
+            "model": run.model,
+            "data": args.data.display().to_string(),
+            "score": score,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!(
+            "{} on {}: LL {:.4} nats/trial, accuracy {:.4} over {} trials of {} animals",
+            run.model,
+            args.data.display(),
+            score.ll_per_trial,
+            score.accuracy,
+            score.trials,
+            n
+        );
+        for a in &score.per_animal {
+            println!(
+                "  {:<12} LL {:.4}  accuracy {:.4}  ({} trials)",
+                a.subject, a.ll_per_trial, a.accuracy, a.trials
+            );
+        }
+    }
+    Ok(())
+}

@@ -25,9 +25,9 @@ pub enum AnyRule {
     /// Q-learning.
     QLearning(QLearning<ReadBackend>),
     /// The DNN rule.
-    Dnn(DnnRule<ReadBackend>),
+    Dnn(Box<DnnRule<ReadBackend>>),
     /// The RNN rule.
-    Rnn(RnnRule<ReadBackend>),
+    Rnn(Box<RnnRule<ReadBackend>>),
 }
 
 /// Runs `$body` with `$r` bound to the concrete rule inside an [`AnyRule`].
@@ -39,8 +39,14 @@ macro_rules! with_rule {
             $crate::run_dir::AnyRule::RewardMax($r) => $body,
             $crate::run_dir::AnyRule::PredictMax($r) => $body,
             $crate::run_dir::AnyRule::QLearning($r) => $body,
-            $crate::run_dir::AnyRule::Dnn($r) => $body,
-            $crate::run_dir::AnyRule::Rnn($r) => $body,
+            $crate::run_dir::AnyRule::Dnn($r) => {
+                let $r = &**$r;
+                $body
+            }
+            $crate::run_dir::AnyRule::Rnn($r) => {
+                let $r = &**$r;
+                $body
+            }
         }
     };
 }
@@ -97,21 +103,21 @@ pub fn read_run(dir: &Path) -> anyhow::Result<Run> {
             let config: DnnConfig = serde_json::from_value(summary["architecture"]["dnn"].clone())
                 .with_context(|| format!("{}: `architecture.dnn` missing", path.display()))?;
             let rule = config.init::<ReadBackend>(k, &device);
-            AnyRule::Dnn(
+            AnyRule::Dnn(Box::new(
                 rule.load_file(dir.join("model"), &DefaultRecorder::new(), &device)
                     .map_err(|e| anyhow::anyhow!("{e:?}"))
                     .with_context(|| load("dnn"))?,
-            )
+            ))
         }
         "rnn" => {
             let config: RnnConfig = serde_json::from_value(summary["architecture"]["rnn"].clone())
                 .with_context(|| format!("{}: `architecture.rnn` missing", path.display()))?;
             let rule = config.init::<ReadBackend>(k, &device);
-            AnyRule::Rnn(
+            AnyRule::Rnn(Box::new(
                 rule.load_file(dir.join("model"), &DefaultRecorder::new(), &device)
                     .map_err(|e| anyhow::anyhow!("{e:?}"))
                     .with_context(|| load("rnn"))?,
-            )
+            ))
         }
         other => {
             let kind: RuleKind = other

@@ -1,5 +1,6 @@
 //! Simulate a REINFORCE cohort and recover its rule with the DNN (or RNN) rule — the
-//! paper's Fig. 2 setting (1000 animals × 500 trials, α_stim = 2⁻⁴, α_bias = 0, w0 = 0).
+//! paper's Fig. 2 setting (1000 animals × 500 trials, α_stim = 2⁻⁴, α_bias = 0, known
+//! initial weights drawn from N(0, 1)).
 //! Prints the fit's progress, the held-out log-likelihood of the fitted and the true rule,
 //! and the RMSE between fitted and true Δw_stim on a grid.
 //!
@@ -17,31 +18,37 @@ use denovo_train::{FitConfig, RuleFit, SequenceBatch, SubjectWindow};
 type B = Autodiff<NdArray<f32>>;
 type I = NdArray<f32>;
 
+/// A simulated cohort with initial weights drawn from N(0, 1) per weight (so that the
+/// trajectories cover the read-out grid), and those true initial weights (known to the fit).
 fn cohort<Bk: burn::tensor::backend::Backend>(
     truth: &RuleSpec,
     animals: usize,
     trials: usize,
     seed: u64,
-) -> SequenceBatch<Bk> {
+) -> (SequenceBatch<Bk>, Vec<f64>) {
     let config = denovo_sim::CohortConfig {
         animals,
         trials,
         seed,
         session_min: 250,
         session_max: 250,
+        w0_sd: vec![1.0, 1.0],
         ..Default::default()
     };
-    let d = denovo_sim::simulate(truth, &config)
-        .unwrap()
-        .dataset
-        .design(&Default::default())
-        .unwrap();
+    let c = denovo_sim::simulate(truth, &config).unwrap();
+    let w0: Vec<f64> = c
+        .truth
+        .trajectories
+        .iter()
+        .flat_map(|t| t.weights[0].clone())
+        .collect();
+    let d = c.dataset.design(&Default::default()).unwrap();
     let subs: Vec<_> = d.subjects.iter().collect();
     let windows: Vec<_> = subs
         .iter()
         .map(|s| SubjectWindow::all(s.n_trials()))
         .collect();
-    SequenceBatch::new(&subs, &windows, &Default::default())
+    (SequenceBatch::new(&subs, &windows, &Default::default()), w0)
 }
 
 /// Δw_stim of `rule` on the grid stimulus × w_stim ∈ [−2, 2] × w_bias ∈ {−1, 0, 1} ×
@@ -96,10 +103,10 @@ fn main() {
         inverse_temperature: None,
     };
     let dev = Default::default();
-    let train = cohort::<B>(&truth, animals, trials, 1);
-    let test = cohort::<I>(&truth, 200, trials, 2);
-    let w0 = float_tensor::<B, 2>(vec![0.0; animals * 2], [animals, 2], &dev);
-    let w0t = float_tensor::<I, 2>(vec![0.0; 400], [200, 2], &dev);
+    let (train, w0_train) = cohort::<B>(&truth, animals, trials, 1);
+    let (test, w0_test) = cohort::<I>(&truth, 200, trials, 2);
+    let w0 = float_tensor::<B, 2>(w0_train, [animals, 2], &dev);
+    let w0t = float_tensor::<I, 2>(w0_test, [200, 2], &dev);
     let config = FitConfig {
         epochs,
         learning_rate: 3e-3,
@@ -124,6 +131,7 @@ fn main() {
             &train,
             &w0,
             &config,
+            None,
             &mut |r, _| {
                 if r.epoch % 10 == 0 {
                     report(r.epoch, r.loss)
@@ -145,6 +153,7 @@ fn main() {
             &train,
             &w0,
             &config,
+            None,
             &mut |r, _| {
                 if r.epoch % 10 == 0 {
                     report(r.epoch, r.loss)

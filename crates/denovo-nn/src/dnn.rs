@@ -87,6 +87,9 @@ impl<B: Backend> LearningRule<B> for DnnRule<B> {
     fn step(&self, w: Tensor<B, 2>, trial: &TrialBatch<B>) -> Tensor<B, 2> {
         w.clone() + self.delta(w, trial)
     }
+    fn detach(&self, state: Tensor<B, 2>) -> Tensor<B, 2> {
+        state.detach()
+    }
     fn perturb_weights(&self, state: Tensor<B, 2>, delta: Tensor<B, 2>) -> Tensor<B, 2> {
         state + delta
     }

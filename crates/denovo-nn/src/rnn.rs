@@ -99,6 +99,9 @@ impl<B: Backend> LearningRule<B> for RnnRule<B> {
         let delta = mlp(&self.head, h.clone()) * self.gamma.val().unsqueeze_dim(0);
         Tensor::cat(vec![w + delta, h], 1)
     }
+    fn detach(&self, state: Tensor<B, 2>) -> Tensor<B, 2> {
+        state.detach()
+    }
     fn perturb_weights(&self, state: Tensor<B, 2>, delta: Tensor<B, 2>) -> Tensor<B, 2> {
         let (w, h) = self.split(&state);
         Tensor::cat(vec![w + delta, h], 1)

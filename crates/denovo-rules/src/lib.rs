@@ -62,6 +62,13 @@ pub trait LearningRule<B: Backend> {
     /// uses it for Gaussian weight noise.
     fn perturb_weights(&self, state: Self::State, delta: Tensor<B, 2>) -> Self::State;
 
+    /// The same state cut from the autodiff graph (truncated backpropagation through time:
+    /// gradients stop flowing to earlier trials). The default keeps the graph (full BPTT);
+    /// rules whose state is tensors override it with `detach`.
+    fn detach(&self, state: Self::State) -> Self::State {
+        state
+    }
+
     /// The rule in plain-`f64` closed form, when it has one (the built-in parametric
     /// rules): the trainer then computes the likelihood and its gradient by a
     /// hand-written forward-mode pass instead of the per-trial tensor graph. `None` (the

@@ -80,6 +80,9 @@ macro_rules! weights_only_state {
         fn policy_weights(&self, state: &Tensor<B, 2>) -> Tensor<B, 2> {
             state.clone()
         }
+        fn detach(&self, state: Tensor<B, 2>) -> Tensor<B, 2> {
+            state.detach()
+        }
         fn perturb_weights(&self, state: Tensor<B, 2>, delta: Tensor<B, 2>) -> Tensor<B, 2> {
             state + delta
         }
@@ -318,6 +321,9 @@ impl<B: Backend> LearningRule<B> for QLearning<B> {
         let right = right + update.clone() * y.clone();
         let left = left + update * (y.neg() + 1.0);
         Tensor::cat(vec![right, left], 1)
+    }
+    fn detach(&self, state: Tensor<B, 2>) -> Tensor<B, 2> {
+        state.detach()
     }
     fn perturb_weights(&self, state: Tensor<B, 2>, delta: Tensor<B, 2>) -> Tensor<B, 2> {
         let half = delta / row(self.inverse_temperature()) / 2.0;

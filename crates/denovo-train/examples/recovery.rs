@@ -62,6 +62,7 @@ where
         &train,
         &w0,
         &config,
+        None,
         &mut |r, _| {
             if r.epoch % 25 == 0 || r.epoch > epochs {
                 println!("epoch {:4} loss {:.6}", r.epoch, r.loss);

@@ -48,6 +48,18 @@ pub fn sequence_log_likelihood<B: Backend, R: LearningRule<B>>(
     batch: &SequenceBatch<B>,
     w0: Tensor<B, 2>,
 ) -> Tensor<B, 1> {
+    truncated_log_likelihood(rule, batch, w0, None)
+}
+
+/// [`sequence_log_likelihood`] with truncated backpropagation through time: every `window`
+/// trials the state is cut from the autodiff graph (`None` = full BPTT). The value is the
+/// same; only gradients change (they ignore effects reaching further back than `window`).
+pub fn truncated_log_likelihood<B: Backend, R: LearningRule<B>>(
+    rule: &R,
+    batch: &SequenceBatch<B>,
+    w0: Tensor<B, 2>,
+    window: Option<usize>,
+) -> Tensor<B, 1> {
     let device = w0.device();
     let mut total = Tensor::<B, 1>::zeros([batch.n_animals()], (&device, w0.dtype()));
     let mut state = rule.initial_state(w0);
@@ -58,6 +70,9 @@ pub fn sequence_log_likelihood<B: Backend, R: LearningRule<B>>(
         total = total + ll.mask_fill(ignore.clone(), 0.0);
         if t < last {
             state = rule.step(state, trial);
+            if window.is_some_and(|w| w > 0 && (t + 1) % w == 0) {
+                state = rule.detach(state);
+            }
         }
     }
     total
@@ -84,6 +99,29 @@ pub struct FitConfig {
     /// How gradients are computed.
     #[serde(default)]
     pub path: GradientPath,
+    /// Truncated BPTT: cut the graph every this many trials (generic path only; `None` =
+    /// full backpropagation through the whole trajectory).
+    #[serde(default)]
+    pub bptt_window: Option<usize>,
+    /// Early stopping: with validation data, stop when its log-likelihood has not improved
+    /// for this many epochs, and keep the best model (`None` = run every epoch).
+    #[serde(default)]
+    pub patience: Option<usize>,
+    /// Score the validation data every this many epochs.
+    #[serde(default = "one")]
+    pub validate_every: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Held-out data scored during a fit (progress, early stopping, best-model selection).
+pub struct Validation<'a, B: AutodiffBackend> {
+    /// The held-out trials (e.g. validation animals), on the inner backend.
+    pub batch: &'a SequenceBatch<B::InnerBackend>,
+    /// Their initial weights.
+    pub w0: Tensor<B::InnerBackend, 2>,
 }
 
 /// How the trainer computes the loss gradient.
@@ -108,6 +146,9 @@ impl Default for FitConfig {
             clip_norm: Some(1.0),
             lbfgs_iterations: 0,
             path: GradientPath::Fast,
+            bptt_window: None,
+            patience: None,
+            validate_every: 1,
         }
     }
 }
@@ -131,6 +172,8 @@ pub struct EpochReport {
     pub loss: f64,
     /// Learning rate used for the step.
     pub learning_rate: f64,
+    /// Log-likelihood per trial of the validation data, when it was scored this epoch.
+    pub validation_ll: Option<f64>,
 }
 
 /// A finished fit.
@@ -174,12 +217,13 @@ pub fn fit<B, R>(
     batch: &SequenceBatch<B>,
     w0_fixed: &Tensor<B, 2>,
     config: &FitConfig,
+    validation: Option<Validation<'_, B>>,
     on_epoch: &mut dyn FnMut(&EpochReport, &RuleFit<B, R>) -> bool,
 ) -> FitResult<RuleFit<B, R>>
 where
     B: AutodiffBackend,
     R: LearningRule<B> + AutodiffModule<B> + ModuleDisplay,
-    R::InnerModule: ModuleDisplay,
+    R::InnerModule: ModuleDisplay + LearningRule<B::InnerBackend>,
 {
     // Losses are per-trial means, so gradients can be small: a small epsilon keeps Adam's
     // steps scale-free.
@@ -192,8 +236,10 @@ where
     let n = batch.n_scored().max(1) as f64;
     let mut history = Vec::with_capacity(config.epochs);
     let mut last_good = model.clone();
+    // (validation LL, epoch, model) of the best validation score so far.
+    let mut best: Option<(f64, usize, RuleFit<B, R>)> = None;
     for epoch in 0..config.epochs {
-        let (value, grads) = loss_and_gradients(&model, batch, w0_fixed, n, config.path);
+        let (value, grads) = loss_and_gradients(&model, batch, w0_fixed, n, config);
         if !value.is_finite() {
             return Err(Box::new(FitFailure {
                 epoch: epoch + 1,
@@ -207,15 +253,45 @@ where
         last_good = model.clone();
         let lr = config.learning_rate_at(epoch);
         model = optim.step(lr, model, grads);
+        let mut validation_ll = None;
+        if let Some(v) = validation
+            .as_ref()
+            .filter(|_| (epoch + 1) % config.validate_every.max(1) == 0)
+        {
+            let ll = crate::evaluate(&model.valid().rule, v.batch, v.w0.clone()).ll_per_trial;
+            validation_ll = Some(ll);
+            let since_best = best.as_ref().map(|(b, at, _)| (ll > *b, epoch + 1 - at));
+            match (since_best, config.patience) {
+                (None | Some((true, _)), _) => best = Some((ll, epoch + 1, model.clone())),
+                (Some((false, waited)), Some(p)) if waited >= p => {
+                    let report = EpochReport {
+                        epoch: epoch + 1,
+                        epochs: config.epochs,
+                        loss: value,
+                        learning_rate: lr,
+                        validation_ll,
+                    };
+                    on_epoch(&report, &model);
+                    let (_, _, m) = best.expect("a best model exists once one was scored");
+                    return Ok(Fitted { model: m, history });
+                }
+                _ => {}
+            }
+        }
         let report = EpochReport {
             epoch: epoch + 1,
             epochs: config.epochs,
             loss: value,
             learning_rate: lr,
+            validation_ll,
         };
         if !on_epoch(&report, &model) {
             return Ok(Fitted { model, history });
         }
+    }
+    if let (Some(_), Some((_, _, m))) = (config.patience, best) {
+        // Early stopping keeps the best validated model.
+        model = m;
     }
     if config.lbfgs_iterations > 0 {
         let mut lbfgs = LBFGSConfig::new()
@@ -226,7 +302,7 @@ where
         for i in 0..config.lbfgs_iterations {
             last_good = model.clone();
             let (next, loss) = lbfgs.step(1.0, model, |m: RuleFit<B, R>| {
-                loss_and_gradients(&m, batch, w0_fixed, n, config.path)
+                loss_and_gradients(&m, batch, w0_fixed, n, config)
             });
             let epoch = config.epochs + i + 1;
             if !loss.is_finite() {
@@ -245,6 +321,7 @@ where
                 epochs: config.epochs + config.lbfgs_iterations,
                 loss,
                 learning_rate: 1.0,
+                validation_ll: None,
             };
             if !on_epoch(&report, &model) {
                 break;
@@ -262,7 +339,7 @@ pub fn loss_and_gradients<B, R>(
     batch: &SequenceBatch<B>,
     w0_fixed: &Tensor<B, 2>,
     n: f64,
-    path: GradientPath,
+    config: &FitConfig,
 ) -> (f64, GradientsParams)
 where
     B: AutodiffBackend,
@@ -273,7 +350,7 @@ where
     if let Some(form) = model
         .rule
         .closed_form()
-        .filter(|_| path == GradientPath::Fast)
+        .filter(|_| config.path == GradientPath::Fast)
     {
         let device = w0.device();
         let w0_values = denovo_glm::to_f64_vec(w0);
@@ -302,7 +379,7 @@ where
         }
         return (-value.log_likelihood / n, grads);
     }
-    let loss = sequence_log_likelihood(&model.rule, batch, w0)
+    let loss = truncated_log_likelihood(&model.rule, batch, w0, config.bptt_window)
         .sum()
         .neg()
         .div_scalar(n);

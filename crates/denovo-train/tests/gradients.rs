@@ -2,7 +2,7 @@
 //! (f64), masks, and the non-finite-loss guard.
 
 use burn::backend::{Autodiff, NdArray};
-use burn::module::Param;
+use burn::module::{AutodiffModule, Param};
 use burn::tensor::Tensor;
 use denovo_data::SubjectDesign;
 use denovo_glm::{float_tensor, to_f64_vec};
@@ -239,7 +239,7 @@ fn non_finite_loss_stops_with_the_last_good_parameters() {
         clip_norm: None,
         ..FitConfig::default()
     };
-    let err = fit(model, &batch, &w0(), &config, &mut |_, _| true).expect_err("must stop");
+    let err = fit(model, &batch, &w0(), &config, None, &mut |_, _| true).expect_err("must stop");
     assert!(err.epoch >= 2, "epoch {}", err.epoch);
     assert_eq!(err.last_good_epoch, err.epoch - 1);
     assert!(!err.loss.is_finite());
@@ -279,9 +279,17 @@ where
         "{kind:?} has a closed form"
     );
     let n = batch.n_scored() as f64;
-    let (fast, mut g_fast) = loss_and_gradients(&model, &batch, &w0(), n, GradientPath::Fast);
-    let (generic, mut g_generic) =
-        loss_and_gradients(&model, &batch, &w0(), n, GradientPath::Generic);
+    let (fast, mut g_fast) = loss_and_gradients(&model, &batch, &w0(), n, &FitConfig::default());
+    let (generic, mut g_generic) = loss_and_gradients(
+        &model,
+        &batch,
+        &w0(),
+        n,
+        &FitConfig {
+            path: GradientPath::Generic,
+            ..FitConfig::default()
+        },
+    );
     assert!(
         (fast - generic).abs() < 1e-12 * generic.abs().max(1.0),
         "{kind:?}: loss {fast} vs {generic}"
@@ -325,4 +333,78 @@ fn fast_path_equals_generic_path_for_every_closed_form_rule() {
     check_fast_equals_generic::<RewardMax<B>>(RuleKind::Rewardmax);
     check_fast_equals_generic::<PredictMax<B>>(RuleKind::Predictmax);
     check_fast_equals_generic::<QLearning<B>>(RuleKind::Qlearning);
+}
+
+#[test]
+fn truncated_bptt_keeps_the_value_and_cuts_long_range_gradients() {
+    let d = designs(RuleKind::Reinforce);
+    let batch = batch(&d);
+    let dev = Default::default();
+    let model = RuleFit::fitted_w0(Reinforce::<B>::new(&[0.15, 0.05], &dev), w0());
+    let n = batch.n_scored() as f64;
+    let generic = |window: Option<usize>| FitConfig {
+        path: GradientPath::Generic,
+        bptt_window: window,
+        ..FitConfig::default()
+    };
+    let w0_grad = |window| {
+        let (loss, mut g) = loss_and_gradients(&model, &batch, &w0(), n, &generic(window));
+        let id = model.w0.as_ref().unwrap().id;
+        (loss, to_f64_vec(g.remove::<Inner, 2>(id).unwrap()))
+    };
+    let (full, g_full) = w0_grad(None);
+    let (long, g_long) = w0_grad(Some(1000));
+    let (short, g_short) = w0_grad(Some(5));
+    assert!(
+        (full - long).abs() < 1e-14 && (full - short).abs() < 1e-14,
+        "the value does not change"
+    );
+    assert_eq!(g_full, g_long, "a window longer than the data is full BPTT");
+    // w0 influences every later trial; with a 5-trial window only the first 5 reach it.
+    assert_ne!(g_full, g_short);
+}
+
+#[test]
+fn early_stopping_returns_the_best_validated_model() {
+    let d = designs(RuleKind::Reinforce);
+    let train = SequenceBatch::<B>::new(
+        &[&d[0], &d[1]],
+        &[SubjectWindow::all(70), SubjectWindow::all(55)],
+        &Default::default(),
+    );
+    let valid =
+        SequenceBatch::<Inner>::new(&[&d[2]], &[SubjectWindow::all(40)], &Default::default());
+    let dev = Default::default();
+    let config = FitConfig {
+        epochs: 300,
+        learning_rate: 0.3,
+        patience: Some(5),
+        ..FitConfig::default()
+    };
+    let w0t = float_tensor::<B, 2>(vec![0.0; 4], [2, 2], &dev);
+    let w0v = float_tensor::<Inner, 2>(vec![0.0; 2], [1, 2], &dev);
+    let mut seen = Vec::new();
+    let fitted = fit(
+        RuleFit::fixed_w0(Reinforce::<B>::new(&[0.01, 0.01], &dev)),
+        &train,
+        &w0t,
+        &config,
+        Some(denovo_train::Validation {
+            batch: &valid,
+            w0: w0v.clone(),
+        }),
+        &mut |r, _| {
+            seen.push(r.validation_ll.expect("validated every epoch"));
+            true
+        },
+    )
+    .unwrap();
+    assert!(
+        seen.len() < 300,
+        "stopped early after {} epochs",
+        seen.len()
+    );
+    let best = seen.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let kept = denovo_train::evaluate(&fitted.model.valid().rule, &valid, w0v).ll_per_trial;
+    assert!((kept - best).abs() < 1e-12, "kept {kept} vs best {best}");
 }

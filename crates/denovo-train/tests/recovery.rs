@@ -60,6 +60,7 @@ where
         &train,
         &w0,
         &config,
+        None,
         &mut |_, _| true,
     )
     .unwrap()

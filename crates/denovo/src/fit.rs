@@ -124,6 +124,17 @@ pub struct FitArgs {
     /// [default: 20 parametric, 0 dnn/rnn].
     #[arg(long)]
     pub lbfgs: Option<usize>,
+    /// Truncated backpropagation through time: cut gradients every N trials (neural rules;
+    /// default: full BPTT through the whole trajectory).
+    #[arg(long, value_name = "N")]
+    pub bptt: Option<usize>,
+    /// Early stopping: hold out --validation-animals of the training animals and stop when
+    /// their log-likelihood has not improved for this many epochs (the best model is kept).
+    #[arg(long, value_name = "EPOCHS")]
+    pub early_stop: Option<usize>,
+    /// Fraction of the training animals used for validation with --early-stop.
+    #[arg(long, default_value_t = 0.1)]
+    pub validation_animals: f64,
     /// Hidden layer widths of the dnn rule's MLP and of the rnn rule's read-out MLP.
     #[arg(long, value_delimiter = ',', default_value = "32,32")]
     pub hidden: Vec<usize>,
@@ -567,6 +578,9 @@ where
         } else {
             GradientPath::Fast
         },
+        bptt_window: args.bptt,
+        patience: args.early_stop,
+        validate_every: (epochs / 100).max(1),
         ..FitConfig::default()
     };
     let zeros = |n: usize| float_tensor::<B, 2>(vec![0.0; n * k], [n, k], device);
@@ -577,12 +591,26 @@ where
                   label: &str,
                   validation: Option<&SequenceBatch<B::InnerBackend>>|
      -> anyhow::Result<OneFit<B, R>> {
+        // With early stopping, some of the training animals validate instead of fitting.
+        let (idx, valid_idx) = split_validation(idx, args)?;
+        let idx = idx.as_slice();
         let subs: Vec<&SubjectDesign> = idx.iter().map(|&i| subjects[i]).collect();
         let windows: Vec<SubjectWindow> = idx
             .iter()
             .map(|&i| SubjectWindow::until(train_end[i]))
             .collect();
         let batch = SequenceBatch::<B>::new(&subs, &windows, device);
+        let valid_subs: Vec<&SubjectDesign> = valid_idx.iter().map(|&i| subjects[i]).collect();
+        let valid_windows: Vec<SubjectWindow> = valid_idx
+            .iter()
+            .map(|&i| SubjectWindow::until(train_end[i]))
+            .collect();
+        let valid_batch =
+            SequenceBatch::<B::InnerBackend>::new(&valid_subs, &valid_windows, device);
+        let early = (!valid_idx.is_empty()).then(|| denovo_train::Validation {
+            batch: &valid_batch,
+            w0: float_tensor(vec![0.0; valid_idx.len() * k], [valid_idx.len(), k], device),
+        });
         let rule = make();
         let model = if args.fit_w0 {
             RuleFit::fitted_w0(rule, zeros(subs.len()))
@@ -592,27 +620,37 @@ where
         let bar = progress(args, label, config.epochs + config.lbfgs_iterations);
         let every = (config.epochs / 50).max(1);
         let mut heldout = String::new();
-        let result = denovo_train::fit(model, &batch, &zeros(subs.len()), &config, &mut |r, m| {
-            if let Some(v) =
-                validation.filter(|_| !args.quiet && (r.epoch % every == 0 || r.epoch == 1))
-            {
-                let inner = m.valid();
-                let n = v.n_animals();
-                let w0 = match &inner.w0 {
-                    Some(p) if p.val().dims()[0] == n => p.val(),
-                    Some(p) => p.val().mean_dim(0).repeat_dim(0, n),
-                    None => float_tensor(vec![0.0; n * k], [n, k], device),
-                };
-                let ll = denovo_train::evaluate(&inner.rule, v, w0).ll_per_trial;
-                heldout = format!("  held-out LL {ll:.5}");
-            }
-            bar.set_position(r.epoch as u64);
-            bar.set_message(format!(
-                "loss {:.5} nats/trial{heldout}  lr {:.4}",
-                r.loss, r.learning_rate
-            ));
-            true
-        });
+        let result = denovo_train::fit(
+            model,
+            &batch,
+            &zeros(subs.len()),
+            &config,
+            early,
+            &mut |r, m| {
+                if let Some(v) =
+                    validation.filter(|_| !args.quiet && (r.epoch % every == 0 || r.epoch == 1))
+                {
+                    let inner = m.valid();
+                    let n = v.n_animals();
+                    let w0 = match &inner.w0 {
+                        Some(p) if p.val().dims()[0] == n => p.val(),
+                        Some(p) => p.val().mean_dim(0).repeat_dim(0, n),
+                        None => float_tensor(vec![0.0; n * k], [n, k], device),
+                    };
+                    let ll = denovo_train::evaluate(&inner.rule, v, w0).ll_per_trial;
+                    heldout = format!("  held-out LL {ll:.5}");
+                }
+                if let Some(v) = r.validation_ll {
+                    heldout.push_str(&format!("  validation LL {v:.5}"));
+                }
+                bar.set_position(r.epoch as u64);
+                bar.set_message(format!(
+                    "loss {:.5} nats/trial{heldout}  lr {:.4}",
+                    r.loss, r.learning_rate
+                ));
+                true
+            },
+        );
         bar.finish_and_clear();
         match result {
             Ok(f) => Ok(OneFit {
@@ -771,6 +809,35 @@ fn progress(args: &FitArgs, label: &str, epochs: usize) -> ProgressBar {
     );
     bar.set_prefix(label.to_string());
     bar
+}
+
+/// Splits the fit's animals into those fitted and, with `--early-stop`, validation animals
+/// (a seeded `--validation-animals` fraction, at least one, at least one left to fit).
+fn split_validation(idx: &[usize], args: &FitArgs) -> anyhow::Result<(Vec<usize>, Vec<usize>)> {
+    if args.early_stop.is_none() {
+        return Ok((idx.to_vec(), Vec::new()));
+    }
+    if idx.len() < 2 {
+        bail!(
+            "--early-stop needs at least two training animals (validation animals are held out of the fit)"
+        );
+    }
+    if !(0.0..1.0).contains(&args.validation_animals) {
+        bail!(
+            "--validation-animals must be in [0, 1), got {}",
+            args.validation_animals
+        );
+    }
+    let n_valid =
+        ((args.validation_animals * idx.len() as f64).round() as usize).clamp(1, idx.len() - 1);
+    let folds = denovo_data::kfold_by_subject(idx.len(), idx.len(), args.seed ^ 0x5eed)?;
+    let valid: Vec<usize> = folds
+        .iter()
+        .take(n_valid)
+        .flat_map(|f| f.test.iter().map(|&i| idx[i]))
+        .collect();
+    let fit: Vec<usize> = idx.iter().copied().filter(|i| !valid.contains(i)).collect();
+    Ok((fit, valid))
 }
 
 /// Writes `weights.csv`: subject, session, trial, split, then one column per regressor.

@@ -4,7 +4,7 @@ use serde::Serialize;
 use std::path::PathBuf;
 
 /// The file formats denovo reads and writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     /// Detect from the path: a folder is an ALF tree, a CSV is told by its header.

@@ -131,7 +131,7 @@ fn main() {
             &train,
             &w0,
             &config,
-            None,
+            denovo_train::FitHooks::default(),
             &mut |r, _| {
                 if r.epoch % 10 == 0 {
                     report(r.epoch, r.loss)
@@ -153,7 +153,7 @@ fn main() {
             &train,
             &w0,
             &config,
-            None,
+            denovo_train::FitHooks::default(),
             &mut |r, _| {
                 if r.epoch % 10 == 0 {
                     report(r.epoch, r.loss)

@@ -62,7 +62,7 @@ where
         &train,
         &w0,
         &config,
-        None,
+        denovo_train::FitHooks::default(),
         &mut |r, _| {
             if r.epoch % 25 == 0 || r.epoch > epochs {
                 println!("epoch {:4} loss {:.6}", r.epoch, r.loss);

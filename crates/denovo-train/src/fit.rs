@@ -2,8 +2,9 @@
 
 use crate::SequenceBatch;
 use burn::module::{AutodiffModule, Module, ModuleDisplay, Param};
+use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamConfig, GradientsParams, LBFGSConfig, LineSearchFn, Optimizer};
+use burn::optim::{Adam, AdamConfig, GradientsParams, LBFGSConfig, LineSearchFn, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 use denovo_rules::LearningRule;
@@ -110,10 +111,61 @@ pub struct FitConfig {
     /// Score the validation data every this many epochs.
     #[serde(default = "one")]
     pub validate_every: usize,
+    /// Hand a checkpoint to [`FitHooks::checkpoint`] every this many epochs (0 = never).
+    #[serde(default)]
+    pub checkpoint_every: usize,
 }
 
 fn one() -> usize {
     1
+}
+
+/// Adam's state for a model `M`: what a checkpoint must keep, besides the model, for a
+/// resumed fit to continue exactly where it stopped.
+pub type AdamState<B, M> = <OptimizerAdaptor<Adam, M, B> as Optimizer<M, B>>::Record;
+
+/// Where a resumed fit starts: the epochs already run, their losses and Adam's state.
+pub struct Resume<B: AutodiffBackend, M: AutodiffModule<B>> {
+    /// Epochs completed before the checkpoint.
+    pub epoch: usize,
+    /// Their losses.
+    pub history: Vec<f64>,
+    /// Adam's moments at the checkpoint.
+    pub optimizer: AdamState<B, M>,
+}
+
+/// Receives checkpoints during a fit (every [`FitConfig::checkpoint_every`] epochs):
+/// the model after `epoch` epochs, Adam's state and the losses so far. The trainer knows
+/// no files; the caller decides where checkpoints go.
+pub trait Checkpoint<B: AutodiffBackend, M: AutodiffModule<B>> {
+    /// Stores one checkpoint; an error stops the fit.
+    fn save(
+        &mut self,
+        epoch: usize,
+        model: &M,
+        optimizer: AdamState<B, M>,
+        history: &[f64],
+    ) -> Result<(), String>;
+}
+
+/// Optional parts of a fit: validation data, a checkpoint to resume from, a checkpoint sink.
+pub struct FitHooks<'a, B: AutodiffBackend, M: AutodiffModule<B>> {
+    /// Held-out data scored during the fit.
+    pub validation: Option<Validation<'a, B>>,
+    /// Continue a fit from a checkpoint (the model passed to [`fit`] must be its model).
+    pub resume: Option<Resume<B, M>>,
+    /// Where checkpoints go.
+    pub checkpoint: Option<&'a mut dyn Checkpoint<B, M>>,
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>> Default for FitHooks<'_, B, M> {
+    fn default() -> Self {
+        FitHooks {
+            validation: None,
+            resume: None,
+            checkpoint: None,
+        }
+    }
 }
 
 /// Held-out data scored during a fit (progress, early stopping, best-model selection).
@@ -149,6 +201,7 @@ impl Default for FitConfig {
             bptt_window: None,
             patience: None,
             validate_every: 1,
+            checkpoint_every: 0,
         }
     }
 }
@@ -188,13 +241,13 @@ pub struct Fitted<M> {
 /// The outcome of [`fit`]: the fitted model, or why and where it stopped.
 pub type FitResult<M> = Result<Fitted<M>, Box<FitFailure<M>>>;
 
-/// A fit stopped by a non-finite loss; holds the last parameters whose loss was finite.
+/// A fit that stopped before its end: a non-finite loss (then `last_good` holds the last
+/// parameters whose loss was finite) or a checkpoint that could not be stored.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "the training loss became non-finite ({loss}) at epoch {epoch}; stopped and kept the \
-     parameters of epoch {last_good_epoch} (try a smaller --lr)"
-)]
+#[error("{reason} at epoch {epoch}; stopped and kept the parameters of epoch {last_good_epoch}")]
 pub struct FitFailure<M: std::fmt::Debug> {
+    /// Why the fit stopped.
+    pub reason: String,
     /// 1-based epoch whose loss was not finite.
     pub epoch: usize,
     /// The loss value.
@@ -217,7 +270,7 @@ pub fn fit<B, R>(
     batch: &SequenceBatch<B>,
     w0_fixed: &Tensor<B, 2>,
     config: &FitConfig,
-    validation: Option<Validation<'_, B>>,
+    hooks: FitHooks<'_, B, RuleFit<B, R>>,
     on_epoch: &mut dyn FnMut(&EpochReport, &RuleFit<B, R>) -> bool,
 ) -> FitResult<RuleFit<B, R>>
 where
@@ -234,11 +287,22 @@ where
     }
     let mut optim = optim_config.init::<B, RuleFit<B, R>>();
     let n = batch.n_scored().max(1) as f64;
+    let FitHooks {
+        validation,
+        resume,
+        mut checkpoint,
+    } = hooks;
     let mut history = Vec::with_capacity(config.epochs);
+    let mut first_epoch = 0;
+    if let Some(r) = resume {
+        optim = optim.load_record(r.optimizer);
+        first_epoch = r.epoch;
+        history = r.history;
+    }
     let mut last_good = model.clone();
     // (validation LL, epoch, model) of the best validation score so far.
     let mut best: Option<(f64, usize, RuleFit<B, R>)> = None;
-    for epoch in 0..config.epochs {
+    for epoch in first_epoch..config.epochs {
         let (value, grads) = loss_and_gradients(&model, batch, w0_fixed, n, config);
         if !value.is_finite() {
             return Err(Box::new(FitFailure {
@@ -247,12 +311,30 @@ where
                 last_good_epoch: epoch,
                 last_good,
                 history,
+                reason: format!(
+                    "the training loss became non-finite ({value}); try a smaller --lr"
+                ),
             }));
         }
         history.push(value);
         last_good = model.clone();
         let lr = config.learning_rate_at(epoch);
         model = optim.step(lr, model, grads);
+        if let Some(sink) = checkpoint
+            .as_mut()
+            .filter(|_| config.checkpoint_every > 0 && (epoch + 1) % config.checkpoint_every == 0)
+        {
+            if let Err(message) = sink.save(epoch + 1, &model, optim.to_record(), &history) {
+                return Err(Box::new(FitFailure {
+                    epoch: epoch + 1,
+                    loss: f64::NAN,
+                    last_good_epoch: epoch + 1,
+                    last_good: model,
+                    history,
+                    reason: message,
+                }));
+            }
+        }
         let mut validation_ll = None;
         if let Some(v) = validation
             .as_ref()
@@ -312,6 +394,9 @@ where
                     last_good_epoch: epoch - 1,
                     last_good,
                     history,
+                    reason: format!(
+                        "the training loss became non-finite ({loss}) in the L-BFGS polish"
+                    ),
                 }));
             }
             model = next;

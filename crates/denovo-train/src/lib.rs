@@ -18,6 +18,7 @@ pub use batch::{HostSequence, SequenceBatch, SubjectWindow};
 pub use evaluate::{AnimalScore, Evaluation, evaluate, weight_trajectories};
 pub use fast::{ClosedFormValue, closed_form_value, closed_form_walk};
 pub use fit::{
-    EpochReport, FitConfig, FitFailure, FitResult, Fitted, GradientPath, RuleFit, Validation, fit,
-    loss_and_gradients, sequence_log_likelihood, truncated_log_likelihood,
+    AdamState, Checkpoint, EpochReport, FitConfig, FitFailure, FitHooks, FitResult, Fitted,
+    GradientPath, Resume, RuleFit, Validation, fit, loss_and_gradients, sequence_log_likelihood,
+    truncated_log_likelihood,
 };

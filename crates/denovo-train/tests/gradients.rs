@@ -239,7 +239,15 @@ fn non_finite_loss_stops_with_the_last_good_parameters() {
         clip_norm: None,
         ..FitConfig::default()
     };
-    let err = fit(model, &batch, &w0(), &config, None, &mut |_, _| true).expect_err("must stop");
+    let err = fit(
+        model,
+        &batch,
+        &w0(),
+        &config,
+        denovo_train::FitHooks::default(),
+        &mut |_, _| true,
+    )
+    .expect_err("must stop");
     assert!(err.epoch >= 2, "epoch {}", err.epoch);
     assert_eq!(err.last_good_epoch, err.epoch - 1);
     assert!(!err.loss.is_finite());

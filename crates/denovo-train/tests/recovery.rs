@@ -60,7 +60,7 @@ where
         &train,
         &w0,
         &config,
-        None,
+        denovo_train::FitHooks::default(),
         &mut |_, _| true,
     )
     .unwrap()

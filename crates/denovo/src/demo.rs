@@ -134,9 +134,13 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for kind in RuleKind::ALL {
         let fit_args = FitArgs {
-            data: data_path.clone(),
-            model: ModelKind::Parametric(kind),
-            out: args.out.join(format!("fit_{}", kind.name())),
+            data: Some(data_path.clone()),
+            model: Some(ModelKind::Parametric(kind)),
+            out: Some(args.out.join(format!("fit_{}", kind.name()))),
+            config: None,
+            resume: None,
+            checkpoint_every: 0,
+            interrupt_after: None,
             folds,
             holdout_sessions: 0.2,
             seed: args.seed,

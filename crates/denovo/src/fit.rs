@@ -3,7 +3,7 @@
 
 use anyhow::{Context, bail};
 use burn::module::{AutodiffModule, Module, ModuleDisplay};
-use burn::record::DefaultRecorder;
+use burn::record::{DefaultRecorder, Recorder};
 use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The compute backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackendChoice {
     /// burn's ndarray CPU backend (f32).
@@ -78,8 +78,15 @@ impl Serialize for ModelKind {
     }
 }
 
-/// Arguments of `denovo fit`.
-#[derive(Args, Debug, Clone)]
+impl<'de> serde::Deserialize<'de> for ModelKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Arguments of `denovo fit` (also the content of `fit.toml`).
+#[derive(Args, Debug, Clone, Serialize, serde::Deserialize)]
 #[command(after_help = "Examples:
   denovo fit ../shared/data/rat_W053.csv --model reinforce --holdout-sessions 0.2 --out runs/rat_reinforce
   denovo fit cohort.csv --model reinforce-baseline --folds 5 --out runs/cv
@@ -93,14 +100,33 @@ LL is its negative on unseen trials. dnn/rnn rules use burn autodiff through eve
 (slow until the fused kernels land: ~1 s per epoch for 1000 animals × 500 trials).")]
 pub struct FitArgs {
     /// The behaviour file (CSV) or ALF folder.
-    pub data: PathBuf,
+    #[arg(required_unless_present_any = ["resume", "config"])]
+    pub data: Option<PathBuf>,
     /// The learning rule to fit: reinforce, reinforce-baseline, rewardmax, predictmax,
     /// qlearning, dnn or rnn.
-    #[arg(long)]
-    pub model: ModelKind,
-    /// Run directory for summary.json and weights.csv (created).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required_unless_present_any = ["resume", "config"])]
+    pub model: Option<ModelKind>,
+    /// Run directory for summary.json, weights.csv, model.mpk, fit.toml (created).
+    #[arg(long, required_unless_present_any = ["resume", "config"])]
+    pub out: Option<PathBuf>,
+    /// Read every setting from this TOML file (the `fit.toml` every run writes); other
+    /// flags are then ignored.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Continue an interrupted fit in RUN_DIR with the settings of its fit.toml, from its
+    /// last checkpoint (finished folds are not refitted).
+    #[arg(long, value_name = "RUN_DIR")]
+    #[serde(skip)]
+    pub resume: Option<PathBuf>,
+    /// Testing aid: exit abruptly (status 130, as if killed) after this many epochs.
+    #[arg(long, hide = true)]
+    #[serde(skip)]
+    pub interrupt_after: Option<usize>,
+    /// Checkpoint every N epochs into RUN_DIR/checkpoints/ (0 = only finished fits).
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub checkpoint_every: usize,
     /// Cross-validate over animals with K folds (needs K ≤ number of subjects; 0 = off).
     #[arg(long, default_value_t = 0)]
     pub folds: usize,
@@ -171,6 +197,53 @@ pub struct FitArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+impl FitArgs {
+    /// The data path (present once the arguments are resolved).
+    pub fn data(&self) -> &Path {
+        self.data.as_deref().unwrap_or(Path::new(""))
+    }
+    /// The model (present once the arguments are resolved).
+    pub fn model(&self) -> ModelKind {
+        self.model
+            .unwrap_or(ModelKind::Parametric(RuleKind::Reinforce))
+    }
+    /// The run directory (present once the arguments are resolved).
+    pub fn out(&self) -> &Path {
+        self.out.as_deref().unwrap_or(Path::new("."))
+    }
+
+    /// Resolves `--config` and `--resume` into complete settings.
+    pub fn resolve(&self) -> anyhow::Result<FitArgs> {
+        let from_file = |path: &Path| -> anyhow::Result<FitArgs> {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let args: FitArgs = toml::from_str(&text)
+                .with_context(|| format!("{}: not a valid fit.toml", path.display()))?;
+            for (name, missing) in [
+                ("data", args.data.is_none()),
+                ("model", args.model.is_none()),
+                ("out", args.out.is_none()),
+            ] {
+                if missing {
+                    bail!("{}: `{name}` is missing", path.display());
+                }
+            }
+            Ok(args)
+        };
+        if let Some(dir) = &self.resume {
+            let mut args = from_file(&dir.join("fit.toml"))?;
+            args.out = Some(dir.clone());
+            args.resume = Some(dir.clone());
+            args.quiet = self.quiet;
+            return Ok(args);
+        }
+        if let Some(path) = &self.config {
+            return from_file(path);
+        }
+        Ok(self.clone())
+    }
 }
 
 /// Scores of one split, overall and per animal.
@@ -276,7 +349,7 @@ pub fn default_regressors(data: &Dataset) -> Vec<String> {
 
 /// Loads the data and builds the design matrix the fit uses.
 pub fn load_design(args: &FitArgs) -> anyhow::Result<(Dataset, DesignMatrix)> {
-    let mut data = denovo_data::load(&args.data, args.format)?;
+    let mut data = denovo_data::load(args.data(), args.format)?;
     if let Some(n) = args.first_trials {
         data = data.first_trials(n);
     }
@@ -351,6 +424,7 @@ pub fn score_spec(
 
 /// Runs `denovo fit`.
 pub fn run(args: &FitArgs) -> anyhow::Result<()> {
+    let args = &args.resolve()?;
     let summary = fit_to_dir(args)?;
     println!(
         "{}: train LL {:.4}/trial{}{} → {}",
@@ -366,7 +440,7 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
             .as_ref()
             .map(|s| format!(", held-out animals LL {:.4}/trial", s.ll_per_trial))
             .unwrap_or_default(),
-        args.out.display()
+        args.out().display()
     );
     Ok(())
 }
@@ -386,8 +460,10 @@ pub fn fit_to_dir(args: &FitArgs) -> anyhow::Result<FitSummary> {
         bail!("--init-alpha must be > 0");
     }
     let (data, design) = load_design(args)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(args.out())
+        .with_context(|| format!("creating {}", args.out().display()))?;
+    // The settings of this run, in the format --config and --resume read.
+    std::fs::write(args.out().join("fit.toml"), toml::to_string(args)?)?;
     match args.backend {
         BackendChoice::Ndarray => {
             type B = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
@@ -421,8 +497,10 @@ fn dispatch<B: AutodiffBackend>(
     device: &B::Device,
 ) -> anyhow::Result<FitSummary> {
     let k = design.names.len();
+    // Seeded initialisation of the neural rules: the same --seed gives the same fit.
+    B::seed(device, args.seed);
     let nn = |rule: &dyn Fn() -> serde_json::Value| Some(rule());
-    match args.model {
+    match args.model() {
         ModelKind::Parametric(kind) => {
             let init = RuleSpec::initial(kind, k, args.init_alpha);
             match kind {
@@ -566,7 +644,7 @@ where
         .iter()
         .map(|s| s.first_holdout_trial(args.holdout_sessions))
         .collect();
-    let neural = args.model.is_neural();
+    let neural = args.model().is_neural();
     let epochs = args.epochs.unwrap_or(if neural { 300 } else { 1000 });
     let config = FitConfig {
         epochs,
@@ -581,6 +659,7 @@ where
         bptt_window: args.bptt,
         patience: args.early_stop,
         validate_every: (epochs / 100).max(1),
+        checkpoint_every: args.checkpoint_every,
         ..FitConfig::default()
     };
     let zeros = |n: usize| float_tensor::<B, 2>(vec![0.0; n * k], [n, k], device);
@@ -611,21 +690,61 @@ where
             batch: &valid_batch,
             w0: float_tensor(vec![0.0; valid_idx.len() * k], [valid_idx.len(), k], device),
         });
-        let rule = make();
-        let model = if args.fit_w0 {
-            RuleFit::fitted_w0(rule, zeros(subs.len()))
-        } else {
-            RuleFit::fixed_w0(rule)
+        let fresh = || {
+            let rule = make();
+            if args.fit_w0 {
+                RuleFit::fitted_w0(rule, zeros(subs.len()))
+            } else {
+                RuleFit::fixed_w0(rule)
+            }
         };
+        let dir = args
+            .out()
+            .join("checkpoints")
+            .join(label.replace([' ', '/'], "-"));
+        let recorder = DefaultRecorder::new();
+        // A fit that finished before an interruption is read back, not redone.
+        if args.resume.is_some() && dir.join("done.mpk").is_file() {
+            let model = fresh()
+                .valid()
+                .load_file(dir.join("done"), &recorder, device)
+                .map_err(|e| anyhow::anyhow!("{}: {e:?}", dir.join("done.mpk").display()))?;
+            let history: Vec<f64> =
+                serde_json::from_str(&std::fs::read_to_string(dir.join("done.json"))?)?;
+            return Ok(OneFit { model, history });
+        }
+        let mut model = fresh();
+        let mut resume = None;
+        if args.resume.is_some() && dir.join("state.json").is_file() {
+            let state: CheckpointState =
+                serde_json::from_str(&std::fs::read_to_string(dir.join("state.json"))?)
+                    .with_context(|| format!("{}: unreadable checkpoint", dir.display()))?;
+            model = model
+                .load_file(dir.join("model"), &recorder, device)
+                .map_err(|e| anyhow::anyhow!("{}: {e:?}", dir.join("model.mpk").display()))?;
+            let optimizer = Recorder::<B>::load(&recorder, dir.join("adam"), device)
+                .map_err(|e| anyhow::anyhow!("{}: {e:?}", dir.join("adam.mpk").display()))?;
+            resume = Some(denovo_train::Resume {
+                epoch: state.epoch,
+                history: state.history,
+                optimizer,
+            });
+        }
+        let mut sink = FileCheckpoint { dir: dir.clone() };
         let bar = progress(args, label, config.epochs + config.lbfgs_iterations);
         let every = (config.epochs / 50).max(1);
         let mut heldout = String::new();
+        let hooks = denovo_train::FitHooks {
+            validation: early,
+            resume,
+            checkpoint: Some(&mut sink),
+        };
         let result = denovo_train::fit(
             model,
             &batch,
             &zeros(subs.len()),
             &config,
-            early,
+            hooks,
             &mut |r, m| {
                 if let Some(v) =
                     validation.filter(|_| !args.quiet && (r.epoch % every == 0 || r.epoch == 1))
@@ -643,6 +762,9 @@ where
                 if let Some(v) = r.validation_ll {
                     heldout.push_str(&format!("  validation LL {v:.5}"));
                 }
+                if args.interrupt_after == Some(r.epoch) {
+                    std::process::exit(130);
+                }
                 bar.set_position(r.epoch as u64);
                 bar.set_message(format!(
                     "loss {:.5} nats/trial{heldout}  lr {:.4}",
@@ -653,14 +775,23 @@ where
         );
         bar.finish_and_clear();
         match result {
-            Ok(f) => Ok(OneFit {
-                model: f.model.valid(),
-                history: f.history,
-            }),
+            Ok(f) => {
+                let model = f.model.valid();
+                std::fs::create_dir_all(&dir)?;
+                model
+                    .clone()
+                    .save_file(dir.join("done"), &recorder)
+                    .map_err(|e| anyhow::anyhow!("{}: {e:?}", dir.join("done.mpk").display()))?;
+                std::fs::write(dir.join("done.json"), serde_json::to_string(&f.history)?)?;
+                Ok(OneFit {
+                    model,
+                    history: f.history,
+                })
+            }
             Err(failure) => {
                 // Keep the last good parameters on disk before reporting the failure.
                 let kept = describe(&failure.last_good.rule.valid());
-                let path = args.out.join("last_good_parameters.json");
+                let path = args.out().join("last_good_parameters.json");
                 std::fs::write(&path, serde_json::to_string_pretty(&kept)?)?;
                 Err(anyhow::anyhow!("{failure}")).with_context(|| {
                     format!(
@@ -747,7 +878,7 @@ where
     let trajectories =
         denovo_train::weight_trajectories(&one.model.rule, &full_batch, w0.clone(), &runs);
     write_weights(
-        &args.out.join("weights.csv"),
+        &args.out().join("weights.csv"),
         data,
         design,
         &trajectories,
@@ -757,10 +888,10 @@ where
     let summary = FitSummary {
         schema: "denovo.fit/1",
         version: env!("CARGO_PKG_VERSION"),
-        model: args.model,
+        model: args.model(),
         parameters: describe(&one.model.rule),
         architecture,
-        data: args.data.display().to_string(),
+        data: args.data().display().to_string(),
         format: data.format,
         regressors: design.names.clone(),
         subjects: names_of(&all).iter().map(|s| s.to_string()).collect(),
@@ -786,10 +917,10 @@ where
     one.model
         .rule
         .clone()
-        .save_file(args.out.join("model"), &DefaultRecorder::new())
-        .map_err(|e| anyhow::anyhow!("saving {}: {e:?}", args.out.join("model.mpk").display()))?;
+        .save_file(args.out().join("model"), &DefaultRecorder::new())
+        .map_err(|e| anyhow::anyhow!("saving {}: {e:?}", args.out().join("model.mpk").display()))?;
     std::fs::write(
-        args.out.join("summary.json"),
+        args.out().join("summary.json"),
         serde_json::to_string_pretty(&summary)?,
     )?;
     Ok(summary)
@@ -809,6 +940,48 @@ fn progress(args: &FitArgs, label: &str, epochs: usize) -> ProgressBar {
     );
     bar.set_prefix(label.to_string());
     bar
+}
+
+/// What `checkpoints/<fit>/state.json` holds beside the model and Adam records.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct CheckpointState {
+    epoch: usize,
+    history: Vec<f64>,
+}
+
+/// Writes checkpoints of one fit into its folder (model.mpk, adam.mpk, state.json; the
+/// state is written last, so a checkpoint without it is never read).
+struct FileCheckpoint {
+    dir: PathBuf,
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>> denovo_train::Checkpoint<B, M> for FileCheckpoint {
+    fn save(
+        &mut self,
+        epoch: usize,
+        model: &M,
+        optimizer: denovo_train::AdamState<B, M>,
+        history: &[f64],
+    ) -> Result<(), String> {
+        let recorder = DefaultRecorder::new();
+        let err = |what: &str, e: &dyn std::fmt::Debug| {
+            format!("writing checkpoint {what} in {}: {e:?}", self.dir.display())
+        };
+        std::fs::create_dir_all(&self.dir).map_err(|e| err("folder", &e))?;
+        let _ = std::fs::remove_file(self.dir.join("state.json"));
+        model
+            .clone()
+            .save_file(self.dir.join("model"), &recorder)
+            .map_err(|e| err("model", &e))?;
+        Recorder::<B>::record(&recorder, optimizer, self.dir.join("adam"))
+            .map_err(|e| err("optimizer", &e))?;
+        let state = CheckpointState {
+            epoch,
+            history: history.to_vec(),
+        };
+        let text = serde_json::to_string(&state).map_err(|e| err("state", &e))?;
+        std::fs::write(self.dir.join("state.json"), text).map_err(|e| err("state", &e))
+    }
 }
 
 /// Splits the fit's animals into those fitted and, with `--early-stop`, validation animals

@@ -670,3 +670,92 @@ fn rnn_read_out_is_conditioned_on_history() {
     assert_ne!(by["3 rewarded"], by["none"]);
     assert_ne!(by["3 rewarded"], by["3 unrewarded"]);
 }
+
+/// A fit killed after a checkpoint and resumed ends with exactly the parameters of an
+/// uninterrupted fit; finished folds are not refitted.
+#[test]
+fn resume_after_an_interruption_gives_the_uninterrupted_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = simulate_small(dir.path(), "reinforce");
+    for (model, extra) in [
+        ("dnn", vec!["--hidden", "8"]),
+        ("reinforce", vec!["--folds", "2"]),
+    ] {
+        let whole = dir.path().join(format!("{model}_whole"));
+        let cut = dir.path().join(format!("{model}_cut"));
+        let mut common = vec![
+            data.to_str().unwrap(),
+            "--model",
+            model,
+            "--epochs",
+            "30",
+            "--checkpoint-every",
+            "10",
+            "--seed",
+            "3",
+            "--quiet",
+        ];
+        common.extend(extra.iter().copied());
+        let mut a = common.clone();
+        a.extend(["--out", whole.to_str().unwrap()]);
+        let o = denovo(&[&["fit"][..], &a].concat());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut b = common.clone();
+        b.extend(["--out", cut.to_str().unwrap(), "--interrupt-after", "20"]);
+        let o = denovo(&[&["fit"][..], &b].concat());
+        assert_eq!(
+            o.status.code(),
+            Some(130),
+            "{model}: the run is interrupted"
+        );
+        assert!(!cut.join("summary.json").exists());
+        let o = denovo(&["fit", "--resume", cut.to_str().unwrap(), "--quiet"]);
+        assert!(o.status.success(), "{model}: {}", stderr(&o));
+        let read = |d: &Path| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap()).unwrap()
+        };
+        let (x, y) = (read(&whole), read(&cut));
+        assert_eq!(x["parameters"], y["parameters"], "{model}");
+        assert_eq!(x["loss_history"], y["loss_history"], "{model}");
+        assert_eq!(x["fold_parameters"], y["fold_parameters"], "{model}");
+    }
+}
+
+#[test]
+fn config_file_reproduces_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = simulate_small(dir.path(), "rewardmax");
+    let first = dir.path().join("first");
+    let o = denovo(&[
+        "fit",
+        data.to_str().unwrap(),
+        "--model",
+        "rewardmax",
+        "--epochs",
+        "50",
+        "--quiet",
+        "--out",
+        first.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Re-run from the written fit.toml into another folder.
+    let text = std::fs::read_to_string(first.join("fit.toml")).unwrap();
+    let second = dir.path().join("second");
+    let config = dir.path().join("fit.toml");
+    std::fs::write(
+        &config,
+        text.replace(first.to_str().unwrap(), second.to_str().unwrap()),
+    )
+    .unwrap();
+    let o = denovo(&["fit", "--config", config.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |d: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap()).unwrap()
+    };
+    assert_eq!(read(&first)["parameters"], read(&second)["parameters"]);
+    // A broken config is reported with its path.
+    std::fs::write(&config, "model = 3\n").unwrap();
+    let o = denovo(&["fit", "--config", config.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("fit.toml"), "{}", stderr(&o));
+}

@@ -320,20 +320,20 @@ where
         last_good = model.clone();
         let lr = config.learning_rate_at(epoch);
         model = optim.step(lr, model, grads);
-        if let Some(sink) = checkpoint
-            .as_mut()
-            .filter(|_| config.checkpoint_every > 0 && (epoch + 1) % config.checkpoint_every == 0)
-        {
-            if let Err(message) = sink.save(epoch + 1, &model, optim.to_record(), &history) {
-                return Err(Box::new(FitFailure {
-                    epoch: epoch + 1,
-                    loss: f64::NAN,
-                    last_good_epoch: epoch + 1,
-                    last_good: model,
-                    history,
-                    reason: message,
-                }));
-            }
+        let due = config.checkpoint_every > 0 && (epoch + 1) % config.checkpoint_every == 0;
+        let saved = match checkpoint.as_mut().filter(|_| due) {
+            Some(sink) => sink.save(epoch + 1, &model, optim.to_record(), &history),
+            None => Ok(()),
+        };
+        if let Err(message) = saved {
+            return Err(Box::new(FitFailure {
+                epoch: epoch + 1,
+                loss: f64::NAN,
+                last_good_epoch: epoch + 1,
+                last_good: model,
+                history,
+                reason: message,
+            }));
         }
         let mut validation_ll = None;
         if let Some(v) = validation

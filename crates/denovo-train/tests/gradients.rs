@@ -397,10 +397,13 @@ fn early_stopping_returns_the_best_validated_model() {
         &train,
         &w0t,
         &config,
-        Some(denovo_train::Validation {
-            batch: &valid,
-            w0: w0v.clone(),
-        }),
+        denovo_train::FitHooks {
+            validation: Some(denovo_train::Validation {
+                batch: &valid,
+                w0: w0v.clone(),
+            }),
+            ..Default::default()
+        },
         &mut |r, _| {
             seen.push(r.validation_ll.expect("validated every epoch"));
             true

@@ -1,6 +1,5 @@
 //! `denovo evaluate`: score a saved rule on new data.
 
-use crate::fit::{AnimalSplitScore, SplitScore};
 use crate::run_dir::{ReadBackend, read_run, with_rule};
 use clap::Args;
 use denovo_data::{DesignOptions, Format, SubjectDesign};
@@ -54,22 +53,8 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         .collect();
     let batch = SequenceBatch::<ReadBackend>::new(&subjects, &windows, &device);
     let eval = with_rule!(&run.rule, r => denovo_train::evaluate(r, &batch, w0.clone()));
-    let score = SplitScore {
-        ll_per_trial: eval.ll_per_trial,
-        accuracy: eval.accuracy,
-        trials: eval.trials,
-        per_animal: eval
-            .animals
-            .iter()
-            .zip(&subjects)
-            .map(|(a, s)| AnimalSplitScore {
-                subject: s.subject.clone(),
-                ll_per_trial: a.ll_per_trial,
-                accuracy: a.accuracy,
-                trials: a.trials,
-            })
-            .collect(),
-    };
+    let subject_names: Vec<&str> = subjects.iter().map(|s| s.subject.as_str()).collect();
+    let score = crate::fit::score(&eval, &subject_names);
     if args.json {
         let doc = serde_json::json!({
             "schema": "denovo.evaluate/1",

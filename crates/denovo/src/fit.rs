@@ -590,7 +590,8 @@ struct OneFit<B: AutodiffBackend, R: AutodiffModule<B>> {
     history: Vec<f64>,
 }
 
-fn score(eval: &Evaluation, names: &[&str]) -> SplitScore {
+/// A split's scores from an evaluation of the animals named `names` (in batch order).
+pub fn score(eval: &Evaluation, names: &[&str]) -> SplitScore {
     SplitScore {
         ll_per_trial: eval.ll_per_trial,
         accuracy: eval.accuracy,

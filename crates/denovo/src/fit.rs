@@ -590,6 +590,21 @@ struct OneFit<B: AutodiffBackend, R: AutodiffModule<B>> {
     history: Vec<f64>,
 }
 
+/// The initial weights of `n` animals under a fitted model: its fitted w0 when they are
+/// the same animals, their mean for other animals, or 0 when w0 was not fitted.
+fn initial_weights_for<Bk: burn::tensor::backend::Backend, M: Module<Bk>>(
+    model: &RuleFit<Bk, M>,
+    n: usize,
+    k: usize,
+    device: &Bk::Device,
+) -> Tensor<Bk, 2> {
+    match &model.w0 {
+        Some(p) if p.val().dims()[0] == n => p.val(),
+        Some(p) => p.val().mean_dim(0).repeat_dim(0, n),
+        None => float_tensor(vec![0.0; n * k], [n, k], device),
+    }
+}
+
 /// A split's scores from an evaluation of the animals named `names` (in batch order).
 pub fn score(eval: &Evaluation, names: &[&str]) -> SplitScore {
     SplitScore {
@@ -751,12 +766,7 @@ where
                     validation.filter(|_| !args.quiet && (r.epoch % every == 0 || r.epoch == 1))
                 {
                     let inner = m.valid();
-                    let n = v.n_animals();
-                    let w0 = match &inner.w0 {
-                        Some(p) if p.val().dims()[0] == n => p.val(),
-                        Some(p) => p.val().mean_dim(0).repeat_dim(0, n),
-                        None => float_tensor(vec![0.0; n * k], [n, k], device),
-                    };
+                    let w0 = initial_weights_for(&inner, v.n_animals(), k, device);
                     let ll = denovo_train::evaluate(&inner.rule, v, w0).ll_per_trial;
                     heldout = format!("  held-out LL {ll:.5}");
                 }
@@ -807,14 +817,9 @@ where
         let subs: Vec<&SubjectDesign> = idx.iter().map(|&i| subjects[i]).collect();
         SequenceBatch::<B::InnerBackend>::new(&subs, &windows, device)
     };
-    let w0_of =
-        |m: &RuleFit<B::InnerBackend, R::InnerModule>, n: usize| -> Tensor<B::InnerBackend, 2> {
-            match &m.w0 {
-                Some(p) if p.val().dims()[0] == n => p.val(),
-                Some(p) => p.val().mean_dim(0).repeat_dim(0, n),
-                None => float_tensor(vec![0.0; n * k], [n, k], device),
-            }
-        };
+    let w0_of = |m: &RuleFit<B::InnerBackend, R::InnerModule>, n: usize| {
+        initial_weights_for(m, n, k, device)
+    };
     let names_of = |idx: &[usize]| -> Vec<&str> {
         idx.iter().map(|&i| subjects[i].subject.as_str()).collect()
     };

@@ -4,7 +4,7 @@ use crate::{cast_to_backend_precision, rule_input, rule_input_size};
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Tensor, activation::relu, backend::Backend};
-use denovo_rules::{LearningRule, TrialBatch};
+use denovo_rules::{FusedGradient, HostSequence, LearningRule, TrialBatch};
 use serde::{Deserialize, Serialize};
 
 /// Sizes of a [`DnnRule`].
@@ -75,6 +75,9 @@ impl<B: Backend> DnnRule<B> {
 
 impl<B: Backend> LearningRule<B> for DnnRule<B> {
     type State = Tensor<B, 2>;
+    fn fused_gradient(&self, animals: &[HostSequence], w0: &[f64]) -> Option<FusedGradient> {
+        Some(crate::dnn_fused_gradient(self, animals, w0))
+    }
     fn name(&self) -> &'static str {
         "dnn"
     }

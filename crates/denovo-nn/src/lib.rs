@@ -14,11 +14,13 @@
 //! hidden size 32.
 
 mod dnn;
+mod fused;
 mod gru;
 mod precision;
 mod rnn;
 
 pub use dnn::{DnnConfig, DnnRule};
+pub use fused::dnn_fused_gradient;
 pub use gru::GruCell;
 pub use precision::cast_to_backend_precision;
 pub use rnn::{RnnConfig, RnnRule};

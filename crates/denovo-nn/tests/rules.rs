@@ -246,3 +246,52 @@ fn parameters_are_in_the_backend_precision_after_an_f64_simulation() {
         burn::tensor::DType::F32
     );
 }
+
+/// Collects (id, rank) of every parameter of a module.
+struct Ids(Vec<(burn::module::ParamId, usize)>);
+
+impl ModuleVisitor<B> for Ids {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        self.0.push((param.id, D));
+    }
+}
+
+/// The DNN's fused kernel (hand-written forward + adjoint) gives the generic autodiff
+/// path's loss and gradients, masks and fitted w0 included.
+#[test]
+fn dnn_fused_kernel_equals_the_generic_path() {
+    use denovo_train::{FitConfig, GradientPath, RuleFit, loss_and_gradients};
+    let d = designs(3, 40, 9);
+    let b = batch::<B>(&d, &windows());
+    let model = RuleFit::fitted_w0(small_dnn(), w0());
+    let n = b.n_scored() as f64;
+    let (fast, mut g_fast) = loss_and_gradients(&model, &b, &w0(), n, &FitConfig::default());
+    let generic = FitConfig {
+        path: GradientPath::Generic,
+        ..FitConfig::default()
+    };
+    let (slow, mut g_slow) = loss_and_gradients(&model, &b, &w0(), n, &generic);
+    assert!((fast - slow).abs() < 1e-12, "loss {fast} vs {slow}");
+    let mut ids = Ids(Vec::new());
+    model.visit(&mut ids);
+    assert_eq!(ids.0.len(), 3 * 2 + 1 + 1, "3 layers (weight, bias), γ, w0");
+    for (id, rank) in ids.0 {
+        let (a, b) = if rank == 1 {
+            (
+                to_f64_vec(g_fast.remove::<Inner, 1>(id).unwrap()),
+                to_f64_vec(g_slow.remove::<Inner, 1>(id).unwrap()),
+            )
+        } else {
+            (
+                to_f64_vec(g_fast.remove::<Inner, 2>(id).unwrap()),
+                to_f64_vec(g_slow.remove::<Inner, 2>(id).unwrap()),
+            )
+        };
+        for (x, y) in a.iter().zip(&b) {
+            assert!(
+                (x - y).abs() <= 1e-7 * y.abs().max(1e-4),
+                "gradient {x} vs {y}"
+            );
+        }
+    }
+}

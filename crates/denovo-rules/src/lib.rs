@@ -22,6 +22,34 @@ pub use spec::{RuleKind, RuleSpec, SpecError};
 
 use burn::tensor::{Tensor, backend::Backend};
 
+/// One animal's trials as plain numbers (what hand-written fast paths read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSequence {
+    /// Regressors of trials `0..run`, row-major.
+    pub x: Vec<f64>,
+    /// Choices.
+    pub choice: Vec<f64>,
+    /// Rewards.
+    pub reward: Vec<f64>,
+    /// Correct sides.
+    pub answer: Vec<f64>,
+    /// Session-start flags (1 for a session's first trial).
+    pub session_start: Vec<f64>,
+    /// The scored trials.
+    pub score: std::ops::Range<usize>,
+}
+
+/// A log-likelihood and its gradient from a fused kernel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FusedGradient {
+    /// Summed log-likelihood of the scored trials.
+    pub log_likelihood: f64,
+    /// ∂LL/∂parameter for every parameter tensor: (id, shape, row-major values).
+    pub params: Vec<(burn::module::ParamId, Vec<usize>, Vec<f64>)>,
+    /// ∂LL/∂w0, `animals × features` row-major.
+    pub d_w0: Vec<f64>,
+}
+
 /// One completed trial for a batch of animals.
 #[derive(Debug, Clone)]
 pub struct TrialBatch<B: Backend> {
@@ -74,6 +102,15 @@ pub trait LearningRule<B: Backend> {
     /// hand-written forward-mode pass instead of the per-trial tensor graph. `None` (the
     /// default) keeps the generic autodiff path.
     fn closed_form(&self) -> Option<ClosedForm> {
+        None
+    }
+
+    /// The log-likelihood of the scored trials of `animals` from initial weights `w0`
+    /// (`animals × features`, row-major) and its exact gradient, by a hand-written forward
+    /// and adjoint pass in plain `f64` (a fused kernel), when the rule has one (the DNN
+    /// rule). `None` (the default) keeps the generic autodiff path.
+    fn fused_gradient(&self, animals: &[HostSequence], w0: &[f64]) -> Option<FusedGradient> {
+        let _ = (animals, w0);
         None
     }
 }

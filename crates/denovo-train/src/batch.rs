@@ -3,7 +3,7 @@
 use burn::tensor::{Bool, Tensor, TensorData, backend::Backend};
 use denovo_data::SubjectDesign;
 use denovo_glm::float_tensor;
-use denovo_rules::TrialBatch;
+use denovo_rules::{HostSequence, TrialBatch};
 use std::ops::Range;
 
 /// Which trials of one subject a batch runs through and which of those it scores.
@@ -56,21 +56,6 @@ pub struct SequenceBatch<B: Backend> {
     pub n_features: usize,
     /// The same trials as plain numbers, per animal (for the closed-form fast path).
     pub host: Vec<HostSequence>,
-}
-
-/// One animal's trials as plain numbers: what the closed-form fast path reads.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HostSequence {
-    /// Regressors of trials `0..run`, row-major.
-    pub x: Vec<f64>,
-    /// Choices.
-    pub choice: Vec<f64>,
-    /// Rewards.
-    pub reward: Vec<f64>,
-    /// Correct sides.
-    pub answer: Vec<f64>,
-    /// The scored trials.
-    pub score: Range<usize>,
 }
 
 impl<B: Backend> SequenceBatch<B> {
@@ -126,6 +111,10 @@ impl<B: Backend> SequenceBatch<B> {
                 choice: s.choice[..w.run].to_vec(),
                 reward: s.reward[..w.run].to_vec(),
                 answer: s.answer[..w.run].to_vec(),
+                session_start: s.session_start[..w.run]
+                    .iter()
+                    .map(|&b| f64::from(u8::from(b)))
+                    .collect(),
                 score: w.score.clone(),
             })
             .collect();

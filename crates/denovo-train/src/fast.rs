@@ -7,8 +7,8 @@
 //! the generic autodiff path (tests assert it); it runs hundreds of times faster because no
 //! per-trial tensor graph is built.
 
-use crate::batch::HostSequence;
 use denovo_rules::ClosedForm;
+use denovo_rules::HostSequence;
 use denovo_rules::closed_form::{sigmoid, softplus};
 
 /// Log-likelihood and gradient of a closed-form rule over a batch.

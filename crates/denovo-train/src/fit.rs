@@ -464,6 +464,36 @@ where
         }
         return (-value.log_likelihood / n, grads);
     }
+    if config.path == GradientPath::Fast && config.bptt_window.is_none() {
+        let device = w0.device();
+        let w0_values = denovo_glm::to_f64_vec(w0.clone());
+        if let Some(fused) = model.rule.fused_gradient(&batch.host, &w0_values) {
+            let mut grads = GradientsParams::new();
+            for (id, shape, values) in fused.params {
+                let g: Vec<f64> = values.iter().map(|v| -v / n).collect();
+                match shape.as_slice() {
+                    [a] => grads.register(
+                        id,
+                        denovo_glm::float_tensor::<B::InnerBackend, 1>(g, [*a], &device),
+                    ),
+                    [a, b] => grads.register(
+                        id,
+                        denovo_glm::float_tensor::<B::InnerBackend, 2>(g, [*a, *b], &device),
+                    ),
+                    _ => unreachable!("fused kernels report rank-1 and rank-2 parameters"),
+                }
+            }
+            if let Some(p) = &model.w0 {
+                let g: Vec<f64> = fused.d_w0.iter().map(|v| -v / n).collect();
+                let dims = [batch.n_animals(), batch.n_features];
+                grads.register(
+                    p.id,
+                    denovo_glm::float_tensor::<B::InnerBackend, 2>(g, dims, &device),
+                );
+            }
+            return (-fused.log_likelihood / n, grads);
+        }
+    }
     let loss = truncated_log_likelihood(&model.rule, batch, w0, config.bptt_window)
         .sum()
         .neg()

@@ -14,7 +14,8 @@ mod evaluate;
 mod fast;
 mod fit;
 
-pub use batch::{HostSequence, SequenceBatch, SubjectWindow};
+pub use batch::{SequenceBatch, SubjectWindow};
+pub use denovo_rules::HostSequence;
 pub use evaluate::{AnimalScore, Evaluation, evaluate, weight_trajectories};
 pub use fast::{ClosedFormValue, closed_form_value, closed_form_walk};
 pub use fit::{

@@ -3,10 +3,11 @@
 //!
 //! Forward, per animal: u_t = [w_t, x_t, y_t, r_t, a_t, s_t]; h⁰ = u_t, hˡ = relu(Wₗᵀ hˡ⁻¹ + bₗ)
 //! (no relu on the last layer) = o_t; w_{t+1} = w_t + γ ⊙ o_t; LL += y z − softplus(z),
-//! z = w_t · x_t on scored trials. Backward: λ_t = ∂LL/∂w_t = (y_t − p_t) x_t [scored]
-//! + λ_{t+1} + (∂u_t/∂w_t)ᵀ MLPᵀ(γ ⊙ λ_{t+1}); parameter gradients accumulate along the
-//! way. Activations of one animal are kept (the recompute-per-chunk variant comes with
-//! the issue-5 kernels); animals are split across threads.
+//! z = w_t · x_t on scored trials. Backward: λ_t = ∂LL/∂w_t is the sum of
+//! (y_t − p_t) x_t on scored trials, λ_{t+1}, and (∂u_t/∂w_t)ᵀ MLPᵀ(γ ⊙ λ_{t+1});
+//! parameter gradients accumulate along the way. Activations of one animal are kept (the
+//! recompute-per-chunk variant comes with the issue-5 kernels); animals are split across
+//! threads.
 
 use crate::DnnRule;
 use burn::module::ParamId;
@@ -15,10 +16,12 @@ use denovo_glm::to_f64_vec;
 use denovo_rules::closed_form::{sigmoid, softplus};
 use denovo_rules::{FusedGradient, HostSequence};
 
+/// Per layer: (weight id, bias id, inputs, outputs, weight [in × out], bias [out]).
+type PlainLayer = (ParamId, Option<ParamId>, usize, usize, Vec<f64>, Vec<f64>);
+
 /// The DNN's parameters as plain numbers.
 struct Plain {
-    /// Per layer: (weight id, bias id, inputs, outputs, weight [in × out], bias [out]).
-    layers: Vec<(ParamId, Option<ParamId>, usize, usize, Vec<f64>, Vec<f64>)>,
+    layers: Vec<PlainLayer>,
     gamma_id: ParamId,
     gamma: Vec<f64>,
 }

@@ -7,6 +7,7 @@
 //! ```sh
 //! cargo run --release -p denovo-nn --example dnn_recovery -- [dnn|rnn] [ANIMALS] [TRIALS] [EPOCHS]
 //! ```
+//! The DNN uses its fused kernel; set `DENOVO_GENERIC=1` for the autodiff reference path.
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::AutodiffModule;
@@ -112,6 +113,11 @@ fn main() {
         learning_rate: 3e-3,
         lr_step: epochs / 2,
         clip_norm: Some(1.0),
+        path: if std::env::var_os("DENOVO_GENERIC").is_some() {
+            denovo_train::GradientPath::Generic
+        } else {
+            denovo_train::GradientPath::Fast
+        },
         ..FitConfig::default()
     };
     let true_rule = Reinforce::<I>::from_spec(&truth, &dev);

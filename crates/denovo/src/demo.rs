@@ -116,7 +116,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             rat.display()
         );
     }
-    println!("\n== 4. Fit every parametric rule to the simulated cohort ==");
+    println!("\n== 4. Fit every parametric rule and the DNN rule to the simulated cohort ==");
     // Cross-validation needs at least two animals per split.
     let folds = if args.folds.min(args.animals) >= 2 {
         args.folds.min(args.animals)
@@ -132,11 +132,17 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         }
     );
     let mut rows = Vec::new();
-    for kind in RuleKind::ALL {
+    // Every parametric rule, then the DNN rule (fused kernel). The RNN joins once its
+    // fused kernel exists: through burn autodiff it takes minutes per epoch here.
+    let models = RuleKind::ALL
+        .into_iter()
+        .map(ModelKind::Parametric)
+        .chain([ModelKind::Dnn]);
+    for model in models {
         let fit_args = FitArgs {
             data: Some(data_path.clone()),
-            model: Some(ModelKind::Parametric(kind)),
-            out: Some(args.out.join(format!("fit_{}", kind.name()))),
+            model: Some(model),
+            out: Some(args.out.join(format!("fit_{}", model.name()))),
             config: None,
             resume: None,
             checkpoint_every: 0,
@@ -164,7 +170,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             quiet: false,
         };
         let s = crate::fit::fit_to_dir(&fit_args)?;
-        if kind == RuleKind::Reinforce {
+        if model == ModelKind::Parametric(RuleKind::Reinforce) {
             let (train, held) = crate::fit::score_spec(&fit_args, &spec)?;
             rows.push(Row {
                 name: "reinforce (true rule)".into(),
@@ -176,7 +182,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             });
         }
         rows.push(Row {
-            name: kind.name().into(),
+            name: model.name().into(),
             train: s.train.ll_per_trial,
             sessions: s
                 .heldout_sessions
@@ -188,7 +194,12 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
                 .map_or(f64::NAN, |h| h.ll_per_trial),
             params: serde_json::from_value::<RuleSpec>(s.parameters.clone())
                 .map(|p| describe(&p))
-                .unwrap_or_default(),
+                .unwrap_or_else(|_| {
+                    let gamma: Vec<f64> =
+                        serde_json::from_value(s.parameters["gamma"].clone()).unwrap_or_default();
+                    let list: Vec<String> = gamma.iter().map(|g| format!("{g:.4}")).collect();
+                    format!("γ = [{}] (MLP 32×32 in model.mpk)", list.join(", "))
+                }),
             seconds: s.seconds,
         });
     }

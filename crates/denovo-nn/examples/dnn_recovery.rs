@@ -7,7 +7,8 @@
 //! ```sh
 //! cargo run --release -p denovo-nn --example dnn_recovery -- [dnn|rnn] [ANIMALS] [TRIALS] [EPOCHS]
 //! ```
-//! The DNN uses its fused kernel; set `DENOVO_GENERIC=1` for the autodiff reference path.
+//! The DNN uses its fused kernel; set `DENOVO_GENERIC=1` for the autodiff reference path
+//! and `DENOVO_LR` for another Adam learning rate (default 0.003).
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::AutodiffModule;
@@ -110,7 +111,8 @@ fn main() {
     let w0t = float_tensor::<I, 2>(w0_test, [200, 2], &dev);
     let config = FitConfig {
         epochs,
-        learning_rate: 3e-3,
+        learning_rate: std::env::var("DENOVO_LR")
+            .map_or(3e-3, |v| v.parse().expect("a learning rate")),
         lr_step: epochs / 2,
         clip_norm: Some(1.0),
         path: if std::env::var_os("DENOVO_GENERIC").is_some() {

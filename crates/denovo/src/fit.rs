@@ -457,6 +457,12 @@ pub fn fit_to_dir(args: &FitArgs) -> anyhow::Result<FitSummary> {
     if args.epochs == Some(0) {
         bail!("--epochs must be at least 1");
     }
+    if args.hidden.contains(&0) || args.gru_hidden == 0 {
+        bail!("--hidden and --gru-hidden sizes must be at least 1");
+    }
+    if !(args.gamma_init.is_finite()) {
+        bail!("--gamma-init must be a finite number");
+    }
     if !(args.init_alpha > 0.0 && args.init_alpha.is_finite()) {
         bail!("--init-alpha must be > 0");
     }

@@ -7,7 +7,8 @@ use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{Adam, AdamConfig, GradientsParams, LBFGSConfig, LineSearchFn, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
-use denovo_rules::LearningRule;
+use denovo_glm::float_tensor;
+use denovo_rules::{ClosedForm, FusedGradient, LearningRule};
 use serde::{Deserialize, Serialize};
 
 /// A rule together with what else is fitted: the per-animal initial weights, when they are
@@ -416,9 +417,9 @@ where
     Ok(Fitted { model, history })
 }
 
-/// The loss (negative log-likelihood per scored trial) of `model` and its gradients: by the
-/// rule's closed form when it has one (hand-written forward mode), else by burn autodiff
-/// through the per-trial graph.
+/// The loss (negative log-likelihood per scored trial) of `model` and its gradients: by a
+/// hand-written pass when the rule has one — its closed form (parametric rules) or a fused
+/// kernel (the DNN) — else by burn autodiff through the per-trial graph.
 pub fn loss_and_gradients<B, R>(
     model: &RuleFit<B, R>,
     batch: &SequenceBatch<B>,
@@ -432,66 +433,17 @@ where
     R::InnerModule: ModuleDisplay,
 {
     let w0 = model.initial_weights(w0_fixed);
-    if let Some(form) = model
-        .rule
-        .closed_form()
-        .filter(|_| config.path == GradientPath::Fast)
-    {
-        let device = w0.device();
-        let w0_values = denovo_glm::to_f64_vec(w0);
-        let value = crate::closed_form_value(&form, &batch.host, &w0_values, batch.n_features);
-        let mut grads = GradientsParams::new();
-        let mut offset = 0;
-        for p in &form.params {
-            let g: Vec<f64> = value.d_theta[offset..offset + p.values.len()]
-                .iter()
-                .map(|v| -v / n)
-                .collect();
-            offset += p.values.len();
-            let len = g.len();
-            grads.register(
-                p.id,
-                denovo_glm::float_tensor::<B::InnerBackend, 1>(g, [len], &device),
-            );
-        }
-        if let Some(p) = &model.w0 {
-            let g: Vec<f64> = value.d_w0.iter().map(|v| -v / n).collect();
-            let dims = [batch.n_animals(), batch.n_features];
-            grads.register(
-                p.id,
-                denovo_glm::float_tensor::<B::InnerBackend, 2>(g, dims, &device),
-            );
-        }
-        return (-value.log_likelihood / n, grads);
-    }
-    if config.path == GradientPath::Fast && config.bptt_window.is_none() {
-        let device = w0.device();
+    if config.path == GradientPath::Fast {
         let w0_values = denovo_glm::to_f64_vec(w0.clone());
-        if let Some(fused) = model.rule.fused_gradient(&batch.host, &w0_values) {
-            let mut grads = GradientsParams::new();
-            for (id, shape, values) in fused.params {
-                let g: Vec<f64> = values.iter().map(|v| -v / n).collect();
-                match shape.as_slice() {
-                    [a] => grads.register(
-                        id,
-                        denovo_glm::float_tensor::<B::InnerBackend, 1>(g, [*a], &device),
-                    ),
-                    [a, b] => grads.register(
-                        id,
-                        denovo_glm::float_tensor::<B::InnerBackend, 2>(g, [*a, *b], &device),
-                    ),
-                    _ => unreachable!("fused kernels report rank-1 and rank-2 parameters"),
-                }
+        let by_hand = match model.rule.closed_form() {
+            Some(form) => Some(closed_form_gradient(&form, batch, &w0_values)),
+            None if config.bptt_window.is_none() => {
+                model.rule.fused_gradient(&batch.host, &w0_values)
             }
-            if let Some(p) = &model.w0 {
-                let g: Vec<f64> = fused.d_w0.iter().map(|v| -v / n).collect();
-                let dims = [batch.n_animals(), batch.n_features];
-                grads.register(
-                    p.id,
-                    denovo_glm::float_tensor::<B::InnerBackend, 2>(g, dims, &device),
-                );
-            }
-            return (-fused.log_likelihood / n, grads);
+            None => None,
+        };
+        if let Some(g) = by_hand {
+            return register_gradients::<B, R>(model, g, batch, n, &w0.device());
         }
     }
     let loss = truncated_log_likelihood(&model.rule, batch, w0, config.bptt_window)
@@ -500,4 +452,65 @@ where
         .div_scalar(n);
     let value: f64 = loss.clone().into_scalar().elem();
     (value, GradientsParams::from_grads(loss.backward(), model))
+}
+
+/// The closed-form pass's result in the fused-kernel form (one gradient per parameter).
+fn closed_form_gradient<B: Backend>(
+    form: &ClosedForm,
+    batch: &SequenceBatch<B>,
+    w0: &[f64],
+) -> FusedGradient {
+    let value = crate::closed_form_value(form, &batch.host, w0, batch.n_features);
+    let mut offset = 0;
+    let params = form
+        .params
+        .iter()
+        .map(|p| {
+            let g = value.d_theta[offset..offset + p.values.len()].to_vec();
+            offset += p.values.len();
+            (p.id, vec![g.len()], g)
+        })
+        .collect();
+    FusedGradient {
+        log_likelihood: value.log_likelihood,
+        params,
+        d_w0: value.d_w0,
+    }
+}
+
+/// Turns a hand-computed log-likelihood gradient into the loss (−LL/n) and burn gradients.
+fn register_gradients<B, R>(
+    model: &RuleFit<B, R>,
+    g: FusedGradient,
+    batch: &SequenceBatch<B>,
+    n: f64,
+    device: &B::Device,
+) -> (f64, GradientsParams)
+where
+    B: AutodiffBackend,
+    R: AutodiffModule<B>,
+{
+    let mut grads = GradientsParams::new();
+    let scale = |v: &[f64]| v.iter().map(|x| -x / n).collect::<Vec<f64>>();
+    for (id, shape, values) in &g.params {
+        match shape.as_slice() {
+            [a] => grads.register(
+                *id,
+                float_tensor::<B::InnerBackend, 1>(scale(values), [*a], device),
+            ),
+            [a, b] => grads.register(
+                *id,
+                float_tensor::<B::InnerBackend, 2>(scale(values), [*a, *b], device),
+            ),
+            _ => unreachable!("hand-written gradients are of rank-1 and rank-2 parameters"),
+        }
+    }
+    if let Some(p) = &model.w0 {
+        let dims = [batch.n_animals(), batch.n_features];
+        grads.register(
+            p.id,
+            float_tensor::<B::InnerBackend, 2>(scale(&g.d_w0), dims, device),
+        );
+    }
+    (-g.log_likelihood / n, grads)
 }

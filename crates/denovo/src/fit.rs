@@ -370,7 +370,7 @@ pub fn score_spec(
     args: &FitArgs,
     spec: &RuleSpec,
 ) -> anyhow::Result<(SplitScore, Option<SplitScore>)> {
-    type I = burn::backend::NdArray<f64>;
+    type I = crate::run_dir::ReadBackend;
     let (_, design) = load_design(args)?;
     let spec = spec.clone().validated(design.names.len())?;
     let device = Default::default();
@@ -388,35 +388,10 @@ pub fn score_spec(
         .zip(&ends)
         .map(|(s, &e)| SubjectWindow::from(e, s.n_trials()))
         .collect();
+    let rule = crate::run_dir::AnyRule::from_spec(spec.kind, &spec, &device);
     let eval = |windows: &[SubjectWindow]| -> Evaluation {
         let batch = SequenceBatch::<I>::new(&subjects, windows, &device);
-        match spec.kind {
-            RuleKind::Reinforce => denovo_train::evaluate(
-                &Reinforce::<I>::from_spec(&spec, &device),
-                &batch,
-                w0.clone(),
-            ),
-            RuleKind::ReinforceBaseline => denovo_train::evaluate(
-                &ReinforceBaseline::<I>::from_spec(&spec, &device),
-                &batch,
-                w0.clone(),
-            ),
-            RuleKind::Rewardmax => denovo_train::evaluate(
-                &RewardMax::<I>::from_spec(&spec, &device),
-                &batch,
-                w0.clone(),
-            ),
-            RuleKind::Predictmax => denovo_train::evaluate(
-                &PredictMax::<I>::from_spec(&spec, &device),
-                &batch,
-                w0.clone(),
-            ),
-            RuleKind::Qlearning => denovo_train::evaluate(
-                &QLearning::<I>::from_spec(&spec, &device),
-                &batch,
-                w0.clone(),
-            ),
-        }
+        crate::run_dir::with_rule!(&rule, r => denovo_train::evaluate(r, &batch, w0.clone()))
     };
     let train_score = score(&eval(&train), &names);
     let held_score = (args.holdout_sessions > 0.0).then(|| score(&eval(&held), &names));

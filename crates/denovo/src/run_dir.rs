@@ -30,6 +30,25 @@ pub enum AnyRule {
     Rnn(Box<RnnRule<ReadBackend>>),
 }
 
+impl AnyRule {
+    /// A parametric rule of `kind` with the parameters of `spec`.
+    pub fn from_spec(
+        kind: RuleKind,
+        spec: &RuleSpec,
+        device: &burn::tensor::Device<ReadBackend>,
+    ) -> AnyRule {
+        match kind {
+            RuleKind::Reinforce => AnyRule::Reinforce(Reinforce::from_spec(spec, device)),
+            RuleKind::ReinforceBaseline => {
+                AnyRule::ReinforceBaseline(ReinforceBaseline::from_spec(spec, device))
+            }
+            RuleKind::Rewardmax => AnyRule::RewardMax(RewardMax::from_spec(spec, device)),
+            RuleKind::Predictmax => AnyRule::PredictMax(PredictMax::from_spec(spec, device)),
+            RuleKind::Qlearning => AnyRule::QLearning(QLearning::from_spec(spec, device)),
+        }
+    }
+}
+
 /// Runs `$body` with `$r` bound to the concrete rule inside an [`AnyRule`].
 macro_rules! with_rule {
     ($any:expr, $r:ident => $body:expr) => {
@@ -125,15 +144,7 @@ pub fn read_run(dir: &Path) -> anyhow::Result<Run> {
                 .with_context(|| format!("{}: unknown model `{other}`", path.display()))?;
             let spec: RuleSpec = serde_json::from_value(summary["parameters"].clone())
                 .with_context(|| format!("{}: `parameters` unreadable", path.display()))?;
-            match kind {
-                RuleKind::Reinforce => AnyRule::Reinforce(Reinforce::from_spec(&spec, &device)),
-                RuleKind::ReinforceBaseline => {
-                    AnyRule::ReinforceBaseline(ReinforceBaseline::from_spec(&spec, &device))
-                }
-                RuleKind::Rewardmax => AnyRule::RewardMax(RewardMax::from_spec(&spec, &device)),
-                RuleKind::Predictmax => AnyRule::PredictMax(PredictMax::from_spec(&spec, &device)),
-                RuleKind::Qlearning => AnyRule::QLearning(QLearning::from_spec(&spec, &device)),
-            }
+            AnyRule::from_spec(kind, &spec, &device)
         }
     };
     Ok(Run {

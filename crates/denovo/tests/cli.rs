@@ -11,6 +11,12 @@ fn denovo(args: &[&str]) -> Output {
         .expect("the denovo binary runs")
 }
 
+/// Parses a JSON file the binary wrote.
+fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }
@@ -108,8 +114,7 @@ fn simulate_then_inspect_in_every_format() {
         } else {
             out.with_extension("truth.json")
         };
-        let truth: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
+        let truth: serde_json::Value = read_json(&sidecar);
         assert_eq!(truth["rule"]["kind"], "reinforce-baseline");
         assert_eq!(truth["rule"]["beta"], serde_json::json!([0.2, 0.1]));
         let traj = truth["trajectories"].as_array().unwrap();
@@ -338,8 +343,7 @@ fn fit_writes_summary_and_weights() {
         run.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let s: serde_json::Value = read_json(&run.join("summary.json"));
     assert_eq!(s["schema"], "denovo.fit/1");
     assert_eq!(s["model"], "reinforce");
     assert_eq!(s["backend"], "ndarray");
@@ -415,9 +419,7 @@ fn fit_fast_and_generic_paths_agree() {
         }
         let o = denovo(&args);
         assert!(o.status.success(), "{}", stderr(&o));
-        let s: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap())
-                .unwrap();
+        let s: serde_json::Value = read_json(&run.join("summary.json"));
         ll.push(s["heldout_sessions"]["ll_per_trial"].as_f64().unwrap());
     }
     assert!(
@@ -451,10 +453,7 @@ fn fit_stops_on_a_non_finite_loss_and_keeps_the_last_good_parameters() {
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
-    let kept: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(run.join("last_good_parameters.json")).unwrap(),
-    )
-    .unwrap();
+    let kept: serde_json::Value = read_json(&run.join("last_good_parameters.json"));
     assert!(
         kept["alpha"]
             .as_array()
@@ -484,8 +483,7 @@ fn fit_on_the_rat_reports_held_out_sessions() {
         run.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let s: serde_json::Value = read_json(&run.join("summary.json"));
     assert_eq!(s["regressors"], serde_json::json!(["s1", "s2", "bias"]));
     assert_eq!(
         s["heldout_sessions"]["trials"].as_u64().unwrap() + s["train"]["trials"].as_u64().unwrap(),
@@ -524,9 +522,7 @@ fn fit_neural_rules_write_a_model_record() {
             std::fs::metadata(run.join("model.mpk")).unwrap().len() > 100,
             "{model}"
         );
-        let s: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap())
-                .unwrap();
+        let s: serde_json::Value = read_json(&run.join("summary.json"));
         assert_eq!(s["model"], model);
         assert_eq!(s["parameters"]["gamma"].as_array().unwrap().len(), 2);
         assert!(s["architecture"].is_object());
@@ -557,8 +553,7 @@ fn rule_read_out_matches_the_closed_form_and_evaluate_matches_the_fit() {
         run.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let s: serde_json::Value = read_json(&run.join("summary.json"));
     let alpha: Vec<f64> = s["parameters"]["alpha"]
         .as_array()
         .unwrap()
@@ -711,9 +706,7 @@ fn resume_after_an_interruption_gives_the_uninterrupted_result() {
         assert!(!cut.join("summary.json").exists());
         let o = denovo(&["fit", "--resume", cut.to_str().unwrap(), "--quiet"]);
         assert!(o.status.success(), "{model}: {}", stderr(&o));
-        let read = |d: &Path| -> serde_json::Value {
-            serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap()).unwrap()
-        };
+        let read = |d: &Path| -> serde_json::Value { read_json(&d.join("summary.json")) };
         let (x, y) = (read(&whole), read(&cut));
         assert_eq!(x["parameters"], y["parameters"], "{model}");
         assert_eq!(x["loss_history"], y["loss_history"], "{model}");
@@ -749,9 +742,7 @@ fn config_file_reproduces_a_run() {
     .unwrap();
     let o = denovo(&["fit", "--config", config.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let read = |d: &Path| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap()).unwrap()
-    };
+    let read = |d: &Path| -> serde_json::Value { read_json(&d.join("summary.json")) };
     assert_eq!(read(&first)["parameters"], read(&second)["parameters"]);
     // A broken config is reported with its path.
     std::fs::write(&config, "model = 3\n").unwrap();

@@ -1,124 +1,269 @@
-//! The DNN rule's fused kernel: the whole scan — forward through every trial and the
-//! adjoint pass back — in plain `f64`, with no per-trial tensor graph.
+//! Fused kernels of the built-in neural rules: the whole scan — forward through every
+//! trial and the adjoint pass back — in plain `f64`, with no per-trial tensor graph.
 //!
-//! Forward, per animal: u_t = [w_t, x_t, y_t, r_t, a_t, s_t]; h⁰ = u_t, hˡ = relu(Wₗᵀ hˡ⁻¹ + bₗ)
-//! (no relu on the last layer) = o_t; w_{t+1} = w_t + γ ⊙ o_t; LL += y z − softplus(z),
-//! z = w_t · x_t on scored trials. Backward: λ_t = ∂LL/∂w_t is the sum of
-//! (y_t − p_t) x_t on scored trials, λ_{t+1}, and (∂u_t/∂w_t)ᵀ MLPᵀ(γ ⊙ λ_{t+1});
-//! parameter gradients accumulate along the way. Activations of one animal are kept (the
-//! recompute-per-chunk variant comes with the issue-5 kernels); animals are split across
-//! threads.
+//! Both rules read u_t = [w_t, x_t, y_t, r_t, a_t, s_t] after trial t and move the
+//! weights by w_{t+1} = w_t + γ ⊙ o_t; the log-likelihood is Σ y z − softplus(z) with
+//! z = w_t · x_t over the scored trials.
+//!
+//! - DNN: o_t = MLP(u_t). The forward pass keeps every activation of one animal.
+//! - RNN: h_{t+1} = GRU(h_t, u_t), o_t = MLP(h_{t+1}). The forward pass keeps only w_t
+//!   and h_t per trial; the adjoint pass recomputes the gates and the read-out of each
+//!   trial from them (memory `trials × (features + hidden)` per thread instead of every
+//!   gate).
+//!
+//! Backward: λ_t = ∂LL/∂w_t is the sum of (y_t − p_t) x_t on scored trials, λ_{t+1}, and
+//! the path through the update; parameter gradients accumulate along the way. Animals
+//! are split across threads; each thread holds its own gradient accumulators.
 
-use crate::DnnRule;
-use burn::module::ParamId;
-use burn::tensor::backend::Backend;
+use crate::{DnnRule, RnnRule};
+use burn::module::{Param, ParamId};
+use burn::nn::Linear;
+use burn::tensor::{Tensor, backend::Backend};
 use denovo_glm::to_f64_vec;
 use denovo_rules::closed_form::{sigmoid, softplus};
 use denovo_rules::{FusedGradient, HostSequence};
 
-/// Per layer: (weight id, bias id, inputs, outputs, weight [in × out], bias [out]).
-type PlainLayer = (ParamId, Option<ParamId>, usize, usize, Vec<f64>, Vec<f64>);
-
-/// The DNN's parameters as plain numbers.
-struct Plain {
-    layers: Vec<PlainLayer>,
-    gamma_id: ParamId,
-    gamma: Vec<f64>,
+/// A dense layer `out = b + in · W` (W `[in × out]`, burn's layout) in plain numbers.
+struct Dense {
+    weight_id: ParamId,
+    bias_id: Option<ParamId>,
+    n_in: usize,
+    n_out: usize,
+    weight: Vec<f64>,
+    bias: Vec<f64>,
+    /// Index of the weight's gradient buffer (the bias's is the next one).
+    grad: usize,
 }
 
-impl Plain {
-    fn of<B: Backend>(rule: &DnnRule<B>) -> Plain {
-        let layers = rule
-            .layers
+impl Dense {
+    fn of<B: Backend>(l: &Linear<B>, grad: usize) -> Dense {
+        let [n_in, n_out] = l.weight.val().dims();
+        Dense {
+            weight_id: l.weight.id,
+            bias_id: l.bias.as_ref().map(|b| b.id),
+            n_in,
+            n_out,
+            weight: to_f64_vec(l.weight.val()),
+            bias: l
+                .bias
+                .as_ref()
+                .map_or_else(|| vec![0.0; n_out], |b| to_f64_vec(b.val())),
+            grad,
+        }
+    }
+
+    /// `out = b + input · W`.
+    fn forward(&self, input: &[f64], out: &mut [f64]) {
+        out.copy_from_slice(&self.bias);
+        for (i, &v) in input.iter().enumerate() {
+            if v != 0.0 {
+                let row = &self.weight[i * self.n_out..(i + 1) * self.n_out];
+                out.iter_mut().zip(row).for_each(|(o, w)| *o += v * w);
+            }
+        }
+    }
+
+    /// Accumulates ∂/∂W and ∂/∂b from `d_out` and writes ∂/∂input into `d_in`.
+    fn backward(&self, input: &[f64], d_out: &[f64], d_in: &mut [f64], grads: &mut [Vec<f64>]) {
+        let (gw, gb) = grads[self.grad..self.grad + 2].split_at_mut(1);
+        gb[0].iter_mut().zip(d_out).for_each(|(g, d)| *g += d);
+        for (i, &v) in input.iter().enumerate() {
+            let row = &self.weight[i * self.n_out..(i + 1) * self.n_out];
+            let grow = &mut gw[0][i * self.n_out..(i + 1) * self.n_out];
+            let mut acc = 0.0;
+            for ((g, w), d) in grow.iter_mut().zip(row).zip(d_out) {
+                *g += v * d;
+                acc += w * d;
+            }
+            d_in[i] = acc;
+        }
+    }
+
+    /// The (id, shape) of the weight and, when present, the bias, with their buffers.
+    fn gradients(&self, grads: &mut [Vec<f64>], out: &mut Vec<(ParamId, Vec<usize>, Vec<f64>)>) {
+        out.push((
+            self.weight_id,
+            vec![self.n_in, self.n_out],
+            std::mem::take(&mut grads[self.grad]),
+        ));
+        if let Some(id) = self.bias_id {
+            out.push((
+                id,
+                vec![self.n_out],
+                std::mem::take(&mut grads[self.grad + 1]),
+            ));
+        }
+    }
+
+    fn grad_buffers(&self) -> [Vec<f64>; 2] {
+        [vec![0.0; self.weight.len()], vec![0.0; self.n_out]]
+    }
+}
+
+/// An MLP with ReLU between layers (none after the last). Activations live in one buffer:
+/// `[input | layer 1 out | … | last out]`.
+struct Mlp {
+    layers: Vec<Dense>,
+    /// Start of every block in the activation buffer (input first), and its end.
+    offsets: Vec<usize>,
+}
+
+impl Mlp {
+    fn of<B: Backend>(layers: &[Linear<B>], first_grad: usize) -> Mlp {
+        let layers: Vec<Dense> = layers
             .iter()
-            .map(|l| {
-                let [n_in, n_out] = l.weight.val().dims();
-                let bias = l
-                    .bias
-                    .as_ref()
-                    .map(|b| to_f64_vec(b.val()))
-                    .unwrap_or_else(|| vec![0.0; n_out]);
-                (
-                    l.weight.id,
-                    l.bias.as_ref().map(|b| b.id),
-                    n_in,
-                    n_out,
-                    to_f64_vec(l.weight.val()),
-                    bias,
-                )
-            })
+            .enumerate()
+            .map(|(i, l)| Dense::of(l, first_grad + 2 * i))
             .collect();
-        Plain {
-            layers,
-            gamma_id: rule.gamma.id,
-            gamma: to_f64_vec(rule.gamma.val()),
+        let mut offsets = vec![0, layers[0].n_in];
+        for l in &layers {
+            offsets.push(offsets.last().copied().unwrap_or(0) + l.n_out);
+        }
+        Mlp { layers, offsets }
+    }
+
+    /// Length of the activation buffer.
+    fn width(&self) -> usize {
+        *self.offsets.last().unwrap_or(&0)
+    }
+
+    /// The widest block (for scratch buffers).
+    fn max_width(&self) -> usize {
+        self.offsets.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0)
+    }
+
+    /// The output block of a filled activation buffer.
+    fn output<'a>(&self, acts: &'a [f64]) -> &'a [f64] {
+        &acts[self.offsets[self.layers.len()]..self.width()]
+    }
+
+    /// Fills every block after the input.
+    fn forward(&self, acts: &mut [f64]) {
+        let last = self.layers.len() - 1;
+        for (i, l) in self.layers.iter().enumerate() {
+            let (prev, next) = acts.split_at_mut(self.offsets[i + 1]);
+            let out = &mut next[..l.n_out];
+            l.forward(&prev[self.offsets[i]..], out);
+            if i < last {
+                out.iter_mut().for_each(|o| *o = o.max(0.0));
+            }
+        }
+    }
+
+    /// Backprop `d_out` (∂/∂output) through a filled activation buffer; ∂/∂input ends in
+    /// `d_a[..n_in]`. `d_a`, `d_b`: scratch of [`Mlp::max_width`].
+    fn backward(
+        &self,
+        acts: &[f64],
+        d_out: &[f64],
+        d_a: &mut Vec<f64>,
+        d_b: &mut Vec<f64>,
+        grads: &mut [Vec<f64>],
+    ) {
+        let n = self.layers.len();
+        d_a[..d_out.len()].copy_from_slice(d_out);
+        for i in (0..n).rev() {
+            let l = &self.layers[i];
+            if i + 1 < n {
+                let out = &acts[self.offsets[i + 1]..self.offsets[i + 2]];
+                d_a.iter_mut().zip(out).for_each(|(d, &o)| {
+                    if o <= 0.0 {
+                        *d = 0.0;
+                    }
+                });
+            }
+            let input = &acts[self.offsets[i]..self.offsets[i + 1]];
+            l.backward(input, &d_a[..l.n_out], &mut d_b[..l.n_in], grads);
+            std::mem::swap(d_a, d_b);
+        }
+    }
+
+    fn grad_buffers(&self) -> Vec<Vec<f64>> {
+        self.layers.iter().flat_map(Dense::grad_buffers).collect()
+    }
+
+    fn gradients(&self, grads: &mut [Vec<f64>], out: &mut Vec<(ParamId, Vec<usize>, Vec<f64>)>) {
+        for l in &self.layers {
+            l.gradients(grads, out);
         }
     }
 }
 
-/// Gradient accumulators, one per parameter tensor.
-struct Grads {
-    layers: Vec<(Vec<f64>, Vec<f64>)>,
-    gamma: Vec<f64>,
-    log_likelihood: f64,
+/// Fills u_t = [w, x, y, r, a, s] for trial `t` of `a`.
+fn rule_input(u: &mut [f64], w: &[f64], a: &HostSequence, t: usize) {
+    let k = w.len();
+    u[..k].copy_from_slice(w);
+    u[k..2 * k].copy_from_slice(&a.x[t * k..(t + 1) * k]);
+    u[2 * k] = a.choice[t];
+    u[2 * k + 1] = a.reward[t];
+    u[2 * k + 2] = a.answer[t];
+    u[2 * k + 3] = a.session_start[t];
 }
 
-impl Grads {
-    fn zeros(p: &Plain) -> Grads {
-        Grads {
-            layers: p
-                .layers
-                .iter()
-                .map(|l| (vec![0.0; l.4.len()], vec![0.0; l.5.len()]))
-                .collect(),
-            gamma: vec![0.0; p.gamma.len()],
-            log_likelihood: 0.0,
-        }
+/// Trial `t`'s log-likelihood term with weights `w`, or 0 when the trial is not scored.
+fn trial_log_likelihood(a: &HostSequence, w: &[f64], t: usize) -> f64 {
+    if !a.score.contains(&t) {
+        return 0.0;
     }
-    fn add(&mut self, other: Grads) {
-        self.log_likelihood += other.log_likelihood;
-        for ((w, b), (ow, ob)) in self.layers.iter_mut().zip(other.layers) {
-            w.iter_mut().zip(ow).for_each(|(a, v)| *a += v);
-            b.iter_mut().zip(ob).for_each(|(a, v)| *a += v);
-        }
-        self.gamma
-            .iter_mut()
-            .zip(other.gamma)
-            .for_each(|(a, v)| *a += v);
-    }
+    let k = w.len();
+    let z: f64 = w.iter().zip(&a.x[t * k..(t + 1) * k]).map(|(u, v)| u * v).sum();
+    a.choice[t] * z - softplus(z)
 }
 
-/// The fused log-likelihood and gradient of `rule` (see the module docs).
-pub fn dnn_fused_gradient<B: Backend>(
-    rule: &DnnRule<B>,
-    animals: &[HostSequence],
-    w0: &[f64],
-) -> FusedGradient {
-    let plain = Plain::of(rule);
-    let k = plain.gamma.len();
+/// Adds ∂(trial `t`'s log-likelihood)/∂w to `lambda` when the trial is scored.
+fn add_trial_gradient(lambda: &mut [f64], a: &HostSequence, w: &[f64], t: usize) {
+    if !a.score.contains(&t) {
+        return;
+    }
+    let k = w.len();
+    let x = &a.x[t * k..(t + 1) * k];
+    let z: f64 = w.iter().zip(x).map(|(u, v)| u * v).sum();
+    let resid = a.choice[t] - sigmoid(z);
+    lambda.iter_mut().zip(x).for_each(|(l, v)| *l += resid * v);
+}
+
+/// A rule's fused forward + adjoint pass over one animal.
+trait Kernel: Sync {
+    /// Fresh, zeroed gradient buffers (one per parameter tensor).
+    fn grad_buffers(&self) -> Vec<Vec<f64>>;
+    /// Adds the animal's log-likelihood to `ll` and its parameter gradients to `grads`;
+    /// returns ∂LL/∂w0.
+    fn animal(&self, a: &HostSequence, w0: &[f64], grads: &mut [Vec<f64>], ll: &mut f64)
+    -> Vec<f64>;
+    /// Moves the summed gradients out as (id, shape, values).
+    fn gradients(&self, grads: Vec<Vec<f64>>) -> Vec<(ParamId, Vec<usize>, Vec<f64>)>;
+}
+
+/// Runs `kernel` over every animal, split across threads, and sums the gradients.
+fn run<K: Kernel>(kernel: &K, animals: &[HostSequence], w0: &[f64]) -> FusedGradient {
+    let k = if animals.is_empty() {
+        0
+    } else {
+        w0.len() / animals.len()
+    };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(animals.len())
         .max(1);
     let chunk = animals.len().div_ceil(threads).max(1);
-    let parts: Vec<(Grads, Vec<f64>)> = std::thread::scope(|scope| {
+    let parts: Vec<(Vec<Vec<f64>>, f64, Vec<f64>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = animals
             .chunks(chunk)
-            .zip(w0.chunks(chunk * k))
+            .zip(w0.chunks(chunk * k.max(1)))
             .map(|(a, w)| {
-                let plain = &plain;
                 scope.spawn(move || {
-                    let mut g = Grads::zeros(plain);
+                    let mut grads = kernel.grad_buffers();
+                    let mut ll = 0.0;
                     let mut d_w0 = Vec::with_capacity(w.len());
                     for (i, animal) in a.iter().enumerate() {
-                        d_w0.extend(animal_gradient(
-                            plain,
+                        d_w0.extend(kernel.animal(
                             animal,
                             &w[i * k..(i + 1) * k],
-                            &mut g,
+                            &mut grads,
+                            &mut ll,
                         ));
                     }
-                    (g, d_w0)
+                    (grads, ll, d_w0)
                 })
             })
             .collect();
@@ -127,150 +272,293 @@ pub fn dnn_fused_gradient<B: Backend>(
             .map(|h| h.join().expect("worker thread"))
             .collect()
     });
-    let mut total = Grads::zeros(&plain);
+    let mut total = kernel.grad_buffers();
+    let mut log_likelihood = 0.0;
     let mut d_w0 = Vec::with_capacity(w0.len());
-    for (g, d) in parts {
-        total.add(g);
+    for (g, ll, d) in parts {
+        log_likelihood += ll;
+        for (t, v) in total.iter_mut().zip(g) {
+            t.iter_mut().zip(v).for_each(|(a, b)| *a += b);
+        }
         d_w0.extend(d);
     }
-    let mut params = Vec::new();
-    for (l, (gw, gb)) in plain.layers.iter().zip(total.layers) {
-        params.push((l.0, vec![l.2, l.3], gw));
-        if let Some(id) = l.1 {
-            params.push((id, vec![l.3], gb));
-        }
-    }
-    params.push((plain.gamma_id, vec![k], total.gamma));
     FusedGradient {
-        log_likelihood: total.log_likelihood,
-        params,
+        log_likelihood,
+        params: kernel.gradients(total),
         d_w0,
     }
 }
 
-/// One animal: forward (keeping activations), then the adjoint pass. Returns ∂LL/∂w0.
-fn animal_gradient(p: &Plain, a: &HostSequence, w0: &[f64], g: &mut Grads) -> Vec<f64> {
-    let k = w0.len();
-    let end = a.score.end;
-    let n_layers = p.layers.len();
-    // Activations per trial: the input u and every layer's output (post-relu, raw last).
-    let widths: Vec<usize> = std::iter::once(2 * k + 4)
-        .chain(p.layers.iter().map(|l| l.3))
-        .collect();
-    let per_trial: usize = widths.iter().sum::<usize>() + k;
-    let mut acts = vec![0.0; end * per_trial];
-    let mut w = w0.to_vec();
-    for t in 0..end {
-        let x = &a.x[t * k..(t + 1) * k];
-        let base = t * per_trial;
-        acts[base..base + k].copy_from_slice(&w);
-        let mut off = base + k;
-        // u_t
-        acts[off..off + k].copy_from_slice(&w);
-        acts[off + k..off + 2 * k].copy_from_slice(x);
-        acts[off + 2 * k] = a.choice[t];
-        acts[off + 2 * k + 1] = a.reward[t];
-        acts[off + 2 * k + 2] = a.answer[t];
-        acts[off + 2 * k + 3] = a.session_start[t];
-        if a.score.contains(&t) {
-            let z: f64 = w.iter().zip(x).map(|(u, v)| u * v).sum();
-            g.log_likelihood += a.choice[t] * z - softplus(z);
+/// γ in plain numbers.
+fn plain_gamma<B: Backend>(gamma: &Param<Tensor<B, 1>>) -> (ParamId, Vec<f64>) {
+    (gamma.id, to_f64_vec(gamma.val()))
+}
+
+/// The DNN rule's kernel.
+struct DnnKernel {
+    mlp: Mlp,
+    gamma_id: ParamId,
+    gamma: Vec<f64>,
+}
+
+impl Kernel for DnnKernel {
+    fn grad_buffers(&self) -> Vec<Vec<f64>> {
+        let mut g = self.mlp.grad_buffers();
+        g.push(vec![0.0; self.gamma.len()]);
+        g
+    }
+
+    fn animal(
+        &self,
+        a: &HostSequence,
+        w0: &[f64],
+        grads: &mut [Vec<f64>],
+        ll: &mut f64,
+    ) -> Vec<f64> {
+        let k = w0.len();
+        let end = a.score.end;
+        let gi = grads.len() - 1;
+        // Per trial: w_t, then the MLP's activation buffer.
+        let width = self.mlp.width();
+        let per_trial = k + width;
+        let mut acts = vec![0.0; end * per_trial];
+        let mut w = w0.to_vec();
+        for t in 0..end {
+            let (ws, rest) = acts[t * per_trial..(t + 1) * per_trial].split_at_mut(k);
+            ws.copy_from_slice(&w);
+            *ll += trial_log_likelihood(a, &w, t);
+            if t + 1 == end {
+                break;
+            }
+            rule_input(rest, &w, a, t);
+            self.mlp.forward(rest);
+            let o = self.mlp.output(rest);
+            w.iter_mut()
+                .zip(&self.gamma)
+                .zip(o)
+                .for_each(|((w, g), o)| *w += g * o);
         }
-        if t + 1 == end {
-            break;
-        }
-        for (li, l) in p.layers.iter().enumerate() {
-            let (n_in, n_out) = (l.2, l.3);
-            let (prev, next) = acts.split_at_mut(off + n_in);
-            let input = &prev[off..off + n_in];
-            let out = &mut next[..n_out];
-            out.copy_from_slice(&l.5);
-            for (i, &v) in input.iter().enumerate() {
-                if v != 0.0 {
-                    let row = &l.4[i * n_out..(i + 1) * n_out];
-                    out.iter_mut().zip(row).for_each(|(o, wv)| *o += v * wv);
+        let mut lambda_next = vec![0.0; k];
+        let mut lambda = vec![0.0; k];
+        let mut d_o = vec![0.0; k];
+        let (mut d_a, mut d_b) = (vec![0.0; self.mlp.max_width()], vec![0.0; self.mlp.max_width()]);
+        for t in (0..end).rev() {
+            let (w_t, rest) = acts[t * per_trial..(t + 1) * per_trial].split_at(k);
+            lambda.copy_from_slice(&lambda_next);
+            add_trial_gradient(&mut lambda, a, w_t, t);
+            if t + 1 < end {
+                let o = self.mlp.output(rest);
+                for j in 0..k {
+                    grads[gi][j] += o[j] * lambda_next[j];
+                    d_o[j] = self.gamma[j] * lambda_next[j];
                 }
+                self.mlp.backward(rest, &d_o, &mut d_a, &mut d_b, grads);
+                // The w_t part of the input u_t.
+                lambda.iter_mut().zip(&d_a[..k]).for_each(|(l, d)| *l += d);
             }
-            if li + 1 < n_layers {
-                out.iter_mut().for_each(|o| *o = o.max(0.0));
-            }
-            off += n_in;
+            std::mem::swap(&mut lambda, &mut lambda_next);
         }
-        let o = &acts[off..off + k];
-        for j in 0..k {
-            w[j] += p.gamma[j] * o[j];
+        lambda_next
+    }
+
+    fn gradients(&self, mut grads: Vec<Vec<f64>>) -> Vec<(ParamId, Vec<usize>, Vec<f64>)> {
+        let mut out = Vec::new();
+        let gamma = grads.pop().unwrap_or_default();
+        self.mlp.gradients(&mut grads, &mut out);
+        out.push((self.gamma_id, vec![self.gamma.len()], gamma));
+        out
+    }
+}
+
+/// The fused log-likelihood and gradient of a DNN rule (see the module docs).
+pub fn dnn_fused_gradient<B: Backend>(
+    rule: &DnnRule<B>,
+    animals: &[HostSequence],
+    w0: &[f64],
+) -> FusedGradient {
+    let (gamma_id, gamma) = plain_gamma(&rule.gamma);
+    let kernel = DnnKernel {
+        mlp: Mlp::of(&rule.layers, 0),
+        gamma_id,
+        gamma,
+    };
+    run(&kernel, animals, w0)
+}
+
+/// The RNN rule's kernel. Gradient buffers: the GRU's input layer (2), its hidden layer
+/// (2), the head's layers (2 each), then γ.
+struct RnnKernel {
+    input: Dense,
+    hidden: Dense,
+    head: Mlp,
+    gamma_id: ParamId,
+    gamma: Vec<f64>,
+    size: usize,
+}
+
+/// One recomputed GRU step: the gate pre-activations and gates.
+struct GruScratch {
+    u: Vec<f64>,
+    gi: Vec<f64>,
+    gh: Vec<f64>,
+    r: Vec<f64>,
+    z: Vec<f64>,
+    n: Vec<f64>,
+    /// The head's activation buffer; its input block is h_{t+1}.
+    head: Vec<f64>,
+}
+
+impl RnnKernel {
+    fn scratch(&self) -> GruScratch {
+        let h = self.size;
+        GruScratch {
+            u: vec![0.0; self.input.n_in],
+            gi: vec![0.0; 3 * h],
+            gh: vec![0.0; 3 * h],
+            r: vec![0.0; h],
+            z: vec![0.0; h],
+            n: vec![0.0; h],
+            head: vec![0.0; self.head.width()],
         }
     }
-    // Adjoint: λ = ∂LL/∂w_t, from the last trial back.
-    let mut lambda_next = vec![0.0; k];
-    let mut lambda = vec![0.0; k];
-    let max_width = *widths.iter().max().unwrap_or(&0);
-    let (mut d_out, mut d_in) = (vec![0.0; max_width], vec![0.0; max_width]);
-    for t in (0..end).rev() {
-        let base = t * per_trial;
-        let w_t = &acts[base..base + k];
-        let x = &a.x[t * k..(t + 1) * k];
-        lambda
-            .iter_mut()
-            .zip(&lambda_next)
-            .for_each(|(l, n)| *l = *n);
-        if a.score.contains(&t) {
-            let z: f64 = w_t.iter().zip(x).map(|(u, v)| u * v).sum();
-            let resid = a.choice[t] - sigmoid(z);
-            lambda.iter_mut().zip(x).for_each(|(l, v)| *l += resid * v);
+
+    /// One step from (w, h) after trial `t`: fills `s` (h_{t+1} is the head's input,
+    /// o_t its output).
+    fn step(&self, s: &mut GruScratch, w: &[f64], h: &[f64], a: &HostSequence, t: usize) {
+        let size = self.size;
+        rule_input(&mut s.u, w, a, t);
+        self.input.forward(&s.u, &mut s.gi);
+        self.hidden.forward(h, &mut s.gh);
+        for j in 0..size {
+            s.r[j] = sigmoid(s.gi[j] + s.gh[j]);
+            s.z[j] = sigmoid(s.gi[size + j] + s.gh[size + j]);
+            s.n[j] = (s.gi[2 * size + j] + s.r[j] * s.gh[2 * size + j]).tanh();
+            s.head[j] = s.n[j] + s.z[j] * (h[j] - s.n[j]);
         }
-        if t + 1 < end {
-            // w_{t+1} = w_t + γ ⊙ o_t: backprop λ_{t+1} through the MLP.
-            let offsets: Vec<usize> = widths
-                .iter()
-                .scan(base + k, |acc, wdt| {
-                    let o = *acc;
-                    *acc += wdt;
-                    Some(o)
-                })
-                .collect();
-            let o_off = offsets[n_layers];
+        self.head.forward(&mut s.head);
+    }
+}
+
+impl Kernel for RnnKernel {
+    fn grad_buffers(&self) -> Vec<Vec<f64>> {
+        let mut g: Vec<Vec<f64>> = self
+            .input
+            .grad_buffers()
+            .into_iter()
+            .chain(self.hidden.grad_buffers())
+            .collect();
+        g.extend(self.head.grad_buffers());
+        g.push(vec![0.0; self.gamma.len()]);
+        g
+    }
+
+    fn animal(
+        &self,
+        a: &HostSequence,
+        w0: &[f64],
+        grads: &mut [Vec<f64>],
+        ll: &mut f64,
+    ) -> Vec<f64> {
+        let k = w0.len();
+        let size = self.size;
+        let end = a.score.end;
+        let gi = grads.len() - 1;
+        // Per trial: w_t and h_t only; the rest is recomputed backward.
+        let per_trial = k + size;
+        let mut states = vec![0.0; end * per_trial];
+        let mut s = self.scratch();
+        if end > 0 {
+            states[..k].copy_from_slice(w0);
+        }
+        for t in 0..end {
+            let (now, next) = states.split_at_mut((t + 1) * per_trial);
+            let (w, h) = now[t * per_trial..].split_at(k);
+            *ll += trial_log_likelihood(a, w, t);
+            if t + 1 == end {
+                break;
+            }
+            self.step(&mut s, w, h, a, t);
+            let o = self.head.output(&s.head);
             for j in 0..k {
-                g.gamma[j] += acts[o_off + j] * lambda_next[j];
-                d_out[j] = p.gamma[j] * lambda_next[j];
+                next[j] = w[j] + self.gamma[j] * o[j];
             }
-            for li in (0..n_layers).rev() {
-                let l = &p.layers[li];
-                let (n_in, n_out) = (l.2, l.3);
-                let out_off = offsets[li + 1];
-                if li + 1 < n_layers {
-                    // relu'
-                    for o in 0..n_out {
-                        if acts[out_off + o] <= 0.0 {
-                            d_out[o] = 0.0;
-                        }
-                    }
-                }
-                let in_off = offsets[li];
-                let (gw, gb) = &mut g.layers[li];
-                for o in 0..n_out {
-                    gb[o] += d_out[o];
-                }
-                for i in 0..n_in {
-                    let v = acts[in_off + i];
-                    let row = &l.4[i * n_out..(i + 1) * n_out];
-                    let grow = &mut gw[i * n_out..(i + 1) * n_out];
-                    let mut acc = 0.0;
-                    for o in 0..n_out {
-                        grow[o] += v * d_out[o];
-                        acc += row[o] * d_out[o];
-                    }
-                    d_in[i] = acc;
-                }
-                d_out[..n_in].copy_from_slice(&d_in[..n_in]);
-            }
-            // The w_t part of the input u_t.
-            lambda
-                .iter_mut()
-                .zip(&d_out[..k])
-                .for_each(|(l, d)| *l += d);
+            next[k..per_trial].copy_from_slice(&s.head[..size]);
         }
-        std::mem::swap(&mut lambda, &mut lambda_next);
+        let mut lambda_w_next = vec![0.0; k];
+        let mut lambda_w = vec![0.0; k];
+        let mut lambda_h_next = vec![0.0; size];
+        let mut d_o = vec![0.0; k];
+        let width = self.head.max_width().max(3 * size).max(self.input.n_in);
+        let (mut d_a, mut d_b) = (vec![0.0; width], vec![0.0; width]);
+        let (mut d_gi, mut d_gh) = (vec![0.0; 3 * size], vec![0.0; 3 * size]);
+        let mut d_hp = vec![0.0; size];
+        for t in (0..end).rev() {
+            let (w, h) = states[t * per_trial..(t + 1) * per_trial].split_at(k);
+            lambda_w.copy_from_slice(&lambda_w_next);
+            add_trial_gradient(&mut lambda_w, a, w, t);
+            if t + 1 < end {
+                self.step(&mut s, w, h, a, t);
+                let o = self.head.output(&s.head);
+                for j in 0..k {
+                    grads[gi][j] += o[j] * lambda_w_next[j];
+                    d_o[j] = self.gamma[j] * lambda_w_next[j];
+                }
+                self.head.backward(&s.head, &d_o, &mut d_a, &mut d_b, grads);
+                // ∂/∂h_{t+1}: through the head and through the later steps.
+                for j in 0..size {
+                    d_hp[j] = d_a[j] + lambda_h_next[j];
+                }
+                // h' = n + z (h − n); n = tanh(gi_n + r gh_n); r, z = σ(gi + gh).
+                for j in 0..size {
+                    let (r, z, n) = (s.r[j], s.z[j], s.n[j]);
+                    let d_n = d_hp[j] * (1.0 - z) * (1.0 - n * n);
+                    let d_z = d_hp[j] * (h[j] - n) * z * (1.0 - z);
+                    let d_r = d_n * s.gh[2 * size + j] * r * (1.0 - r);
+                    d_gi[j] = d_r;
+                    d_gh[j] = d_r;
+                    d_gi[size + j] = d_z;
+                    d_gh[size + j] = d_z;
+                    d_gi[2 * size + j] = d_n;
+                    d_gh[2 * size + j] = d_n * r;
+                }
+                self.input
+                    .backward(&s.u, &d_gi, &mut d_a[..self.input.n_in], grads);
+                lambda_w.iter_mut().zip(&d_a[..k]).for_each(|(l, d)| *l += d);
+                self.hidden.backward(h, &d_gh, &mut d_b[..size], grads);
+                for j in 0..size {
+                    lambda_h_next[j] = d_b[j] + d_hp[j] * s.z[j];
+                }
+            }
+            std::mem::swap(&mut lambda_w, &mut lambda_w_next);
+        }
+        lambda_w_next
     }
-    lambda_next
+
+    fn gradients(&self, mut grads: Vec<Vec<f64>>) -> Vec<(ParamId, Vec<usize>, Vec<f64>)> {
+        let mut out = Vec::new();
+        let gamma = grads.pop().unwrap_or_default();
+        self.input.gradients(&mut grads, &mut out);
+        self.hidden.gradients(&mut grads, &mut out);
+        self.head.gradients(&mut grads, &mut out);
+        out.push((self.gamma_id, vec![self.gamma.len()], gamma));
+        out
+    }
+}
+
+/// The fused log-likelihood and gradient of an RNN rule (see the module docs).
+pub fn rnn_fused_gradient<B: Backend>(
+    rule: &RnnRule<B>,
+    animals: &[HostSequence],
+    w0: &[f64],
+) -> FusedGradient {
+    let (gamma_id, gamma) = plain_gamma(&rule.gamma);
+    let kernel = RnnKernel {
+        input: Dense::of(&rule.gru.input, 0),
+        hidden: Dense::of(&rule.gru.hidden, 2),
+        head: Mlp::of(&rule.head, 4),
+        gamma_id,
+        gamma,
+        size: rule.gru.size,
+    };
+    run(&kernel, animals, w0)
 }

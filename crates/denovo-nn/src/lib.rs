@@ -20,7 +20,7 @@ mod precision;
 mod rnn;
 
 pub use dnn::{DnnConfig, DnnRule};
-pub use fused::dnn_fused_gradient;
+pub use fused::{dnn_fused_gradient, rnn_fused_gradient};
 pub use gru::GruCell;
 pub use precision::cast_to_backend_precision;
 pub use rnn::{RnnConfig, RnnRule};

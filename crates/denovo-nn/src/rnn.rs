@@ -5,7 +5,7 @@ use crate::{GruCell, cast_to_backend_precision, rule_input, rule_input_size};
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Tensor, backend::Backend};
-use denovo_rules::{LearningRule, TrialBatch};
+use denovo_rules::{FusedGradient, HostSequence, LearningRule, TrialBatch};
 use serde::{Deserialize, Serialize};
 
 /// Sizes of an [`RnnRule`].
@@ -82,6 +82,9 @@ impl<B: Backend> RnnRule<B> {
 
 impl<B: Backend> LearningRule<B> for RnnRule<B> {
     type State = Tensor<B, 2>;
+    fn fused_gradient(&self, animals: &[HostSequence], w0: &[f64]) -> Option<FusedGradient> {
+        Some(crate::rnn_fused_gradient(self, animals, w0))
+    }
     fn name(&self) -> &'static str {
         "rnn"
     }

@@ -256,14 +256,18 @@ impl ModuleVisitor<B> for Ids {
     }
 }
 
-/// The DNN's fused kernel (hand-written forward + adjoint) gives the generic autodiff
-/// path's loss and gradients, masks and fitted w0 included.
-#[test]
-fn dnn_fused_kernel_equals_the_generic_path() {
+/// The fused kernels (hand-written forward + adjoint) give the generic autodiff path's
+/// loss and gradients, masks and fitted w0 included; returns how many parameter tensors
+/// were compared.
+fn assert_fused_equals_generic<R>(rule: R) -> usize
+where
+    R: LearningRule<B> + burn::module::AutodiffModule<B> + burn::module::ModuleDisplay,
+    R::InnerModule: burn::module::ModuleDisplay,
+{
     use denovo_train::{FitConfig, GradientPath, RuleFit, loss_and_gradients};
     let d = designs(3, 40, 9);
     let b = batch::<B>(&d, &windows());
-    let model = RuleFit::fitted_w0(small_dnn(), w0());
+    let model = RuleFit::fitted_w0(rule, w0());
     let n = b.n_scored() as f64;
     let (fast, mut g_fast) = loss_and_gradients(&model, &b, &w0(), n, &FitConfig::default());
     let generic = FitConfig {
@@ -274,8 +278,7 @@ fn dnn_fused_kernel_equals_the_generic_path() {
     assert!((fast - slow).abs() < 1e-12, "loss {fast} vs {slow}");
     let mut ids = Ids(Vec::new());
     model.visit(&mut ids);
-    assert_eq!(ids.0.len(), 3 * 2 + 1 + 1, "3 layers (weight, bias), γ, w0");
-    for (id, rank) in ids.0 {
+    for &(id, rank) in &ids.0 {
         let (a, b) = if rank == 1 {
             (
                 to_f64_vec(g_fast.remove::<Inner, 1>(id).unwrap()),
@@ -287,6 +290,7 @@ fn dnn_fused_kernel_equals_the_generic_path() {
                 to_f64_vec(g_slow.remove::<Inner, 2>(id).unwrap()),
             )
         };
+        assert!(a.iter().any(|v| *v != 0.0), "a zero gradient proves nothing");
         for (x, y) in a.iter().zip(&b) {
             assert!(
                 (x - y).abs() <= 1e-7 * y.abs().max(1e-4),
@@ -294,4 +298,17 @@ fn dnn_fused_kernel_equals_the_generic_path() {
             );
         }
     }
+    ids.0.len()
+}
+
+#[test]
+fn dnn_fused_kernel_equals_the_generic_path() {
+    let n = assert_fused_equals_generic(small_dnn());
+    assert_eq!(n, 3 * 2 + 1 + 1, "3 layers (weight, bias), γ, w0");
+}
+
+#[test]
+fn rnn_fused_kernel_equals_the_generic_path() {
+    let n = assert_fused_equals_generic(small_rnn());
+    assert_eq!(n, 2 * 2 + 2 * 2 + 1 + 1, "GRU (2 layers), head (2 layers), γ, w0");
 }

@@ -8,7 +8,8 @@
 //! cargo run --release -p denovo-nn --example dnn_recovery -- [dnn|rnn] [ANIMALS] [TRIALS] [EPOCHS]
 //! ```
 //! The DNN uses its fused kernel; set `DENOVO_GENERIC=1` for the autodiff reference path
-//! and `DENOVO_LR` for another Adam learning rate (default 0.003).
+//! `DENOVO_LR` for another Adam learning rate (default 0.003) and `DENOVO_LBFGS=N` for N
+//! L-BFGS iterations after the Adam epochs.
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::AutodiffModule;
@@ -115,6 +116,8 @@ fn main() {
             .map_or(3e-3, |v| v.parse().expect("a learning rate")),
         lr_step: epochs / 2,
         clip_norm: Some(1.0),
+        lbfgs_iterations: std::env::var("DENOVO_LBFGS")
+            .map_or(0, |v| v.parse().expect("a number of L-BFGS iterations")),
         path: if std::env::var_os("DENOVO_GENERIC").is_some() {
             denovo_train::GradientPath::Generic
         } else {
@@ -193,6 +196,24 @@ fn main() {
             "grid Δw_stim: RMSE {rmse:.5} vs RMS of the truth {rms:.5} ({:.1}%)",
             100.0 * rmse / rms
         );
+        // Where the error sits: by w_stim, correct and error trials apart (grid order:
+        // stimulus, w_stim, w_bias, correct/error).
+        println!("RMSE by w_stim (correct | error):");
+        for i in 0..9 {
+            let part = |correct: bool| {
+                let e: Vec<f64> = (0..fit_grid.len())
+                    .filter(|&g| (g / 6) % 9 == i && (g % 2 == 0) == correct)
+                    .map(|g| fit_grid[g] - true_grid[g])
+                    .collect();
+                (e.iter().map(|v| v * v).sum::<f64>() / e.len() as f64).sqrt()
+            };
+            println!(
+                "  w_stim {:5.1}: {:.5} | {:.5}",
+                -2.0 + 0.5 * i as f64,
+                part(true),
+                part(false)
+            );
+        }
     }
     println!("{epochs} epochs in {:.1} s", start.elapsed().as_secs_f64());
 }

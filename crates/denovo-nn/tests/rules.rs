@@ -290,7 +290,10 @@ where
                 to_f64_vec(g_slow.remove::<Inner, 2>(id).unwrap()),
             )
         };
-        assert!(a.iter().any(|v| *v != 0.0), "a zero gradient proves nothing");
+        assert!(
+            a.iter().any(|v| *v != 0.0),
+            "a zero gradient proves nothing"
+        );
         for (x, y) in a.iter().zip(&b) {
             assert!(
                 (x - y).abs() <= 1e-7 * y.abs().max(1e-4),
@@ -310,5 +313,9 @@ fn dnn_fused_kernel_equals_the_generic_path() {
 #[test]
 fn rnn_fused_kernel_equals_the_generic_path() {
     let n = assert_fused_equals_generic(small_rnn());
-    assert_eq!(n, 2 * 2 + 2 * 2 + 1 + 1, "GRU (2 layers), head (2 layers), γ, w0");
+    assert_eq!(
+        n,
+        2 * 2 + 2 * 2 + 1 + 1,
+        "GRU (2 layers), head (2 layers), γ, w0"
+    );
 }

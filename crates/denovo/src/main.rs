@@ -1,5 +1,6 @@
 //! `denovo`: infer how animals learn from trial-by-trial behaviour.
 
+mod bench;
 mod demo;
 mod evaluate;
 mod fit;
@@ -11,6 +12,9 @@ mod simulate;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+
+#[global_allocator]
+static ALLOCATOR: bench::CountingAllocator = bench::CountingAllocator;
 
 /// Infer how animals learn: load trial-by-trial behaviour, simulate learners with known
 /// rules, and (in coming versions) fit learning rules to real animals.
@@ -49,6 +53,9 @@ enum Command {
     /// The built-in main job: simulate a small cohort and inspect it, then inspect the real
     /// rat of ../shared/data when it is there.
     Demo(demo::DemoArgs),
+    /// Time training epochs of the neural rules: fused kernels vs burn autodiff, peak
+    /// memory, GFLOP/s.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +74,7 @@ fn main() -> ExitCode {
         Command::Rule(args) => rule::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

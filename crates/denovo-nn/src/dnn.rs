@@ -1,10 +1,11 @@
 //! The DNN rule: Δw = γ ⊙ MLP([w, x, y, r, a, s]).
 
+use crate::{ScanBackend, ScanRule};
 use crate::{cast_to_backend_precision, rule_input, rule_input_size};
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Tensor, activation::relu, backend::Backend};
-use denovo_rules::{FusedGradient, HostSequence, LearningRule, TrialBatch};
+use denovo_rules::{LearningRule, SharedSequences, TrialBatch};
 use serde::{Deserialize, Serialize};
 
 /// Sizes of a [`DnnRule`].
@@ -73,10 +74,33 @@ impl<B: Backend> DnnRule<B> {
     }
 }
 
-impl<B: Backend> LearningRule<B> for DnnRule<B> {
+impl<B: Backend> DnnRule<B> {
+    /// The rule's shape for the fused scan.
+    pub fn scan_rule(&self) -> ScanRule {
+        let mut sizes: Vec<usize> = self.layers.iter().map(|l| l.weight.dims()[0]).collect();
+        sizes.extend(self.layers.last().map(|l| l.weight.dims()[1]));
+        ScanRule::Dnn { sizes }
+    }
+
+    /// All parameters as one flat vector in [`ScanRule`]'s order.
+    pub fn flat_parameters(&self) -> Tensor<B, 1> {
+        crate::flat_parameters(&self.layers.iter().collect::<Vec<_>>(), &self.gamma)
+    }
+}
+
+impl<B: ScanBackend> LearningRule<B> for DnnRule<B> {
     type State = Tensor<B, 2>;
-    fn fused_gradient(&self, animals: &[HostSequence], w0: &[f64]) -> Option<FusedGradient> {
-        Some(crate::dnn_fused_gradient(self, animals, w0))
+    fn fused_log_likelihood(
+        &self,
+        animals: &SharedSequences,
+        w0: Tensor<B, 2>,
+    ) -> Option<Tensor<B, 1>> {
+        Some(crate::rule_scan(
+            &self.scan_rule(),
+            self.flat_parameters(),
+            w0,
+            animals,
+        ))
     }
     fn name(&self) -> &'static str {
         "dnn"

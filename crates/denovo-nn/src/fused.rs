@@ -1,27 +1,180 @@
-//! Fused kernels of the built-in neural rules: the whole scan — forward through every
+//! Fused scan kernels of the built-in neural rules: the whole scan — forward through every
 //! trial and the adjoint pass back — in plain `f64`, with no per-trial tensor graph.
 //!
 //! Both rules read u_t = [w_t, x_t, y_t, r_t, a_t, s_t] after trial t and move the
-//! weights by w_{t+1} = w_t + γ ⊙ o_t; the log-likelihood is Σ y z − softplus(z) with
-//! z = w_t · x_t over the scored trials.
+//! weights by w_{t+1} = w_t + γ ⊙ o_t; an animal's log-likelihood is Σ y z − softplus(z)
+//! with z = w_t · x_t over its scored trials.
 //!
 //! - DNN: o_t = MLP(u_t). The forward pass keeps every activation of one animal.
-//! - RNN: h_{t+1} = GRU(h_t, u_t), o_t = MLP(h_{t+1}). The forward pass keeps only w_t
-//!   and h_t per trial; the adjoint pass recomputes the gates and the read-out of each
-//!   trial from them (memory `trials × (features + hidden)` per thread instead of every
-//!   gate).
+//! - RNN: h_{t+1} = GRU(h_t, u_t), o_t = MLP(h_{t+1}). The forward pass keeps w_t and h_t
+//!   per trial, and every step's gates while they fit [`TAPE_BUDGET_BYTES`] per thread;
+//!   beyond that the adjoint pass recomputes each step from (w_t, h_t).
 //!
 //! Backward: λ_t = ∂LL/∂w_t is the sum of (y_t − p_t) x_t on scored trials, λ_{t+1}, and
-//! the path through the update; parameter gradients accumulate along the way. Animals
-//! are split across threads; each thread holds its own gradient accumulators.
+//! the path through the update; parameter gradients accumulate along the way, one buffer
+//! per animal (the scan's output is one log-likelihood per animal, so the backward of
+//! [`ScanBackend::rule_scan`](crate::ScanBackend::rule_scan) only weights them). Animals
+//! are split across threads; the hot loops are compiled twice, for baseline x86-64 and for
+//! AVX2, and picked at run time.
+//!
+//! Parameters travel as one flat vector, in the order of [`ScanRule`]: per dense layer its
+//! weight (`[in × out]`, row-major, burn's layout) then its bias, and γ last.
 
-use crate::{DnnRule, RnnRule};
-use burn::module::{Param, ParamId};
-use burn::nn::Linear;
-use burn::tensor::{Tensor, backend::Backend};
-use denovo_glm::to_f64_vec;
+use denovo_rules::HostSequence;
 use denovo_rules::closed_form::{sigmoid, softplus};
-use denovo_rules::{FusedGradient, HostSequence};
+
+/// Which built-in rule a scan runs, with its layer sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanRule {
+    /// Δw = γ ⊙ MLP(u): `sizes` = [input, hidden…, features].
+    Dnn {
+        /// Widths of the MLP, input and output included.
+        sizes: Vec<usize>,
+    },
+    /// h' = GRU(h, u), Δw = γ ⊙ MLP(h'): parameters are the GRU's input layer
+    /// (`input × 3·hidden`) and hidden layer (`hidden × 3·hidden`), gates ordered r, z, n,
+    /// then the head's layers.
+    Rnn {
+        /// Width of u.
+        input: usize,
+        /// GRU hidden size.
+        hidden: usize,
+        /// Widths of the head MLP, `hidden` first and the features last.
+        head: Vec<usize>,
+    },
+}
+
+impl ScanRule {
+    /// Number of policy weights.
+    pub fn n_features(&self) -> usize {
+        let sizes = match self {
+            ScanRule::Dnn { sizes } => sizes,
+            ScanRule::Rnn { head, .. } => head,
+        };
+        sizes.last().copied().unwrap_or(0)
+    }
+
+    /// Length of the flat parameter vector.
+    pub fn n_params(&self) -> usize {
+        let dense =
+            |sizes: &[usize]| -> usize { sizes.windows(2).map(|p| (p[0] + 1) * p[1]).sum() };
+        let layers = match self {
+            ScanRule::Dnn { sizes } => dense(sizes),
+            ScanRule::Rnn {
+                input,
+                hidden,
+                head,
+            } => dense(&[*input, 3 * hidden]) + dense(&[*hidden, 3 * hidden]) + dense(head),
+        };
+        layers + self.n_features()
+    }
+
+    /// Multiply-adds × 2 of one trial's forward step.
+    pub fn forward_flops_per_trial(&self) -> f64 {
+        let dense =
+            |sizes: &[usize]| -> f64 { sizes.windows(2).map(|p| 2.0 * (p[0] * p[1]) as f64).sum() };
+        match self {
+            ScanRule::Dnn { sizes } => dense(sizes),
+            ScanRule::Rnn {
+                input,
+                hidden,
+                head,
+            } => dense(&[*input, 3 * hidden]) + dense(&[*hidden, 3 * hidden]) + dense(head),
+        }
+    }
+}
+
+/// What a scan returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanOutput {
+    /// Log-likelihood of each animal's scored trials, `[animals]`.
+    pub log_likelihood: Vec<f64>,
+    /// ∂LL_a/∂θ per animal, `[animals × params]` row-major (empty without gradients).
+    pub d_params: Vec<f64>,
+    /// ∂LL_a/∂w0_a, `[animals × features]` row-major (empty without gradients).
+    pub d_w0: Vec<f64>,
+}
+
+/// Runs `rule` with flat parameters `params` over `animals` from initial weights `w0`
+/// (`animals × features`); with `gradient`, also the adjoint pass.
+///
+/// # Panics
+/// If `params` or `w0` have the wrong length (a programming error).
+pub fn scan(
+    rule: &ScanRule,
+    params: &[f64],
+    w0: &[f64],
+    animals: &[HostSequence],
+    gradient: bool,
+) -> ScanOutput {
+    assert_eq!(params.len(), rule.n_params(), "flat parameter length");
+    assert_eq!(w0.len(), animals.len() * rule.n_features(), "w0 length");
+    match rule {
+        ScanRule::Dnn { sizes } => {
+            let mut layers = Layers::new(params);
+            let kernel = DnnKernel {
+                mlp: Mlp::new(sizes, &mut layers),
+                // (γ's offset first: `take` moves past it.)
+                gamma_at: layers.offset,
+                gamma: layers.take(rule.n_features()).to_vec(),
+            };
+            assert_eq!(kernel.n_params(), params.len(), "every parameter read");
+            run(&kernel, animals, w0, gradient)
+        }
+        ScanRule::Rnn {
+            input,
+            hidden,
+            head,
+        } => {
+            let mut layers = Layers::new(params);
+            let gru_input = layers.dense(*input, 3 * hidden);
+            let gru_hidden = layers.dense(*hidden, 3 * hidden);
+            let head = Mlp::new(head, &mut layers);
+            let kernel = RnnKernel {
+                input: gru_input,
+                hidden: gru_hidden,
+                head,
+                gamma_at: layers.offset,
+                gamma: layers.take(rule.n_features()).to_vec(),
+                size: *hidden,
+                tape_budget: TAPE_BUDGET_BYTES,
+            };
+            assert_eq!(kernel.n_params(), params.len(), "every parameter read");
+            run(&kernel, animals, w0, gradient)
+        }
+    }
+}
+
+/// Reads dense layers off the flat parameter vector in order.
+struct Layers<'a> {
+    params: &'a [f64],
+    offset: usize,
+}
+
+impl<'a> Layers<'a> {
+    fn new(params: &'a [f64]) -> Self {
+        Layers { params, offset: 0 }
+    }
+
+    fn take(&mut self, n: usize) -> &'a [f64] {
+        let s = &self.params[self.offset..self.offset + n];
+        self.offset += n;
+        s
+    }
+
+    fn dense(&mut self, n_in: usize, n_out: usize) -> Dense {
+        let w_at = self.offset;
+        let weight = self.take(n_in * n_out).to_vec();
+        let bias = self.take(n_out).to_vec();
+        Dense {
+            n_in,
+            n_out,
+            weight,
+            bias,
+            w_at,
+        }
+    }
+}
 
 /// Σ aᵢbᵢ with four independent partial sums, so that the compiler can keep the sum in
 /// SIMD lanes (a single running sum is one long dependency chain).
@@ -45,33 +198,15 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// A dense layer `out = b + in · W` (W `[in × out]`, burn's layout) in plain numbers.
 struct Dense {
-    weight_id: ParamId,
-    bias_id: Option<ParamId>,
     n_in: usize,
     n_out: usize,
     weight: Vec<f64>,
     bias: Vec<f64>,
-    /// Index of the weight's gradient buffer (the bias's is the next one).
-    grad: usize,
+    /// Offset of the weight in the flat parameter (and gradient) vector; the bias follows.
+    w_at: usize,
 }
 
 impl Dense {
-    fn of<B: Backend>(l: &Linear<B>, grad: usize) -> Dense {
-        let [n_in, n_out] = l.weight.val().dims();
-        Dense {
-            weight_id: l.weight.id,
-            bias_id: l.bias.as_ref().map(|b| b.id),
-            n_in,
-            n_out,
-            weight: to_f64_vec(l.weight.val()),
-            bias: l
-                .bias
-                .as_ref()
-                .map_or_else(|| vec![0.0; n_out], |b| to_f64_vec(b.val())),
-            grad,
-        }
-    }
-
     /// `out = b + input · W`.
     #[inline(always)]
     fn forward(&self, input: &[f64], out: &mut [f64]) {
@@ -84,39 +219,21 @@ impl Dense {
         }
     }
 
-    /// Accumulates ∂/∂W and ∂/∂b from `d_out` and writes ∂/∂input into `d_in`.
+    /// Accumulates ∂/∂W and ∂/∂b from `d_out` into the flat `grads` and writes ∂/∂input
+    /// into `d_in`.
     #[inline(always)]
-    fn backward(&self, input: &[f64], d_out: &[f64], d_in: &mut [f64], grads: &mut [Vec<f64>]) {
-        let (gw, gb) = grads[self.grad..self.grad + 2].split_at_mut(1);
-        gb[0].iter_mut().zip(d_out).for_each(|(g, d)| *g += d);
+    fn backward(&self, input: &[f64], d_out: &[f64], d_in: &mut [f64], grads: &mut [f64]) {
+        let (gw, gb) = grads[self.w_at..self.w_at + (self.n_in + 1) * self.n_out]
+            .split_at_mut(self.n_in * self.n_out);
+        gb.iter_mut().zip(d_out).for_each(|(g, d)| *g += d);
         for (i, &v) in input.iter().enumerate() {
             let row = &self.weight[i * self.n_out..(i + 1) * self.n_out];
-            let grow = &mut gw[0][i * self.n_out..(i + 1) * self.n_out];
             if v != 0.0 {
+                let grow = &mut gw[i * self.n_out..(i + 1) * self.n_out];
                 grow.iter_mut().zip(d_out).for_each(|(g, d)| *g += v * d);
             }
             d_in[i] = dot(row, d_out);
         }
-    }
-
-    /// The (id, shape) of the weight and, when present, the bias, with their buffers.
-    fn gradients(&self, grads: &mut [Vec<f64>], out: &mut Vec<(ParamId, Vec<usize>, Vec<f64>)>) {
-        out.push((
-            self.weight_id,
-            vec![self.n_in, self.n_out],
-            std::mem::take(&mut grads[self.grad]),
-        ));
-        if let Some(id) = self.bias_id {
-            out.push((
-                id,
-                vec![self.n_out],
-                std::mem::take(&mut grads[self.grad + 1]),
-            ));
-        }
-    }
-
-    fn grad_buffers(&self) -> [Vec<f64>; 2] {
-        [vec![0.0; self.weight.len()], vec![0.0; self.n_out]]
     }
 }
 
@@ -129,15 +246,11 @@ struct Mlp {
 }
 
 impl Mlp {
-    fn of<B: Backend>(layers: &[Linear<B>], first_grad: usize) -> Mlp {
-        let layers: Vec<Dense> = layers
-            .iter()
-            .enumerate()
-            .map(|(i, l)| Dense::of(l, first_grad + 2 * i))
-            .collect();
-        let mut offsets = vec![0, layers[0].n_in];
-        for l in &layers {
-            offsets.push(offsets.last().copied().unwrap_or(0) + l.n_out);
+    fn new(sizes: &[usize], params: &mut Layers<'_>) -> Mlp {
+        let layers: Vec<Dense> = sizes.windows(2).map(|p| params.dense(p[0], p[1])).collect();
+        let mut offsets = vec![0];
+        for s in sizes {
+            offsets.push(offsets.last().copied().unwrap_or(0) + s);
         }
         Mlp { layers, offsets }
     }
@@ -176,7 +289,7 @@ impl Mlp {
     }
 
     /// Backprop `d_out` (∂/∂output) through a filled activation buffer; ∂/∂input ends in
-    /// `d_a[..n_in]`. `d_a`, `d_b`: scratch of [`Mlp::max_width`].
+    /// `d_a[..input]`. `d_a`, `d_b`: scratch of [`Mlp::max_width`].
     #[inline(always)]
     fn backward(
         &self,
@@ -184,7 +297,7 @@ impl Mlp {
         d_out: &[f64],
         d_a: &mut Vec<f64>,
         d_b: &mut Vec<f64>,
-        grads: &mut [Vec<f64>],
+        grads: &mut [f64],
     ) {
         let n = self.layers.len();
         d_a[..d_out.len()].copy_from_slice(d_out);
@@ -201,16 +314,6 @@ impl Mlp {
             let input = &acts[self.offsets[i]..self.offsets[i + 1]];
             l.backward(input, &d_a[..l.n_out], &mut d_b[..l.n_in], grads);
             std::mem::swap(d_a, d_b);
-        }
-    }
-
-    fn grad_buffers(&self) -> Vec<Vec<f64>> {
-        self.layers.iter().flat_map(Dense::grad_buffers).collect()
-    }
-
-    fn gradients(&self, grads: &mut [Vec<f64>], out: &mut Vec<(ParamId, Vec<usize>, Vec<f64>)>) {
-        for l in &self.layers {
-            l.gradients(grads, out);
         }
     }
 }
@@ -255,134 +358,134 @@ fn add_trial_gradient(lambda: &mut [f64], a: &HostSequence, w: &[f64], t: usize)
     lambda.iter_mut().zip(x).for_each(|(l, v)| *l += resid * v);
 }
 
-/// A rule's fused forward + adjoint pass over one animal.
+/// A rule's fused forward (+ adjoint) pass over one animal.
 trait Kernel: Sync {
-    /// Fresh, zeroed gradient buffers (one per parameter tensor).
-    fn grad_buffers(&self) -> Vec<Vec<f64>>;
-    /// Adds the animal's log-likelihood to `ll` and its parameter gradients to `grads`;
-    /// returns ∂LL/∂w0.
-    fn animal(
-        &self,
-        a: &HostSequence,
-        w0: &[f64],
-        grads: &mut [Vec<f64>],
-        ll: &mut f64,
-    ) -> Vec<f64>;
-    /// Moves the summed gradients out as (id, shape, values).
-    fn gradients(&self, grads: Vec<Vec<f64>>) -> Vec<(ParamId, Vec<usize>, Vec<f64>)>;
+    /// Length of the flat parameter vector.
+    fn n_params(&self) -> usize;
+    /// The animal's log-likelihood; with `grads` (zeroed, flat), also its parameter
+    /// gradients there and ∂LL/∂w0 in `d_w0`.
+    fn animal(&self, a: &HostSequence, w0: &[f64], grads: Option<(&mut [f64], &mut [f64])>) -> f64;
 }
 
-/// One thread's share: the animals `animals` with initial weights `w0` (`k` per animal).
-type Share = (Vec<Vec<f64>>, f64, Vec<f64>);
-
+/// One thread's share of a scan.
 #[inline(always)]
-fn worker<K: Kernel>(kernel: &K, animals: &[HostSequence], w0: &[f64], k: usize) -> Share {
-    let mut grads = kernel.grad_buffers();
-    let mut ll = 0.0;
-    let mut d_w0 = Vec::with_capacity(w0.len());
+fn worker<K: Kernel>(
+    kernel: &K,
+    animals: &[HostSequence],
+    w0: &[f64],
+    out: (&mut [f64], &mut [f64], &mut [f64]),
+    gradient: bool,
+) {
+    let (ll, d_params, d_w0) = out;
+    let (p, k) = (kernel.n_params(), w0.len() / animals.len().max(1));
     for (i, animal) in animals.iter().enumerate() {
-        d_w0.extend(kernel.animal(animal, &w0[i * k..(i + 1) * k], &mut grads, &mut ll));
+        let w = &w0[i * k..(i + 1) * k];
+        ll[i] = if gradient {
+            let g = (
+                &mut d_params[i * p..(i + 1) * p],
+                &mut d_w0[i * k..(i + 1) * k],
+            );
+            kernel.animal(animal, w, Some(g))
+        } else {
+            kernel.animal(animal, w, None)
+        };
     }
-    (grads, ll, d_w0)
 }
 
 /// [`worker`] compiled for AVX2 (4 f64 lanes instead of SSE2's 2).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn worker_avx2<K: Kernel>(kernel: &K, animals: &[HostSequence], w0: &[f64], k: usize) -> Share {
-    worker(kernel, animals, w0, k)
+fn worker_avx2<K: Kernel>(
+    kernel: &K,
+    animals: &[HostSequence],
+    w0: &[f64],
+    out: (&mut [f64], &mut [f64], &mut [f64]),
+    gradient: bool,
+) {
+    worker(kernel, animals, w0, out, gradient);
 }
 
 /// Runs [`worker`] in the widest SIMD flavour this CPU has (detected at run time, so the
 /// binary stays portable).
-fn dispatch<K: Kernel>(kernel: &K, animals: &[HostSequence], w0: &[f64], k: usize) -> Share {
+fn dispatch<K: Kernel>(
+    kernel: &K,
+    animals: &[HostSequence],
+    w0: &[f64],
+    out: (&mut [f64], &mut [f64], &mut [f64]),
+    gradient: bool,
+) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2 (checked just above).
-        return unsafe { worker_avx2(kernel, animals, w0, k) };
+        unsafe { worker_avx2(kernel, animals, w0, out, gradient) };
+        return;
     }
-    worker(kernel, animals, w0, k)
+    worker(kernel, animals, w0, out, gradient);
 }
 
-/// Runs `kernel` over every animal, split across threads, and sums the gradients.
-fn run<K: Kernel>(kernel: &K, animals: &[HostSequence], w0: &[f64]) -> FusedGradient {
-    let k = if animals.is_empty() {
-        0
-    } else {
-        w0.len() / animals.len()
+/// Runs `kernel` over every animal, split across threads.
+fn run<K: Kernel>(kernel: &K, animals: &[HostSequence], w0: &[f64], gradient: bool) -> ScanOutput {
+    let n = animals.len();
+    let k = w0.len() / n.max(1);
+    let p = kernel.n_params();
+    let mut out = ScanOutput {
+        log_likelihood: vec![0.0; n],
+        d_params: vec![0.0; if gradient { n * p } else { 0 }],
+        d_w0: vec![0.0; if gradient { n * k } else { 0 }],
     };
     let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(animals.len())
+        .map_or(1, |t| t.get())
+        .min(n)
         .max(1);
-    let chunk = animals.len().div_ceil(threads).max(1);
-    let parts: Vec<Share> = std::thread::scope(|scope| {
-        let handles: Vec<_> = animals
+    let chunk = n.div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let ll = out.log_likelihood.chunks_mut(chunk);
+        // Without gradients the buffers are empty: hand every thread an empty slice.
+        let mut d_params: Vec<&mut [f64]> = out.d_params.chunks_mut((chunk * p).max(1)).collect();
+        let mut d_w0: Vec<&mut [f64]> = out.d_w0.chunks_mut((chunk * k).max(1)).collect();
+        d_params.resize_with(threads, Default::default);
+        d_w0.resize_with(threads, Default::default);
+        for ((((a, w), ll), dp), dw) in animals
             .chunks(chunk)
-            .zip(w0.chunks(chunk * k.max(1)))
-            .map(|(a, w)| scope.spawn(move || dispatch(kernel, a, w, k)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("worker thread"))
-            .collect()
-    });
-    let mut total = kernel.grad_buffers();
-    let mut log_likelihood = 0.0;
-    let mut d_w0 = Vec::with_capacity(w0.len());
-    for (g, ll, d) in parts {
-        log_likelihood += ll;
-        for (t, v) in total.iter_mut().zip(g) {
-            t.iter_mut().zip(v).for_each(|(a, b)| *a += b);
+            .zip(w0.chunks((chunk * k).max(1)))
+            .zip(ll)
+            .zip(d_params)
+            .zip(d_w0)
+        {
+            scope.spawn(move || dispatch(kernel, a, w, (ll, dp, dw), gradient));
         }
-        d_w0.extend(d);
-    }
-    FusedGradient {
-        log_likelihood,
-        params: kernel.gradients(total),
-        d_w0,
-    }
-}
-
-/// γ in plain numbers.
-fn plain_gamma<B: Backend>(gamma: &Param<Tensor<B, 1>>) -> (ParamId, Vec<f64>) {
-    (gamma.id, to_f64_vec(gamma.val()))
+    });
+    out
 }
 
 /// The DNN rule's kernel.
 struct DnnKernel {
     mlp: Mlp,
-    gamma_id: ParamId,
     gamma: Vec<f64>,
+    gamma_at: usize,
 }
 
 impl Kernel for DnnKernel {
-    fn grad_buffers(&self) -> Vec<Vec<f64>> {
-        let mut g = self.mlp.grad_buffers();
-        g.push(vec![0.0; self.gamma.len()]);
-        g
+    fn n_params(&self) -> usize {
+        self.gamma_at + self.gamma.len()
     }
 
     #[inline(always)]
-    fn animal(
-        &self,
-        a: &HostSequence,
-        w0: &[f64],
-        grads: &mut [Vec<f64>],
-        ll: &mut f64,
-    ) -> Vec<f64> {
+    fn animal(&self, a: &HostSequence, w0: &[f64], grads: Option<(&mut [f64], &mut [f64])>) -> f64 {
         let k = w0.len();
         let end = a.score.end;
-        let gi = grads.len() - 1;
-        // Per trial: w_t, then the MLP's activation buffer.
+        // Per trial: w_t, then the MLP's activation buffer (one buffer without gradients).
         let width = self.mlp.width();
         let per_trial = k + width;
-        let mut acts = vec![0.0; end * per_trial];
+        let keep = grads.is_some();
+        let mut acts = vec![0.0; if keep { end * per_trial } else { per_trial }];
         let mut w = w0.to_vec();
+        let mut ll = 0.0;
         for t in 0..end {
-            let (ws, rest) = acts[t * per_trial..(t + 1) * per_trial].split_at_mut(k);
+            let at = if keep { t * per_trial } else { 0 };
+            let (ws, rest) = acts[at..at + per_trial].split_at_mut(k);
             ws.copy_from_slice(&w);
-            *ll += trial_log_likelihood(a, &w, t);
+            ll += trial_log_likelihood(a, &w, t);
             if t + 1 == end {
                 break;
             }
@@ -394,6 +497,9 @@ impl Kernel for DnnKernel {
                 .zip(o)
                 .for_each(|((w, g), o)| *w += g * o);
         }
+        let Some((grads, d_w0)) = grads else {
+            return ll;
+        };
         let mut lambda_next = vec![0.0; k];
         let mut lambda = vec![0.0; k];
         let mut d_o = vec![0.0; k];
@@ -408,7 +514,7 @@ impl Kernel for DnnKernel {
             if t + 1 < end {
                 let o = self.mlp.output(rest);
                 for j in 0..k {
-                    grads[gi][j] += o[j] * lambda_next[j];
+                    grads[self.gamma_at + j] += o[j] * lambda_next[j];
                     d_o[j] = self.gamma[j] * lambda_next[j];
                 }
                 self.mlp.backward(rest, &d_o, &mut d_a, &mut d_b, grads);
@@ -417,41 +523,18 @@ impl Kernel for DnnKernel {
             }
             std::mem::swap(&mut lambda, &mut lambda_next);
         }
-        lambda_next
-    }
-
-    fn gradients(&self, mut grads: Vec<Vec<f64>>) -> Vec<(ParamId, Vec<usize>, Vec<f64>)> {
-        let mut out = Vec::new();
-        let gamma = grads.pop().unwrap_or_default();
-        self.mlp.gradients(&mut grads, &mut out);
-        out.push((self.gamma_id, vec![self.gamma.len()], gamma));
-        out
+        d_w0.copy_from_slice(&lambda_next);
+        ll
     }
 }
 
-/// The fused log-likelihood and gradient of a DNN rule (see the module docs).
-pub fn dnn_fused_gradient<B: Backend>(
-    rule: &DnnRule<B>,
-    animals: &[HostSequence],
-    w0: &[f64],
-) -> FusedGradient {
-    let (gamma_id, gamma) = plain_gamma(&rule.gamma);
-    let kernel = DnnKernel {
-        mlp: Mlp::of(&rule.layers, 0),
-        gamma_id,
-        gamma,
-    };
-    run(&kernel, animals, w0)
-}
-
-/// The RNN rule's kernel. Gradient buffers: the GRU's input layer (2), its hidden layer
-/// (2), the head's layers (2 each), then γ.
+/// The RNN rule's kernel.
 struct RnnKernel {
     input: Dense,
     hidden: Dense,
     head: Mlp,
-    gamma_id: ParamId,
     gamma: Vec<f64>,
+    gamma_at: usize,
     size: usize,
     /// Per-thread bytes for keeping step records (see [`TAPE_BUDGET_BYTES`]).
     tape_budget: usize,
@@ -472,7 +555,7 @@ struct GruStep<'a> {
 
 /// Per-thread memory the RNN kernel may spend on keeping every step's record for the
 /// backward pass; longer sequences recompute each step from (w_t, h_t) instead.
-const TAPE_BUDGET_BYTES: usize = 64 << 20;
+pub const TAPE_BUDGET_BYTES: usize = 64 << 20;
 
 impl RnnKernel {
     /// Length of one step's record.
@@ -521,44 +604,30 @@ impl RnnKernel {
 }
 
 impl Kernel for RnnKernel {
-    fn grad_buffers(&self) -> Vec<Vec<f64>> {
-        let mut g: Vec<Vec<f64>> = self
-            .input
-            .grad_buffers()
-            .into_iter()
-            .chain(self.hidden.grad_buffers())
-            .collect();
-        g.extend(self.head.grad_buffers());
-        g.push(vec![0.0; self.gamma.len()]);
-        g
+    fn n_params(&self) -> usize {
+        self.gamma_at + self.gamma.len()
     }
 
     #[inline(always)]
-    fn animal(
-        &self,
-        a: &HostSequence,
-        w0: &[f64],
-        grads: &mut [Vec<f64>],
-        ll: &mut f64,
-    ) -> Vec<f64> {
+    fn animal(&self, a: &HostSequence, w0: &[f64], grads: Option<(&mut [f64], &mut [f64])>) -> f64 {
         let k = w0.len();
         let size = self.size;
         let end = a.score.end;
-        let gi = grads.len() - 1;
         // Per trial: w_t and h_t, and every step's record when it fits the budget (else
         // the backward pass recomputes it).
         let per_trial = k + size;
         let mut states = vec![0.0; end * per_trial];
         let len = self.record_len();
-        let keep = end * len * std::mem::size_of::<f64>() <= self.tape_budget;
+        let keep = grads.is_some() && end * len * std::mem::size_of::<f64>() <= self.tape_budget;
         let mut tape = vec![0.0; if keep { end * len } else { len }];
         if end > 0 {
             states[..k].copy_from_slice(w0);
         }
+        let mut ll = 0.0;
         for t in 0..end {
             let (now, next) = states.split_at_mut((t + 1) * per_trial);
             let (w, h) = now[t * per_trial..].split_at(k);
-            *ll += trial_log_likelihood(a, w, t);
+            ll += trial_log_likelihood(a, w, t);
             if t + 1 == end {
                 break;
             }
@@ -575,6 +644,9 @@ impl Kernel for RnnKernel {
             }
             next[k..per_trial].copy_from_slice(&head[..size]);
         }
+        let Some((grads, d_w0)) = grads else {
+            return ll;
+        };
         let mut lambda_w_next = vec![0.0; k];
         let mut lambda_w = vec![0.0; k];
         let mut lambda_h_next = vec![0.0; size];
@@ -597,7 +669,7 @@ impl Kernel for RnnKernel {
                 let s = self.parts(record);
                 let o = self.head.output(s.head);
                 for j in 0..k {
-                    grads[gi][j] += o[j] * lambda_w_next[j];
+                    grads[self.gamma_at + j] += o[j] * lambda_w_next[j];
                     d_o[j] = self.gamma[j] * lambda_w_next[j];
                 }
                 self.head.backward(s.head, &d_o, &mut d_a, &mut d_b, grads);
@@ -631,85 +703,91 @@ impl Kernel for RnnKernel {
             }
             std::mem::swap(&mut lambda_w, &mut lambda_w_next);
         }
-        lambda_w_next
+        d_w0.copy_from_slice(&lambda_w_next);
+        ll
     }
-
-    fn gradients(&self, mut grads: Vec<Vec<f64>>) -> Vec<(ParamId, Vec<usize>, Vec<f64>)> {
-        let mut out = Vec::new();
-        let gamma = grads.pop().unwrap_or_default();
-        self.input.gradients(&mut grads, &mut out);
-        self.hidden.gradients(&mut grads, &mut out);
-        self.head.gradients(&mut grads, &mut out);
-        out.push((self.gamma_id, vec![self.gamma.len()], gamma));
-        out
-    }
-}
-
-/// The fused log-likelihood and gradient of an RNN rule (see the module docs).
-pub fn rnn_fused_gradient<B: Backend>(
-    rule: &RnnRule<B>,
-    animals: &[HostSequence],
-    w0: &[f64],
-) -> FusedGradient {
-    rnn_fused_gradient_with_budget(rule, animals, w0, TAPE_BUDGET_BYTES)
-}
-
-/// [`rnn_fused_gradient`] with a given per-thread budget for keeping step records.
-fn rnn_fused_gradient_with_budget<B: Backend>(
-    rule: &RnnRule<B>,
-    animals: &[HostSequence],
-    w0: &[f64],
-    tape_budget: usize,
-) -> FusedGradient {
-    let (gamma_id, gamma) = plain_gamma(&rule.gamma);
-    let kernel = RnnKernel {
-        input: Dense::of(&rule.gru.input, 0),
-        hidden: Dense::of(&rule.gru.hidden, 2),
-        head: Mlp::of(&rule.head, 4),
-        gamma_id,
-        gamma,
-        size: rule.gru.size,
-        tape_budget,
-    };
-    run(&kernel, animals, w0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RnnConfig;
-    use burn::backend::NdArray;
 
     /// A sequence of `n` trials with varied inputs, scored on `score`.
     fn sequence(n: usize, score: std::ops::Range<usize>, seed: usize) -> HostSequence {
         let v = |t: usize, m: usize| (((t * 7 + seed * 3 + m) % 11) as f64 - 5.0) / 5.0;
         HostSequence {
             x: (0..n).flat_map(|t| [v(t, 0), 1.0]).collect(),
-            choice: (0..n).map(|t| ((t + seed) % 3 == 0) as u8 as f64).collect(),
+            choice: (0..n)
+                .map(|t| f64::from(u8::from((t + seed) % 3 == 0)))
+                .collect(),
             reward: (0..n)
-                .map(|t| ((t * 5 + seed) % 4 != 0) as u8 as f64)
+                .map(|t| f64::from(u8::from((t * 5 + seed) % 4 != 0)))
                 .collect(),
             answer: (0..n).map(|t| ((t + 2 * seed) % 2) as f64).collect(),
-            session_start: (0..n).map(|t| (t % 17 == 0) as u8 as f64).collect(),
+            session_start: (0..n).map(|t| f64::from(u8::from(t % 17 == 0))).collect(),
             score,
         }
     }
 
+    fn rnn() -> (ScanRule, Vec<f64>) {
+        let rule = ScanRule::Rnn {
+            input: 8,
+            hidden: 6,
+            head: vec![6, 5, 2],
+        };
+        let params = (0..rule.n_params())
+            .map(|i| ((i * 37 % 23) as f64 - 11.0) / 20.0)
+            .collect();
+        (rule, params)
+    }
+
     /// Recomputing every step in the backward pass gives exactly what keeping the step
-    /// records gives.
+    /// records gives, and the forward-only scan the same log-likelihoods.
     #[test]
     fn rnn_recompute_equals_kept_records() {
-        let rule = RnnConfig {
-            gamma_init: 0.2,
-            ..RnnConfig::default()
-        }
-        .init::<NdArray<f64>>(2, &Default::default());
+        let (rule, params) = rnn();
         let animals = [sequence(60, 0..60, 1), sequence(45, 5..40, 2)];
         let w0 = [0.3, -0.2, -0.5, 0.1];
-        let kept = rnn_fused_gradient_with_budget(&rule, &animals, &w0, usize::MAX);
-        let recomputed = rnn_fused_gradient_with_budget(&rule, &animals, &w0, 0);
-        assert!(kept.log_likelihood.is_finite());
+        let kept = scan(&rule, &params, &w0, &animals, true);
+        let ScanRule::Rnn {
+            input,
+            hidden,
+            head,
+        } = &rule
+        else {
+            unreachable!()
+        };
+        let mut layers = Layers::new(&params);
+        let kernel = RnnKernel {
+            input: layers.dense(*input, 3 * hidden),
+            hidden: layers.dense(*hidden, 3 * hidden),
+            head: Mlp::new(head, &mut layers),
+            gamma_at: layers.offset,
+            gamma: layers.take(2).to_vec(),
+            size: *hidden,
+            tape_budget: 0,
+        };
+        let recomputed = run(&kernel, &animals, &w0, true);
+        assert!(
+            kept.log_likelihood
+                .iter()
+                .all(|v| v.is_finite() && *v < 0.0)
+        );
         assert!(kept.d_w0.iter().all(|v| *v != 0.0));
         assert_eq!(kept, recomputed);
+        let forward = scan(&rule, &params, &w0, &animals, false);
+        assert_eq!(forward.log_likelihood, kept.log_likelihood);
+        assert!(forward.d_params.is_empty() && forward.d_w0.is_empty());
+    }
+
+    /// The flat layout's length matches the layers it describes.
+    #[test]
+    fn parameter_counts() {
+        let dnn = ScanRule::Dnn {
+            sizes: vec![8, 32, 32, 2],
+        };
+        assert_eq!(dnn.n_params(), 9 * 32 + 33 * 32 + 33 * 2 + 2);
+        let (rnn, _) = rnn();
+        assert_eq!(rnn.n_params(), 9 * 18 + 7 * 18 + 7 * 5 + 6 * 2 + 2);
     }
 }

@@ -13,14 +13,16 @@
 //! the weights). Defaults follow the reference code: MLP 2 hidden layers × 32 ReLU, GRU
 //! hidden size 32.
 
+mod backend;
 mod dnn;
 mod fused;
 mod gru;
 mod precision;
 mod rnn;
 
+pub use backend::{ScanBackend, rule_scan};
 pub use dnn::{DnnConfig, DnnRule};
-pub use fused::{dnn_fused_gradient, rnn_fused_gradient};
+pub use fused::{ScanOutput, ScanRule, TAPE_BUDGET_BYTES, scan};
 pub use gru::GruCell;
 pub use precision::cast_to_backend_precision;
 pub use rnn::{RnnConfig, RnnRule};
@@ -47,4 +49,25 @@ pub fn rule_input<B: Backend>(w: Tensor<B, 2>, trial: &TrialBatch<B>) -> Tensor<
 /// The width of [`rule_input`] for `n_features` regressors.
 pub fn rule_input_size(n_features: usize) -> usize {
     2 * n_features + 4
+}
+
+/// The flat parameter vector of dense layers then γ, in [`ScanRule`]'s order (a layer
+/// without a bias contributes zeros).
+fn flat_parameters<B: Backend>(
+    layers: &[&burn::nn::Linear<B>],
+    gamma: &burn::module::Param<Tensor<B, 1>>,
+) -> Tensor<B, 1> {
+    let mut parts = Vec::with_capacity(2 * layers.len() + 1);
+    for l in layers {
+        let weight = l.weight.val();
+        let [_, n_out] = weight.dims();
+        let bias = l.bias.as_ref().map_or_else(
+            || Tensor::zeros([n_out], (&weight.device(), weight.dtype())),
+            |b| b.val(),
+        );
+        parts.push(weight.reshape([-1]));
+        parts.push(bias);
+    }
+    parts.push(gamma.val());
+    Tensor::cat(parts, 0)
 }

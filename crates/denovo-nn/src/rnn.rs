@@ -2,10 +2,11 @@
 
 use crate::dnn::mlp;
 use crate::{GruCell, cast_to_backend_precision, rule_input, rule_input_size};
+use crate::{ScanBackend, ScanRule};
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Tensor, backend::Backend};
-use denovo_rules::{FusedGradient, HostSequence, LearningRule, TrialBatch};
+use denovo_rules::{LearningRule, SharedSequences, TrialBatch};
 use serde::{Deserialize, Serialize};
 
 /// Sizes of an [`RnnRule`].
@@ -80,10 +81,39 @@ impl<B: Backend> RnnRule<B> {
     }
 }
 
-impl<B: Backend> LearningRule<B> for RnnRule<B> {
+impl<B: Backend> RnnRule<B> {
+    /// The rule's shape for the fused scan.
+    pub fn scan_rule(&self) -> ScanRule {
+        let mut head: Vec<usize> = self.head.iter().map(|l| l.weight.dims()[0]).collect();
+        head.extend(self.head.last().map(|l| l.weight.dims()[1]));
+        ScanRule::Rnn {
+            input: self.gru.input.weight.dims()[0],
+            hidden: self.gru.size,
+            head,
+        }
+    }
+
+    /// All parameters as one flat vector in [`ScanRule`]'s order.
+    pub fn flat_parameters(&self) -> Tensor<B, 1> {
+        let mut layers = vec![&self.gru.input, &self.gru.hidden];
+        layers.extend(self.head.iter());
+        crate::flat_parameters(&layers, &self.gamma)
+    }
+}
+
+impl<B: ScanBackend> LearningRule<B> for RnnRule<B> {
     type State = Tensor<B, 2>;
-    fn fused_gradient(&self, animals: &[HostSequence], w0: &[f64]) -> Option<FusedGradient> {
-        Some(crate::rnn_fused_gradient(self, animals, w0))
+    fn fused_log_likelihood(
+        &self,
+        animals: &SharedSequences,
+        w0: Tensor<B, 2>,
+    ) -> Option<Tensor<B, 1>> {
+        Some(crate::rule_scan(
+            &self.scan_rule(),
+            self.flat_parameters(),
+            w0,
+            animals,
+        ))
     }
     fn name(&self) -> &'static str {
         "rnn"

@@ -39,7 +39,10 @@ pub struct HostSequence {
     pub score: std::ops::Range<usize>,
 }
 
-/// A log-likelihood and its gradient from a fused kernel.
+/// Animals' trials as plain numbers, shared without copying (the data of fused ops).
+pub type SharedSequences = std::sync::Arc<[HostSequence]>;
+
+/// A log-likelihood and its gradient computed by hand (the closed-form pass).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FusedGradient {
     /// Summed log-likelihood of the scored trials.
@@ -105,11 +108,16 @@ pub trait LearningRule<B: Backend> {
         None
     }
 
-    /// The log-likelihood of the scored trials of `animals` from initial weights `w0`
-    /// (`animals × features`, row-major) and its exact gradient, by a hand-written forward
-    /// and adjoint pass in plain `f64` (a fused kernel), when the rule has one (the DNN
-    /// rule). `None` (the default) keeps the generic autodiff path.
-    fn fused_gradient(&self, animals: &[HostSequence], w0: &[f64]) -> Option<FusedGradient> {
+    /// The log-likelihood of each animal's scored trials, `[animals]`, from initial
+    /// weights `w0` `[animals, features]`, by one fused op over whole sequences whose
+    /// backward is hand-written and registered with the autodiff backend (the built-in
+    /// neural rules; see `denovo_nn::ScanBackend`). `None` (the default) keeps the
+    /// generic per-trial autodiff path.
+    fn fused_log_likelihood(
+        &self,
+        animals: &SharedSequences,
+        w0: Tensor<B, 2>,
+    ) -> Option<Tensor<B, 1>> {
         let _ = (animals, w0);
         None
     }

@@ -3,7 +3,7 @@
 use burn::tensor::{Bool, Tensor, TensorData, backend::Backend};
 use denovo_data::SubjectDesign;
 use denovo_glm::float_tensor;
-use denovo_rules::{HostSequence, TrialBatch};
+use denovo_rules::{HostSequence, SharedSequences, TrialBatch};
 use std::ops::Range;
 
 /// Which trials of one subject a batch runs through and which of those it scores.
@@ -54,8 +54,8 @@ pub struct SequenceBatch<B: Backend> {
     pub scored: Vec<usize>,
     /// Number of regressors.
     pub n_features: usize,
-    /// The same trials as plain numbers, per animal (for the closed-form fast path).
-    pub host: Vec<HostSequence>,
+    /// The same trials as plain numbers, per animal (for the closed-form and fused paths).
+    pub host: SharedSequences,
 }
 
 impl<B: Backend> SequenceBatch<B> {

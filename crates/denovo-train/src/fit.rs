@@ -434,16 +434,17 @@ where
 {
     let w0 = model.initial_weights(w0_fixed);
     if config.path == GradientPath::Fast {
-        let w0_values = denovo_glm::to_f64_vec(w0.clone());
-        let by_hand = match model.rule.closed_form() {
-            Some(form) => Some(closed_form_gradient(&form, batch, &w0_values)),
-            None if config.bptt_window.is_none() => {
-                model.rule.fused_gradient(&batch.host, &w0_values)
-            }
-            None => None,
-        };
-        if let Some(g) = by_hand {
+        if let Some(form) = model.rule.closed_form() {
+            let w0_values = denovo_glm::to_f64_vec(w0.clone());
+            let g = closed_form_gradient(&form, batch, &w0_values);
             return register_gradients::<B, R>(model, g, batch, n, &w0.device());
+        }
+        if config.bptt_window.is_none()
+            && let Some(ll) = model.rule.fused_log_likelihood(&batch.host, w0.clone())
+        {
+            let loss = ll.sum().neg().div_scalar(n);
+            let value: f64 = loss.clone().into_scalar().elem();
+            return (value, GradientsParams::from_grads(loss.backward(), model));
         }
     }
     let loss = truncated_log_likelihood(&model.rule, batch, w0, config.bptt_window)

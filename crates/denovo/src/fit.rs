@@ -9,7 +9,7 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 use denovo_data::{Dataset, DesignMatrix, DesignOptions, Format, SubjectDesign};
 use denovo_glm::{float_tensor, to_f64_vec};
-use denovo_nn::{DnnConfig, DnnRule, RnnConfig, RnnRule};
+use denovo_nn::{DnnConfig, DnnRule, RnnConfig, RnnRule, ScanBackend};
 use denovo_rules::{
     LearningRule, Parametric, PredictMax, QLearning, Reinforce, ReinforceBaseline, RewardMax,
     RuleKind, RuleSpec,
@@ -472,12 +472,16 @@ fn wgpu_dispatch(_: &FitArgs, _: &Dataset, _: &DesignMatrix) -> anyhow::Result<F
     )
 }
 
-fn dispatch<B: AutodiffBackend>(
+fn dispatch<B>(
     args: &FitArgs,
     data: &Dataset,
     design: &DesignMatrix,
     device: &B::Device,
-) -> anyhow::Result<FitSummary> {
+) -> anyhow::Result<FitSummary>
+where
+    B: AutodiffBackend + ScanBackend,
+    B::InnerBackend: ScanBackend,
+{
     let k = design.names.len();
     // Seeded initialisation of the neural rules: the same --seed gives the same fit.
     B::seed(device, args.seed);

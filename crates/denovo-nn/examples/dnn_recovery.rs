@@ -7,9 +7,11 @@
 //! ```sh
 //! cargo run --release -p denovo-nn --example dnn_recovery -- [dnn|rnn] [ANIMALS] [TRIALS] [EPOCHS]
 //! ```
-//! The DNN uses its fused kernel; set `DENOVO_GENERIC=1` for the autodiff reference path
-//! `DENOVO_LR` for another Adam learning rate (default 0.003) and `DENOVO_LBFGS=N` for N
-//! L-BFGS iterations after the Adam epochs.
+//! Both rules train through their fused scan op; set `DENOVO_GENERIC=1` for the autodiff reference path
+//! `DENOVO_LR` for another Adam learning rate (default 0.003), `DENOVO_LBFGS=N` for N
+//! L-BFGS iterations after the Adam epochs, `DENOVO_PATIENCE=N` for early stopping on 200
+//! validation animals (scored every 10 epochs) and `DENOVO_W0_SD` for the spread of the
+//! initial weights (default 1).
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::AutodiffModule;
@@ -28,6 +30,7 @@ fn cohort<Bk: burn::tensor::backend::Backend>(
     animals: usize,
     trials: usize,
     seed: u64,
+    w0_sd: f64,
 ) -> (SequenceBatch<Bk>, Vec<f64>) {
     let config = denovo_sim::CohortConfig {
         animals,
@@ -35,7 +38,7 @@ fn cohort<Bk: burn::tensor::backend::Backend>(
         seed,
         session_min: 250,
         session_max: 250,
-        w0_sd: vec![1.0, 1.0],
+        w0_sd: vec![w0_sd, w0_sd],
         ..Default::default()
     };
     let c = denovo_sim::simulate(truth, &config).unwrap();
@@ -93,12 +96,65 @@ fn grid_delta<R: LearningRule<I, State = burn::tensor::Tensor<I, 2>>>(rule: &R) 
     d.chunks(2).map(|c| c[0]).collect()
 }
 
+/// Fits `rule` to `train` (early stopping on `valid` when `patience` is set) and returns
+/// the fitted rule on the inner backend.
+fn fit_rule<R>(
+    rule: R,
+    train: (&SequenceBatch<B>, &burn::tensor::Tensor<B, 2>),
+    valid: (&SequenceBatch<I>, &burn::tensor::Tensor<I, 2>),
+    config: &FitConfig,
+) -> R::InnerModule
+where
+    R: LearningRule<B> + AutodiffModule<B> + burn::module::ModuleDisplay,
+    R::InnerModule: LearningRule<I> + burn::module::ModuleDisplay,
+{
+    let start = std::time::Instant::now();
+    let hooks = denovo_train::FitHooks {
+        validation: config.patience.map(|_| denovo_train::Validation {
+            batch: valid.0,
+            w0: valid.1.clone(),
+        }),
+        ..Default::default()
+    };
+    let f = denovo_train::fit(
+        RuleFit::fixed_w0(rule),
+        train.0,
+        train.1,
+        config,
+        hooks,
+        &mut |r, _| {
+            if r.epoch % 10 == 0 {
+                let v = r
+                    .validation_ll
+                    .map_or(String::new(), |v| format!(" validation LL {v:.5}"));
+                println!(
+                    "epoch {:4} loss {:.5}{v} ({:.2} s/epoch)",
+                    r.epoch,
+                    r.loss,
+                    start.elapsed().as_secs_f64() / r.epoch as f64
+                );
+            }
+            true
+        },
+    )
+    .unwrap();
+    f.model.valid().rule
+}
+
+fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().map(|v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}: cannot parse `{v}`"))
+    })
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let which = args.get(1).cloned().unwrap_or_else(|| "dnn".into());
     let animals = args.get(2).map_or(1000, |s| s.parse().expect("animals"));
     let trials = args.get(3).map_or(500, |s| s.parse().expect("trials"));
     let epochs = args.get(4).map_or(300, |s| s.parse().expect("epochs"));
+    let w0_sd = env("DENOVO_W0_SD").unwrap_or(1.0);
     let truth = RuleSpec {
         kind: RuleKind::Reinforce,
         alpha: vec![1.0 / 16.0, 0.0],
@@ -106,18 +162,20 @@ fn main() {
         inverse_temperature: None,
     };
     let dev = Default::default();
-    let (train, w0_train) = cohort::<B>(&truth, animals, trials, 1);
-    let (test, w0_test) = cohort::<I>(&truth, 200, trials, 2);
+    let (train, w0_train) = cohort::<B>(&truth, animals, trials, 1, w0_sd);
+    let (test, w0_test) = cohort::<I>(&truth, 200, trials, 2, w0_sd);
+    let (valid, w0_valid) = cohort::<I>(&truth, 200, trials, 3, w0_sd);
     let w0 = float_tensor::<B, 2>(w0_train, [animals, 2], &dev);
     let w0t = float_tensor::<I, 2>(w0_test, [200, 2], &dev);
+    let w0v = float_tensor::<I, 2>(w0_valid, [200, 2], &dev);
     let config = FitConfig {
         epochs,
-        learning_rate: std::env::var("DENOVO_LR")
-            .map_or(3e-3, |v| v.parse().expect("a learning rate")),
+        learning_rate: env("DENOVO_LR").unwrap_or(3e-3),
         lr_step: epochs / 2,
         clip_norm: Some(1.0),
-        lbfgs_iterations: std::env::var("DENOVO_LBFGS")
-            .map_or(0, |v| v.parse().expect("a number of L-BFGS iterations")),
+        lbfgs_iterations: env("DENOVO_LBFGS").unwrap_or(0),
+        patience: env("DENOVO_PATIENCE"),
+        validate_every: 10,
         path: if std::env::var_os("DENOVO_GENERIC").is_some() {
             denovo_train::GradientPath::Generic
         } else {
@@ -129,51 +187,25 @@ fn main() {
     let true_grid = grid_delta(&true_rule);
     let ll_true = denovo_train::evaluate(&true_rule, &test, w0t.clone()).ll_per_trial;
     let start = std::time::Instant::now();
-    let report = |epoch: usize, loss: f64| {
-        println!(
-            "epoch {epoch:4} loss {loss:.5} ({:.2} s/epoch)",
-            start.elapsed().as_secs_f64() / epoch as f64
-        );
-    };
     let (ll_fit, fit_grid) = if which == "rnn" {
-        let rule = RnnConfig::default().init::<B>(2, &dev);
-        let f = denovo_train::fit(
-            RuleFit::fixed_w0(rule),
-            &train,
-            &w0,
+        let rule = fit_rule(
+            RnnConfig::default().init::<B>(2, &dev),
+            (&train, &w0),
+            (&valid, &w0v),
             &config,
-            denovo_train::FitHooks::default(),
-            &mut |r, _| {
-                if r.epoch % 10 == 0 {
-                    report(r.epoch, r.loss)
-                }
-                true
-            },
-        )
-        .unwrap();
-        let rule = f.model.valid().rule;
-        // The RNN read-out from a fresh hidden state (history-free rules need no history).
+        );
+        // The read-out from a fresh hidden state (a history-free rule needs no history).
         (
             denovo_train::evaluate(&rule, &test, w0t.clone()).ll_per_trial,
-            Vec::new(),
+            grid_delta(&rule),
         )
     } else {
-        let rule = DnnConfig::default().init::<B>(2, &dev);
-        let f = denovo_train::fit(
-            RuleFit::fixed_w0(rule),
-            &train,
-            &w0,
+        let rule = fit_rule(
+            DnnConfig::default().init::<B>(2, &dev),
+            (&train, &w0),
+            (&valid, &w0v),
             &config,
-            denovo_train::FitHooks::default(),
-            &mut |r, _| {
-                if r.epoch % 10 == 0 {
-                    report(r.epoch, r.loss)
-                }
-                true
-            },
-        )
-        .unwrap();
-        let rule = f.model.valid().rule;
+        );
         (
             denovo_train::evaluate(&rule, &test, w0t.clone()).ll_per_trial,
             grid_delta(&rule),
@@ -183,7 +215,7 @@ fn main() {
         "held-out LL/trial: fitted {ll_fit:.5}, true rule {ll_true:.5} (difference {:.5})",
         ll_fit - ll_true
     );
-    if !fit_grid.is_empty() {
+    {
         let rmse = (fit_grid
             .iter()
             .zip(&true_grid)

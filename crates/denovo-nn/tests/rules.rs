@@ -8,7 +8,9 @@ use denovo_data::SubjectDesign;
 use denovo_glm::{float_tensor, to_f64_vec};
 use denovo_nn::{DnnConfig, DnnRule, RnnConfig, RnnRule};
 use denovo_rules::{LearningRule, RuleKind, RuleSpec};
-use denovo_train::{SequenceBatch, SubjectWindow, sequence_log_likelihood};
+use denovo_train::{
+    SequenceBatch, SubjectWindow, sequence_log_likelihood, truncated_log_likelihood,
+};
 
 type B = Autodiff<NdArray<f64>>;
 type Inner = NdArray<f64>;
@@ -107,7 +109,7 @@ impl ModuleVisitor<B> for Directional<'_> {
 }
 
 fn total_ll<R: LearningRule<Inner>>(rule: &R, b: &SequenceBatch<Inner>) -> f64 {
-    to_f64_vec(sequence_log_likelihood(rule, b, w0()).sum())[0]
+    to_f64_vec(truncated_log_likelihood(rule, b, w0(), None).sum())[0]
 }
 
 /// Compares the autodiff directional derivative with central differences.
@@ -119,7 +121,8 @@ where
     let d = designs(3, 40, 5);
     let ad_batch = batch::<B>(&d, &windows());
     let inner_batch = batch::<Inner>(&d, &windows());
-    let ll = sequence_log_likelihood(&rule, &ad_batch, w0()).sum();
+    // The generic per-trial path (the fused op equals it: see below).
+    let ll = truncated_log_likelihood(&rule, &ad_batch, w0(), None).sum();
     let grads = ll.backward();
     let mut dir = Directional {
         grads: &grads,
@@ -171,14 +174,16 @@ fn rnn_gradient_matches_finite_differences() {
     check_gradient(small_rnn());
 }
 
-/// An animal in a padded batch has the log-likelihood it has alone.
+/// An animal in a padded batch has the log-likelihood it has alone, through the fused op
+/// and through the generic path.
 fn check_padding<R: LearningRule<Inner>>(rule: &R) {
     let d = designs(3, 40, 6);
-    let together = to_f64_vec(sequence_log_likelihood(
-        rule,
-        &batch::<Inner>(&d, &windows()),
-        w0(),
-    ));
+    let padded = batch::<Inner>(&d, &windows());
+    let together = to_f64_vec(sequence_log_likelihood(rule, &padded, w0()));
+    let generic = to_f64_vec(truncated_log_likelihood(rule, &padded, w0(), None));
+    for (f, g) in together.iter().zip(&generic) {
+        assert!((f - g).abs() < 1e-9, "fused {f} vs generic {g}");
+    }
     let w0v = to_f64_vec(w0::<Inner>());
     for (i, w) in windows().into_iter().enumerate() {
         let alone = batch::<Inner>(&d[i..i + 1], &[w]);
@@ -276,7 +281,10 @@ where
         ..FitConfig::default()
     };
     let (slow, mut g_slow) = loss_and_gradients(&model, &b, &w0(), n, &generic);
-    assert!((fast - slow).abs() < tol * slow.abs(), "loss {fast} vs {slow}");
+    assert!(
+        (fast - slow).abs() < tol * slow.abs(),
+        "loss {fast} vs {slow}"
+    );
     let mut ids = Ids(Vec::new());
     model.visit(&mut ids);
     for &(id, rank) in &ids.0 {
@@ -291,7 +299,10 @@ where
                 to_f64_vec(g_slow.remove::<Bk::InnerBackend, 2>(id).unwrap()),
             )
         };
-        assert!(a.iter().any(|v| *v != 0.0), "a zero gradient proves nothing");
+        assert!(
+            a.iter().any(|v| *v != 0.0),
+            "a zero gradient proves nothing"
+        );
         let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         for (x, y) in a.iter().zip(&b) {
             assert!(
@@ -312,7 +323,11 @@ fn dnn_fused_op_equals_the_generic_path_in_f64() {
 #[test]
 fn rnn_fused_op_equals_the_generic_path_in_f64() {
     let n = assert_fused_equals_generic::<B, _>(small_rnn(), 1e-8);
-    assert_eq!(n, 2 * 2 + 2 * 2 + 1 + 1, "GRU (2 layers), head (2 layers), γ, w0");
+    assert_eq!(
+        n,
+        2 * 2 + 2 * 2 + 1 + 1,
+        "GRU (2 layers), head (2 layers), γ, w0"
+    );
 }
 
 #[test]
@@ -320,4 +335,75 @@ fn both_fused_ops_equal_the_generic_path_in_f32() {
     type F = Autodiff<NdArray<f32>>;
     assert_fused_equals_generic::<F, _>(small_dnn(), 1e-4);
     assert_fused_equals_generic::<F, _>(small_rnn(), 1e-4);
+}
+
+/// A fixed-seed f32 fit through the fused op and through the generic path ends at the
+/// same held-out log-likelihood (to 1e-4 nats/trial), for both rules.
+#[test]
+fn fused_and_generic_fits_reach_the_same_held_out_likelihood() {
+    use denovo_train::{FitConfig, FitHooks, GradientPath, RuleFit};
+    type F = Autodiff<NdArray<f32>>;
+    type FInner = NdArray<f32>;
+    let d = designs(4, 150, 21);
+    let train = batch::<F>(&d[..3], &vec![SubjectWindow::all(150); 3]);
+    let test = batch::<FInner>(&d[3..], &[SubjectWindow::all(150)]);
+    let w0_train = float_tensor::<F, 2>(vec![0.0; 6], [3, 2], &Default::default());
+    let w0_test = float_tensor::<FInner, 2>(vec![0.0; 2], [1, 2], &Default::default());
+    let held_out = |path: GradientPath, rnn: bool| -> f64 {
+        let config = FitConfig {
+            epochs: 25,
+            learning_rate: 0.01,
+            path,
+            ..FitConfig::default()
+        };
+        let score = |ll: Tensor<FInner, 1>| to_f64_vec(ll)[0] / 150.0;
+        // The same initial network for both paths.
+        F::seed(&Default::default(), 5);
+        if rnn {
+            let mut quiet = |_: &denovo_train::EpochReport, _: &_| true;
+            let rule = small_rnn::<F>();
+            let f = denovo_train::fit(
+                RuleFit::fixed_w0(rule),
+                &train,
+                &w0_train,
+                &config,
+                FitHooks::default(),
+                &mut quiet,
+            )
+            .unwrap();
+            score(truncated_log_likelihood(
+                &f.model.valid().rule,
+                &test,
+                w0_test.clone(),
+                None,
+            ))
+        } else {
+            let rule = small_dnn::<F>();
+            let mut quiet = |_: &denovo_train::EpochReport, _: &_| true;
+            let f = denovo_train::fit(
+                RuleFit::fixed_w0(rule),
+                &train,
+                &w0_train,
+                &config,
+                FitHooks::default(),
+                &mut quiet,
+            )
+            .unwrap();
+            score(truncated_log_likelihood(
+                &f.model.valid().rule,
+                &test,
+                w0_test.clone(),
+                None,
+            ))
+        }
+    };
+    for rnn in [false, true] {
+        let fused = held_out(GradientPath::Fast, rnn);
+        let generic = held_out(GradientPath::Generic, rnn);
+        assert!(fused.is_finite() && fused < 0.0);
+        assert!(
+            (fused - generic).abs() < 1e-4,
+            "rnn={rnn}: fused {fused} vs generic {generic}"
+        );
+    }
 }

@@ -44,12 +44,16 @@ impl<B: Backend, R: Module<B>> RuleFit<B, R> {
 
 /// The log-likelihood of every animal's scored choices, `[animals]`: the rule is stepped
 /// through the batch from `w0` (`[animals, features]`); trial t is predicted from the
-/// weights before it. Padded and unscored trials contribute nothing.
+/// weights before it. Padded and unscored trials contribute nothing. Runs the rule's fused
+/// op when it has one (the built-in neural rules), else the per-trial tensor loop.
 pub fn sequence_log_likelihood<B: Backend, R: LearningRule<B>>(
     rule: &R,
     batch: &SequenceBatch<B>,
     w0: Tensor<B, 2>,
 ) -> Tensor<B, 1> {
+    if let Some(ll) = rule.fused_log_likelihood(&batch.host, w0.clone()) {
+        return ll;
+    }
     truncated_log_likelihood(rule, batch, w0, None)
 }
 

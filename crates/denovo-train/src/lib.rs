@@ -13,6 +13,7 @@ mod batch;
 mod evaluate;
 mod fast;
 mod fit;
+pub mod readout;
 
 pub use batch::{SequenceBatch, SubjectWindow};
 pub use denovo_rules::HostSequence;

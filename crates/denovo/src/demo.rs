@@ -132,12 +132,11 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         }
     );
     let mut rows = Vec::new();
-    // Every parametric rule, then the DNN rule (fused kernel). The RNN joins once its
-    // fused kernel exists: through burn autodiff it takes minutes per epoch here.
+    // Every parametric rule (closed form), then the DNN and RNN rules (fused scan op).
     let models = RuleKind::ALL
         .into_iter()
         .map(ModelKind::Parametric)
-        .chain([ModelKind::Dnn]);
+        .chain([ModelKind::Dnn, ModelKind::Rnn]);
     for model in models {
         let fit_args = FitArgs {
             data: Some(data_path.clone()),

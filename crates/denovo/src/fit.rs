@@ -96,9 +96,10 @@ Writes RUN_DIR/summary.json (parameters, log-likelihood per trial on the trainin
 the held-out sessions and the held-out animals, per animal), RUN_DIR/model.mpk (the fitted
 rule as a burn record) and RUN_DIR/weights.csv (the weight trajectory w_t of every animal
 under the fitted rule). The loss is the negative log-likelihood per trial (nats); held-out
-LL is its negative on unseen trials. Parametric rules and dnn use hand-written exact
-gradients (seconds per fit); rnn uses burn autodiff through every trial (slow on long
-sequences until its fused kernel lands).")]
+LL is its negative on unseen trials. Every built-in rule trains on hand-written exact
+gradients: parametric rules through their closed form, dnn and rnn through one fused scan
+op per batch whose backward is registered with burn's autodiff (--generic: burn autodiff
+through every trial instead, the reference path; slow on long sequences).")]
 pub struct FitArgs {
     /// The behaviour file (CSV) or ALF folder.
     #[arg(required_unless_present_any = ["resume", "config"])]

@@ -6,9 +6,11 @@ mod evaluate;
 mod fit;
 mod inspect;
 mod plot;
+mod report;
 mod rule;
 mod run_dir;
 mod simulate;
+mod stats;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -53,6 +55,9 @@ enum Command {
     /// The built-in main job: simulate a small cohort and inspect it, then inspect the real
     /// rat of ../shared/data when it is there.
     Demo(demo::DemoArgs),
+    /// Figures and an HTML report of fitted runs: learning curves, weight trajectories,
+    /// the inferred rules on one grid, and a per-animal model comparison.
+    Report(report::ReportArgs),
     /// Time training epochs of the neural rules: fused kernels vs burn autodiff, peak
     /// memory, GFLOP/s.
     Bench(bench::BenchArgs),
@@ -75,6 +80,7 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Report(args) => report::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -750,3 +750,117 @@ fn config_file_reproduces_a_run() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("fit.toml"), "{}", stderr(&o));
 }
+
+/// The headless browser: `$DENOVO_CHROMIUM`, else `chromium` or `chromium-browser` on the
+/// PATH.
+fn chromium() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("DENOVO_CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|d| [d.join("chromium"), d.join("chromium-browser")])
+        .find(|p| p.is_file())
+}
+
+/// `denovo report` on a parametric, a DNN and an RNN run writes every figure, and the
+/// HTML renders in headless Chromium with every embedded image decoded. Without a browser
+/// the test is skipped, unless `DENOVO_REQUIRE_BROWSER` is set (CI sets it and installs
+/// Debian's chromium).
+#[test]
+fn report_renders_in_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cohort = d.join("cohort.csv");
+    let o = denovo(&[
+        "simulate",
+        "--rule",
+        "reinforce",
+        "--alpha",
+        "0.0625,0.015625",
+        "--animals",
+        "4",
+        "--trials",
+        "600",
+        "--seed",
+        "3",
+        "--out",
+        cohort.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "simulate: {}", stderr(&o));
+    let mut runs = Vec::new();
+    for model in ["reinforce", "dnn", "rnn"] {
+        let out = d.join(format!("run_{model}"));
+        let o = denovo(&[
+            "fit",
+            cohort.to_str().unwrap(),
+            "--model",
+            model,
+            "--holdout-sessions",
+            "0.2",
+            "--epochs",
+            "20",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "fit {model}: {}", stderr(&o));
+        runs.push(out);
+    }
+    let report = d.join("report");
+    let mut args = vec!["report"];
+    args.extend(runs.iter().map(|r| r.to_str().unwrap()));
+    args.extend(["--out", report.to_str().unwrap(), "--history", "2"]);
+    let o = denovo(&args);
+    assert!(o.status.success(), "report: {}", stderr(&o));
+    let mut expected = vec![
+        "rule".to_string(),
+        "rule_history".into(),
+        "comparison".into(),
+    ];
+    for model in ["reinforce", "dnn", "rnn"] {
+        expected.push(format!("learning_curves_run_{model}"));
+        expected.push(format!("weights_run_{model}"));
+    }
+    for name in &expected {
+        for ext in ["png", "svg"] {
+            let f = report.join(format!("{name}.{ext}"));
+            let len = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
+            assert!(len > 1000, "{} missing or empty", f.display());
+        }
+    }
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    let images = html.matches("<img ").count();
+    assert_eq!(images, expected.len(), "one embedded image per figure");
+    assert!(html.contains("Wilcoxon") && html.contains("paired t-test"));
+
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("DENOVO_REQUIRE_BROWSER").is_none(),
+            "DENOVO_REQUIRE_BROWSER is set but no chromium was found"
+        );
+        eprintln!("skipped the browser half: no chromium (set DENOVO_CHROMIUM)");
+        return;
+    };
+    let url = format!("file://{}", report.join("report.html").display());
+    let o = Command::new(&browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            &format!("--user-data-dir={}", d.join("profile").display()),
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            &url,
+        ])
+        .output()
+        .expect("chromium runs");
+    let dom = stdout(&o);
+    let want = format!("data-images-loaded=\"{images}/{images}\"");
+    assert!(
+        dom.contains(&want),
+        "the browser did not decode every image (want {want}); stderr: {}",
+        stderr(&o).chars().take(2000).collect::<String>()
+    );
+}

@@ -5,7 +5,7 @@ use clap::Args;
 use denovo_data::Format;
 use denovo_rules::{RuleKind, RuleSpec};
 use denovo_sim::CohortConfig;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `denovo demo`.
 #[derive(Args, Debug)]
@@ -116,7 +116,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             rat.display()
         );
     }
-    println!("\n== 4. Fit every parametric rule and the DNN rule to the simulated cohort ==");
+    println!(
+        "\n== 4. Fit every parametric rule, the DNN and the RNN rule to the simulated cohort =="
+    );
     // Cross-validation needs at least two animals per split.
     let folds = if args.folds.min(args.animals) >= 2 {
         args.folds.min(args.animals)
@@ -131,17 +133,65 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             String::new()
         }
     );
-    let mut rows = Vec::new();
     // Every parametric rule (closed form), then the DNN and RNN rules (fused scan op).
-    let models = RuleKind::ALL
+    let models: Vec<ModelKind> = RuleKind::ALL
         .into_iter()
         .map(ModelKind::Parametric)
-        .chain([ModelKind::Dnn, ModelKind::Rnn]);
-    for model in models {
+        .chain([ModelKind::Dnn, ModelKind::Rnn])
+        .collect();
+    let (rows, sim_runs) = fit_models(args, &data_path, &models, folds, "fit", Some(&spec))?;
+    print_table(&rows);
+    let mut reports = vec![report(&args.out.join("report_sim"), &sim_runs)?];
+    if rat.is_file() {
+        println!("\n== 5. Fit REINFORCE (+ baseline), the DNN and the RNN rule to the rat ==");
+        println!("held out: the last 20% of its sessions; inputs s1, s2, bias");
+        let models = [
+            ModelKind::Parametric(RuleKind::Reinforce),
+            ModelKind::Parametric(RuleKind::ReinforceBaseline),
+            ModelKind::Dnn,
+            ModelKind::Rnn,
+        ];
+        let (rows, rat_runs) = fit_models(args, &rat, &models, 0, "rat", None)?;
+        print_table(&rows);
+        reports.push(report(&args.out.join("report_rat"), &rat_runs)?);
+    }
+    println!("\nRun directories (summary.json, weights.csv, model.mpk): {}/", args.out.display());
+    for r in &reports {
+        println!("Open the report in a browser: {}", r.display());
+    }
+    Ok(())
+}
+
+/// `denovo report` of `runs` into `out`; returns the HTML's path.
+fn report(out: &Path, runs: &[PathBuf]) -> anyhow::Result<PathBuf> {
+    crate::report::run(&crate::report::ReportArgs {
+        runs: runs.to_vec(),
+        out: out.to_path_buf(),
+        history: 3,
+        animals: 6,
+    })?;
+    Ok(out.join("report.html"))
+}
+
+/// Fits `models` to `data` (last 20% of sessions held out, `folds`-fold CV over animals)
+/// into `<out>/<prefix>_<model>`; returns the table rows (with the true rule's scores
+/// when `truth` is given) and the run directories.
+fn fit_models(
+    args: &DemoArgs,
+    data: &Path,
+    models: &[ModelKind],
+    folds: usize,
+    prefix: &str,
+    truth: Option<&RuleSpec>,
+) -> anyhow::Result<(Vec<Row>, Vec<PathBuf>)> {
+    let mut rows = Vec::new();
+    let mut dirs = Vec::new();
+    for &model in models {
+        let out = args.out.join(format!("{prefix}_{}", model.name()));
         let fit_args = FitArgs {
-            data: Some(data_path.clone()),
+            data: Some(data.to_path_buf()),
             model: Some(model),
-            out: Some(args.out.join(format!("fit_{}", model.name()))),
+            out: Some(out.clone()),
             config: None,
             resume: None,
             checkpoint_every: 0,
@@ -169,14 +219,15 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             quiet: false,
         };
         let s = crate::fit::fit_to_dir(&fit_args)?;
-        if model == ModelKind::Parametric(RuleKind::Reinforce) {
-            let (train, held) = crate::fit::score_spec(&fit_args, &spec)?;
+        dirs.push(out);
+        if let (Some(spec), ModelKind::Parametric(RuleKind::Reinforce)) = (truth, model) {
+            let (train, held) = crate::fit::score_spec(&fit_args, spec)?;
             rows.push(Row {
                 name: "reinforce (true rule)".into(),
                 train: train.ll_per_trial,
                 sessions: held.map_or(f64::NAN, |h| h.ll_per_trial),
                 animals: f64::NAN,
-                params: describe(&spec),
+                params: describe(spec),
                 seconds: f64::NAN,
             });
         }
@@ -202,6 +253,11 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             seconds: s.seconds,
         });
     }
+    Ok((rows, dirs))
+}
+
+/// Prints the comparison table.
+fn print_table(rows: &[Row]) {
     println!(
         "\n{:<22} {:>10} {:>12} {:>12} {:>8}  parameters",
         "rule", "train LL", "held-out", "held-out", "seconds"
@@ -210,7 +266,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "{:<22} {:>10} {:>12} {:>12} {:>8}",
         "", "(nats/tr)", "sessions", "animals", ""
     );
-    for r in &rows {
+    for r in rows {
         let num = |v: f64| {
             if v.is_nan() {
                 "—".to_string()
@@ -233,9 +289,4 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             r.params
         );
     }
-    println!(
-        "\nRun directories (summary.json, weights.csv): {}/fit_<rule>/",
-        args.out.display()
-    );
-    Ok(())
 }

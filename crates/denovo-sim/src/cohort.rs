@@ -210,7 +210,7 @@ pub fn simulate(spec: &RuleSpec, config: &CohortConfig) -> Result<SimulatedCohor
 
 use denovo_glm::{float_tensor, to_f64_vec as to_vec};
 
-fn tensor1<B: Backend>(v: &[f64], device: &B::Device) -> Tensor<B, 1> {
+pub(crate) fn tensor1<B: Backend>(v: &[f64], device: &B::Device) -> Tensor<B, 1> {
     float_tensor(v.to_vec(), [v.len()], device)
 }
 

@@ -14,8 +14,13 @@
 //! [`write_cohort`] saves as a JSON sidecar.
 
 mod cohort;
+mod protocol;
 
 pub use cohort::{
     CohortConfig, GroundTruth, IBL_CONTRASTS, SimError, SimulatedCohort, StimulusSet,
     TrueTrajectory, sidecar_path, simulate, simulate_rule, write_cohort,
+};
+pub use protocol::{
+    Protocol, ProtocolOutcome, Psychometric, Stage, TrainedCriterion, fit_psychometric,
+    simulate_protocol, trained_at,
 };

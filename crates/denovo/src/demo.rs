@@ -155,7 +155,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         print_table(&rows);
         reports.push(report(&args.out.join("report_rat"), &rat_runs)?);
     }
-    println!("\nRun directories (summary.json, weights.csv, model.mpk): {}/", args.out.display());
+    println!(
+        "\nRun directories (summary.json, weights.csv, model.mpk): {}/",
+        args.out.display()
+    );
     for r in &reports {
         println!("Open the report in a browser: {}", r.display());
     }

@@ -11,6 +11,7 @@ mod rule;
 mod run_dir;
 mod simulate;
 mod stats;
+mod twin;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -58,6 +59,9 @@ enum Command {
     /// Figures and an HTML report of fitted runs: learning curves, weight trajectories,
     /// the inferred rules on one grid, and a per-animal model comparison.
     Report(report::ReportArgs),
+    /// Digital twins: virtual animals learning by a fitted rule under a training protocol;
+    /// trials to the IBL trained criterion, one protocol or two side by side.
+    Twin(twin::TwinArgs),
     /// Time training epochs of the neural rules: fused kernels vs burn autodiff, peak
     /// memory, GFLOP/s.
     Bench(bench::BenchArgs),
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::Twin(args) => twin::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

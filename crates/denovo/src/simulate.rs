@@ -76,6 +76,12 @@ pub struct SimulateArgs {
     /// Standard deviation of Gaussian weight noise per trial: stim,bias.
     #[arg(long, value_delimiter = ',', default_value = "0,0")]
     pub noise_sd: Vec<f64>,
+    /// Train the animals under this protocol (TOML, see datasets/protocols/) instead of
+    /// --trials/--session-length/--stimuli: stages of contrasts, sessions until every
+    /// animal reaches the trained criterion or max_sessions. The sidecar then also lists
+    /// each animal's trials to criterion.
+    #[arg(long)]
+    pub protocol: Option<PathBuf>,
 }
 
 /// Parses `N` or `MIN-MAX`.
@@ -125,6 +131,36 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     let format = args.format.unwrap_or_else(|| default_format(&args.out));
     if format == Format::Auto {
         anyhow::bail!("--format auto cannot be written; choose trials-csv, ibl-csv or ibl-alf");
+    }
+    if let Some(protocol) = &args.protocol {
+        let (data, outcomes) =
+            crate::twin::simulate_under(&spec, protocol, args.animals, args.seed, &args.w0_mean)?;
+        denovo_data::save(&data, &args.out, format)?;
+        let sidecar = denovo_sim::sidecar_path(&args.out, format);
+        let doc = serde_json::json!({
+            "rule": spec,
+            "protocol": protocol.display().to_string(),
+            "outcomes": outcomes,
+        });
+        std::fs::write(&sidecar, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("writing {}", sidecar.display()))?;
+        let trained = outcomes
+            .iter()
+            .filter(|o| o.trials_to_trained.is_some())
+            .count();
+        println!(
+            "simulated {} animals by {} under {}: {trained} reached the trained criterion; accuracy {:.4}",
+            args.animals,
+            spec.kind.name(),
+            protocol.display(),
+            data.accuracy()
+        );
+        println!("wrote {} ({})", args.out.display(), format.name());
+        println!(
+            "wrote {} (true rule and trials to criterion)",
+            sidecar.display()
+        );
+        return Ok(());
     }
     let cohort = denovo_sim::simulate(&spec, &config)?;
     let sidecar = denovo_sim::write_cohort(&cohort, &args.out, format)?;

@@ -864,3 +864,134 @@ fn report_renders_in_a_browser() {
         stderr(&o).chars().take(2000).collect::<String>()
     );
 }
+
+fn protocol(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../datasets/protocols")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A cohort trained by REINFORCE under the IBL protocol, refitted, and twinned under the
+/// same protocol: the twins' trials to criterion match the cohort's own within sampling
+/// error; the easy-first protocol gives a clearly different number.
+#[test]
+fn twin_reproduces_the_cohort_it_was_fitted_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cohort = d.join("cohort.csv");
+    let ibl = protocol("ibl_training.toml");
+    let o = denovo(&[
+        "simulate",
+        "--rule",
+        "reinforce",
+        "--alpha",
+        "0.004,0.001",
+        "--animals",
+        "40",
+        "--seed",
+        "4",
+        "--protocol",
+        &ibl,
+        "--out",
+        cohort.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "simulate: {}", stderr(&o));
+    let run = d.join("run");
+    let o = denovo(&[
+        "fit",
+        cohort.to_str().unwrap(),
+        "--model",
+        "reinforce",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "fit: {}", stderr(&o));
+    let o = denovo(&[
+        "twin",
+        run.to_str().unwrap(),
+        "--protocol",
+        &ibl,
+        "--compare",
+        &protocol("easy_first.toml"),
+        "--animals",
+        "200",
+        "--observed",
+        cohort.to_str().unwrap(),
+        "--json",
+        "--out",
+        d.join("twin").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "twin: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["schema"], "denovo.twin/1");
+    let g = |i: usize, k: &str| v["groups"][i][k].as_f64().unwrap();
+    assert_eq!(g(0, "trained"), 40.0, "every simulated animal is trained");
+    assert!(g(1, "trained") >= 190.0);
+    let se = (g(0, "se_trials").powi(2) + g(1, "se_trials").powi(2)).sqrt();
+    let diff = (g(0, "mean_trials") - g(1, "mean_trials")).abs();
+    assert!(
+        diff < 3.0 * se,
+        "observed {} vs twin {} trials (3 SE = {})",
+        g(0, "mean_trials"),
+        g(1, "mean_trials"),
+        3.0 * se
+    );
+    let se2 = (g(1, "se_trials").powi(2) + g(2, "se_trials").powi(2)).sqrt();
+    assert!(
+        (g(2, "mean_trials") - g(1, "mean_trials")).abs() > 5.0 * se2,
+        "the easy-first protocol should differ"
+    );
+    assert!(d.join("twin/twin.png").is_file() && d.join("twin/twin.svg").is_file());
+}
+
+/// A malformed protocol fails with its file name and what is wrong.
+#[test]
+fn twin_rejects_a_bad_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "name = \"x\"\nsession_trials = 0\nmax_sessions = 5\n[[stage]]\nname = \"a\"\ncontrasts = [1.0]\n").unwrap();
+    let o = denovo(&[
+        "simulate",
+        "--rule",
+        "reinforce",
+        "--animals",
+        "2",
+        "--protocol",
+        bad.to_str().unwrap(),
+        "--out",
+        dir.path().join("c.csv").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("bad.toml") && e.contains("session_trials"),
+        "{e}"
+    );
+    std::fs::write(
+        &bad,
+        "name = \"x\"\nsession_trials = 10\nmax_sessions = 5\nstages = 3\n",
+    )
+    .unwrap();
+    let o = denovo(&[
+        "simulate",
+        "--rule",
+        "reinforce",
+        "--animals",
+        "2",
+        "--protocol",
+        bad.to_str().unwrap(),
+        "--out",
+        dir.path().join("c.csv").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("not a valid protocol"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("panicked"));
+}

@@ -20,6 +20,10 @@
 //! Parameters travel as one flat vector, in the order of [`ScanRule`]: per dense layer its
 //! weight (`[in × out]`, row-major, burn's layout) then its bias, and γ last.
 
+// The kernels index several parallel buffers by the same j; the index loops read like the
+// equations they implement.
+#![allow(clippy::needless_range_loop)]
+
 use denovo_rules::HostSequence;
 use denovo_rules::closed_form::{sigmoid, softplus};
 
@@ -718,13 +722,15 @@ mod tests {
         HostSequence {
             x: (0..n).flat_map(|t| [v(t, 0), 1.0]).collect(),
             choice: (0..n)
-                .map(|t| f64::from(u8::from((t + seed) % 3 == 0)))
+                .map(|t| f64::from(u8::from((t + seed).is_multiple_of(3))))
                 .collect(),
             reward: (0..n)
-                .map(|t| f64::from(u8::from((t * 5 + seed) % 4 != 0)))
+                .map(|t| f64::from(u8::from(!(t * 5 + seed).is_multiple_of(4))))
                 .collect(),
             answer: (0..n).map(|t| ((t + 2 * seed) % 2) as f64).collect(),
-            session_start: (0..n).map(|t| f64::from(u8::from(t % 17 == 0))).collect(),
+            session_start: (0..n)
+                .map(|t| f64::from(u8::from(t.is_multiple_of(17))))
+                .collect(),
             score,
         }
     }

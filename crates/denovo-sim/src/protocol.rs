@@ -253,7 +253,7 @@ pub fn trained_at(
         trials_before += s.trials.len();
         ends.push(trials_before);
     }
-    for last in n - 1..subject.sessions.len() {
+    for (last, &end) in ends.iter().enumerate().skip(n - 1) {
         let pooled = subject.sessions[last + 1 - n..=last]
             .iter()
             .flat_map(|s| &s.trials);
@@ -288,7 +288,7 @@ pub fn trained_at(
             && psy.threshold < criterion.max_threshold
             && psy.lapse < criterion.max_lapse
         {
-            return Some((last, ends[last]));
+            return Some((last, end));
         }
     }
     None

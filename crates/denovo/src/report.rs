@@ -426,8 +426,14 @@ fn grid_size(panels: usize) -> ((u32, u32), usize) {
     ((420 * cols as u32, 60 + 320 * rows), cols)
 }
 
+/// An animal's name with its observed and predicted fraction correct per session.
+type AnimalCurve = (String, Vec<f64>, Vec<f64>);
+
+/// A read-out condition: label, correct trial or not, history (k, rewarded).
+type Condition = (String, bool, Option<(usize, bool)>);
+
 fn learning_figure(out: &Path, l: &Loaded, max_animals: usize) -> anyhow::Result<Figure> {
-    let curves: Vec<(String, Vec<f64>, Vec<f64>)> = l
+    let curves: Vec<AnimalCurve> = l
         .design
         .subjects
         .iter()
@@ -437,7 +443,7 @@ fn learning_figure(out: &Path, l: &Loaded, max_animals: usize) -> anyhow::Result
             (d.subject.clone(), obs, pred)
         })
         .collect();
-    let pooled = |pick: fn(&(String, Vec<f64>, Vec<f64>)) -> &Vec<f64>| -> Vec<(f64, f64)> {
+    let pooled = |pick: fn(&AnimalCurve) -> &Vec<f64>| -> Vec<(f64, f64)> {
         let n = curves.iter().map(|c| pick(c).len()).max().unwrap_or(0);
         (0..n)
             .filter_map(|s| {
@@ -535,7 +541,7 @@ fn weights_figure(out: &Path, l: &Loaded, max_animals: usize) -> anyhow::Result<
             y_desc: "weight".into(),
             curves,
             markers,
-            shaded: (*train_end < n).then(|| (*train_end as f64 + 1.0, n as f64)),
+            shaded: (*train_end < n).then_some((*train_end as f64 + 1.0, n as f64)),
             dots_for: None,
             x_ticks: XTicks::Integer,
         });
@@ -631,7 +637,7 @@ fn rule_figure(out: &Path, runs: &[Loaded], history: Option<usize>) -> anyhow::R
             let names = &l.design.names;
             let j = primary(names);
             let k = names.len();
-            let conditions: Vec<(String, bool, Option<(usize, bool)>)> = match history {
+            let conditions: Vec<Condition> = match history {
                 None => vec![
                     ("correct".into(), true, None),
                     ("error".into(), false, None),

@@ -29,6 +29,9 @@ pub struct DemoArgs {
     /// Folds over animals for the held-out-animal likelihood of the fits.
     #[arg(long, default_value_t = 4)]
     pub folds: usize,
+    /// Training epochs of the DNN and RNN fits (`denovo fit`'s default: 300).
+    #[arg(long, default_value_t = 300)]
+    pub neural_epochs: usize,
 }
 
 /// One line of the demo's comparison table.
@@ -202,7 +205,7 @@ fn fit_models(
             folds,
             holdout_sessions: 0.2,
             seed: args.seed,
-            epochs: None,
+            epochs: matches!(model, ModelKind::Dnn | ModelKind::Rnn).then_some(args.neural_epochs),
             lr: None,
             lr_step: None,
             lbfgs: None,

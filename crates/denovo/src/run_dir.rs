@@ -3,7 +3,7 @@
 use anyhow::{Context, bail};
 use burn::module::Module;
 use burn::record::DefaultRecorder;
-use denovo_nn::{DnnConfig, DnnRule, RnnConfig, RnnRule};
+use denovo_nn::{DnnConfig, DnnRule, RnnConfig, RnnRule, cast_to_backend_precision};
 use denovo_rules::{
     Parametric, PredictMax, QLearning, Reinforce, ReinforceBaseline, RewardMax, RuleKind, RuleSpec,
 };
@@ -122,21 +122,23 @@ pub fn read_run(dir: &Path) -> anyhow::Result<Run> {
             let config: DnnConfig = serde_json::from_value(summary["architecture"]["dnn"].clone())
                 .with_context(|| format!("{}: `architecture.dnn` missing", path.display()))?;
             let rule = config.init::<ReadBackend>(k, &device);
-            AnyRule::Dnn(Box::new(
+            // Loaded values take burn's process-wide default float type, which an f32 fit
+            // earlier in the same process (the demo) sets: cast back to the read precision.
+            AnyRule::Dnn(Box::new(cast_to_backend_precision(
                 rule.load_file(dir.join("model"), &DefaultRecorder::new(), &device)
                     .map_err(|e| anyhow::anyhow!("{e:?}"))
                     .with_context(|| load("dnn"))?,
-            ))
+            )))
         }
         "rnn" => {
             let config: RnnConfig = serde_json::from_value(summary["architecture"]["rnn"].clone())
                 .with_context(|| format!("{}: `architecture.rnn` missing", path.display()))?;
             let rule = config.init::<ReadBackend>(k, &device);
-            AnyRule::Rnn(Box::new(
+            AnyRule::Rnn(Box::new(cast_to_backend_precision(
                 rule.load_file(dir.join("model"), &DefaultRecorder::new(), &device)
                     .map_err(|e| anyhow::anyhow!("{e:?}"))
                     .with_context(|| load("rnn"))?,
-            ))
+            )))
         }
         other => {
             let kind: RuleKind = other

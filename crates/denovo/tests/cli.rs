@@ -263,6 +263,8 @@ fn demo_runs_on_a_small_cohort() {
         "3",
         "--trials",
         "200",
+        "--neural-epochs",
+        "20",
     ];
     let rat = rat();
     if let Some(r) = &rat {
@@ -281,6 +283,8 @@ fn demo_runs_on_a_small_cohort() {
         "rewardmax",
         "predictmax",
         "qlearning",
+        "dnn",
+        "rnn",
     ] {
         assert!(
             out.join(format!("fit_{rule}"))
@@ -293,9 +297,18 @@ fn demo_runs_on_a_small_cohort() {
             "{rule} row missing: {text}"
         );
     }
+    assert!(out.join("report_sim/report.html").is_file());
+    assert!(out.join("report_sim/rule_history.png").is_file());
     if rat.is_some() {
         assert!(stdout(&o).contains("20,000 trials"));
         assert!(out.join("rat_learning_curve.png").is_file());
+        for m in ["reinforce", "reinforce-baseline", "dnn", "rnn"] {
+            assert!(
+                out.join(format!("rat_{m}/summary.json")).is_file(),
+                "rat {m}"
+            );
+        }
+        assert!(out.join("report_rat/report.html").is_file());
     }
 }
 

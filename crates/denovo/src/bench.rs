@@ -99,6 +99,16 @@ struct Report {
     schema: &'static str,
     threads: usize,
     rows: Vec<Row>,
+    /// The process's peak resident set (VmHWM, Linux), MB.
+    process_peak_rss_mb: Option<f64>,
+}
+
+/// VmHWM of this process from /proc/self/status, MB (Linux only).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1e3)
 }
 
 fn cohort(animals: usize, trials: usize) -> anyhow::Result<SequenceBatch<Train>> {
@@ -248,7 +258,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             let short = args.generic_trials;
             rows.push(measure(model, GradientPath::Fast, 12, short, args.epochs)?);
             print_progress(args, rows.last());
-            rows.push(measure(model, GradientPath::Generic, 12, short, 1)?);
+            rows.push(measure(model, GradientPath::Generic, 12, short, args.epochs.min(3))?);
             print_progress(args, rows.last());
             let (f, g) = (&rows[rows.len() - 2], &rows[rows.len() - 1]);
             if !args.json {
@@ -263,9 +273,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         schema: "denovo.bench/1",
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         rows,
+        process_peak_rss_mb: peak_rss_mb(),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if let Some(mb) = report.process_peak_rss_mb {
+        println!("process peak resident memory (all workloads, data included): {mb:.0} MB");
     }
     Ok(())
 }

@@ -258,7 +258,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             let short = args.generic_trials;
             rows.push(measure(model, GradientPath::Fast, 12, short, args.epochs)?);
             print_progress(args, rows.last());
-            rows.push(measure(model, GradientPath::Generic, 12, short, args.epochs.min(3))?);
+            rows.push(measure(
+                model,
+                GradientPath::Generic,
+                12,
+                short,
+                args.epochs.min(3),
+            )?);
             print_progress(args, rows.last());
             let (f, g) = (&rows[rows.len() - 2], &rows[rows.len() - 1]);
             if !args.json {

@@ -310,6 +310,43 @@ where
 {
     root.fill(&WHITE).map_err(plot_err)?;
     let root = root.titled(title, ("sans-serif", 24)).map_err(plot_err)?;
+    // Many curves: one legend strip under the panels instead of a box inside each.
+    let mut entries: Vec<(&str, usize, bool)> = Vec::new();
+    for (label, color, dashed, _) in panels.iter().flat_map(|p| &p.curves) {
+        if !label.is_empty() && !entries.iter().any(|e| e.0 == label) {
+            entries.push((label, *color, *dashed));
+        }
+    }
+    let shared = entries.len() > 4;
+    let root = if shared {
+        let (w, h) = root.dim_in_pixel();
+        let per_row = (w as usize / 330).max(1);
+        let strip = 12 + 22 * entries.len().div_ceil(per_row) as u32;
+        let (top, bottom) = root.split_vertically(h.saturating_sub(strip));
+        for (i, (label, color, dashed)) in entries.iter().enumerate() {
+            let c = if *color == 0 {
+                BLACK.to_rgba()
+            } else {
+                Palette99::pick(*color).to_rgba()
+            };
+            let x = 20 + 330 * (i % per_row) as i32;
+            let y = 12 + 22 * (i / per_row) as i32;
+            let end = if *dashed { x + 10 } else { x + 24 };
+            bottom
+                .draw(&PathElement::new([(x, y), (end, y)], c.stroke_width(3)))
+                .map_err(plot_err)?;
+            bottom
+                .draw(&Text::new(
+                    label.to_string(),
+                    (x + 32, y - 7),
+                    ("sans-serif", 13),
+                ))
+                .map_err(plot_err)?;
+        }
+        top
+    } else {
+        root
+    };
     let rows = panels.len().div_ceil(cols).max(1);
     let areas = root.split_evenly((rows, cols));
     for (panel, area) in panels.iter().zip(areas) {
@@ -377,7 +414,7 @@ where
                     .draw_series(LineSeries::new(points.iter().copied(), style))
                     .map_err(plot_err)?
             };
-            if !label.is_empty() {
+            if !label.is_empty() && !shared {
                 let d = *dashed;
                 series.label(label.clone()).legend(
                     move |(x, y)| -> DynElement<'static, DB, (i32, i32)> {
@@ -394,14 +431,16 @@ where
                 );
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font(("sans-serif", 12))
-            .draw()
-            .map_err(plot_err)?;
+        if !shared {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.3))
+                .label_font(("sans-serif", 12))
+                .draw()
+                .map_err(plot_err)?;
+        }
     }
     root.present().map_err(plot_err)?;
     Ok(())

@@ -431,7 +431,7 @@ where
                 );
             }
         }
-        if !shared {
+        if !shared && panel.curves.iter().any(|c| !c.0.is_empty()) {
             chart
                 .configure_series_labels()
                 .position(SeriesLabelPosition::LowerRight)

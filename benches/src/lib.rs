@@ -4,14 +4,20 @@ use denovo_rules::{RuleKind, RuleSpec};
 use denovo_sim::{CohortConfig, SimulatedCohort};
 use std::path::PathBuf;
 
+/// The package's folder: cargo's `CARGO_MANIFEST_DIR` at run time (right even when the
+/// build was reused from a checkout at another path), else the compile-time value.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// The real rat's CSV when it is present (`$DENOVO_DATA/rat_W053.csv` or
 /// `../shared/data/rat_W053.csv` beside the workspace).
 pub fn rat_csv() -> Option<PathBuf> {
     let p = std::env::var_os("DENOVO_DATA")
         .map(|d| PathBuf::from(d).join("rat_W053.csv"))
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/rat_W053.csv")
-        });
+        .unwrap_or_else(|| manifest_dir().join("../../shared/data/rat_W053.csv"));
     p.is_file().then_some(p)
 }
 

@@ -3,10 +3,16 @@
 use denovo_data::{DesignOptions, Format, load};
 use std::path::{Path, PathBuf};
 
+/// The package's folder: cargo's `CARGO_MANIFEST_DIR` at run time (right even when the
+/// build was reused from a checkout at another path), else the compile-time value.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
+    manifest_dir().join("../../tests/fixtures").join(name)
 }
 
 #[test]
@@ -210,9 +216,7 @@ fn alf_reads_integer_and_float_dtypes() {
 fn rat_w053_loads_with_known_counts() {
     let path = std::env::var_os("DENOVO_DATA")
         .map(|d| PathBuf::from(d).join("rat_W053.csv"))
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/rat_W053.csv")
-        });
+        .unwrap_or_else(|| manifest_dir().join("../../../shared/data/rat_W053.csv"));
     if !path.is_file() {
         eprintln!("skipped: {} not present", path.display());
         return;

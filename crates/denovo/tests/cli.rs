@@ -4,6 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The package's folder: cargo's `CARGO_MANIFEST_DIR` at run time (right even when the
+/// build was reused from a checkout at another path), else the compile-time value.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 fn denovo(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_denovo"))
         .args(args)
@@ -40,9 +48,7 @@ fn inspect_json(path: &Path, format: &str) -> serde_json::Value {
 fn rat() -> Option<PathBuf> {
     let p = std::env::var_os("DENOVO_DATA")
         .map(|d| PathBuf::from(d).join("rat_W053.csv"))
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/rat_W053.csv")
-        });
+        .unwrap_or_else(|| manifest_dir().join("../../../shared/data/rat_W053.csv"));
     p.is_file().then_some(p)
 }
 
@@ -131,8 +137,7 @@ fn simulate_then_inspect_in_every_format() {
 #[test]
 fn inspect_plot_writes_png_and_svg() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/trials_basic.csv");
+    let fixture = manifest_dir().join("../../tests/fixtures/trials_basic.csv");
     for name in ["curve.png", "curve.svg"] {
         let plot = dir.path().join(name);
         let o = denovo(&[
@@ -879,7 +884,7 @@ fn report_renders_in_a_browser() {
 }
 
 fn protocol(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    manifest_dir()
         .join("../../datasets/protocols")
         .join(name)
         .to_str()

@@ -1013,3 +1013,32 @@ fn twin_rejects_a_bad_protocol() {
     );
     assert!(!stderr(&o).contains("panicked"));
 }
+
+/// `denovo bench --json` measures both paths and reports positive times, FLOPs and memory
+/// (what it measures is not asserted: speed lives in benchmarks, not tests).
+#[test]
+fn bench_reports_both_paths() {
+    let o = denovo(&[
+        "bench",
+        "--models",
+        "dnn",
+        "--epochs",
+        "1",
+        "--generic-trials",
+        "20",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["schema"], "denovo.bench/1");
+    let rows = v["rows"].as_array().unwrap();
+    let paths: Vec<&str> = rows.iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["fused", "fused", "generic"]);
+    assert_eq!(rows[0]["animals"], 12);
+    assert_eq!(rows[0]["trials"], 10_000);
+    for r in rows {
+        assert!(r["seconds_per_epoch"].as_f64().unwrap() > 0.0);
+        assert!(r["gflop_per_epoch"].as_f64().unwrap() > 0.0);
+        assert!(r["peak_heap_mb"].as_f64().unwrap() > 0.0);
+    }
+}

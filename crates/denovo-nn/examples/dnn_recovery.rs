@@ -59,7 +59,13 @@ fn cohort<Bk: burn::tensor::backend::Backend>(
 
 /// Δw_stim of `rule` on the grid stimulus × w_stim ∈ [−2, 2] × w_bias ∈ {−1, 0, 1} ×
 /// correct/error (choice toward / away from the stimulus side).
-fn grid_delta<R: LearningRule<I, State = burn::tensor::Tensor<I, 2>>>(rule: &R) -> Vec<f64> {
+/// With `warmup`, the rule first runs through those trials (each grid point sees the same
+/// ones, its weights reset to the grid point after every trial), so that a recurrent rule
+/// is read out from a hidden state it actually meets rather than from h = 0.
+fn grid_delta<R: LearningRule<I, State = burn::tensor::Tensor<I, 2>>>(
+    rule: &R,
+    warmup: Option<&denovo_train::HostSequence>,
+) -> Vec<f64> {
     let dev = Default::default();
     let mut w = Vec::new();
     let mut x = Vec::new();
@@ -91,7 +97,23 @@ fn grid_delta<R: LearningRule<I, State = burn::tensor::Tensor<I, 2>>>(rule: &R) 
         session_start: float_tensor(vec![0.0; n], [n], &dev),
     };
     let w0 = float_tensor(w, [n, 2], &dev);
-    let next = rule.step(rule.initial_state(w0.clone()), &trial);
+    let mut state = rule.initial_state(w0.clone());
+    if let Some(h) = warmup {
+        for t in 0..h.choice.len() {
+            let rep = |v: f64| float_tensor::<I, 1>(vec![v; n], [n], &dev);
+            let past = TrialBatch {
+                x: float_tensor(h.x[2 * t..2 * t + 2].repeat(n), [n, 2], &dev),
+                choice: rep(h.choice[t]),
+                reward: rep(h.reward[t]),
+                answer: rep(h.answer[t]),
+                session_start: rep(h.session_start[t]),
+            };
+            state = rule.step(state, &past);
+            let drift = w0.clone() - rule.policy_weights(&state);
+            state = rule.perturb_weights(state, drift);
+        }
+    }
+    let next = rule.step(state, &trial);
     let d = to_f64_vec(rule.policy_weights(&next) - w0);
     d.chunks(2).map(|c| c[0]).collect()
 }
@@ -184,7 +206,16 @@ fn main() {
         ..FitConfig::default()
     };
     let true_rule = Reinforce::<I>::from_spec(&truth, &dev);
-    let true_grid = grid_delta(&true_rule);
+    let true_grid = grid_delta(&true_rule, None);
+    // The first 50 trials of a test animal, for reading a recurrent rule out mid-history.
+    let warm = denovo_train::HostSequence {
+        score: 0..50,
+        x: test.host[0].x[..100].to_vec(),
+        choice: test.host[0].choice[..50].to_vec(),
+        reward: test.host[0].reward[..50].to_vec(),
+        answer: test.host[0].answer[..50].to_vec(),
+        session_start: test.host[0].session_start[..50].to_vec(),
+    };
     let ll_true = denovo_train::evaluate(&true_rule, &test, w0t.clone()).ll_per_trial;
     let start = std::time::Instant::now();
     let (ll_fit, fit_grid) = if which == "rnn" {
@@ -194,10 +225,17 @@ fn main() {
             (&valid, &w0v),
             &config,
         );
-        // The read-out from a fresh hidden state (a history-free rule needs no history).
+        // Read out from a fresh hidden state and after 50 real trials (reported below).
+        let fresh = grid_delta(&rule, None);
+        let rms = |v: &[f64]| (v.iter().map(|d| d * d).sum::<f64>() / v.len() as f64).sqrt();
+        let diff: Vec<f64> = fresh.iter().zip(&true_grid).map(|(a, b)| a - b).collect();
+        println!(
+            "RNN read from h = 0: grid RMSE {:.1}% of the truth's RMS",
+            100.0 * rms(&diff) / rms(&true_grid)
+        );
         (
             denovo_train::evaluate(&rule, &test, w0t.clone()).ll_per_trial,
-            grid_delta(&rule),
+            grid_delta(&rule, Some(&warm)),
         )
     } else {
         let rule = fit_rule(
@@ -208,7 +246,7 @@ fn main() {
         );
         (
             denovo_train::evaluate(&rule, &test, w0t.clone()).ll_per_trial,
-            grid_delta(&rule),
+            grid_delta(&rule, None),
         )
     };
     println!(

@@ -214,6 +214,39 @@ pub(crate) fn tensor1<B: Backend>(v: &[f64], device: &B::Device) -> Tensor<B, 1>
     float_tensor(v.to_vec(), [v.len()], device)
 }
 
+/// A simulated IBL trial: inputs `contrastLeft`, `contrastRight`, `probabilityLeft` (0.5)
+/// for a stimulus of `magnitude` on the right (`right`) or left, and the outcome.
+pub(crate) fn ibl_trial(magnitude: f64, right: bool, choice: bool, reward: f64) -> Trial {
+    Trial {
+        inputs: vec![
+            if right { 0.0 } else { magnitude },
+            if right { magnitude } else { 0.0 },
+            0.5,
+        ],
+        choice: u8::from(choice),
+        answer: u8::from(right),
+        reward,
+    }
+}
+
+/// One completed trial of every animal as a rule's input.
+pub(crate) fn trial_batch<B: Backend>(
+    x: Tensor<B, 2>,
+    choice: &[f64],
+    reward: &[f64],
+    answer: &[f64],
+    start: &[f64],
+    device: &B::Device,
+) -> TrialBatch<B> {
+    TrialBatch {
+        x,
+        choice: tensor1(choice, device),
+        reward: tensor1(reward, device),
+        answer: tensor1(answer, device),
+        session_start: tensor1(start, device),
+    }
+}
+
 /// Simulates a cohort learning by any [`LearningRule`] over x = [stim, bias] (a custom rule
 /// or one of the built-ins), on backend `B`. Returns the behaviour and the true weights.
 pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
@@ -280,27 +313,9 @@ pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
             choice[a] = f64::from(u8::from(y));
             reward[a] = f64::from(u8::from(choice[a] == answer[a]));
             let (magnitude, right) = contrasts[a];
-            trials[a].push((
-                starts_t[a],
-                Trial {
-                    inputs: vec![
-                        if right { 0.0 } else { magnitude },
-                        if right { magnitude } else { 0.0 },
-                        0.5,
-                    ],
-                    choice: u8::from(y),
-                    answer: u8::from(right),
-                    reward: reward[a],
-                },
-            ));
+            trials[a].push((starts_t[a], ibl_trial(magnitude, right, y, reward[a])));
         }
-        let batch = TrialBatch {
-            x: x_t,
-            choice: tensor1(&choice, device),
-            reward: tensor1(&reward, device),
-            answer: tensor1(&answer, device),
-            session_start: tensor1(&start, device),
-        };
+        let batch = trial_batch(x_t, &choice, &reward, &answer, &start, device);
         state = rule.step(state, &batch);
         if config.noise_sd.iter().any(|&s| s > 0.0) {
             let noise: Vec<f64> = (0..n * k)

@@ -1,11 +1,11 @@
 //! Training protocols (contrast stages and advancement rules), simulation of virtual
 //! animals under a protocol, and the IBL "trained 1a" criterion.
 
-use crate::cohort::{SimError, tensor1};
+use crate::cohort::{SimError, ibl_trial, trial_batch};
 use burn::tensor::{Tensor, backend::Backend};
 use denovo_data::{Dataset, Session, Subject, Trial, stimulus_transform};
 use denovo_glm::{float_tensor, to_f64_vec};
-use denovo_rules::{LearningRule, TrialBatch};
+use denovo_rules::LearningRule;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -405,24 +405,11 @@ pub fn simulate_protocol<B: Backend, R: LearningRule<B>>(
                 reward[a] = f64::from(u8::from(choice[a] == answer[a]));
                 prev[a] = Some((choice[a], reward[a], answer[a]));
                 let (magnitude, right) = shown[a];
-                sessions[a][session].trials.push(Trial {
-                    inputs: vec![
-                        if right { 0.0 } else { magnitude },
-                        if right { magnitude } else { 0.0 },
-                        0.5,
-                    ],
-                    choice: u8::from(y),
-                    answer: u8::from(right),
-                    reward: reward[a],
-                });
+                sessions[a][session]
+                    .trials
+                    .push(ibl_trial(magnitude, right, y, reward[a]));
             }
-            let batch = TrialBatch {
-                x: x_t,
-                choice: tensor1(&choice, device),
-                reward: tensor1(&reward, device),
-                answer: tensor1(&answer, device),
-                session_start: tensor1(&start, device),
-            };
+            let batch = trial_batch(x_t, &choice, &reward, &answer, &start, device);
             state = rule.step(state, &batch);
         }
         // End of the session: advancement and the criterion.

@@ -344,62 +344,51 @@ fn fused_and_generic_fits_reach_the_same_held_out_likelihood() {
     use denovo_train::{FitConfig, FitHooks, GradientPath, RuleFit};
     type F = Autodiff<NdArray<f32>>;
     type FInner = NdArray<f32>;
-    let d = designs(4, 150, 21);
-    let train = batch::<F>(&d[..3], &vec![SubjectWindow::all(150); 3]);
-    let test = batch::<FInner>(&d[3..], &[SubjectWindow::all(150)]);
-    let w0_train = float_tensor::<F, 2>(vec![0.0; 6], [3, 2], &Default::default());
-    let w0_test = float_tensor::<FInner, 2>(vec![0.0; 2], [1, 2], &Default::default());
-    let held_out = |path: GradientPath, rnn: bool| -> f64 {
+    /// Fits `rule` (25 epochs, lr 0.01) by `path`; LL per trial of the test animal.
+    fn held_out<R>(
+        rule: R,
+        path: GradientPath,
+        train: &SequenceBatch<F>,
+        test: &SequenceBatch<FInner>,
+    ) -> f64
+    where
+        R: LearningRule<F> + AutodiffModule<F> + burn::module::ModuleDisplay,
+        R::InnerModule: LearningRule<FInner> + burn::module::ModuleDisplay,
+    {
         let config = FitConfig {
             epochs: 25,
             learning_rate: 0.01,
             path,
             ..FitConfig::default()
         };
-        let score = |ll: Tensor<FInner, 1>| to_f64_vec(ll)[0] / 150.0;
-        // The same initial network for both paths.
-        F::seed(&Default::default(), 5);
-        if rnn {
-            let mut quiet = |_: &denovo_train::EpochReport, _: &_| true;
-            let rule = small_rnn::<F>();
-            let f = denovo_train::fit(
-                RuleFit::fixed_w0(rule),
-                &train,
-                &w0_train,
-                &config,
-                FitHooks::default(),
-                &mut quiet,
-            )
-            .unwrap();
-            score(truncated_log_likelihood(
-                &f.model.valid().rule,
-                &test,
-                w0_test.clone(),
-                None,
-            ))
-        } else {
-            let rule = small_dnn::<F>();
-            let mut quiet = |_: &denovo_train::EpochReport, _: &_| true;
-            let f = denovo_train::fit(
-                RuleFit::fixed_w0(rule),
-                &train,
-                &w0_train,
-                &config,
-                FitHooks::default(),
-                &mut quiet,
-            )
-            .unwrap();
-            score(truncated_log_likelihood(
-                &f.model.valid().rule,
-                &test,
-                w0_test.clone(),
-                None,
-            ))
-        }
-    };
+        let dev = Default::default();
+        let w0 = float_tensor::<F, 2>(vec![0.0; 6], [3, 2], &dev);
+        let fitted = denovo_train::fit(
+            RuleFit::fixed_w0(rule),
+            train,
+            &w0,
+            &config,
+            FitHooks::default(),
+            &mut |_, _| true,
+        )
+        .unwrap();
+        let w0_test = float_tensor::<FInner, 2>(vec![0.0; 2], [1, 2], &dev);
+        let ll = truncated_log_likelihood(&fitted.model.valid().rule, test, w0_test, None);
+        to_f64_vec(ll)[0] / 150.0
+    }
+    let d = designs(4, 150, 21);
+    let train = batch::<F>(&d[..3], &vec![SubjectWindow::all(150); 3]);
+    let test = batch::<FInner>(&d[3..], &[SubjectWindow::all(150)]);
     for rnn in [false, true] {
-        let fused = held_out(GradientPath::Fast, rnn);
-        let generic = held_out(GradientPath::Generic, rnn);
+        let [fused, generic] = [GradientPath::Fast, GradientPath::Generic].map(|path| {
+            // The same initial network for both paths.
+            F::seed(&Default::default(), 5);
+            if rnn {
+                held_out(small_rnn::<F>(), path, &train, &test)
+            } else {
+                held_out(small_dnn::<F>(), path, &train, &test)
+            }
+        });
         assert!(fused.is_finite() && fused < 0.0);
         assert!(
             (fused - generic).abs() < 1e-4,

@@ -18,9 +18,7 @@ use criterion::{
 use denovo_benches::reinforce_cohort;
 use denovo_nn::{DnnConfig, RnnConfig};
 use denovo_rules::{LearningRule, Reinforce};
-use denovo_train::{
-    FitConfig, GradientPath, RuleFit, SequenceBatch, SubjectWindow, loss_and_gradients,
-};
+use denovo_train::{FitConfig, GradientPath, RuleFit, SequenceBatch, loss_and_gradients};
 use std::hint::black_box;
 
 fn batch<B: AutodiffBackend>(
@@ -32,14 +30,9 @@ fn batch<B: AutodiffBackend>(
         .dataset
         .design(&Default::default())
         .expect("stim, bias");
-    let subjects: Vec<_> = design.subjects.iter().collect();
-    let windows: Vec<_> = subjects
-        .iter()
-        .map(|s| SubjectWindow::all(s.n_trials()))
-        .collect();
     let device = Default::default();
     let w0 = denovo_glm::float_tensor::<B, 2>(vec![0.0; 2 * animals], [animals, 2], &device);
-    (SequenceBatch::new(&subjects, &windows, &device), w0)
+    (SequenceBatch::whole(&design.subjects, &device), w0)
 }
 
 fn bench_rule<B, R>(

@@ -15,7 +15,7 @@ use burn::module::{AutodiffModule, Module, Param};
 use burn::tensor::{Tensor, backend::Backend};
 use denovo_glm::{float_tensor, to_f64_vec};
 use denovo_rules::{LearningRule, TrialBatch};
-use denovo_train::{FitConfig, FitHooks, RuleFit, SequenceBatch, SubjectWindow};
+use denovo_train::{FitConfig, FitHooks, RuleFit, SequenceBatch};
 
 /// REINFORCE with forgetting. Parameters are stored as logs so they stay positive.
 #[derive(Module, Debug)]
@@ -86,12 +86,7 @@ fn main() {
 
     // 2. Fit the same rule, starting from a wrong guess, with burn autodiff + Adam.
     let design = data.design(&Default::default()).expect("stim and bias");
-    let subjects: Vec<_> = design.subjects.iter().collect();
-    let windows: Vec<_> = subjects
-        .iter()
-        .map(|s| SubjectWindow::all(s.n_trials()))
-        .collect();
-    let batch = SequenceBatch::<B>::new(&subjects, &windows, &device);
+    let batch = SequenceBatch::<B>::whole(&design.subjects, &device);
     let w0 = float_tensor::<B, 2>(vec![0.0; 400], [200, 2], &device);
     let start = ForgetfulReinforce::<B>::new(&[0.02, 0.02], &[0.02, 0.02], &device);
     let fit_config = FitConfig {

@@ -18,7 +18,8 @@ use burn::module::AutodiffModule;
 use denovo_glm::{float_tensor, to_f64_vec};
 use denovo_nn::{DnnConfig, RnnConfig};
 use denovo_rules::{LearningRule, Parametric, Reinforce, RuleKind, RuleSpec, TrialBatch};
-use denovo_train::{FitConfig, RuleFit, SequenceBatch, SubjectWindow};
+use denovo_train::readout::relative_rmse;
+use denovo_train::{FitConfig, RuleFit, SequenceBatch};
 
 type B = Autodiff<NdArray<f32>>;
 type I = NdArray<f32>;
@@ -49,12 +50,7 @@ fn cohort<Bk: burn::tensor::backend::Backend>(
         .flat_map(|t| t.weights[0].clone())
         .collect();
     let d = c.dataset.design(&Default::default()).unwrap();
-    let subs: Vec<_> = d.subjects.iter().collect();
-    let windows: Vec<_> = subs
-        .iter()
-        .map(|s| SubjectWindow::all(s.n_trials()))
-        .collect();
-    (SequenceBatch::new(&subs, &windows, &Default::default()), w0)
+    (SequenceBatch::whole(&d.subjects, &Default::default()), w0)
 }
 
 /// Δw_stim of `rule` on the grid stimulus × w_stim ∈ [−2, 2] × w_bias ∈ {−1, 0, 1} ×
@@ -227,11 +223,9 @@ fn main() {
         );
         // Read out from a fresh hidden state and after 50 real trials (reported below).
         let fresh = grid_delta(&rule, None);
-        let rms = |v: &[f64]| (v.iter().map(|d| d * d).sum::<f64>() / v.len() as f64).sqrt();
-        let diff: Vec<f64> = fresh.iter().zip(&true_grid).map(|(a, b)| a - b).collect();
         println!(
             "RNN read from h = 0: grid RMSE {:.1}% of the truth's RMS",
-            100.0 * rms(&diff) / rms(&true_grid)
+            100.0 * relative_rmse(&fresh, &true_grid)
         );
         (
             denovo_train::evaluate(&rule, &test, w0t.clone()).ll_per_trial,
@@ -254,17 +248,12 @@ fn main() {
         ll_fit - ll_true
     );
     {
-        let rmse = (fit_grid
-            .iter()
-            .zip(&true_grid)
-            .map(|(a, b)| (a - b).powi(2))
-            .sum::<f64>()
-            / true_grid.len() as f64)
-            .sqrt();
         let rms = (true_grid.iter().map(|b| b * b).sum::<f64>() / true_grid.len() as f64).sqrt();
+        let relative = relative_rmse(&fit_grid, &true_grid);
         println!(
-            "grid Δw_stim: RMSE {rmse:.5} vs RMS of the truth {rms:.5} ({:.1}%)",
-            100.0 * rmse / rms
+            "grid Δw_stim: RMSE {:.5} vs RMS of the truth {rms:.5} ({:.1}%)",
+            relative * rms,
+            100.0 * relative
         );
         // Where the error sits: by w_stim, correct and error trials apart (grid order:
         // stimulus, w_stim, w_bias, correct/error).

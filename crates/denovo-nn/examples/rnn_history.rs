@@ -19,7 +19,7 @@ use denovo_glm::float_tensor;
 use denovo_nn::{DnnConfig, RnnConfig};
 use denovo_rules::{LearningRule, TrialBatch};
 use denovo_train::readout::{Point, read_out};
-use denovo_train::{FitConfig, FitHooks, RuleFit, SequenceBatch, SubjectWindow, Validation};
+use denovo_train::{FitConfig, FitHooks, RuleFit, SequenceBatch, Validation};
 
 type B = Autodiff<NdArray<f32>>;
 type I = NdArray<f32>;
@@ -90,12 +90,7 @@ fn cohort<Bk: Backend>(
     let (data, _) =
         denovo_sim::simulate_rule(truth, &config, &Default::default()).expect("valid settings");
     let design = data.design(&Default::default()).expect("stim, bias");
-    let subjects: Vec<_> = design.subjects.iter().collect();
-    let windows: Vec<_> = subjects
-        .iter()
-        .map(|s| SubjectWindow::all(s.n_trials()))
-        .collect();
-    SequenceBatch::new(&subjects, &windows, &Default::default())
+    SequenceBatch::whole(&design.subjects, &Default::default())
 }
 
 /// The correct-trial grid points (REINFORCE does not move on errors): stimulus ×

@@ -10,7 +10,7 @@ use burn::backend::{Autodiff, NdArray};
 use burn::module::{AutodiffModule, ModuleDisplay};
 use denovo_glm::float_tensor;
 use denovo_rules::{Parametric, Reinforce, ReinforceBaseline, RuleKind, RuleSpec};
-use denovo_train::{FitConfig, RuleFit, SequenceBatch, SubjectWindow};
+use denovo_train::{FitConfig, RuleFit, SequenceBatch};
 
 type B = Autodiff<NdArray<f32>>;
 type Inner = NdArray<f32>;
@@ -32,12 +32,7 @@ fn cohort<Bk: burn::tensor::backend::Backend>(
         .dataset
         .design(&Default::default())
         .unwrap();
-    let subs: Vec<_> = d.subjects.iter().collect();
-    let windows: Vec<_> = subs
-        .iter()
-        .map(|s| SubjectWindow::all(s.n_trials()))
-        .collect();
-    SequenceBatch::new(&subs, &windows, &Default::default())
+    SequenceBatch::whole(&d.subjects, &Default::default())
 }
 
 fn run<R>(truth: RuleSpec, animals: usize, trials: usize, epochs: usize)

@@ -59,6 +59,16 @@ pub struct SequenceBatch<B: Backend> {
 }
 
 impl<B: Backend> SequenceBatch<B> {
+    /// Every trial of every subject, all scored.
+    pub fn whole(subjects: &[SubjectDesign], device: &B::Device) -> Self {
+        let refs: Vec<&SubjectDesign> = subjects.iter().collect();
+        let windows: Vec<SubjectWindow> = subjects
+            .iter()
+            .map(|s| SubjectWindow::all(s.n_trials()))
+            .collect();
+        Self::new(&refs, &windows, device)
+    }
+
     /// Builds the batch of `subjects`, each with its window.
     ///
     /// # Panics

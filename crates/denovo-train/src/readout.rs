@@ -110,6 +110,20 @@ fn batch<B: Backend>(points: &[Point], k: usize) -> TrialBatch<B> {
     }
 }
 
+/// The RMSE between `fitted` and `truth`, relative to the RMS of `truth` (0 = identical,
+/// 1 = no better than predicting zero): the grid metric of the recovery experiments.
+pub fn relative_rmse(fitted: &[f64], truth: &[f64]) -> f64 {
+    let n = truth.len().max(1) as f64;
+    let mse = fitted
+        .iter()
+        .zip(truth)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f64>()
+        / n;
+    let ms = truth.iter().map(|b| b * b).sum::<f64>() / n;
+    (mse / ms).sqrt()
+}
+
 /// Δw = w_{t+1} − w_t of `rule` at every grid point (`k` regressors) after `history`
 /// trials that were all rewarded (`Some((n, true))`), all unrewarded (`Some((n, false))`)
 /// or none (`None`, from the rule's initial state). History trials show a stimulus of

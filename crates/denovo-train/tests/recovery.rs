@@ -11,7 +11,7 @@
 use burn::backend::{Autodiff, NdArray};
 use burn::module::AutodiffModule;
 use denovo_rules::{Parametric, Reinforce, ReinforceBaseline, RuleKind, RuleSpec};
-use denovo_train::{FitConfig, RuleFit, SequenceBatch, SubjectWindow};
+use denovo_train::{FitConfig, RuleFit, SequenceBatch};
 
 type B = Autodiff<NdArray<f32>>;
 
@@ -30,12 +30,7 @@ fn cohort<Bk: burn::tensor::backend::Backend>(
     };
     let c = denovo_sim::simulate(truth, &config).unwrap();
     let d = c.dataset.design(&Default::default()).unwrap();
-    let subs: Vec<_> = d.subjects.iter().collect();
-    let windows: Vec<_> = subs
-        .iter()
-        .map(|s| SubjectWindow::all(s.n_trials()))
-        .collect();
-    SequenceBatch::new(&subs, &windows, &Default::default())
+    SequenceBatch::whole(&d.subjects, &Default::default())
 }
 
 fn recover<R>(truth: RuleSpec, animals: usize) -> (RuleSpec, f64, f64)

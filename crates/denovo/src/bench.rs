@@ -7,7 +7,7 @@ use burn::module::AutodiffModule;
 use clap::Args;
 use denovo_nn::{DnnConfig, DnnRule, RnnConfig, RnnRule};
 use denovo_rules::{LearningRule, RuleKind, RuleSpec};
-use denovo_train::{FitConfig, FitHooks, GradientPath, RuleFit, SequenceBatch, SubjectWindow};
+use denovo_train::{FitConfig, FitHooks, GradientPath, RuleFit, SequenceBatch};
 use serde::Serialize;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -126,12 +126,7 @@ fn cohort(animals: usize, trials: usize) -> anyhow::Result<SequenceBatch<Train>>
     };
     let cohort = denovo_sim::simulate(&spec, &config).context("simulating the bench cohort")?;
     let design = cohort.dataset.design(&Default::default())?;
-    let subjects: Vec<_> = design.subjects.iter().collect();
-    let windows: Vec<_> = subjects
-        .iter()
-        .map(|s| SubjectWindow::all(s.n_trials()))
-        .collect();
-    Ok(SequenceBatch::new(&subjects, &windows, &Default::default()))
+    Ok(SequenceBatch::whole(&design.subjects, &Default::default()))
 }
 
 /// Multiply-adds × 2 of one forward step of dense layers `sizes[i] → sizes[i+1]`.

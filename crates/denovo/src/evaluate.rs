@@ -4,7 +4,7 @@ use crate::run_dir::{ReadBackend, read_run, with_rule};
 use clap::Args;
 use denovo_data::{DesignOptions, Format, SubjectDesign};
 use denovo_glm::float_tensor;
-use denovo_train::{SequenceBatch, SubjectWindow};
+use denovo_train::SequenceBatch;
 use std::path::PathBuf;
 
 /// Arguments of `denovo evaluate`.
@@ -38,20 +38,9 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
     let subjects: Vec<&SubjectDesign> = design.subjects.iter().collect();
     let k = names.len();
     let n = subjects.len();
-    // Held-out animals start from the mean fitted w0 when the run fitted w0, else 0.
-    let mean_w0: Vec<f64> = match run.summary["w0"].as_array() {
-        Some(rows) if !rows.is_empty() => (0..k)
-            .map(|j| rows.iter().filter_map(|r| r[j].as_f64()).sum::<f64>() / rows.len() as f64)
-            .collect(),
-        _ => vec![0.0; k],
-    };
     let device = Default::default();
-    let w0 = float_tensor::<ReadBackend, 2>(mean_w0.repeat(n), [n, k], &device);
-    let windows: Vec<SubjectWindow> = subjects
-        .iter()
-        .map(|s| SubjectWindow::all(s.n_trials()))
-        .collect();
-    let batch = SequenceBatch::<ReadBackend>::new(&subjects, &windows, &device);
+    let w0 = float_tensor::<ReadBackend, 2>(run.mean_w0().repeat(n), [n, k], &device);
+    let batch = SequenceBatch::<ReadBackend>::whole(&design.subjects, &device);
     let eval = with_rule!(&run.rule, r => denovo_train::evaluate(r, &batch, w0.clone()));
     let subject_names: Vec<&str> = subjects.iter().map(|s| s.subject.as_str()).collect();
     let score = crate::fit::score(&eval, &subject_names);

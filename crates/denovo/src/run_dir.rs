@@ -90,6 +90,17 @@ impl Run {
     pub fn has_history(&self) -> bool {
         matches!(self.rule, AnyRule::Rnn(_))
     }
+
+    /// Initial weights for new animals: the mean fitted w0 when the run fitted w0, else 0.
+    pub fn mean_w0(&self) -> Vec<f64> {
+        let k = self.regressors.len();
+        match self.summary["w0"].as_array() {
+            Some(rows) if !rows.is_empty() => (0..k)
+                .map(|j| rows.iter().filter_map(|r| r[j].as_f64()).sum::<f64>() / rows.len() as f64)
+                .collect(),
+            _ => vec![0.0; k],
+        }
+    }
 }
 
 /// Reads `dir/summary.json` and `dir/model.mpk`.

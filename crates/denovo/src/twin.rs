@@ -119,13 +119,7 @@ pub fn distribution(label: &str, outcomes: &[Option<(usize, usize)>]) -> Distrib
 /// Runs `denovo twin`.
 pub fn run(args: &TwinArgs) -> anyhow::Result<()> {
     let run = read_run(&args.run)?;
-    let k = run.regressors.len();
-    let w0: Vec<f64> = match run.summary["w0"].as_array() {
-        Some(rows) if !rows.is_empty() => (0..k)
-            .map(|j| rows.iter().filter_map(|r| r[j].as_f64()).sum::<f64>() / rows.len() as f64)
-            .collect(),
-        _ => vec![0.0; k],
-    };
+    let w0 = run.mean_w0();
     let mut protocols = vec![Protocol::from_file(&args.protocol)?];
     if let Some(p) = &args.compare {
         protocols.push(Protocol::from_file(p)?);

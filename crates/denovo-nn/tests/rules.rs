@@ -57,9 +57,10 @@ fn w0<Bk: Backend>() -> Tensor<Bk, 2> {
 }
 
 /// A deterministic pseudo-random direction value for element `i` of parameter `p`.
-fn direction(p: usize, i: usize) -> f64 {
+fn direction(family: u64, p: usize, i: usize) -> f64 {
     let mut x = (p as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ (i as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        ^ (i as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9)
+        ^ family.wrapping_mul(0xD6E8_FEB8_6659_FD93);
     x ^= x >> 31;
     x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^= x >> 29;
@@ -69,6 +70,7 @@ fn direction(p: usize, i: usize) -> f64 {
 /// Adds `eps ×` the direction to every float parameter.
 struct Shift {
     eps: f64,
+    family: u64,
     p: usize,
 }
 
@@ -77,7 +79,9 @@ impl<Bk: Backend> ModuleMapper<Bk> for Shift {
         let (id, t, _) = param.consume();
         let shape = t.shape();
         let n = shape.num_elements();
-        let d: Vec<f64> = (0..n).map(|i| self.eps * direction(self.p, i)).collect();
+        let d: Vec<f64> = (0..n)
+            .map(|i| self.eps * direction(self.family, self.p, i))
+            .collect();
         self.p += 1;
         let dtype = <Bk::FloatElem as Element>::dtype();
         let shift = Tensor::<Bk, D>::from_data(TensorData::new(d, shape), (&t.device(), dtype));
@@ -88,6 +92,7 @@ impl<Bk: Backend> ModuleMapper<Bk> for Shift {
 /// Σ grad · direction over every float parameter.
 struct Directional<'a> {
     grads: &'a Grads,
+    family: u64,
     p: usize,
     total: f64,
 }
@@ -102,7 +107,7 @@ impl ModuleVisitor<B> for Directional<'_> {
         self.total += g
             .iter()
             .enumerate()
-            .map(|(i, v)| v * direction(self.p, i))
+            .map(|(i, v)| v * direction(self.family, self.p, i))
             .sum::<f64>();
         self.p += 1;
     }
@@ -112,7 +117,10 @@ fn total_ll<R: LearningRule<Inner>>(rule: &R, b: &SequenceBatch<Inner>) -> f64 {
     to_f64_vec(truncated_log_likelihood(rule, b, w0(), None).sum())[0]
 }
 
-/// Compares the autodiff directional derivative with central differences.
+/// Compares the autodiff directional derivative with central differences along three
+/// pseudo-random directions. A ReLU's kink between the two evaluation points (a
+/// pre-activation within ~h of zero on some trial) makes one direction's difference quotient
+/// wrong without any bug, so one mismatch of three is tolerated; a wrong gradient fails all.
 fn check_gradient<R>(rule: R)
 where
     R: LearningRule<B> + AutodiffModule<B>,
@@ -124,26 +132,33 @@ where
     // The generic per-trial path (the fused op equals it: see below).
     let ll = truncated_log_likelihood(&rule, &ad_batch, w0(), None).sum();
     let grads = ll.backward();
-    let mut dir = Directional {
-        grads: &grads,
-        p: 0,
-        total: 0.0,
-    };
-    rule.visit(&mut dir);
-    let h = 1e-5;
-    let up = rule.valid().map(&mut Shift { eps: h, p: 0 });
-    let down = rule.valid().map(&mut Shift { eps: -h, p: 0 });
-    let fd = (total_ll(&up, &inner_batch) - total_ll(&down, &inner_batch)) / (2.0 * h);
-    let rel = (dir.total - fd).abs() / fd.abs().max(1e-6);
-    assert!(
-        rel < 1e-5,
-        "autodiff {} vs finite differences {fd} (relative {rel:e})",
-        dir.total
-    );
-    assert!(
-        fd.abs() > 1e-6,
-        "the check must probe a non-zero derivative"
-    );
+    // f64 throughout: a small step keeps kinks rare and rounding far below the tolerance.
+    let h = 1e-7;
+    let mut mismatches = Vec::new();
+    for family in 0..3 {
+        let mut dir = Directional {
+            grads: &grads,
+            family,
+            p: 0,
+            total: 0.0,
+        };
+        rule.visit(&mut dir);
+        let shifted = |eps| rule.valid().map(&mut Shift { eps, family, p: 0 });
+        let fd = (total_ll(&shifted(h), &inner_batch) - total_ll(&shifted(-h), &inner_batch))
+            / (2.0 * h);
+        assert!(
+            fd.abs() > 1e-6,
+            "the check must probe a non-zero derivative"
+        );
+        let rel = (dir.total - fd).abs() / fd.abs();
+        if rel >= 1e-5 {
+            mismatches.push(format!(
+                "direction {family}: autodiff {} vs finite differences {fd} (relative {rel:e})",
+                dir.total
+            ));
+        }
+    }
+    assert!(mismatches.len() <= 1, "{}", mismatches.join("\n"));
 }
 
 fn small_dnn<Bk: Backend>() -> DnnRule<Bk> {

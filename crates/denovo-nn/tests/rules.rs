@@ -161,22 +161,34 @@ where
     assert!(mismatches.len() <= 1, "{}", mismatches.join("\n"));
 }
 
+/// burn's ndarray backend draws initial weights from one process-wide RNG, and the tests of
+/// this file run in parallel: every initialisation goes through this lock, so a seeded one
+/// (seed, then init) cannot interleave with another test's draws.
+fn initialised<T>(seed: Option<u64>, init: impl FnOnce() -> T) -> T {
+    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(seed) = seed {
+        Inner::seed(&Default::default(), seed);
+    }
+    init()
+}
+
 fn small_dnn<Bk: Backend>() -> DnnRule<Bk> {
     // γ large enough that the MLP shapes the likelihood.
-    DnnConfig {
+    let config = DnnConfig {
         hidden: vec![6, 5],
         gamma_init: 0.3,
-    }
-    .init(2, &Default::default())
+    };
+    initialised(None, || config.init(2, &Default::default()))
 }
 
 fn small_rnn<Bk: Backend>() -> RnnRule<Bk> {
-    RnnConfig {
+    let config = RnnConfig {
         hidden: 5,
         head: vec![6],
         gamma_init: 0.3,
-    }
-    .init(2, &Default::default())
+    };
+    initialised(None, || config.init(2, &Default::default()))
 }
 
 #[test]
@@ -263,15 +275,19 @@ fn no_rule_sees_the_outcome_of_the_trial_it_predicts() {
         gamma_init: 0.3,
         ..RnnConfig::default()
     };
-    check_no_peeking(&wide_dnn.init::<B>(2, &Default::default()).valid());
-    check_no_peeking(&wide_rnn.init::<B>(2, &Default::default()).valid());
+    let dnn = initialised(None, || wide_dnn.init::<B>(2, &Default::default()));
+    let rnn = initialised(None, || wide_rnn.init::<B>(2, &Default::default()));
+    check_no_peeking(&dnn.valid());
+    check_no_peeking(&rnn.valid());
 }
 
 #[test]
 fn parameters_are_in_the_backend_precision_after_an_f64_simulation() {
     // The simulator runs NdArray<f64> first; an f32 model built afterwards stays f32.
     let _ = designs(1, 10, 1);
-    let rule = DnnConfig::default().init::<NdArray<f32>>(2, &Default::default());
+    let rule = initialised(None, || {
+        DnnConfig::default().init::<NdArray<f32>>(2, &Default::default())
+    });
     assert_eq!(rule.gamma.val().dtype(), burn::tensor::DType::F32);
     assert_eq!(
         rule.layers[0].weight.val().dtype(),
@@ -408,12 +424,22 @@ fn fused_and_generic_fits_reach_the_same_held_out_likelihood() {
     let test = batch::<FInner>(&d[3..], &[SubjectWindow::all(150)]);
     for rnn in [false, true] {
         let [fused, generic] = [GradientPath::Fast, GradientPath::Generic].map(|path| {
-            // The same initial network for both paths.
-            F::seed(&Default::default(), 5);
+            // The same initial network for both paths (small_* take the lock: seed outside).
             if rnn {
-                held_out(small_rnn::<F>(), path, &train, &test)
+                let config = RnnConfig {
+                    hidden: 5,
+                    head: vec![6],
+                    gamma_init: 0.3,
+                };
+                let rule = initialised(Some(5), || config.init::<F>(2, &Default::default()));
+                held_out(rule, path, &train, &test)
             } else {
-                held_out(small_dnn::<F>(), path, &train, &test)
+                let config = DnnConfig {
+                    hidden: vec![6, 5],
+                    gamma_init: 0.3,
+                };
+                let rule = initialised(Some(5), || config.init::<F>(2, &Default::default()));
+                held_out(rule, path, &train, &test)
             }
         });
         assert!(fused.is_finite() && fused < 0.0);
@@ -474,9 +500,9 @@ fn dnn_rule_learns_a_reinforce_cohort() {
         lr_step: 75,
         ..FitConfig::default()
     };
-    F::seed(&dev, 3);
+    let rule = initialised(Some(3), || DnnConfig::default().init::<F>(2, &dev));
     let fitted = denovo_train::fit(
-        RuleFit::fixed_w0(DnnConfig::default().init::<F>(2, &dev)),
+        RuleFit::fixed_w0(rule),
         &train,
         &w0,
         &config,

@@ -11,7 +11,7 @@
 //! `DENOVO_LR` for another Adam learning rate (default 0.003), `DENOVO_LBFGS=N` for N
 //! L-BFGS iterations after the Adam epochs, `DENOVO_PATIENCE=N` for early stopping on 200
 //! validation animals (scored every 10 epochs) and `DENOVO_W0_SD` for the spread of the
-//! initial weights (default 1).
+//! initial weights (`S` for both or `S_STIM,S_BIAS`; default 1).
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::AutodiffModule;
@@ -31,7 +31,7 @@ fn cohort<Bk: burn::tensor::backend::Backend>(
     animals: usize,
     trials: usize,
     seed: u64,
-    w0_sd: f64,
+    w0_sd: &[f64],
 ) -> (SequenceBatch<Bk>, Vec<f64>) {
     let config = denovo_sim::CohortConfig {
         animals,
@@ -39,7 +39,7 @@ fn cohort<Bk: burn::tensor::backend::Backend>(
         seed,
         session_min: 250,
         session_max: 250,
-        w0_sd: vec![w0_sd, w0_sd],
+        w0_sd: w0_sd.to_vec(),
         ..Default::default()
     };
     let c = denovo_sim::simulate(truth, &config).unwrap();
@@ -172,7 +172,16 @@ fn main() {
     let animals = args.get(2).map_or(1000, |s| s.parse().expect("animals"));
     let trials = args.get(3).map_or(500, |s| s.parse().expect("trials"));
     let epochs = args.get(4).map_or(300, |s| s.parse().expect("epochs"));
-    let w0_sd = env("DENOVO_W0_SD").unwrap_or(1.0);
+    // "S" for both weights or "S_STIM,S_BIAS".
+    let w0_sd: Vec<f64> = std::env::var("DENOVO_W0_SD")
+        .map(|v| {
+            let sd: Vec<f64> = v
+                .split(',')
+                .map(|s| s.trim().parse().expect("DENOVO_W0_SD: numbers"))
+                .collect();
+            if sd.len() == 1 { vec![sd[0]; 2] } else { sd }
+        })
+        .unwrap_or_else(|_| vec![1.0, 1.0]);
     let truth = RuleSpec {
         kind: RuleKind::Reinforce,
         alpha: vec![1.0 / 16.0, 0.0],
@@ -180,9 +189,9 @@ fn main() {
         inverse_temperature: None,
     };
     let dev = Default::default();
-    let (train, w0_train) = cohort::<B>(&truth, animals, trials, 1, w0_sd);
-    let (test, w0_test) = cohort::<I>(&truth, 200, trials, 2, w0_sd);
-    let (valid, w0_valid) = cohort::<I>(&truth, 200, trials, 3, w0_sd);
+    let (train, w0_train) = cohort::<B>(&truth, animals, trials, 1, &w0_sd);
+    let (test, w0_test) = cohort::<I>(&truth, 200, trials, 2, &w0_sd);
+    let (valid, w0_valid) = cohort::<I>(&truth, 200, trials, 3, &w0_sd);
     let w0 = float_tensor::<B, 2>(w0_train, [animals, 2], &dev);
     let w0t = float_tensor::<I, 2>(w0_test, [200, 2], &dev);
     let w0v = float_tensor::<I, 2>(w0_valid, [200, 2], &dev);

@@ -111,8 +111,44 @@ pub fn scan(
     animals: &[HostSequence],
     gradient: bool,
 ) -> ScanOutput {
-    assert_eq!(params.len(), rule.n_params(), "flat parameter length");
     assert_eq!(w0.len(), animals.len() * rule.n_features(), "w0 length");
+    match build(rule, params) {
+        Built::Dnn(kernel) => run(&kernel, animals, w0, gradient),
+        Built::Rnn(kernel) => run(&kernel, animals, w0, gradient),
+    }
+}
+
+/// The policy weights of every animal on trials `0..until[i]` under `rule` with flat
+/// parameters `params`, from initial weights `w0` (`animals × features`): `result[i]` is
+/// row-major `until[i] × features` (w_t predicts trial t). Forward only, animals split
+/// across threads — the host path for evaluation, trajectories and reports.
+///
+/// # Panics
+/// If `params`, `w0` or `until` have the wrong length, or `until[i]` exceeds animal i's
+/// trials (a programming error).
+pub fn trajectories(
+    rule: &ScanRule,
+    params: &[f64],
+    w0: &[f64],
+    animals: &[HostSequence],
+    until: &[usize],
+) -> Vec<Vec<f64>> {
+    assert_eq!(w0.len(), animals.len() * rule.n_features(), "w0 length");
+    assert_eq!(until.len(), animals.len(), "one length per animal");
+    match build(rule, params) {
+        Built::Dnn(kernel) => walk_all(&kernel, animals, w0, until),
+        Built::Rnn(kernel) => walk_all(&kernel, animals, w0, until),
+    }
+}
+
+/// A rule's kernel, read off its flat parameters.
+enum Built {
+    Dnn(DnnKernel),
+    Rnn(RnnKernel),
+}
+
+fn build(rule: &ScanRule, params: &[f64]) -> Built {
+    assert_eq!(params.len(), rule.n_params(), "flat parameter length");
     match rule {
         ScanRule::Dnn { sizes } => {
             let mut layers = Layers::new(params);
@@ -123,7 +159,7 @@ pub fn scan(
                 gamma: layers.take(rule.n_features()).to_vec(),
             };
             assert_eq!(kernel.n_params(), params.len(), "every parameter read");
-            run(&kernel, animals, w0, gradient)
+            Built::Dnn(kernel)
         }
         ScanRule::Rnn {
             input,
@@ -144,9 +180,44 @@ pub fn scan(
                 tape_budget: TAPE_BUDGET_BYTES,
             };
             assert_eq!(kernel.n_params(), params.len(), "every parameter read");
-            run(&kernel, animals, w0, gradient)
+            Built::Rnn(kernel)
         }
     }
+}
+
+/// [`Kernel::walk`] over every animal, split across threads.
+fn walk_all<K: Kernel>(
+    kernel: &K,
+    animals: &[HostSequence],
+    w0: &[f64],
+    until: &[usize],
+) -> Vec<Vec<f64>> {
+    let n = animals.len();
+    let k = w0.len() / n.max(1);
+    for (a, &u) in animals.iter().zip(until) {
+        assert!(u <= a.choice.len(), "until {u} > {} trials", a.choice.len());
+    }
+    let mut out: Vec<Vec<f64>> = until.iter().map(|&u| Vec::with_capacity(u * k)).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(n)
+        .max(1);
+    let chunk = n.div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        for (((a, w), u), o) in animals
+            .chunks(chunk)
+            .zip(w0.chunks((chunk * k).max(1)))
+            .zip(until.chunks(chunk))
+            .zip(out.chunks_mut(chunk))
+        {
+            scope.spawn(move || {
+                for i in 0..a.len() {
+                    kernel.walk(&a[i], &w[i * k..(i + 1) * k], u[i], &mut o[i]);
+                }
+            });
+        }
+    });
+    out
 }
 
 /// Reads dense layers off the flat parameter vector in order.
@@ -369,6 +440,8 @@ trait Kernel: Sync {
     /// The animal's log-likelihood; with `grads` (zeroed, flat), also its parameter
     /// gradients there and ∂LL/∂w0 in `d_w0`.
     fn animal(&self, a: &HostSequence, w0: &[f64], grads: Option<(&mut [f64], &mut [f64])>) -> f64;
+    /// Appends the policy weights w_t of trials `0..until` to `out` (forward only).
+    fn walk(&self, a: &HostSequence, w0: &[f64], until: usize, out: &mut Vec<f64>);
 }
 
 /// One thread's share of a scan.
@@ -529,6 +602,24 @@ impl Kernel for DnnKernel {
         }
         d_w0.copy_from_slice(&lambda_next);
         ll
+    }
+
+    fn walk(&self, a: &HostSequence, w0: &[f64], until: usize, out: &mut Vec<f64>) {
+        let mut acts = vec![0.0; self.mlp.width()];
+        let mut w = w0.to_vec();
+        for t in 0..until {
+            out.extend_from_slice(&w);
+            if t + 1 == until {
+                break;
+            }
+            rule_input(&mut acts, &w, a, t);
+            self.mlp.forward(&mut acts);
+            let o = self.mlp.output(&acts);
+            w.iter_mut()
+                .zip(&self.gamma)
+                .zip(o)
+                .for_each(|((w, g), o)| *w += g * o);
+        }
     }
 }
 
@@ -709,6 +800,27 @@ impl Kernel for RnnKernel {
         }
         d_w0.copy_from_slice(&lambda_w_next);
         ll
+    }
+
+    fn walk(&self, a: &HostSequence, w0: &[f64], until: usize, out: &mut Vec<f64>) {
+        let k = w0.len();
+        let size = self.size;
+        let mut record = vec![0.0; self.record_len()];
+        let mut w = w0.to_vec();
+        let mut h = vec![0.0; size];
+        for t in 0..until {
+            out.extend_from_slice(&w);
+            if t + 1 == until {
+                break;
+            }
+            self.step(&mut record, &w, &h, a, t);
+            let head = self.parts(&mut record).head;
+            let o = self.head.output(head);
+            for j in 0..k {
+                w[j] += self.gamma[j] * o[j];
+            }
+            h.copy_from_slice(&head[..size]);
+        }
     }
 }
 

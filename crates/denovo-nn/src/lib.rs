@@ -22,7 +22,7 @@ mod rnn;
 
 pub use backend::{ScanBackend, rule_scan};
 pub use dnn::{DnnConfig, DnnRule};
-pub use fused::{ScanOutput, ScanRule, TAPE_BUDGET_BYTES, scan};
+pub use fused::{ScanOutput, ScanRule, TAPE_BUDGET_BYTES, scan, trajectories};
 pub use gru::GruCell;
 pub use precision::cast_to_backend_precision;
 pub use rnn::{RnnConfig, RnnRule};

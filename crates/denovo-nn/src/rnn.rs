@@ -6,6 +6,7 @@ use crate::{ScanBackend, ScanRule};
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Tensor, backend::Backend};
+use denovo_glm::to_f64_vec;
 use denovo_rules::{LearningRule, SharedSequences, TrialBatch};
 use serde::{Deserialize, Serialize};
 
@@ -113,6 +114,20 @@ impl<B: ScanBackend> LearningRule<B> for RnnRule<B> {
             self.flat_parameters(),
             w0,
             animals,
+        ))
+    }
+    fn host_trajectories(
+        &self,
+        animals: &SharedSequences,
+        w0: Tensor<B, 2>,
+        until: &[usize],
+    ) -> Option<Vec<Vec<f64>>> {
+        Some(crate::trajectories(
+            &self.scan_rule(),
+            &to_f64_vec(self.flat_parameters()),
+            &to_f64_vec(w0),
+            animals,
+            until,
         ))
     }
     fn name(&self) -> &'static str {

@@ -281,6 +281,46 @@ fn no_rule_sees_the_outcome_of_the_trial_it_predicts() {
     check_no_peeking(&rnn.valid());
 }
 
+/// The host trajectories (the fused kernels' forward pass, used by evaluation and reports)
+/// equal the per-trial tensor path's weights, and `evaluate` through them equals the
+/// log-likelihood of the generic path, for a padded batch.
+fn check_host_trajectories<R: LearningRule<Inner>>(rule: &R) {
+    let d = designs(3, 40, 8);
+    let b = batch::<Inner>(&d, &windows());
+    let runs: Vec<usize> = b.host.iter().map(|h| h.choice.len()).collect();
+    let host = rule
+        .host_trajectories(&b.host, w0(), &runs)
+        .expect("the built-in rules walk on the host");
+    let mut state = rule.initial_state(w0());
+    for (t, trial) in b.steps.iter().enumerate() {
+        let w = to_f64_vec(rule.policy_weights(&state));
+        for (i, path) in host.iter().enumerate() {
+            if t < runs[i] {
+                for j in 0..2 {
+                    let (h, g) = (path[t * 2 + j], w[i * 2 + j]);
+                    assert!((h - g).abs() < 1e-10, "animal {i} trial {t}: {h} vs {g}");
+                }
+            }
+        }
+        state = rule.step(state, trial);
+    }
+    let scored = denovo_train::evaluate(rule, &b, w0());
+    let generic = to_f64_vec(truncated_log_likelihood(rule, &b, w0(), None));
+    for (a, g) in scored.animals.iter().zip(&generic) {
+        assert!(
+            (a.log_likelihood - g).abs() < 1e-9,
+            "{} vs {g}",
+            a.log_likelihood
+        );
+    }
+}
+
+#[test]
+fn host_trajectories_equal_the_per_trial_path() {
+    check_host_trajectories(&small_dnn::<B>().valid());
+    check_host_trajectories(&small_rnn::<B>().valid());
+}
+
 #[test]
 fn parameters_are_in_the_backend_precision_after_an_f64_simulation() {
     // The simulator runs NdArray<f64> first; an f32 model built afterwards stays f32.

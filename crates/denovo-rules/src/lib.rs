@@ -121,4 +121,19 @@ pub trait LearningRule<B: Backend> {
         let _ = (animals, w0);
         None
     }
+
+    /// The policy weights w_t of each animal for trials `0..until[i]`, computed on the
+    /// host in one pass (the built-in neural rules' fused kernels): `result[i]` holds
+    /// `until[i] × features` values, row-major. Evaluation, weight trajectories and
+    /// reports use it instead of a per-trial tensor loop (which on a GPU backend pays a
+    /// device round trip per trial). `None` (the default) keeps the per-trial path.
+    fn host_trajectories(
+        &self,
+        animals: &SharedSequences,
+        w0: Tensor<B, 2>,
+        until: &[usize],
+    ) -> Option<Vec<Vec<f64>>> {
+        let _ = (animals, w0, until);
+        None
+    }
 }

@@ -65,6 +65,24 @@ pub fn evaluate<B: Backend, R: LearningRule<B>>(
         }
         return summarize(batch, ll, hits);
     }
+    let until: Vec<usize> = batch.host.iter().map(|h| h.score.end).collect();
+    if let Some(paths) = rule.host_trajectories(&batch.host, w0.clone(), &until) {
+        let k = batch.n_features;
+        for (i, (host, w)) in batch.host.iter().zip(&paths).enumerate() {
+            for t in host.score.clone() {
+                let x = &host.x[t * k..(t + 1) * k];
+                let z: f64 = w[t * k..(t + 1) * k]
+                    .iter()
+                    .zip(x)
+                    .map(|(u, v)| u * v)
+                    .sum();
+                let y = host.choice[t];
+                ll[i] += y * z - softplus(z);
+                hits[i] += usize::from((z >= 0.0) == (y >= 0.5));
+            }
+        }
+        return summarize(batch, ll, hits);
+    }
     let mut state = rule.initial_state(w0);
     let last = batch.steps.len().saturating_sub(1);
     for (t, (trial, ignore)) in batch.steps.iter().zip(&batch.ignore).enumerate() {
@@ -145,6 +163,12 @@ pub fn weight_trajectories<B: Backend, R: LearningRule<B>>(
             });
         }
         return out;
+    }
+    if let Some(paths) = rule.host_trajectories(&batch.host, w0.clone(), runs) {
+        return paths
+            .iter()
+            .map(|w| w.chunks(k).map(<[f64]>::to_vec).collect())
+            .collect();
     }
     let mut state = rule.initial_state(w0);
     let last = batch.steps.len().saturating_sub(1);

@@ -292,7 +292,7 @@ fn check_host_trajectories<R: LearningRule<Inner>>(rule: &R) {
         .host_trajectories(&b.host, w0(), &runs)
         .expect("the built-in rules walk on the host");
     let mut state = rule.initial_state(w0());
-    for (t, trial) in b.steps.iter().enumerate() {
+    for (t, trial) in b.steps().iter().enumerate() {
         let w = to_f64_vec(rule.policy_weights(&state));
         for (i, path) in host.iter().enumerate() {
             if t < runs[i] {

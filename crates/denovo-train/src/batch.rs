@@ -5,6 +5,7 @@ use denovo_data::SubjectDesign;
 use denovo_glm::float_tensor;
 use denovo_rules::{HostSequence, SharedSequences, TrialBatch};
 use std::ops::Range;
+use std::sync::OnceLock;
 
 /// Which trials of one subject a batch runs through and which of those it scores.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,18 +45,28 @@ impl SubjectWindow {
 /// A batch of animals as one time-major sequence: step t holds trial t of every animal
 /// (`[animals, …]` tensors); animals shorter than the longest are padded with zeros, and
 /// padded or unscored trials are masked out of the likelihood.
+///
+/// The trials are kept as plain numbers per animal ([`SequenceBatch::host`], what the
+/// closed-form and fused paths read); the per-step tensors of the generic path are built
+/// on the batch's device the first time [`SequenceBatch::steps`] is called, so a fit that
+/// never takes the generic path never uploads one tensor per trial.
 #[derive(Debug, Clone)]
 pub struct SequenceBatch<B: Backend> {
-    /// One completed-trial batch per time step.
-    pub steps: Vec<TrialBatch<B>>,
-    /// Per step, `true` where the trial does **not** count (padding or unscored), `[animals]`.
-    pub ignore: Vec<Tensor<B, 1, Bool>>,
     /// Number of scored trials per animal.
     pub scored: Vec<usize>,
     /// Number of regressors.
     pub n_features: usize,
     /// The same trials as plain numbers, per animal (for the closed-form and fused paths).
     pub host: SharedSequences,
+    device: B::Device,
+    steps: OnceLock<Steps<B>>,
+}
+
+/// The generic path's per-step tensors.
+#[derive(Debug, Clone)]
+struct Steps<B: Backend> {
+    trials: Vec<TrialBatch<B>>,
+    ignore: Vec<Tensor<B, 1, Bool>>,
 }
 
 impl<B: Backend> SequenceBatch<B> {
@@ -76,7 +87,6 @@ impl<B: Backend> SequenceBatch<B> {
     /// trials or scores outside its run (programming errors, not data errors).
     pub fn new(subjects: &[&SubjectDesign], windows: &[SubjectWindow], device: &B::Device) -> Self {
         assert_eq!(subjects.len(), windows.len(), "one window per subject");
-        let a = subjects.len();
         let k = subjects.first().map_or(0, |s| s.n_features);
         for (s, w) in subjects.iter().zip(windows) {
             assert!(
@@ -84,34 +94,6 @@ impl<B: Backend> SequenceBatch<B> {
                 "window outside the subject's trials"
             );
             assert_eq!(s.n_features, k, "all subjects need the same regressors");
-        }
-        let t_max = windows.iter().map(|w| w.run).max().unwrap_or(0);
-        let mut steps = Vec::with_capacity(t_max);
-        let mut ignore = Vec::with_capacity(t_max);
-        let vec1 = |v: Vec<f64>| float_tensor::<B, 1>(v, [a], device);
-        for t in 0..t_max {
-            let mut x = vec![0.0; a * k];
-            let (mut y, mut r, mut ans, mut start) =
-                (vec![0.0; a], vec![0.0; a], vec![0.0; a], vec![0.0; a]);
-            let mut skip = vec![true; a];
-            for (i, (s, w)) in subjects.iter().zip(windows).enumerate() {
-                if t < w.run {
-                    x[i * k..(i + 1) * k].copy_from_slice(s.row(t));
-                    y[i] = s.choice[t];
-                    r[i] = s.reward[t];
-                    ans[i] = s.answer[t];
-                    start[i] = f64::from(u8::from(s.session_start[t]));
-                    skip[i] = !w.score.contains(&t);
-                }
-            }
-            steps.push(TrialBatch {
-                x: float_tensor(x, [a, k], device),
-                choice: vec1(y),
-                reward: vec1(r),
-                answer: vec1(ans),
-                session_start: vec1(start),
-            });
-            ignore.push(Tensor::from_data(TensorData::new(skip, [a]), device));
         }
         let host = subjects
             .iter()
@@ -129,12 +111,63 @@ impl<B: Backend> SequenceBatch<B> {
             })
             .collect();
         SequenceBatch {
-            steps,
-            ignore,
             scored: windows.iter().map(|w| w.score.len()).collect(),
             n_features: k,
             host,
+            device: device.clone(),
+            steps: OnceLock::new(),
         }
+    }
+
+    /// One completed-trial batch per time step (built on first use).
+    pub fn steps(&self) -> &[TrialBatch<B>] {
+        &self.built().trials
+    }
+
+    /// Per step, `true` where the trial does **not** count (padding or unscored),
+    /// `[animals]` (built on first use).
+    pub fn ignore(&self) -> &[Tensor<B, 1, Bool>] {
+        &self.built().ignore
+    }
+
+    /// Number of time steps (the longest run).
+    pub fn n_steps(&self) -> usize {
+        self.host.iter().map(|h| h.choice.len()).max().unwrap_or(0)
+    }
+
+    fn built(&self) -> &Steps<B> {
+        self.steps.get_or_init(|| {
+            let (a, k, device) = (self.n_animals(), self.n_features, &self.device);
+            let t_max = self.n_steps();
+            let vec1 = |v: Vec<f64>| float_tensor::<B, 1>(v, [a], device);
+            let mut trials = Vec::with_capacity(t_max);
+            let mut ignore = Vec::with_capacity(t_max);
+            for t in 0..t_max {
+                let mut x = vec![0.0; a * k];
+                let (mut y, mut r, mut ans, mut start) =
+                    (vec![0.0; a], vec![0.0; a], vec![0.0; a], vec![0.0; a]);
+                let mut skip = vec![true; a];
+                for (i, h) in self.host.iter().enumerate() {
+                    if t < h.choice.len() {
+                        x[i * k..(i + 1) * k].copy_from_slice(&h.x[t * k..(t + 1) * k]);
+                        y[i] = h.choice[t];
+                        r[i] = h.reward[t];
+                        ans[i] = h.answer[t];
+                        start[i] = h.session_start[t];
+                        skip[i] = !h.score.contains(&t);
+                    }
+                }
+                trials.push(TrialBatch {
+                    x: float_tensor(x, [a, k], device),
+                    choice: vec1(y),
+                    reward: vec1(r),
+                    answer: vec1(ans),
+                    session_start: vec1(start),
+                });
+                ignore.push(Tensor::from_data(TensorData::new(skip, [a]), device));
+            }
+            Steps { trials, ignore }
+        })
     }
 
     /// Number of animals.

@@ -84,8 +84,8 @@ pub fn evaluate<B: Backend, R: LearningRule<B>>(
         return summarize(batch, ll, hits);
     }
     let mut state = rule.initial_state(w0);
-    let last = batch.steps.len().saturating_sub(1);
-    for (t, (trial, ignore)) in batch.steps.iter().zip(&batch.ignore).enumerate() {
+    let last = batch.n_steps().saturating_sub(1);
+    for (t, (trial, ignore)) in batch.steps().iter().zip(batch.ignore()).enumerate() {
         let z = denovo_glm::logits(rule.policy_weights(&state), trial.x.clone());
         let ll_t = to_vec(denovo_glm::log_likelihood(z.clone(), trial.choice.clone()));
         let z = to_vec(z);
@@ -171,8 +171,8 @@ pub fn weight_trajectories<B: Backend, R: LearningRule<B>>(
             .collect();
     }
     let mut state = rule.initial_state(w0);
-    let last = batch.steps.len().saturating_sub(1);
-    for (t, trial) in batch.steps.iter().enumerate() {
+    let last = batch.n_steps().saturating_sub(1);
+    for (t, trial) in batch.steps().iter().enumerate() {
         let w = to_vec(rule.policy_weights(&state));
         for i in 0..a {
             if t < runs[i] {

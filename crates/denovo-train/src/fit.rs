@@ -69,8 +69,8 @@ pub fn truncated_log_likelihood<B: Backend, R: LearningRule<B>>(
     let device = w0.device();
     let mut total = Tensor::<B, 1>::zeros([batch.n_animals()], (&device, w0.dtype()));
     let mut state = rule.initial_state(w0);
-    let last = batch.steps.len().saturating_sub(1);
-    for (t, (trial, ignore)) in batch.steps.iter().zip(&batch.ignore).enumerate() {
+    let last = batch.n_steps().saturating_sub(1);
+    for (t, (trial, ignore)) in batch.steps().iter().zip(batch.ignore()).enumerate() {
         let z = denovo_glm::logits(rule.policy_weights(&state), trial.x.clone());
         let ll = denovo_glm::log_likelihood(z, trial.choice.clone());
         total = total + ll.mask_fill(ignore.clone(), 0.0);

@@ -2,7 +2,7 @@
 
 use crate::SequenceBatch;
 use burn::tensor::{Tensor, backend::Backend};
-use denovo_rules::LearningRule;
+use denovo_rules::{HostSequence, LearningRule};
 use serde::Serialize;
 
 /// The score of one animal on its scored trials.
@@ -54,11 +54,7 @@ pub fn evaluate<B: Backend, R: LearningRule<B>>(
                 host.score.end,
                 |t, w| {
                     if host.score.contains(&t) {
-                        let x = &host.x[t * k..(t + 1) * k];
-                        let z: f64 = w.iter().zip(x).map(|(u, v)| u * v).sum();
-                        let y = host.choice[t];
-                        ll[i] += y * z - softplus(z);
-                        hits[i] += usize::from((z >= 0.0) == (y >= 0.5));
+                        score_trial(host, t, w, &mut ll[i], &mut hits[i]);
                     }
                 },
             );
@@ -70,15 +66,7 @@ pub fn evaluate<B: Backend, R: LearningRule<B>>(
         let k = batch.n_features;
         for (i, (host, w)) in batch.host.iter().zip(&paths).enumerate() {
             for t in host.score.clone() {
-                let x = &host.x[t * k..(t + 1) * k];
-                let z: f64 = w[t * k..(t + 1) * k]
-                    .iter()
-                    .zip(x)
-                    .map(|(u, v)| u * v)
-                    .sum();
-                let y = host.choice[t];
-                ll[i] += y * z - softplus(z);
-                hits[i] += usize::from((z >= 0.0) == (y >= 0.5));
+                score_trial(host, t, &w[t * k..(t + 1) * k], &mut ll[i], &mut hits[i]);
             }
         }
         return summarize(batch, ll, hits);
@@ -106,6 +94,17 @@ pub fn evaluate<B: Backend, R: LearningRule<B>>(
         }
     }
     summarize(batch, ll, hits)
+}
+
+/// Adds trial `t`'s log-likelihood under weights `w` to `ll` and a hit when the more
+/// likely side was the choice.
+fn score_trial(host: &HostSequence, t: usize, w: &[f64], ll: &mut f64, hits: &mut usize) {
+    let k = w.len();
+    let x = &host.x[t * k..(t + 1) * k];
+    let z: f64 = w.iter().zip(x).map(|(u, v)| u * v).sum();
+    let y = host.choice[t];
+    *ll += y * z - softplus(z);
+    *hits += usize::from((z >= 0.0) == (y >= 0.5));
 }
 
 fn summarize<B: Backend>(batch: &SequenceBatch<B>, ll: Vec<f64>, hits: Vec<usize>) -> Evaluation {

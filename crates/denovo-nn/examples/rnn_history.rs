@@ -9,7 +9,8 @@
 //! a run of rewards, smaller after a run of errors.
 //!
 //! ```sh
-//! cargo run --release -p denovo-nn --example rnn_history -- [ANIMALS] [TRIALS] [EPOCHS] [K_MAX]
+//! [DENOVO_LR_STEP=N] [DENOVO_PATIENCE=N] \
+//!   cargo run --release -p denovo-nn --example rnn_history -- [ANIMALS] [TRIALS] [EPOCHS] [K_MAX]
 //! ```
 
 use burn::backend::{Autodiff, NdArray};
@@ -124,6 +125,13 @@ fn history_effect<Bk: Backend, R: LearningRule<Bk, State = Tensor<Bk, 2>>>(
     (mean(true), mean(false))
 }
 
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).map_or(default, |v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}: cannot parse `{v}`"))
+    })
+}
+
 fn fit<R>(
     rule: R,
     train: &SequenceBatch<B>,
@@ -148,8 +156,10 @@ where
     let config = FitConfig {
         epochs,
         learning_rate: 0.01,
-        lr_step: epochs / 2,
-        patience: Some(200),
+        // Halve the step every DENOVO_LR_STEP epochs (default: half-way); stop after
+        // DENOVO_PATIENCE epochs without a better validation score (default 200).
+        lr_step: env_or("DENOVO_LR_STEP", epochs / 2),
+        patience: Some(env_or("DENOVO_PATIENCE", 200)),
         validate_every: 10,
         ..FitConfig::default()
     };

@@ -7,11 +7,14 @@
 //! ```sh
 //! cargo run --release -p denovo-nn --example dnn_recovery -- [dnn|rnn] [ANIMALS] [TRIALS] [EPOCHS]
 //! ```
-//! Both rules train through their fused scan op; set `DENOVO_GENERIC=1` for the autodiff reference path
-//! `DENOVO_LR` for another Adam learning rate (default 0.003), `DENOVO_LBFGS=N` for N
-//! L-BFGS iterations after the Adam epochs, `DENOVO_PATIENCE=N` for early stopping on 200
-//! validation animals (scored every 10 epochs) and `DENOVO_W0_SD` for the spread of the
-//! initial weights (`S` for both or `S_STIM,S_BIAS`; default 1).
+//! Both rules train through their fused scan op. Settings by environment variable:
+//! - `DENOVO_GENERIC=1`: the autodiff reference path instead;
+//! - `DENOVO_LR`: Adam's learning rate (default 0.003);
+//! - `DENOVO_LR_STEP=N`: halve it every N epochs (default: half-way);
+//! - `DENOVO_LBFGS=N`: N L-BFGS iterations after the Adam epochs;
+//! - `DENOVO_PATIENCE=N`: early stopping on 200 validation animals (scored every 10 epochs);
+//! - `DENOVO_W0_SD`: the spread of the initial weights (`S` for both or `S_STIM,S_BIAS`;
+//!   default 1).
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::AutodiffModule;
@@ -198,7 +201,7 @@ fn main() {
     let config = FitConfig {
         epochs,
         learning_rate: env("DENOVO_LR").unwrap_or(3e-3),
-        lr_step: epochs / 2,
+        lr_step: env("DENOVO_LR_STEP").unwrap_or(epochs / 2),
         clip_norm: Some(1.0),
         lbfgs_iterations: env("DENOVO_LBFGS").unwrap_or(0),
         patience: env("DENOVO_PATIENCE"),

@@ -542,6 +542,20 @@ struct DnnKernel {
     gamma_at: usize,
 }
 
+impl DnnKernel {
+    /// w ← w + γ ⊙ MLP(u_t) after trial `t`, the MLP's activations left in `acts`.
+    #[inline(always)]
+    fn advance(&self, acts: &mut [f64], w: &mut [f64], a: &HostSequence, t: usize) {
+        rule_input(acts, w, a, t);
+        self.mlp.forward(acts);
+        let o = self.mlp.output(acts);
+        w.iter_mut()
+            .zip(&self.gamma)
+            .zip(o)
+            .for_each(|((w, g), o)| *w += g * o);
+    }
+}
+
 impl Kernel for DnnKernel {
     fn n_params(&self) -> usize {
         self.gamma_at + self.gamma.len()
@@ -566,13 +580,7 @@ impl Kernel for DnnKernel {
             if t + 1 == end {
                 break;
             }
-            rule_input(rest, &w, a, t);
-            self.mlp.forward(rest);
-            let o = self.mlp.output(rest);
-            w.iter_mut()
-                .zip(&self.gamma)
-                .zip(o)
-                .for_each(|((w, g), o)| *w += g * o);
+            self.advance(rest, &mut w, a, t);
         }
         let Some((grads, d_w0)) = grads else {
             return ll;
@@ -612,13 +620,7 @@ impl Kernel for DnnKernel {
             if t + 1 == until {
                 break;
             }
-            rule_input(&mut acts, &w, a, t);
-            self.mlp.forward(&mut acts);
-            let o = self.mlp.output(&acts);
-            w.iter_mut()
-                .zip(&self.gamma)
-                .zip(o)
-                .for_each(|((w, g), o)| *w += g * o);
+            self.advance(&mut acts, &mut w, a, t);
         }
     }
 }

@@ -185,6 +185,15 @@ fn build(rule: &ScanRule, params: &[f64]) -> Built {
     }
 }
 
+/// How `n` animals are split across threads: (threads, animals per thread).
+fn split_animals(n: usize) -> (usize, usize) {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(n)
+        .max(1);
+    (threads, n.div_ceil(threads).max(1))
+}
+
 /// [`Kernel::walk`] over every animal, split across threads.
 fn walk_all<K: Kernel>(
     kernel: &K,
@@ -198,11 +207,7 @@ fn walk_all<K: Kernel>(
         assert!(u <= a.choice.len(), "until {u} > {} trials", a.choice.len());
     }
     let mut out: Vec<Vec<f64>> = until.iter().map(|&u| Vec::with_capacity(u * k)).collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(n)
-        .max(1);
-    let chunk = n.div_ceil(threads).max(1);
+    let (_, chunk) = split_animals(n);
     std::thread::scope(|scope| {
         for (((a, w), u), o) in animals
             .chunks(chunk)
@@ -510,11 +515,7 @@ fn run<K: Kernel>(kernel: &K, animals: &[HostSequence], w0: &[f64], gradient: bo
         d_params: vec![0.0; if gradient { n * p } else { 0 }],
         d_w0: vec![0.0; if gradient { n * k } else { 0 }],
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(n)
-        .max(1);
-    let chunk = n.div_ceil(threads).max(1);
+    let (threads, chunk) = split_animals(n);
     std::thread::scope(|scope| {
         let ll = out.log_likelihood.chunks_mut(chunk);
         // Without gradients the buffers are empty: hand every thread an empty slice.

@@ -71,3 +71,16 @@ fn flat_parameters<B: Backend>(
     parts.push(gamma.val());
     Tensor::cat(parts, 0)
 }
+
+/// [`trajectories`] for a rule whose flat parameters are a tensor: reads them and `w0` to
+/// the host and walks there (both rules' `LearningRule::host_trajectories`).
+fn host_trajectories<B: Backend>(
+    rule: &ScanRule,
+    params: Tensor<B, 1>,
+    w0: Tensor<B, 2>,
+    animals: &[denovo_rules::HostSequence],
+    until: &[usize],
+) -> Vec<Vec<f64>> {
+    let (params, w0) = (denovo_glm::to_f64_vec(params), denovo_glm::to_f64_vec(w0));
+    trajectories(rule, &params, &w0, animals, until)
+}

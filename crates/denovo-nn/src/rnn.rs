@@ -6,7 +6,6 @@ use crate::{ScanBackend, ScanRule};
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Tensor, backend::Backend};
-use denovo_glm::to_f64_vec;
 use denovo_rules::{LearningRule, SharedSequences, TrialBatch};
 use serde::{Deserialize, Serialize};
 
@@ -122,10 +121,10 @@ impl<B: ScanBackend> LearningRule<B> for RnnRule<B> {
         w0: Tensor<B, 2>,
         until: &[usize],
     ) -> Option<Vec<Vec<f64>>> {
-        Some(crate::trajectories(
+        Some(crate::host_trajectories(
             &self.scan_rule(),
-            &to_f64_vec(self.flat_parameters()),
-            &to_f64_vec(w0),
+            self.flat_parameters(),
+            w0,
             animals,
             until,
         ))

@@ -16,24 +16,8 @@ type B = Autodiff<NdArray<f64>>;
 type Inner = NdArray<f64>;
 type Grads = <B as burn::tensor::backend::AutodiffBackend>::Gradients;
 
-fn designs(animals: usize, trials: usize, seed: u64) -> Vec<SubjectDesign> {
-    let spec = RuleSpec::initial(RuleKind::Reinforce, 2, 0.08);
-    let config = denovo_sim::CohortConfig {
-        animals,
-        trials,
-        session_min: 20,
-        session_max: 30,
-        w0_sd: vec![0.5, 0.5],
-        seed,
-        ..Default::default()
-    };
-    denovo_sim::simulate(&spec, &config)
-        .unwrap()
-        .dataset
-        .design(&Default::default())
-        .unwrap()
-        .subjects
-}
+mod common;
+use common::designs;
 
 fn batch<Bk: Backend>(d: &[SubjectDesign], windows: &[SubjectWindow]) -> SequenceBatch<Bk> {
     let subjects: Vec<&SubjectDesign> = d.iter().collect();

@@ -14,10 +14,9 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use denovo_data::SubjectDesign;
 use denovo_glm::{float_tensor, to_f64_vec};
 use denovo_nn::{DnnConfig, RnnConfig};
-use denovo_rules::{LearningRule, RuleKind, RuleSpec};
+use denovo_rules::LearningRule;
 use denovo_train::{
     FitConfig, FitHooks, RuleFit, SequenceBatch, sequence_log_likelihood, truncated_log_likelihood,
 };
@@ -25,23 +24,8 @@ use denovo_train::{
 type Cpu = NdArray<f32>;
 type Gpu = Wgpu;
 
-fn designs(animals: usize, trials: usize, seed: u64) -> Vec<SubjectDesign> {
-    let config = denovo_sim::CohortConfig {
-        animals,
-        trials,
-        session_min: 20,
-        session_max: 30,
-        w0_sd: vec![0.5, 0.5],
-        seed,
-        ..Default::default()
-    };
-    denovo_sim::simulate(&RuleSpec::initial(RuleKind::Reinforce, 2, 0.08), &config)
-        .unwrap()
-        .dataset
-        .design(&Default::default())
-        .unwrap()
-        .subjects
-}
+mod common;
+use common::designs;
 
 fn w0<Bk: Backend>(animals: usize) -> Tensor<Bk, 2> {
     let v: Vec<f64> = (0..2 * animals)

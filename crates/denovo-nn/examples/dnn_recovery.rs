@@ -46,12 +46,7 @@ fn cohort<Bk: burn::tensor::backend::Backend>(
         ..Default::default()
     };
     let c = denovo_sim::simulate(truth, &config).unwrap();
-    let w0: Vec<f64> = c
-        .truth
-        .trajectories
-        .iter()
-        .flat_map(|t| t.weights[0].clone())
-        .collect();
+    let w0 = c.truth.initial_weights();
     let d = c.dataset.design(&Default::default()).unwrap();
     (SequenceBatch::whole(&d.subjects, &Default::default()), w0)
 }

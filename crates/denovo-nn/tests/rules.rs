@@ -503,12 +503,7 @@ fn dnn_rule_learns_a_reinforce_cohort() {
             ..Default::default()
         };
         let c = denovo_sim::simulate(&truth, &config).unwrap();
-        let w0: Vec<f64> = c
-            .truth
-            .trajectories
-            .iter()
-            .flat_map(|t| t.weights[0].clone())
-            .collect();
+        let w0 = c.truth.initial_weights();
         (c.dataset.design(&Default::default()).unwrap().subjects, w0)
     };
     let (train_d, train_w0) = cohort(200, 31);

@@ -133,6 +133,17 @@ pub struct GroundTruth {
     pub trajectories: Vec<TrueTrajectory>,
 }
 
+impl GroundTruth {
+    /// Every animal's true initial weights, row-major `animals × regressors` (what a fit
+    /// with known w0 starts from).
+    pub fn initial_weights(&self) -> Vec<f64> {
+        self.trajectories
+            .iter()
+            .flat_map(|t| t.weights.first().cloned().unwrap_or_default())
+            .collect()
+    }
+}
+
 /// A simulated cohort: the behaviour and the truth behind it.
 #[derive(Debug, Clone)]
 pub struct SimulatedCohort {

@@ -381,8 +381,15 @@ where
         model = m;
     }
     if config.lbfgs_iterations > 0 {
+        // One iteration per call (so every iteration is reported and guarded), with a
+        // line-search budget of its own. The loss is a mean per trial, so its gradients are
+        // small (≪ 1e-7 near an optimum) and the directional derivative −|g|² smaller still:
+        // burn's defaults (PyTorch's) would take those for convergence and never move.
         let mut lbfgs = LBFGSConfig::new()
             .with_max_iter(1)
+            .with_max_eval(Some(25))
+            .with_tolerance_grad(0.0)
+            .with_tolerance_change(1e-30)
             .with_history_size(20)
             .with_line_search_fn(LineSearchFn::StrongWolfe)
             .init::<B>();

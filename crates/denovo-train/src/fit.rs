@@ -393,28 +393,24 @@ where
             .with_history_size(20)
             .with_line_search_fn(LineSearchFn::StrongWolfe)
             .init::<B>();
+        // The polish refines a finished fit: a line search that strays into a non-finite
+        // loss ends it and keeps the latest parameters known to be finite (`step` returns
+        // the loss of the parameters it started from).
+        let mut good = model.clone();
         for i in 0..config.lbfgs_iterations {
-            last_good = model.clone();
-            let (next, loss) = lbfgs.step(1.0, model, |m: RuleFit<B, R>| {
+            let start = model;
+            let (next, loss) = lbfgs.step(1.0, start.clone(), |m: RuleFit<B, R>| {
                 loss_and_gradients(&m, batch, w0_fixed, n, config)
             });
-            let epoch = config.epochs + i + 1;
             if !loss.is_finite() {
-                return Err(Box::new(FitFailure {
-                    epoch,
-                    loss,
-                    last_good_epoch: epoch - 1,
-                    last_good,
-                    history,
-                    reason: format!(
-                        "the training loss became non-finite ({loss}) in the L-BFGS polish"
-                    ),
-                }));
+                model = good.clone();
+                break;
             }
+            good = start;
             model = next;
             history.push(loss);
             let report = EpochReport {
-                epoch,
+                epoch: config.epochs + i + 1,
                 epochs: config.epochs + config.lbfgs_iterations,
                 loss,
                 learning_rate: 1.0,
@@ -423,6 +419,12 @@ where
             if !on_epoch(&report, &model) {
                 break;
             }
+        }
+        if !loss_and_gradients(&model, batch, w0_fixed, n, config)
+            .0
+            .is_finite()
+        {
+            model = good;
         }
     }
     Ok(Fitted { model, history })

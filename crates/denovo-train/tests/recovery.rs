@@ -81,14 +81,19 @@ fn assert_within(fitted: &[f64], truth: &[f64], tolerance: [f64; 2], what: &str)
     }
 }
 
-#[test]
-fn reinforce_is_recovered() {
-    let truth = RuleSpec {
+/// REINFORCE with α = [2⁻⁴, 2⁻⁶] (stimulus, bias).
+fn reinforce_truth() -> RuleSpec {
+    RuleSpec {
         kind: RuleKind::Reinforce,
         alpha: vec![1.0 / 16.0, 1.0 / 64.0],
         beta: vec![],
         inverse_temperature: None,
-    };
+    }
+}
+
+#[test]
+fn reinforce_is_recovered() {
+    let truth = reinforce_truth();
     let (fitted, ll_fit, ll_true) = recover::<Reinforce<B>>(truth.clone(), 100);
     eprintln!("REINFORCE fitted {fitted:?}; held-out LL fitted {ll_fit:.5} true {ll_true:.5}");
     assert_within(&fitted.alpha, &truth.alpha, [0.10, 0.25], "alpha");
@@ -130,12 +135,7 @@ fn reinforce_baseline_is_recovered() {
 /// polish took a gradient of that size for convergence and never stepped.
 #[test]
 fn lbfgs_polish_lowers_the_loss_from_a_poor_start() {
-    let truth = RuleSpec {
-        kind: RuleKind::Reinforce,
-        alpha: vec![1.0 / 16.0, 1.0 / 64.0],
-        beta: vec![],
-        inverse_temperature: None,
-    };
+    let truth = reinforce_truth();
     let animals = 20;
     let train = cohort::<B>(&truth, animals, 1000, 3);
     let dev = Default::default();

@@ -157,13 +157,16 @@ fn initialised<T>(seed: Option<u64>, init: impl FnOnce() -> T) -> T {
     init()
 }
 
+/// A seeded small network: with a random draw, a layer this narrow is now and then dead
+/// on every test input (all its ReLUs off), so a parameter's gradient is exactly zero and
+/// the gradient checks prove nothing (seen once in CI: "a zero gradient proves nothing").
 fn small_dnn<Bk: Backend>() -> DnnRule<Bk> {
     // γ large enough that the MLP shapes the likelihood.
     let config = DnnConfig {
         hidden: vec![6, 5],
         gamma_init: 0.3,
     };
-    initialised(None, || config.init(2, &Default::default()))
+    initialised(Some(11), || config.init(2, &Default::default()))
 }
 
 fn small_rnn<Bk: Backend>() -> RnnRule<Bk> {
@@ -172,7 +175,7 @@ fn small_rnn<Bk: Backend>() -> RnnRule<Bk> {
         head: vec![6],
         gamma_init: 0.3,
     };
-    initialised(None, || config.init(2, &Default::default()))
+    initialised(Some(12), || config.init(2, &Default::default()))
 }
 
 #[test]

@@ -29,6 +29,7 @@ use burn::backend::{Autodiff, NdArray};
 use burn::module::AutodiffModule;
 use denovo_glm::{float_tensor, to_f64_vec};
 use denovo_nn::{DnnConfig, RnnConfig};
+use denovo_rules::closed_form::sigmoid;
 use denovo_rules::{LearningRule, Parametric, Reinforce, RuleKind, RuleSpec, TrialBatch};
 use denovo_train::readout::relative_rmse;
 use denovo_train::{FitConfig, RuleFit, SequenceBatch};
@@ -80,36 +81,18 @@ fn grid_delta<R: LearningRule<I, State = burn::tensor::Tensor<I, 2>>>(
     warmup: Warmup<'_>,
 ) -> Vec<f64> {
     match warmup {
-        Warmup::Fresh => grid_delta_after(rule, &[]),
-        Warmup::Replay(h) => {
-            let past: Vec<_> = (0..h.choice.len())
-                .map(|t| PastTrial {
-                    x: h.x[2 * t],
-                    answer: h.answer[t],
-                    session_start: h.session_start[t],
-                    choice: Some(h.choice[t]),
-                })
-                .collect();
-            grid_delta_after(rule, &past)
-        }
+        Warmup::Fresh => grid_delta_sampled(rule, &[], &[]),
+        Warmup::Replay(h) => grid_delta_sampled(rule, &past_trials(h, true), &[]),
         Warmup::Sampled(tasks, seed) => {
             use rand::{RngExt, SeedableRng};
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-            let mut mean: Vec<f64> = Vec::new();
+            let mut mean = vec![0.0; GRID_POINTS];
             for h in tasks {
-                let past: Vec<_> = (0..h.choice.len())
-                    .map(|t| PastTrial {
-                        x: h.x[2 * t],
-                        answer: h.answer[t],
-                        session_start: h.session_start[t],
-                        choice: None,
-                    })
-                    .collect();
+                let past = past_trials(h, false);
                 let uniform: Vec<f64> = (0..past.len() * GRID_POINTS)
                     .map(|_| rng.random())
                     .collect();
                 let d = grid_delta_sampled(rule, &past, &uniform);
-                mean.resize(d.len(), 0.0);
                 for (m, v) in mean.iter_mut().zip(d) {
                     *m += v / tasks.len() as f64;
                 }
@@ -117,6 +100,19 @@ fn grid_delta<R: LearningRule<I, State = burn::tensor::Tensor<I, 2>>>(
             mean
         }
     }
+}
+
+/// `h`'s trials as warm-up trials, with its choices (`replay`) or choices to be sampled.
+fn past_trials(h: &denovo_train::HostSequence, replay: bool) -> Vec<PastTrial> {
+    let k = h.x.len() / h.choice.len();
+    (0..h.choice.len())
+        .map(|t| PastTrial {
+            x: h.x[k * t],
+            answer: h.answer[t],
+            session_start: h.session_start[t],
+            choice: replay.then(|| h.choice[t]),
+        })
+        .collect()
 }
 
 /// A warm-up trial: the stimulus regressor, the correct side, the session-start flag and
@@ -131,15 +127,9 @@ struct PastTrial {
 /// Grid points: 10 stimuli × 9 w_stim × 3 w_bias × correct/error.
 const GRID_POINTS: usize = 540;
 
-fn grid_delta_after<R: LearningRule<I, State = burn::tensor::Tensor<I, 2>>>(
-    rule: &R,
-    past: &[PastTrial],
-) -> Vec<f64> {
-    grid_delta_sampled(rule, past, &vec![0.5; past.len() * GRID_POINTS])
-}
-
 /// The grid read-out after `past`; a sampled choice is "right" where the grid point's
-/// uniform draw in `uniform` (`[trial, grid point]`) falls below p(right).
+/// uniform draw in `uniform` (`[trial, grid point]`; unused when every choice is given)
+/// falls below p(right).
 fn grid_delta_sampled<R: LearningRule<I, State = burn::tensor::Tensor<I, 2>>>(
     rule: &R,
     past: &[PastTrial],
@@ -183,7 +173,7 @@ fn grid_delta_sampled<R: LearningRule<I, State = burn::tensor::Tensor<I, 2>>>(
         let choice: Vec<f64> = (0..n)
             .map(|g| {
                 p.choice.unwrap_or_else(|| {
-                    let right = 1.0 / (1.0 + (-(w[2 * g] * p.x + w[2 * g + 1])).exp());
+                    let right = sigmoid(w[2 * g] * p.x + w[2 * g + 1]);
                     f64::from(u8::from(uniform[t * n + g] < right))
                 })
             })
@@ -309,20 +299,14 @@ fn path_error<R: LearningRule<I>>(
 ) -> f64 {
     let runs: Vec<usize> = truth.iter().map(Vec::len).collect();
     let fitted = denovo_train::weight_trajectories(rule, test, w0, &runs);
-    let (mut err, mut change) = (Vec::new(), Vec::new());
+    let (mut d2, mut change2) = (0.0, 0.0);
     for (f, t) in fitted.iter().zip(truth) {
         for (wf, wt) in f.iter().zip(t) {
-            err.push(wf[0]);
-            change.push(wt[0] - t[0][0]);
+            d2 += (wf[0] - wt[0]).powi(2);
+            change2 += (wt[0] - t[0][0]).powi(2);
         }
     }
-    let true_abs: Vec<f64> = truth.iter().flat_map(|t| t.iter().map(|w| w[0])).collect();
-    let d2: f64 = err
-        .iter()
-        .zip(&true_abs)
-        .map(|(a, b)| (a - b).powi(2))
-        .sum();
-    (d2 / change.iter().map(|c| c * c).sum::<f64>()).sqrt()
+    (d2 / change2).sqrt()
 }
 
 /// The first `n` trials of `h`.

@@ -7,8 +7,9 @@
 //! prefix (e.g. `<lab>/Subjects/`): every `alf` folder holding `_ibl_trials.choice.npy` is
 //! one session, named by the three folders above it. (`_ibl_trials.table.pqt` is not read.)
 
-use crate::ibl_csv::{IBL_INPUTS, probability_left, require_contrasts, sided_contrasts};
-use crate::util::date_after_epoch;
+use crate::ibl::{
+    IBL_INPUTS, probability_left, require_contrasts, session_date_number, sided_contrasts,
+};
 use crate::{Dataset, Format, LoadError, Session, Subject, Trial};
 use std::path::{Path, PathBuf};
 
@@ -80,6 +81,9 @@ fn find_sessions(root: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// Reads the IBL ALF tree below `root` (a folder); no-go trials are dropped and counted
+/// per subject. Errors if `root` is not a folder, holds no session, or a subject has only
+/// no-go trials.
 pub(crate) fn read(root: &Path) -> Result<Dataset, LoadError> {
     if !root.is_dir() {
         return Err(LoadError::Unsupported {
@@ -255,15 +259,8 @@ fn read_session(alf: &Path, date: String, number: u32) -> Result<(Session, usize
     ))
 }
 
-/// The (date, number) an IBL format gives session `k` of a subject: its own when it has a
-/// date, else a synthetic date `k` days after 2020-01-01 and number 1.
-pub(crate) fn session_date_number(session: &Session, k: usize) -> (String, u32) {
-    match &session.date {
-        Some(d) => (d.clone(), session.id.parse().unwrap_or(1)),
-        None => (date_after_epoch(k as i64), 1),
-    }
-}
-
+/// Writes `data` as an IBL ALF tree below `root`, one `<subject>/<date>/<number:03>/alf`
+/// folder per session. Errors if `data` has no contrast inputs or a file cannot be written.
 pub(crate) fn write(data: &Dataset, root: &Path) -> Result<(), LoadError> {
     require_contrasts(data, root)?;
     for subject in &data.subjects {

@@ -8,15 +8,18 @@
 //! session. Inputs of the resulting dataset: `contrastLeft`, `contrastRight`,
 //! `probabilityLeft`.
 
+use crate::ibl::{
+    IBL_INPUTS, probability_left, require_contrasts, session_date_number, sided_contrasts,
+};
 use crate::util::{Columns, Row, SubjectBuilder, csv_error, fmt_num, open_csv};
 use crate::{Dataset, Format, LoadError, Trial};
 use std::cmp::Ordering;
 use std::path::Path;
 
 const FORMAT: &str = "ibl-csv";
-/// The input names of an IBL dataset, in order.
-pub(crate) const IBL_INPUTS: [&str; 3] = ["contrastLeft", "contrastRight", "probabilityLeft"];
 
+/// Reads the IBL processed CSV at `path`. Errors name the line and column of a bad value;
+/// a file with a header and no rows is an error.
 pub(crate) fn read(path: &Path) -> Result<Dataset, LoadError> {
     let mut reader = open_csv(path)?;
     let columns = Columns::new(path, &mut reader)?;
@@ -137,29 +140,8 @@ fn session_order(a: &str, b: &str) -> Ordering {
         .then(sa.partial_cmp(&sb).unwrap_or(Ordering::Equal))
 }
 
-/// The contrasts of a trial on the (left, right) sides, NaN on the side without a stimulus
-/// (IBL's raw convention), from a dataset with IBL inputs.
-pub(crate) fn sided_contrasts(data: &Dataset, trial: &Trial) -> (f64, f64) {
-    let get = |name: &str| {
-        data.input_index(name)
-            .map(|i| trial.inputs[i])
-            .unwrap_or(0.0)
-    };
-    let (left, right) = (get("contrastLeft"), get("contrastRight"));
-    if trial.answer == 1 {
-        (f64::NAN, right)
-    } else {
-        (left, f64::NAN)
-    }
-}
-
-/// The probability of a left stimulus of a trial (0.5 when the dataset has none).
-pub(crate) fn probability_left(data: &Dataset, trial: &Trial) -> f64 {
-    data.input_index("probabilityLeft")
-        .map(|i| trial.inputs[i])
-        .unwrap_or(0.5)
-}
-
+/// Writes `data` to `path` as an IBL processed CSV (header and conventions as above).
+/// Errors if `data` has no contrast inputs or the file cannot be written.
 pub(crate) fn write(data: &Dataset, path: &Path) -> Result<(), LoadError> {
     require_contrasts(data, path)?;
     let mut out = csv::Writer::from_path(path).map_err(|e| csv_error(path, e))?;
@@ -178,7 +160,7 @@ pub(crate) fn write(data: &Dataset, path: &Path) -> Result<(), LoadError> {
     .map_err(|e| csv_error(path, e))?;
     for subject in &data.subjects {
         for (k, session) in subject.sessions.iter().enumerate() {
-            let (date, number) = crate::alf::session_date_number(session, k);
+            let (date, number) = session_date_number(session, k);
             for trial in &session.trials {
                 let (left, right) = sided_contrasts(data, trial);
                 out.write_record([
@@ -198,20 +180,4 @@ pub(crate) fn write(data: &Dataset, path: &Path) -> Result<(), LoadError> {
         }
     }
     out.flush().map_err(|e| LoadError::io(path, e))
-}
-
-/// Fails unless the dataset has the contrast inputs that the IBL formats store.
-pub(crate) fn require_contrasts(data: &Dataset, path: &Path) -> Result<(), LoadError> {
-    for name in ["contrastLeft", "contrastRight"] {
-        if data.input_index(name).is_none() {
-            return Err(LoadError::Unsupported {
-                path: path.to_path_buf(),
-                message: format!(
-                    "cannot write an IBL format: the dataset has no `{name}` input (inputs: {})",
-                    data.input_names.join(", ")
-                ),
-            });
-        }
-    }
-    Ok(())
 }

@@ -18,6 +18,7 @@
 mod alf;
 mod design;
 mod error;
+mod ibl;
 mod ibl_csv;
 mod schema;
 mod split;

@@ -1,4 +1,7 @@
-//! Shared inputs of the denovo benchmarks (`cargo bench -p denovo-benches`).
+//! Shared inputs of the denovo benchmarks (`cargo bench -p denovo-benches`), and
+//! [`epochs`]: the training-epoch timings `denovo bench` prints.
+
+pub mod epochs;
 
 use denovo_rules::{RuleKind, RuleSpec};
 use denovo_sim::{CohortConfig, SimulatedCohort};
@@ -21,8 +24,20 @@ pub fn rat_csv() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-/// A REINFORCE cohort of `animals` × `trials` (α = 2⁻⁴, 2⁻⁶), seeded.
+/// A REINFORCE cohort of `animals` × `trials` (α = 2⁻⁴, 2⁻⁶), with the simulator's
+/// default seed.
 pub fn reinforce_cohort(animals: usize, trials: usize) -> SimulatedCohort {
+    reinforce_cohort_seeded(animals, trials, CohortConfig::default().seed).expect("valid settings")
+}
+
+/// A REINFORCE cohort of `animals` × `trials` (α = 2⁻⁴, 2⁻⁶) drawn with `seed`.
+///
+/// Errors: [`denovo_sim::SimError`] for settings the simulator rejects (e.g. 0 trials).
+pub fn reinforce_cohort_seeded(
+    animals: usize,
+    trials: usize,
+    seed: u64,
+) -> Result<SimulatedCohort, denovo_sim::SimError> {
     let spec = RuleSpec {
         kind: RuleKind::Reinforce,
         alpha: vec![1.0 / 16.0, 1.0 / 64.0],
@@ -32,7 +47,8 @@ pub fn reinforce_cohort(animals: usize, trials: usize) -> SimulatedCohort {
     let config = CohortConfig {
         animals,
         trials,
+        seed,
         ..CohortConfig::default()
     };
-    denovo_sim::simulate(&spec, &config).expect("valid settings")
+    denovo_sim::simulate(&spec, &config)
 }

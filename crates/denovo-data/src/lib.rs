@@ -85,3 +85,18 @@ pub fn detect_format(path: &Path) -> Result<Format, LoadError> {
         })
     }
 }
+
+/// Finds a shared data file such as `rat_W053.csv`: `$DENOVO_DATA/<name>` when
+/// `DENOVO_DATA` is set, else `shared/data/<name>` in the current folder or the nearest
+/// ancestor that has it (so `../shared/data` beside a checkout is found from the checkout
+/// and from any folder inside it). `None` when there is no such file.
+pub fn shared_data(name: &str) -> Option<std::path::PathBuf> {
+    if let Some(dir) = std::env::var_os("DENOVO_DATA") {
+        let p = std::path::PathBuf::from(dir).join(name);
+        return p.is_file().then_some(p);
+    }
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors()
+        .map(|a| a.join("shared").join("data").join(name))
+        .find(|p| p.is_file())
+}

@@ -12,10 +12,12 @@
 //! freely. The simulator steps the same modules with sampled choices, the fitter with
 //! observed ones: one formula, one place.
 
+mod any;
 pub mod closed_form;
 mod parametric;
 mod spec;
 
+pub use any::ParametricRule;
 pub use closed_form::{ClosedForm, ClosedFormParam};
 pub use parametric::{Parametric, PredictMax, QLearning, Reinforce, ReinforceBaseline, RewardMax};
 pub use spec::{RuleKind, RuleSpec, SpecError};

@@ -4,8 +4,7 @@ use burn::backend::NdArray;
 use burn::tensor::{Tensor, backend::Backend};
 use denovo_data::{Dataset, Format, LoadError, Session, Subject, Trial, stimulus_transform};
 use denovo_rules::{
-    LearningRule, Parametric, PredictMax, QLearning, Reinforce, ReinforceBaseline, RewardMax,
-    RuleKind, RuleSpec, SpecError, TrialBatch,
+    LearningRule, ParametricRule, RuleSpec, SpecError, TrialBatch, with_parametric,
 };
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -194,20 +193,10 @@ fn check(config: &CohortConfig) -> Result<(), SimError> {
 /// Simulates a cohort learning by the parametric rule `spec`.
 pub fn simulate(spec: &RuleSpec, config: &CohortConfig) -> Result<SimulatedCohort, SimError> {
     let spec = spec.clone().validated(SIM_REGRESSORS.len())?;
-    fn run<R: Parametric<SimBackend>>(
-        spec: &RuleSpec,
-        config: &CohortConfig,
-    ) -> Result<(Dataset, Vec<TrueTrajectory>), SimError> {
-        let device = Default::default();
-        simulate_rule::<SimBackend, _>(&R::from_spec(spec, &device), config, &device)
-    }
-    let (dataset, trajectories) = match spec.kind {
-        RuleKind::Reinforce => run::<Reinforce<SimBackend>>(&spec, config)?,
-        RuleKind::ReinforceBaseline => run::<ReinforceBaseline<SimBackend>>(&spec, config)?,
-        RuleKind::Rewardmax => run::<RewardMax<SimBackend>>(&spec, config)?,
-        RuleKind::Predictmax => run::<PredictMax<SimBackend>>(&spec, config)?,
-        RuleKind::Qlearning => run::<QLearning<SimBackend>>(&spec, config)?,
-    };
+    let device = Default::default();
+    let rule = ParametricRule::<SimBackend>::from_spec(&spec, &device);
+    let (dataset, trajectories) =
+        with_parametric!(&rule, r => simulate_rule::<SimBackend, _>(r, config, &device))?;
     Ok(SimulatedCohort {
         dataset,
         truth: GroundTruth {

@@ -10,7 +10,7 @@
 //! grid point's weights (and, printed too, from h = 0 and after one real history).
 //!
 //! ```sh
-//! cargo run --release -p denovo-nn --example dnn_recovery -- [dnn|rnn] [ANIMALS] [TRIALS] [EPOCHS]
+//! cargo run --release -p denovo-experiments --bin dnn_recovery -- [dnn|rnn] [ANIMALS] [TRIALS] [EPOCHS]
 //! ```
 //! Both rules train through their fused scan op. Settings by environment variable:
 //! - `DENOVO_GENERIC=1`: the autodiff reference path instead;

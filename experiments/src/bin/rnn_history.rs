@@ -10,7 +10,7 @@
 //!
 //! ```sh
 //! [DENOVO_LR_STEP=N] [DENOVO_PATIENCE=N] \
-//!   cargo run --release -p denovo-nn --example rnn_history -- [ANIMALS] [TRIALS] [EPOCHS] [K_MAX]
+//!   cargo run --release -p denovo-experiments --bin rnn_history -- [ANIMALS] [TRIALS] [EPOCHS] [K_MAX]
 //! ```
 
 use burn::backend::{Autodiff, NdArray};

@@ -1,0 +1,48 @@
+//! Scoring a fitted rule on (new) behaviour.
+
+use crate::fit::ReadBackend;
+use crate::score::SplitScore;
+use crate::{Model, StudyError};
+use denovo_data::{Dataset, DesignMatrix, DesignOptions, SubjectDesign};
+use denovo_glm::float_tensor;
+use denovo_train::{SequenceBatch, SubjectWindow};
+
+/// Scores `model` on the `windows` of every animal of `design` (one window per animal),
+/// every animal starting from `w0` (`[features]`).
+pub(crate) fn score_windows(
+    model: &Model<ReadBackend>,
+    design: &DesignMatrix,
+    windows: &[SubjectWindow],
+    w0: &[f64],
+) -> SplitScore {
+    let subjects: Vec<&SubjectDesign> = design.subjects.iter().collect();
+    let (n, k) = (subjects.len(), w0.len());
+    let device = Default::default();
+    let w0 = float_tensor::<ReadBackend, 2>(w0.repeat(n), [n, k], &device);
+    let batch = SequenceBatch::<ReadBackend>::new(&subjects, windows, &device);
+    let eval = crate::with_model!(model, r => denovo_train::evaluate(r, &batch, w0.clone()));
+    let names: Vec<&str> = subjects.iter().map(|s| s.subject.as_str()).collect();
+    SplitScore::from_evaluation(&eval, &names)
+}
+
+/// Scores `model` on every trial of every animal of `data`, with the regressors
+/// `regressors` (the fit's, in order), every animal starting from `w0` (`[features]`, e.g.
+/// [`FitSummary::mean_w0`](crate::FitSummary::mean_w0)): LL per trial (nats) and accuracy,
+/// overall and per animal.
+///
+/// Errors: [`StudyError::Data`] when `data` lacks an input a regressor needs.
+pub fn evaluate(
+    model: &Model<ReadBackend>,
+    regressors: &[String],
+    w0: &[f64],
+    data: &Dataset,
+) -> Result<SplitScore, StudyError> {
+    let names: Vec<&str> = regressors.iter().map(String::as_str).collect();
+    let design = data.design(&DesignOptions::from_names(&names)?)?;
+    let windows: Vec<SubjectWindow> = design
+        .subjects
+        .iter()
+        .map(|s| SubjectWindow::all(s.n_trials()))
+        .collect();
+    Ok(score_windows(model, &design, &windows, w0))
+}

@@ -1,0 +1,302 @@
+//! Models by name: [`ModelKind`], [`ModelSpec`] (name + options) and [`Model`], the one
+//! place where a model's name becomes a rule.
+
+use crate::StudyError;
+use burn::tensor::backend::Backend;
+use denovo_nn::{DnnConfig, DnnRule, RnnConfig, RnnRule};
+use denovo_rules::{
+    ParametricRule, PredictMax, QLearning, Reinforce, ReinforceBaseline, RewardMax, RuleKind,
+    RuleSpec,
+};
+use serde::{Deserialize, Serialize};
+
+/// The models denovo fits by name: a parametric rule or a neural one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// A parametric rule (closed-form Δw; Ashwood et al. 2020).
+    Parametric(RuleKind),
+    /// The DNN rule: Δw = γ ⊙ MLP([w, x, y, r, a, s]) (Liu, Geadah & Pillow 2025).
+    Dnn,
+    /// The RNN rule: a GRU over the trial history, Δw = γ ⊙ MLP(h) (same paper).
+    Rnn,
+}
+
+impl ModelKind {
+    /// Every model, parametric rules first, in a stable order.
+    pub const ALL: [ModelKind; 7] = [
+        ModelKind::Parametric(RuleKind::Reinforce),
+        ModelKind::Parametric(RuleKind::ReinforceBaseline),
+        ModelKind::Parametric(RuleKind::Rewardmax),
+        ModelKind::Parametric(RuleKind::Predictmax),
+        ModelKind::Parametric(RuleKind::Qlearning),
+        ModelKind::Dnn,
+        ModelKind::Rnn,
+    ];
+
+    /// The name used on the command line, in `fit.toml` and in `summary.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Parametric(k) => k.name(),
+            ModelKind::Dnn => "dnn",
+            ModelKind::Rnn => "rnn",
+        }
+    }
+
+    /// Whether the model is a neural network (different training defaults).
+    pub fn is_neural(self) -> bool {
+        !matches!(self, ModelKind::Parametric(_))
+    }
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = StudyError;
+    /// Parses a model name; errors: [`StudyError::UnknownModel`].
+    fn from_str(s: &str) -> Result<Self, StudyError> {
+        ModelKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| StudyError::UnknownModel(s.to_string()))
+    }
+}
+
+impl Serialize for ModelKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+fn default_hidden() -> Vec<usize> {
+    vec![32, 32]
+}
+fn default_gru_hidden() -> usize {
+    32
+}
+fn default_gamma_init() -> f64 {
+    1e-3
+}
+fn default_init_alpha() -> f64 {
+    0.01
+}
+
+/// A model by name with its options: what [`FitSpec`](crate::FitSpec) fits. Serialised
+/// flat into `fit.toml` (`model`, `hidden`, `gru_hidden`, `gamma_init`, `init_alpha`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    /// Which model.
+    pub model: ModelKind,
+    /// Hidden layer widths of the DNN rule's MLP and of the RNN rule's read-out MLP
+    /// (default 32, 32 as in the reference code).
+    #[serde(default = "default_hidden")]
+    pub hidden: Vec<usize>,
+    /// Hidden size of the RNN rule's GRU (default 32).
+    #[serde(default = "default_gru_hidden")]
+    pub gru_hidden: usize,
+    /// Initial γ, the per-weight output scale of the neural rules (default 1e-3).
+    #[serde(default = "default_gamma_init")]
+    pub gamma_init: f64,
+    /// Starting learning rate α of every weight of a parametric rule (default 0.01).
+    #[serde(default = "default_init_alpha")]
+    pub init_alpha: f64,
+}
+
+impl ModelSpec {
+    /// `model` with the default options.
+    pub fn new(model: ModelKind) -> Self {
+        ModelSpec {
+            model,
+            hidden: default_hidden(),
+            gru_hidden: default_gru_hidden(),
+            gamma_init: default_gamma_init(),
+            init_alpha: default_init_alpha(),
+        }
+    }
+    /// The DNN rule with the default options.
+    pub fn dnn() -> Self {
+        Self::new(ModelKind::Dnn)
+    }
+    /// The RNN rule with the default options.
+    pub fn rnn() -> Self {
+        Self::new(ModelKind::Rnn)
+    }
+    /// A parametric rule with the default starting values.
+    pub fn parametric(kind: RuleKind) -> Self {
+        Self::new(ModelKind::Parametric(kind))
+    }
+
+    /// Checks the options. Errors: [`StudyError::Setting`] naming the option.
+    pub fn check(&self) -> Result<(), StudyError> {
+        if self.hidden.contains(&0) || self.gru_hidden == 0 {
+            return Err(StudyError::Setting {
+                setting: "hidden and gru_hidden sizes",
+                expected: "at least 1",
+                got: format!("{:?} and {}", self.hidden, self.gru_hidden),
+            });
+        }
+        if !self.gamma_init.is_finite() {
+            return Err(StudyError::Setting {
+                setting: "gamma_init",
+                expected: "a finite number",
+                got: self.gamma_init.to_string(),
+            });
+        }
+        if !(self.init_alpha > 0.0 && self.init_alpha.is_finite()) {
+            return Err(StudyError::Setting {
+                setting: "init_alpha",
+                expected: "> 0",
+                got: self.init_alpha.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The DNN rule's configuration.
+    pub fn dnn_config(&self) -> DnnConfig {
+        DnnConfig {
+            hidden: self.hidden.clone(),
+            gamma_init: self.gamma_init,
+        }
+    }
+
+    /// The RNN rule's configuration.
+    pub fn rnn_config(&self) -> RnnConfig {
+        RnnConfig {
+            hidden: self.gru_hidden,
+            head: self.hidden.clone(),
+            gamma_init: self.gamma_init,
+        }
+    }
+
+    /// The sizes of a neural rule as `summary.json` records them (`None` for parametric
+    /// rules).
+    pub fn architecture(&self) -> Option<serde_json::Value> {
+        let inputs = ["w…", "x…", "choice", "reward", "answer", "session_start"];
+        match self.model {
+            ModelKind::Parametric(_) => None,
+            ModelKind::Dnn => Some(serde_json::json!({ "dnn": self.dnn_config(), "inputs": inputs })),
+            ModelKind::Rnn => Some(serde_json::json!({ "rnn": self.rnn_config(), "inputs": inputs })),
+        }
+    }
+
+    /// The model's starting point for `n_features` regressors: a parametric rule with every
+    /// α = `init_alpha` (β = 0, inverse temperature 1), or a freshly initialised network
+    /// (burn's initialisers; seed them with `B::seed`).
+    pub fn init<B: Backend>(&self, n_features: usize, device: &B::Device) -> Model<B> {
+        match self.model {
+            ModelKind::Parametric(kind) => Model::Parametric(ParametricRule::from_spec(
+                &RuleSpec::initial(kind, n_features, self.init_alpha),
+                device,
+            )),
+            ModelKind::Dnn => Model::Dnn(Box::new(self.dnn_config().init(n_features, device))),
+            ModelKind::Rnn => Model::Rnn(Box::new(self.rnn_config().init(n_features, device))),
+        }
+    }
+}
+
+/// A built-in rule of any kind, on backend `B`. Generic code reaches the concrete rule
+/// through [`with_model!`](crate::with_model).
+#[derive(Debug, Clone)]
+pub enum Model<B: Backend> {
+    /// A parametric rule.
+    Parametric(ParametricRule<B>),
+    /// The DNN rule.
+    Dnn(Box<DnnRule<B>>),
+    /// The RNN rule.
+    Rnn(Box<RnnRule<B>>),
+}
+
+impl<B: Backend> Model<B> {
+    /// A parametric rule with known parameters (e.g. a simulation's truth).
+    pub fn from_rule_spec(spec: &RuleSpec, device: &B::Device) -> Self {
+        Model::Parametric(ParametricRule::from_spec(spec, device))
+    }
+    /// Which model this is.
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Model::Parametric(p) => ModelKind::Parametric(p.spec().kind),
+            Model::Dnn(_) => ModelKind::Dnn,
+            Model::Rnn(_) => ModelKind::Rnn,
+        }
+    }
+    /// Whether the rule carries a trial history (the RNN).
+    pub fn has_history(&self) -> bool {
+        matches!(self, Model::Rnn(_))
+    }
+}
+
+/// Runs `$body` with `$r` bound to a reference to the concrete rule inside a
+/// [`Model`](crate::Model) (one `match` arm per rule type, so `$body` may call generic
+/// functions that need the concrete type).
+///
+/// ```
+/// use denovo_study::{ModelSpec, with_model};
+/// use denovo_rules::LearningRule;
+/// type B = burn::backend::NdArray<f64>;
+/// let model = ModelSpec::dnn().init::<B>(2, &Default::default());
+/// assert_eq!(with_model!(&model, r => r.name()), "dnn");
+/// ```
+#[macro_export]
+macro_rules! with_model {
+    ($model:expr, $r:ident => $body:expr) => {
+        match $model {
+            $crate::Model::Parametric(p) => $crate::__rules::with_parametric!(p, $r => $body),
+            $crate::Model::Dnn(b) => {
+                let $r = &**b;
+                $body
+            }
+            $crate::Model::Rnn(b) => {
+                let $r = &**b;
+                $body
+            }
+        }
+    };
+}
+
+/// The parameters of a fitted rule as `summary.json` records them. Implemented by every
+/// built-in rule; implement it for your own rule to fit it with
+/// [`fit_rule`](crate::fit_rule).
+pub trait Describe {
+    /// The parameters (α, β, τ of a parametric rule; γ of a neural one), as JSON.
+    fn parameters(&self) -> serde_json::Value;
+}
+
+macro_rules! describe_parametric {
+    ($($t:ident),*) => {$(
+        impl<B: Backend> Describe for $t<B> {
+            fn parameters(&self) -> serde_json::Value {
+                serde_json::to_value(denovo_rules::Parametric::spec(self)).unwrap_or_default()
+            }
+        }
+    )*};
+}
+describe_parametric!(Reinforce, ReinforceBaseline, RewardMax, PredictMax, QLearning);
+
+impl<B: Backend> Describe for DnnRule<B> {
+    fn parameters(&self) -> serde_json::Value {
+        serde_json::json!({ "gamma": denovo_glm::to_f64_vec(self.gamma.val()) })
+    }
+}
+
+impl<B: Backend> Describe for RnnRule<B> {
+    fn parameters(&self) -> serde_json::Value {
+        serde_json::json!({ "gamma": denovo_glm::to_f64_vec(self.gamma.val()) })
+    }
+}
+
+impl<B: Backend> Describe for Model<B> {
+    fn parameters(&self) -> serde_json::Value {
+        with_model!(self, r => r.parameters())
+    }
+}

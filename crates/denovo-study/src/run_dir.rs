@@ -1,0 +1,455 @@
+//! Run directories: a fit stored on disk (`summary.json`, `weights.csv`, `model.mpk`,
+//! `fit.toml`, `checkpoints/`), written so that a reader never sees a mix of two runs, and
+//! read back. The format is documented in `docs/run-dir.md`.
+
+use crate::fit::{AnimalWeights, FitResult, ReadBackend, SUMMARY_SCHEMA};
+use crate::model::{Model, ModelKind, ModelSpec};
+use crate::{FitSpec, FitSummary, StudyError};
+use denovo_nn::{DnnConfig, RnnConfig};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// A run directory: where [`RunDir::save`] stores a [`FitResult`] and [`RunDir::load`]
+/// reads it back.
+///
+/// Layout (version [`SUMMARY_SCHEMA`]): `summary.json` ([`FitSummary`]), `weights.csv`
+/// (subject, session, trial, split, `w_<regressor>`…: w_t before every trial),
+/// `model.mpk` (the fitted rule as a burn record, named MessagePack, full precision),
+/// `fit.toml` ([`FitSpec`] plus the `out` folder), `checkpoints/` (when checkpointing).
+///
+/// Writes go to a staging folder beside the run (`.<name>.partial`) under a lock file
+/// (`.<name>.lock`, an advisory `flock`), and the staging folder is renamed into place
+/// when the run is complete: two fits into one directory never mix, a directory holding a
+/// run is replaced only when asked (`force`), and a fit killed at any point leaves the
+/// previous state plus a staging folder that [`RunWriter::resume`] continues from.
+pub struct RunDir;
+
+impl RunDir {
+    /// Stores a finished fit in `dir` in one step (staging folder, then rename).
+    ///
+    /// Errors: [`StudyError::RunDir`] when `dir` holds files and `force` is false, or
+    /// another process is writing it; [`StudyError::Io`].
+    pub fn save<R>(dir: &Path, result: &FitResult<R>, force: bool) -> Result<(), StudyError> {
+        let writer = RunWriter::begin(dir, &result.spec, force)?;
+        writer.commit(result)
+    }
+
+    /// Reads a run directory back: its summary, fit.toml (when present) and the fitted rule
+    /// on the f64 read backend.
+    ///
+    /// Errors: [`StudyError::RunDir`] (no readable summary.json: not a run directory, or a
+    /// failed or unfinished fit), [`StudyError::Format`] (unknown schema, a damaged file,
+    /// a custom rule's run, which only [`RunDir::load_record`] can read).
+    pub fn load(dir: &Path) -> Result<Run, StudyError> {
+        let path = dir.join("summary.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            let reason = if dir.join("last_good_parameters.json").is_file() {
+                "a failed fit (no summary.json; its last good parameters are in last_good_parameters.json)"
+            } else {
+                "not a denovo run directory (no readable summary.json)"
+            };
+            return Err(StudyError::run_dir(dir, reason));
+        };
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| StudyError::format(&path, format!("invalid JSON: {e}")))?;
+        if value["schema"] != SUMMARY_SCHEMA {
+            return Err(StudyError::format(
+                &path,
+                format!("unknown schema {} (expected {SUMMARY_SCHEMA})", value["schema"]),
+            ));
+        }
+        let summary: FitSummary =
+            serde_json::from_value(value).map_err(|e| StudyError::format(&path, e))?;
+        let kind: ModelKind = summary.model.parse().map_err(|_| {
+            StudyError::format(
+                &path,
+                format!(
+                    "`{}` is not a built-in model; read its record with RunDir::load_record",
+                    summary.model
+                ),
+            )
+        })?;
+        let model = model_spec(kind, &summary).map_err(|e| StudyError::format(&path, e))?;
+        let record = if kind.is_neural() {
+            Self::load_record(dir)?
+        } else {
+            Vec::new()
+        };
+        let k = summary.regressors.len();
+        let rule = crate::fit::read_model(&model, k, &summary.parameters, &record).map_err(
+            |e| match e {
+                StudyError::Format { reason, .. } => {
+                    StudyError::format(dir.join("model.mpk"), reason)
+                }
+                other => other,
+            },
+        )?;
+        let spec_path = dir.join("fit.toml");
+        let spec = spec_path
+            .is_file()
+            .then(|| FitSpec::read(&spec_path))
+            .transpose()?;
+        Ok(Run {
+            dir: dir.to_path_buf(),
+            summary,
+            spec,
+            rule,
+        })
+    }
+
+    /// The bytes of `dir/model.mpk` (a burn record: load it into your own rule's module
+    /// with `NamedMpkBytesRecorder::<FullPrecisionSettings>`).
+    ///
+    /// Errors: [`StudyError::Io`].
+    pub fn load_record(dir: &Path) -> Result<Vec<u8>, StudyError> {
+        let path = dir.join("model.mpk");
+        std::fs::read(&path).map_err(StudyError::io(&path))
+    }
+}
+
+/// The model options a summary's `architecture` records.
+fn model_spec(kind: ModelKind, summary: &FitSummary) -> Result<ModelSpec, String> {
+    let mut spec = ModelSpec::new(kind);
+    let arch = summary.architecture.clone().unwrap_or_default();
+    match kind {
+        ModelKind::Dnn => {
+            let c: DnnConfig = serde_json::from_value(arch["dnn"].clone())
+                .map_err(|e| format!("`architecture.dnn`: {e}"))?;
+            spec.hidden = c.hidden;
+            spec.gamma_init = c.gamma_init;
+        }
+        ModelKind::Rnn => {
+            let c: RnnConfig = serde_json::from_value(arch["rnn"].clone())
+                .map_err(|e| format!("`architecture.rnn`: {e}"))?;
+            spec.gru_hidden = c.hidden;
+            spec.hidden = c.head;
+            spec.gamma_init = c.gamma_init;
+        }
+        ModelKind::Parametric(_) => {}
+    }
+    Ok(spec)
+}
+
+/// A run directory read back.
+#[derive(Debug)]
+pub struct Run {
+    /// Where it is.
+    pub dir: PathBuf,
+    /// `summary.json`.
+    pub summary: FitSummary,
+    /// `fit.toml`, when present.
+    pub spec: Option<FitSpec>,
+    /// The fitted rule, on the f64 read backend.
+    pub rule: Model<ReadBackend>,
+}
+
+impl Run {
+    /// The model's name (`reinforce`, …, `dnn`, `rnn`).
+    pub fn model(&self) -> &str {
+        &self.summary.model
+    }
+    /// The regressors, in order.
+    pub fn regressors(&self) -> &[String] {
+        &self.summary.regressors
+    }
+    /// Initial weights for new animals, `[features]`: the mean fitted w0, else 0.
+    pub fn mean_w0(&self) -> Vec<f64> {
+        self.summary.mean_w0()
+    }
+}
+
+/// Writes `weights.csv`: subject, session, trial (1-based within the session), split
+/// (`train` / `heldout`), then `w_<regressor>` per regressor.
+pub fn write_weights(
+    path: &Path,
+    regressors: &[String],
+    weights: &[AnimalWeights],
+) -> Result<(), StudyError> {
+    let io = |e: csv::Error| StudyError::format(path, e);
+    let mut out = csv::Writer::from_path(path).map_err(io)?;
+    let mut header = vec![
+        "subject".to_string(),
+        "session".into(),
+        "trial".into(),
+        "split".into(),
+    ];
+    header.extend(regressors.iter().map(|n| format!("w_{n}")));
+    out.write_record(&header).map_err(io)?;
+    for a in weights {
+        let mut t = 0;
+        for (session, n) in &a.sessions {
+            for j in 0..*n {
+                let mut row = vec![
+                    a.subject.clone(),
+                    session.clone(),
+                    (j + 1).to_string(),
+                    if t < a.train_end { "train" } else { "heldout" }.to_string(),
+                ];
+                row.extend(a.w[t].iter().map(|w| format!("{w}")));
+                out.write_record(&row).map_err(io)?;
+                t += 1;
+            }
+        }
+    }
+    out.flush().map_err(StudyError::io(path))
+}
+
+/// Writes one run directory: holds its lock from [`RunWriter::begin`] (or
+/// [`RunWriter::resume`]) until [`RunWriter::commit`] renames the staging folder into place
+/// (or [`RunWriter::fail`] stores a failed fit). Dropping it without committing leaves the
+/// staging folder for a later resume.
+pub struct RunWriter {
+    dir: PathBuf,
+    staging: PathBuf,
+    lock_path: PathBuf,
+    _lock: File,
+    force: bool,
+}
+
+/// `parent/.<name>.<suffix>` for a run directory `parent/name`.
+fn beside(dir: &Path, suffix: &str) -> Result<PathBuf, StudyError> {
+    let name = dir
+        .file_name()
+        .ok_or_else(|| StudyError::run_dir(dir, "a run directory needs a folder name"))?;
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+    let file = format!(".{}.{suffix}", name.to_string_lossy());
+    Ok(parent.map_or_else(|| PathBuf::from(&file), |p| p.join(&file)))
+}
+
+/// Whether `dir` exists and holds anything.
+fn holds_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some())
+}
+
+impl RunWriter {
+    /// Takes the lock of `dir`; returns the lock file.
+    fn lock(dir: &Path) -> Result<(File, PathBuf), StudyError> {
+        let lock_path = beside(dir, "lock")?;
+        if let Some(parent) = lock_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(StudyError::io(parent))?;
+        }
+        loop {
+            let file = File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(StudyError::io(&lock_path))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StudyError::run_dir(
+                        dir,
+                        format!(
+                            "another denovo fit is writing this run directory (it holds {}); \
+                             wait for it to finish or choose another output folder",
+                            lock_path.display()
+                        ),
+                    ));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(StudyError::Io {
+                        path: lock_path,
+                        source: e,
+                    });
+                }
+            }
+            // The holder before us may have removed the file after we opened it: the lock
+            // counts only if it is still the file at `lock_path`.
+            if same_file(&file, &lock_path) {
+                return Ok((file, lock_path));
+            }
+        }
+    }
+
+    /// Starts writing a new run into `dir`: takes its lock, refuses a directory that holds
+    /// files unless `force`, refuses when an interrupted fit's staging folder is there
+    /// (resume it, or `force` to start over), and writes `fit.toml` into a fresh staging
+    /// folder. Nothing in `dir` changes until [`RunWriter::commit`].
+    ///
+    /// Errors: [`StudyError::RunDir`] (busy, holds a run, interrupted fit), [`StudyError::Io`].
+    pub fn begin(dir: &Path, spec: &FitSpec, force: bool) -> Result<Self, StudyError> {
+        let (lock, lock_path) = Self::lock(dir)?;
+        if holds_files(dir) && !force {
+            let what = match std::fs::read_to_string(dir.join("summary.json")) {
+                Ok(text) => serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v["model"].as_str().map(|m| format!("an earlier {m} run")))
+                    .unwrap_or_else(|| "an earlier run".into()),
+                Err(_) => "files".into(),
+            };
+            return Err(StudyError::run_dir(
+                dir,
+                format!(
+                    "already holds {what}; pass --force (RunWriter::begin(.., force = true)) to \
+                     replace it, or choose another output folder"
+                ),
+            ));
+        }
+        let staging = beside(dir, "partial")?;
+        if staging.exists() {
+            if !force {
+                return Err(StudyError::run_dir(
+                    dir,
+                    format!(
+                        "an interrupted fit of this run directory is in {}; continue it with \
+                         `denovo fit --resume {}`, or pass --force to start over",
+                        staging.display(),
+                        dir.display()
+                    ),
+                ));
+            }
+            std::fs::remove_dir_all(&staging).map_err(StudyError::io(&staging))?;
+        }
+        std::fs::create_dir_all(&staging).map_err(StudyError::io(&staging))?;
+        let writer = RunWriter {
+            dir: dir.to_path_buf(),
+            staging,
+            lock_path,
+            _lock: lock,
+            force,
+        };
+        writer.write_spec(spec)?;
+        Ok(writer)
+    }
+
+    /// Continues an interrupted fit of `dir`: takes its lock and returns the writer and
+    /// the `fit.toml` of the staging folder (or of `dir` itself when it holds a fit
+    /// without a summary, e.g. one written before staging folders existed).
+    ///
+    /// Errors: [`StudyError::RunDir`] when there is nothing to resume (the run finished,
+    /// or never started), or another process is writing it.
+    pub fn resume(dir: &Path) -> Result<(Self, FitSpec), StudyError> {
+        let (lock, lock_path) = Self::lock(dir)?;
+        let staging = beside(dir, "partial")?;
+        if !staging.join("fit.toml").is_file() {
+            if dir.join("summary.json").is_file() {
+                return Err(StudyError::run_dir(
+                    dir,
+                    "holds a finished run: nothing to resume (refit with --force to redo it)",
+                ));
+            }
+            if !dir.join("fit.toml").is_file() {
+                return Err(StudyError::run_dir(
+                    dir,
+                    "nothing to resume: no interrupted fit of this run directory was found",
+                ));
+            }
+            // An unfinished fit written in place: continue it in a staging folder.
+            if staging.exists() {
+                std::fs::remove_dir_all(&staging).map_err(StudyError::io(&staging))?;
+            }
+            std::fs::rename(dir, &staging).map_err(StudyError::io(dir))?;
+        }
+        let spec = FitSpec::read(&staging.join("fit.toml"))?;
+        let writer = RunWriter {
+            dir: dir.to_path_buf(),
+            staging,
+            lock_path,
+            _lock: lock,
+            force: true,
+        };
+        Ok((writer, spec))
+    }
+
+    /// Writes `fit.toml` (the spec and `out`, the run directory) into the staging folder.
+    fn write_spec(&self, spec: &FitSpec) -> Result<(), StudyError> {
+        let out = toml::Value::String(self.dir.display().to_string());
+        let text = format!("out = {out}\n{}", spec.to_toml()?);
+        let path = self.staging.join("fit.toml");
+        std::fs::write(&path, text).map_err(StudyError::io(&path))
+    }
+
+    /// The checkpoint folder inside the staging folder (for
+    /// [`FitOptions::checkpoints`](crate::FitOptions)).
+    pub fn checkpoints(&self) -> PathBuf {
+        self.staging.join("checkpoints")
+    }
+
+    /// The staging folder (the run directory to be).
+    pub fn staging(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Writes the finished fit (summary.json, weights.csv, model.mpk) into the staging
+    /// folder and renames it into place, replacing what `dir` held (only with `force`).
+    ///
+    /// Errors: [`StudyError::Io`], [`StudyError::RunDir`].
+    pub fn commit<R>(self, result: &FitResult<R>) -> Result<(), StudyError> {
+        let s = &self.staging;
+        let summary = serde_json::to_string_pretty(&result.summary)
+            .map_err(|e| StudyError::format(s.join("summary.json"), e))?;
+        write_weights(
+            &s.join("weights.csv"),
+            &result.summary.regressors,
+            &result.weights,
+        )?;
+        std::fs::write(s.join("model.mpk"), &result.record)
+            .map_err(StudyError::io(s.join("model.mpk")))?;
+        // summary.json last: a staging folder with it is complete.
+        std::fs::write(s.join("summary.json"), summary)
+            .map_err(StudyError::io(s.join("summary.json")))?;
+        self.put_in_place()
+    }
+
+    /// Stores a failed fit: `last_good_parameters.json` (the parameters of the last epoch
+    /// with a finite loss) beside fit.toml and the checkpoints, renamed into place as the
+    /// run directory (it has no summary.json, so no reader mistakes it for a run). Returns
+    /// the path of `last_good_parameters.json`.
+    ///
+    /// Errors: [`StudyError::Io`], [`StudyError::RunDir`].
+    pub fn fail(self, last_good: &serde_json::Value) -> Result<PathBuf, StudyError> {
+        let path = self.staging.join("last_good_parameters.json");
+        let text = serde_json::to_string_pretty(last_good).unwrap_or_default();
+        std::fs::write(&path, text).map_err(StudyError::io(&path))?;
+        let out = self.dir.join("last_good_parameters.json");
+        self.put_in_place()?;
+        Ok(out)
+    }
+
+    /// Gives up a run that failed before fitting (bad data, a bad setting): removes the
+    /// staging folder, leaving the run directory as it was.
+    pub fn abandon(self) {
+        let _ = std::fs::remove_dir_all(&self.staging);
+        let _ = std::fs::remove_file(&self.lock_path);
+    }
+
+    /// Renames the staging folder to the run directory (the old one moved aside first and
+    /// removed after).
+    fn put_in_place(self) -> Result<(), StudyError> {
+        if self.dir.exists() {
+            if holds_files(&self.dir) && !self.force {
+                return Err(StudyError::run_dir(
+                    &self.dir,
+                    "was filled by another program during the fit; the new run stays in the staging folder",
+                ));
+            }
+            let old = beside(&self.dir, "old")?;
+            if old.exists() {
+                std::fs::remove_dir_all(&old).map_err(StudyError::io(&old))?;
+            }
+            std::fs::rename(&self.dir, &old).map_err(StudyError::io(&self.dir))?;
+            std::fs::rename(&self.staging, &self.dir).map_err(StudyError::io(&self.staging))?;
+            std::fs::remove_dir_all(&old).map_err(StudyError::io(&old))?;
+        } else {
+            std::fs::rename(&self.staging, &self.dir).map_err(StudyError::io(&self.staging))?;
+        }
+        // Unlocked when `self` drops; the file goes first (see `lock`).
+        let _ = std::fs::remove_file(&self.lock_path);
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &File, path: &Path) -> bool {
+    path.exists()
+}

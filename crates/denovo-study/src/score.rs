@@ -1,0 +1,66 @@
+//! Scores of a split, overall and per animal.
+
+use denovo_train::Evaluation;
+use serde::{Deserialize, Serialize};
+
+/// Scores of one split (training trials, held-out sessions or held-out animals).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitScore {
+    /// Log-likelihood per scored trial (nats/trial; chance is ln ½ ≈ −0.693).
+    pub ll_per_trial: f64,
+    /// Fraction of choices on the side the model found more likely.
+    pub accuracy: f64,
+    /// Number of scored trials.
+    pub trials: usize,
+    /// One entry per scored animal.
+    pub per_animal: Vec<AnimalSplitScore>,
+}
+
+/// One animal's score on a split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnimalSplitScore {
+    /// Subject name.
+    pub subject: String,
+    /// Log-likelihood per scored trial (nats/trial).
+    pub ll_per_trial: f64,
+    /// Accuracy.
+    pub accuracy: f64,
+    /// Scored trials.
+    pub trials: usize,
+}
+
+impl SplitScore {
+    /// A split's scores from an evaluation of the animals named `names` (in batch order).
+    pub fn from_evaluation(eval: &Evaluation, names: &[&str]) -> SplitScore {
+        SplitScore {
+            ll_per_trial: eval.ll_per_trial,
+            accuracy: eval.accuracy,
+            trials: eval.trials,
+            per_animal: eval
+                .animals
+                .iter()
+                .zip(names)
+                .map(|(a, n)| AnimalSplitScore {
+                    subject: n.to_string(),
+                    ll_per_trial: a.ll_per_trial,
+                    accuracy: a.accuracy,
+                    trials: a.trials,
+                })
+                .collect(),
+        }
+    }
+
+    /// Pools disjoint parts (e.g. the folds' held-out animals): trial-weighted means, the
+    /// animals concatenated.
+    pub fn merge(parts: Vec<SplitScore>) -> SplitScore {
+        let trials: usize = parts.iter().map(|p| p.trials).sum();
+        let ll: f64 = parts.iter().map(|p| p.ll_per_trial * p.trials as f64).sum();
+        let acc: f64 = parts.iter().map(|p| p.accuracy * p.trials as f64).sum();
+        SplitScore {
+            ll_per_trial: ll / trials.max(1) as f64,
+            accuracy: acc / trials.max(1) as f64,
+            trials,
+            per_animal: parts.into_iter().flat_map(|p| p.per_animal).collect(),
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! [`FitSpec`]: a fit described as plain data — what `fit.toml` holds.
+
+use crate::{ModelSpec, StudyError};
+use denovo_data::{Dataset, DesignMatrix, DesignOptions, Format};
+use denovo_train::{FitConfig, GradientPath};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The compute backend of a fit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendChoice {
+    /// burn's ndarray CPU backend (f32).
+    #[default]
+    Ndarray,
+    /// burn's wgpu GPU backend (f32; needs the `wgpu` cargo feature and a GPU or lavapipe).
+    Wgpu,
+}
+
+impl BackendChoice {
+    /// The name in `fit.toml` and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendChoice::Ndarray => "ndarray",
+            BackendChoice::Wgpu => "wgpu",
+        }
+    }
+}
+
+fn auto() -> Format {
+    Format::Auto
+}
+fn default_validation_animals() -> f64 {
+    0.1
+}
+
+/// How the animals and their sessions are split between fitting and scoring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitSpec {
+    /// Cross-validate over animals with this many folds (≥ 2, ≤ the number of animals;
+    /// 0 = off): each animal is scored by the fit of the fold that left it out.
+    #[serde(default)]
+    pub folds: usize,
+    /// Hold out the last fraction of every animal's sessions, in [0, 1) (0 = off): the
+    /// fitted rule runs through the training sessions and is scored on the rest.
+    #[serde(default)]
+    pub holdout_sessions: f64,
+    /// With early stopping ([`TrainingSpec::early_stop`]), the fraction of the training
+    /// animals that validate instead of fitting, in [0, 1) (default 0.1, at least one).
+    #[serde(default = "default_validation_animals")]
+    pub validation_animals: f64,
+}
+
+impl Default for SplitSpec {
+    fn default() -> Self {
+        SplitSpec {
+            folds: 0,
+            holdout_sessions: 0.0,
+            validation_animals: default_validation_animals(),
+        }
+    }
+}
+
+/// How the optimiser runs. `None` takes the model's default (see [`FitSpec::config`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSpec {
+    /// Full-batch Adam steps [default: 1000 parametric, 300 dnn/rnn].
+    pub epochs: Option<usize>,
+    /// Adam's learning rate, halved every `lr_step` epochs [default: 0.1 parametric,
+    /// 0.003 dnn/rnn].
+    pub lr: Option<f64>,
+    /// Epochs between learning-rate halvings [default: a quarter of the epochs].
+    pub lr_step: Option<usize>,
+    /// L-BFGS iterations after Adam [default: 20 parametric, 0 dnn/rnn].
+    pub lbfgs: Option<usize>,
+    /// Truncated backpropagation through time: cut gradients every N trials (default: the
+    /// whole trajectory).
+    pub bptt: Option<usize>,
+    /// Early stopping on validation animals: stop when their LL has not improved for this
+    /// many epochs (the best model is kept).
+    pub early_stop: Option<usize>,
+    /// Checkpoint every N epochs (0 = only finished fits); used when the fit is given a
+    /// checkpoint folder ([`FitOptions::checkpoints`](crate::FitOptions)).
+    #[serde(default)]
+    pub checkpoint_every: usize,
+    /// Use burn autodiff through the per-trial graph even where the rule has a closed-form
+    /// or fused path (the reference; much slower).
+    #[serde(default)]
+    pub generic: bool,
+}
+
+/// A fit described as plain data: data, regressors, model, split, training settings and
+/// seed. It is what `fit.toml` holds (serialised flat, as `denovo fit` writes it), and
+/// what [`fit`](crate::fit) takes.
+///
+/// ```
+/// use denovo_study::{FitSpec, ModelSpec};
+/// let mut spec = FitSpec::new("cohort.csv", ModelSpec::dnn());
+/// spec.split.holdout_sessions = 0.2;
+/// let toml = spec.to_toml().unwrap();
+/// assert!(toml.contains("model = \"dnn\"") && toml.contains("holdout_sessions = 0.2"));
+/// assert_eq!(FitSpec::from_toml(&toml).unwrap(), spec);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitSpec {
+    /// The behaviour file (CSV) or ALF folder.
+    pub data: PathBuf,
+    /// The model and its options.
+    #[serde(flatten)]
+    pub model: ModelSpec,
+    /// Which animals and sessions are held out.
+    #[serde(flatten)]
+    pub split: SplitSpec,
+    /// Seed of the fold assignment, the validation animals and the networks'
+    /// initialisation: the same seed gives the same fit.
+    #[serde(default)]
+    pub seed: u64,
+    /// The optimiser's settings.
+    #[serde(flatten)]
+    pub training: TrainingSpec,
+    /// Fit each animal's initial weights w0 (held-out animals start from their mean)
+    /// instead of fixing them at 0.
+    #[serde(default)]
+    pub fit_w0: bool,
+    /// Regressor names (empty: `stim, bias` when the data has a stimulus, else every input
+    /// column and `bias`; see [`default_regressors`]).
+    #[serde(default)]
+    pub regressors: Vec<String>,
+    /// Keep only the first N trials of every animal.
+    pub first_trials: Option<usize>,
+    /// The data format (default: detected).
+    #[serde(default = "auto")]
+    pub format: Format,
+    /// The compute backend.
+    #[serde(default)]
+    pub backend: BackendChoice,
+}
+
+impl FitSpec {
+    /// A fit of `model` to `data` with every other setting at its default: no held-out
+    /// animals or sessions, seed 0, w0 fixed at 0, default regressors, ndarray.
+    pub fn new(data: impl Into<PathBuf>, model: ModelSpec) -> Self {
+        FitSpec {
+            data: data.into(),
+            model,
+            split: SplitSpec::default(),
+            seed: 0,
+            training: TrainingSpec::default(),
+            fit_w0: false,
+            regressors: Vec::new(),
+            first_trials: None,
+            format: Format::Auto,
+            backend: BackendChoice::Ndarray,
+        }
+    }
+
+    /// Parses `fit.toml` text. Unknown keys (e.g. the command line's `out`) are ignored.
+    /// Errors: [`StudyError::Format`] (path left empty; see [`FitSpec::read`]).
+    pub fn from_toml(text: &str) -> Result<Self, StudyError> {
+        toml::from_str(text).map_err(|e| StudyError::format("", e))
+    }
+
+    /// Reads a `fit.toml`. Errors: [`StudyError::Io`], [`StudyError::Format`] naming it.
+    pub fn read(path: &Path) -> Result<Self, StudyError> {
+        let text = std::fs::read_to_string(path).map_err(StudyError::io(path))?;
+        toml::from_str(&text)
+            .map_err(|e| StudyError::format(path, format!("not a valid fit.toml: {e}")))
+    }
+
+    /// The spec as `fit.toml` text.
+    pub fn to_toml(&self) -> Result<String, StudyError> {
+        toml::to_string(self).map_err(|e| StudyError::format("fit.toml", e))
+    }
+
+    /// Checks every setting's range. Errors: [`StudyError::Setting`] naming the setting.
+    pub fn check(&self) -> Result<(), StudyError> {
+        let bad = |setting, expected, got: String| {
+            Err(StudyError::Setting {
+                setting,
+                expected,
+                got,
+            })
+        };
+        if !(0.0..1.0).contains(&self.split.holdout_sessions) {
+            return bad(
+                "holdout_sessions",
+                "in [0, 1)",
+                self.split.holdout_sessions.to_string(),
+            );
+        }
+        if self.training.epochs == Some(0) {
+            return bad("epochs", "at least 1", "0".into());
+        }
+        if self.split.folds == 1 {
+            return bad("folds", "0 (off) or at least 2", "1".into());
+        }
+        self.model.check()
+    }
+
+    /// The optimiser's settings with the model's defaults filled in: parametric rules 1000
+    /// epochs at lr 0.1 + 20 L-BFGS iterations; neural rules 300 epochs at lr 0.003, no
+    /// L-BFGS; the learning rate halved every quarter of the epochs; gradients clipped to
+    /// norm 1.
+    pub fn config(&self) -> FitConfig {
+        let neural = self.model.model.is_neural();
+        let t = &self.training;
+        let epochs = t.epochs.unwrap_or(if neural { 300 } else { 1000 });
+        FitConfig {
+            epochs,
+            learning_rate: t.lr.unwrap_or(if neural { 3e-3 } else { 0.1 }),
+            lr_step: t.lr_step.unwrap_or((epochs / 4).max(1)),
+            lbfgs_iterations: t.lbfgs.unwrap_or(if neural { 0 } else { 20 }),
+            path: if t.generic {
+                GradientPath::Generic
+            } else {
+                GradientPath::Fast
+            },
+            bptt_window: t.bptt,
+            patience: t.early_stop,
+            validate_every: (epochs / 100).max(1),
+            checkpoint_every: t.checkpoint_every,
+            ..FitConfig::default()
+        }
+    }
+
+    /// Loads the data (keeping the first trials when asked) and builds the design matrix
+    /// of the spec's regressors. Errors: [`StudyError::Data`] naming file, line, column.
+    pub fn load(&self) -> Result<(Dataset, DesignMatrix), StudyError> {
+        self.design(denovo_data::load(&self.data, self.format)?)
+    }
+
+    /// Keeps the first trials of `data` when asked and builds the design matrix of the
+    /// spec's regressors (for data already in memory). Errors: [`StudyError::Data`] when a
+    /// regressor's input is missing.
+    pub fn design(&self, mut data: Dataset) -> Result<(Dataset, DesignMatrix), StudyError> {
+        if let Some(n) = self.first_trials {
+            data = data.first_trials(n);
+        }
+        let names = if self.regressors.is_empty() {
+            default_regressors(&data)
+        } else {
+            self.regressors.clone()
+        };
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let design = data.design(&DesignOptions::from_names(&names)?)?;
+        Ok((data, design))
+    }
+}
+
+/// The regressors used by default for `data`: `stim, bias` when it has a stimulus (a `stim`
+/// input, or `contrastLeft` and `contrastRight`), else every input column except
+/// `probabilityLeft`, then `bias`.
+pub fn default_regressors(data: &Dataset) -> Vec<String> {
+    let has = |n: &str| data.input_index(n).is_some();
+    if has("stim") || (has("contrastLeft") && has("contrastRight")) {
+        vec!["stim".into(), "bias".into()]
+    } else {
+        let mut r: Vec<String> = data
+            .input_names
+            .iter()
+            .filter(|n| !matches!(n.as_str(), "probabilityLeft"))
+            .cloned()
+            .collect();
+        r.push("bias".into());
+        r
+    }
+}

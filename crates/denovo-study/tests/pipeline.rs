@@ -1,0 +1,231 @@
+//! The study pipeline as a library: specs round-trip through fit.toml, run directories
+//! round-trip and refuse to mix runs, a custom rule goes through the same pipeline as the
+//! built-in one, and each error kind a user can trigger is reported as such.
+
+use denovo_data::Format;
+use denovo_rules::{Reinforce, RuleKind, RuleSpec};
+use denovo_study::{
+    CpuBackend, FitOptions, FitSpec, ModelKind, ModelSpec, RuleGrid, RunDir, RunWriter,
+    StudyError, fit, fit_rule, fit_with,
+};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// burn's seeded initialisation is process-wide: fits that compare results run one at a
+/// time.
+static FITS: Mutex<()> = Mutex::new(());
+
+/// A small simulated REINFORCE cohort written as a trials CSV: 4 animals × 300 trials in
+/// sessions of 100.
+fn cohort(dir: &Path) -> PathBuf {
+    let truth = RuleSpec::initial(RuleKind::Reinforce, 2, 0.06);
+    let config = denovo_sim::CohortConfig {
+        animals: 4,
+        trials: 300,
+        session_min: 100,
+        session_max: 100,
+        seed: 5,
+        ..Default::default()
+    };
+    let cohort = denovo_sim::simulate(&truth, &config).unwrap();
+    let path = dir.join("cohort.csv");
+    denovo_sim::write_cohort(&cohort, &path, Format::TrialsCsv).unwrap();
+    path
+}
+
+fn small_spec(data: &Path, model: ModelSpec) -> FitSpec {
+    let mut spec = FitSpec::new(data, model);
+    spec.split.holdout_sessions = 0.34;
+    spec.training.epochs = Some(40);
+    spec.seed = 3;
+    spec
+}
+
+#[test]
+fn a_fit_toml_of_the_command_line_reads_as_a_spec() {
+    // What `denovo fit` wrote before the pipeline moved (with the CLI-only keys).
+    let text = r#"data = "cohort.csv"
+model = "dnn"
+out = "runs/dnn"
+checkpoint_every = 10
+folds = 2
+holdout_sessions = 0.25
+seed = 3
+epochs = 30
+validation_animals = 0.1
+hidden = [8]
+gru_hidden = 32
+gamma_init = 0.001
+generic = false
+init_alpha = 0.01
+fit_w0 = true
+regressors = []
+format = "auto"
+backend = "ndarray"
+quiet = true
+"#;
+    let spec = FitSpec::from_toml(text).unwrap();
+    assert_eq!(spec.model.model, ModelKind::Dnn);
+    assert_eq!(spec.model.hidden, vec![8]);
+    assert_eq!((spec.split.folds, spec.split.holdout_sessions), (2, 0.25));
+    assert_eq!((spec.training.epochs, spec.training.checkpoint_every), (Some(30), 10));
+    assert!(spec.fit_w0);
+    assert_eq!(FitSpec::from_toml(&spec.to_toml().unwrap()).unwrap(), spec);
+    // Defaults fill what a short spec leaves out.
+    let short = FitSpec::from_toml("data = \"x.csv\"\nmodel = \"rewardmax\"\n").unwrap();
+    assert_eq!(short, FitSpec::new("x.csv", ModelSpec::parametric(RuleKind::Rewardmax)));
+}
+
+#[test]
+fn a_run_directory_reads_back_what_was_fitted() {
+    let _one = FITS.lock().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = cohort(dir.path());
+    let mut model = ModelSpec::dnn();
+    model.hidden = vec![6];
+    let result = fit(&small_spec(&data, model)).unwrap();
+    let run_dir = dir.path().join("runs/dnn");
+    RunDir::save(&run_dir, &result, false).unwrap();
+    let run = RunDir::load(&run_dir).unwrap();
+    assert_eq!(run.summary, result.summary);
+    assert_eq!(run.spec.as_ref(), Some(&result.spec));
+    // The rule read back predicts exactly as the fitted one.
+    let data = denovo_data::load(&data, Format::Auto).unwrap();
+    let w0 = run.mean_w0();
+    let a = denovo_study::evaluate(&result.rule, run.regressors(), &w0, &data).unwrap();
+    let b = denovo_study::evaluate(&run.rule, run.regressors(), &w0, &data).unwrap();
+    assert_eq!(a, b);
+    assert!(!RuleGrid::of_run(&run, 0).points.is_empty());
+    // weights.csv: a row per trial.
+    let weights = std::fs::read_to_string(run_dir.join("weights.csv")).unwrap();
+    assert_eq!(weights.lines().count(), 1 + 4 * 300);
+    // Nothing is left beside it.
+    let beside: Vec<String> = std::fs::read_dir(dir.path().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(beside, vec!["dnn".to_string()]);
+}
+
+#[test]
+fn a_custom_rule_goes_through_the_same_pipeline() {
+    let _one = FITS.lock().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = cohort(dir.path());
+    let spec = small_spec(&data, ModelSpec::parametric(RuleKind::Reinforce));
+    let built_in = fit(&spec).unwrap();
+    // The same rule, handed over as a user-made burn module.
+    let device = Default::default();
+    let start = || Reinforce::<CpuBackend>::new(&[0.01, 0.01], &device);
+    let custom = fit_rule(&spec, &device, &start, FitOptions::default()).unwrap();
+    let (a, b) = (&built_in.summary, &custom.summary);
+    assert_eq!(a.parameters, b.parameters);
+    assert_eq!(a.loss_history, b.loss_history);
+    assert_eq!(a.heldout_sessions, b.heldout_sessions);
+    assert_eq!(built_in.weights, custom.weights);
+    // A custom rule's run directory stores its record for the user to load.
+    let run = dir.path().join("custom");
+    RunDir::save(&run, &custom, false).unwrap();
+    assert_eq!(RunDir::load_record(&run).unwrap(), custom.record);
+}
+
+#[test]
+fn in_memory_data_fits_like_the_file() {
+    let _one = FITS.lock().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = cohort(dir.path());
+    let spec = small_spec(&data, ModelSpec::parametric(RuleKind::Rewardmax));
+    let from_file = fit(&spec).unwrap();
+    let dataset = denovo_data::load(&data, Format::Auto).unwrap();
+    let options = FitOptions {
+        dataset: Some(&dataset),
+        ..Default::default()
+    };
+    let in_memory = fit_with(&spec, options).unwrap();
+    assert_eq!(from_file.summary.parameters, in_memory.summary.parameters);
+    assert_eq!(from_file.summary.train, in_memory.summary.train);
+}
+
+#[test]
+fn a_run_directory_holding_files_is_refused_unless_forced() {
+    let _one = FITS.lock().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = cohort(dir.path());
+    let spec = small_spec(&data, ModelSpec::parametric(RuleKind::Reinforce));
+    let result = fit(&spec).unwrap();
+    let run = dir.path().join("run");
+    RunDir::save(&run, &result, false).unwrap();
+    let before = std::fs::read(run.join("summary.json")).unwrap();
+    let mut other = result.clone();
+    other.summary.model = "other".into();
+    let err = RunDir::save(&run, &other, false).unwrap_err();
+    assert!(matches!(err, StudyError::RunDir { .. }), "{err}");
+    assert!(err.to_string().contains("--force"), "{err}");
+    assert_eq!(std::fs::read(run.join("summary.json")).unwrap(), before);
+    RunDir::save(&run, &other, true).unwrap();
+    let err = RunDir::load(&run).err().unwrap();
+    assert!(err.to_string().contains("`other` is not a built-in model"), "{err}");
+}
+
+#[test]
+fn two_writers_of_one_run_directory_do_not_mix() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let spec = FitSpec::new("x.csv", ModelSpec::dnn());
+    let first = RunWriter::begin(&run, &spec, false).unwrap();
+    let err = RunWriter::begin(&run, &spec, true).err().unwrap();
+    assert!(
+        err.to_string().contains("another denovo fit is writing"),
+        "{err}"
+    );
+    // The first writer dies (dropped, as if killed): the lock goes with it, and its staging
+    // folder is found by the next writer.
+    drop(first);
+    let err = RunWriter::begin(&run, &spec, false).err().unwrap();
+    assert!(err.to_string().contains("--resume"), "{err}");
+    let (_, resumed) = RunWriter::resume(&run).unwrap();
+    assert_eq!(resumed, spec);
+}
+
+#[test]
+fn nothing_to_resume_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = RunWriter::resume(&dir.path().join("never")).err().unwrap();
+    assert!(err.to_string().contains("nothing to resume"), "{err}");
+}
+
+#[test]
+fn each_error_kind_is_reported_as_such() {
+    let _one = FITS.lock().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = cohort(dir.path());
+    // A setting out of range names the setting.
+    let mut spec = small_spec(&data, ModelSpec::dnn());
+    spec.split.holdout_sessions = 1.5;
+    let err = fit(&spec).unwrap_err();
+    assert!(matches!(err, StudyError::Setting { setting: "holdout_sessions", .. }), "{err}");
+    // An unknown model name.
+    let err = "dnm".parse::<ModelKind>().unwrap_err();
+    assert!(matches!(err, StudyError::UnknownModel(_)) && err.to_string().contains("dnn"));
+    // Missing data names the file.
+    let err = fit(&FitSpec::new(dir.path().join("nope.csv"), ModelSpec::dnn())).unwrap_err();
+    assert!(matches!(err, StudyError::Data(_)) && err.to_string().contains("nope.csv"));
+    // A regressor the data lacks.
+    let mut spec = small_spec(&data, ModelSpec::dnn());
+    spec.regressors = vec!["pupil".into()];
+    assert!(matches!(fit(&spec).unwrap_err(), StudyError::Data(_)));
+    // A non-finite loss keeps the last good parameters.
+    let mut spec = small_spec(&data, ModelSpec::parametric(RuleKind::Reinforce));
+    spec.training.lr = Some(1000.0);
+    match fit(&spec).unwrap_err() {
+        StudyError::Fit { reason, last_good, .. } => {
+            assert!(reason.contains("non-finite"), "{reason}");
+            let alpha = last_good["alpha"].as_array().unwrap();
+            assert!(alpha.iter().all(|a| a.as_f64().is_some_and(f64::is_finite)));
+        }
+        other => panic!("expected a fit error, got {other}"),
+    }
+    // Not a run directory.
+    let err = RunDir::load(dir.path()).err().unwrap();
+    assert!(err.to_string().contains("not a denovo run directory"), "{err}");
+}

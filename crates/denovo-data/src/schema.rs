@@ -19,6 +19,15 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format to write `out` in when none is given: a trials CSV for a `.csv` path, an
+    /// ALF tree (a folder) otherwise.
+    pub fn for_output(out: &std::path::Path) -> Format {
+        match out.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("csv") => Format::TrialsCsv,
+            _ => Format::IblAlf,
+        }
+    }
+
     /// The name used on the command line and in JSON output.
     pub fn name(self) -> &'static str {
         match self {

@@ -22,13 +22,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         inverse_temperature: None,
     };
     // 20 animals × 2,000 trials in sessions of 300–500 trials, initial weights 0.
-    let config = CohortConfig { animals: 20, trials: 2000, seed: 1, ..Default::default() };
+    let config = CohortConfig {
+        animals: 20,
+        trials: 2000,
+        seed: 1,
+        ..Default::default()
+    };
     let cohort = denovo_sim::simulate(&rule, &config)?;
 
     let truth = denovo_sim::write_cohort(&cohort, out.as_ref(), Format::TrialsCsv)?;
     let first = &cohort.truth.trajectories[0];
-    println!("{} trials, accuracy {:.3}", cohort.dataset.n_trials(), cohort.dataset.accuracy());
-    println!("animal 1's stimulus weight: {:.2} → {:.2}", first.weights[0][0], first.weights.last().unwrap()[0]);
+    println!(
+        "{} trials, accuracy {:.3}",
+        cohort.dataset.n_trials(),
+        cohort.dataset.accuracy()
+    );
+    println!(
+        "animal 1's stimulus weight: {:.2} → {:.2}",
+        first.weights[0][0],
+        first.weights.last().unwrap()[0]
+    );
     println!("wrote {out} and {}", truth.display());
     Ok(())
 }

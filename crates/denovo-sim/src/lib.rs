@@ -22,5 +22,5 @@ pub use cohort::{
 };
 pub use protocol::{
     Protocol, ProtocolOutcome, Psychometric, Stage, TrainedCriterion, fit_psychometric,
-    simulate_protocol, trained_at,
+    simulate_protocol, trained_at, write_protocol_cohort,
 };

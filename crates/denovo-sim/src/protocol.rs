@@ -475,6 +475,35 @@ pub fn simulate_protocol<B: Backend, R: LearningRule<B>>(
     Ok((Dataset { subjects, ..probe }, result))
 }
 
+/// Writes a cohort trained under a protocol: its behaviour to `out` in `format`, and to
+/// [`sidecar_path`](crate::sidecar_path) the true `rule`, the protocol's path and every
+/// animal's outcome (trials and sessions to criterion). Returns the sidecar's path.
+///
+/// Errors: [`SimError::Sidecar`] naming the file, or the data writer's error.
+pub fn write_protocol_cohort(
+    data: &Dataset,
+    outcomes: &[ProtocolOutcome],
+    rule: &denovo_rules::RuleSpec,
+    protocol: &Path,
+    out: &Path,
+    format: denovo_data::Format,
+) -> Result<std::path::PathBuf, SimError> {
+    denovo_data::save(data, out, format)?;
+    let sidecar = crate::sidecar_path(out, format);
+    let doc = serde_json::json!({
+        "rule": rule,
+        "protocol": protocol.display().to_string(),
+        "outcomes": outcomes,
+    });
+    let err = |e: &dyn std::fmt::Display| SimError::Sidecar {
+        path: sidecar.clone(),
+        message: e.to_string(),
+    };
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| err(&e))?;
+    std::fs::write(&sidecar, text).map_err(|e| err(&e))?;
+    Ok(sidecar)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

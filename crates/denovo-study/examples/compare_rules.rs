@@ -18,14 +18,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         beta: vec![0.5, 0.2],
         inverse_temperature: None,
     };
-    let config = denovo_sim::CohortConfig { animals: 12, trials: 1500, seed: 3, ..Default::default() };
+    let config = denovo_sim::CohortConfig {
+        animals: 12,
+        trials: 1500,
+        seed: 3,
+        ..Default::default()
+    };
     let cohort = denovo_sim::simulate(&truth, &config)?;
 
     let mut held_out = Vec::new();
     for kind in [RuleKind::Reinforce, RuleKind::ReinforceBaseline] {
         let mut spec = FitSpec::new("simulated", ModelSpec::parametric(kind));
         spec.split.folds = 4;
-        let options = FitOptions { dataset: Some(&cohort.dataset), ..Default::default() };
+        let options = FitOptions {
+            dataset: Some(&cohort.dataset),
+            ..Default::default()
+        };
         let result = fit_with(&spec, options)?;
         let mut animals = result.summary.heldout_animals.expect("folds").per_animal;
         animals.sort_by(|a, b| a.subject.cmp(&b.subject)); // pair the animals by name
@@ -33,8 +41,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let c = paired(&held_out[1], &held_out[0]);
-    println!("baseline − plain REINFORCE, held-out LL per animal (n = {}):", c.n);
+    println!(
+        "baseline − plain REINFORCE, held-out LL per animal (n = {}):",
+        c.n
+    );
     println!("  mean {:+.4} nats/trial, 95% CI {:?}", c.mean, c.ci95);
-    println!("  paired t-test p = {:?}, Wilcoxon p = {:?}", c.t_test_p, c.wilcoxon_p);
+    println!(
+        "  paired t-test p = {:?}, Wilcoxon p = {:?}",
+        c.t_test_p, c.wilcoxon_p
+    );
     Ok(())
 }

@@ -8,13 +8,13 @@ use std::path::PathBuf;
 pub enum StudyError {
     /// The behaviour data could not be read or its design built.
     #[error(transparent)]
-    Data(#[from] denovo_data::LoadError),
+    Data(Box<denovo_data::LoadError>),
     /// A rule description (e.g. a true rule's parameters) does not fit the regressors.
     #[error(transparent)]
     Spec(#[from] denovo_rules::SpecError),
     /// A simulation (twins) failed.
     #[error(transparent)]
-    Sim(#[from] denovo_sim::SimError),
+    Sim(Box<denovo_sim::SimError>),
     /// A setting of the [`FitSpec`](crate::FitSpec) is out of range; `setting` is its
     /// name in `fit.toml` (the command line's flag is the same with dashes).
     #[error("{setting} must be {expected}, got {got}")]
@@ -71,6 +71,18 @@ pub enum StudyError {
     /// The backend asked for is not compiled in.
     #[error("{0}")]
     Backend(String),
+}
+
+impl From<denovo_data::LoadError> for StudyError {
+    fn from(e: denovo_data::LoadError) -> Self {
+        StudyError::Data(Box::new(e))
+    }
+}
+
+impl From<denovo_sim::SimError> for StudyError {
+    fn from(e: denovo_sim::SimError) -> Self {
+        StudyError::Sim(Box::new(e))
+    }
 }
 
 impl StudyError {

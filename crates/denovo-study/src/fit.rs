@@ -434,7 +434,11 @@ fn record_err(path: PathBuf) -> impl FnOnce(burn::record::RecorderError) -> Stud
 }
 
 /// The pipeline on loaded data, for a rule built by `make`.
-#[allow(clippy::too_many_arguments, clippy::too_many_lines)]
+#[allow(
+    clippy::too_many_arguments,
+    clippy::too_many_lines,
+    clippy::type_complexity
+)]
 fn fit_loaded<B, R>(
     spec: &FitSpec,
     data: &Dataset,
@@ -506,7 +510,10 @@ where
             .map(|c| c.join(label.replace([' ', '/'], "-")));
         let recorder = DefaultRecorder::new();
         // A fit that finished before an interruption is read back, not redone.
-        if let Some(dir) = dir.as_ref().filter(|d| options.resume && d.join("done.mpk").is_file()) {
+        if let Some(dir) = dir
+            .as_ref()
+            .filter(|d| options.resume && d.join("done.mpk").is_file())
+        {
             let model = fresh()
                 .valid()
                 .load_file(dir.join("done"), &recorder, device)
@@ -519,7 +526,10 @@ where
         }
         let mut model = fresh();
         let mut resume = None;
-        if let Some(dir) = dir.as_ref().filter(|d| options.resume && d.join("state.json").is_file()) {
+        if let Some(dir) = dir
+            .as_ref()
+            .filter(|d| options.resume && d.join("state.json").is_file())
+        {
             let path = dir.join("state.json");
             let text = std::fs::read_to_string(&path).map_err(StudyError::io(&path))?;
             let state: CheckpointState = serde_json::from_str(&text)
@@ -725,7 +735,8 @@ pub fn score_rule_spec(
 ) -> Result<(SplitScore, Option<SplitScore>), StudyError> {
     let (_, design) = spec.load()?;
     let k = design.names.len();
-    let model = Model::<ReadBackend>::from_rule_spec(&rule.clone().validated(k)?, &Default::default());
+    let model =
+        Model::<ReadBackend>::from_rule_spec(&rule.clone().validated(k)?, &Default::default());
     let ends: Vec<usize> = design
         .subjects
         .iter()

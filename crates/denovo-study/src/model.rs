@@ -185,8 +185,12 @@ impl ModelSpec {
         let inputs = ["w…", "x…", "choice", "reward", "answer", "session_start"];
         match self.model {
             ModelKind::Parametric(_) => None,
-            ModelKind::Dnn => Some(serde_json::json!({ "dnn": self.dnn_config(), "inputs": inputs })),
-            ModelKind::Rnn => Some(serde_json::json!({ "rnn": self.rnn_config(), "inputs": inputs })),
+            ModelKind::Dnn => {
+                Some(serde_json::json!({ "dnn": self.dnn_config(), "inputs": inputs }))
+            }
+            ModelKind::Rnn => {
+                Some(serde_json::json!({ "rnn": self.rnn_config(), "inputs": inputs }))
+            }
         }
     }
 
@@ -207,6 +211,8 @@ impl ModelSpec {
 
 /// A built-in rule of any kind, on backend `B`. Generic code reaches the concrete rule
 /// through [`with_model!`](crate::with_model).
+// The parametric rules are a few tensors; a `Model` is built once per fit or read-out.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Model<B: Backend> {
     /// A parametric rule.
@@ -281,7 +287,13 @@ macro_rules! describe_parametric {
         }
     )*};
 }
-describe_parametric!(Reinforce, ReinforceBaseline, RewardMax, PredictMax, QLearning);
+describe_parametric!(
+    Reinforce,
+    ReinforceBaseline,
+    RewardMax,
+    PredictMax,
+    QLearning
+);
 
 impl<B: Backend> Describe for DnnRule<B> {
     fn parameters(&self) -> serde_json::Value {

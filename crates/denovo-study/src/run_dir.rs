@@ -55,7 +55,10 @@ impl RunDir {
         if value["schema"] != SUMMARY_SCHEMA {
             return Err(StudyError::format(
                 &path,
-                format!("unknown schema {} (expected {SUMMARY_SCHEMA})", value["schema"]),
+                format!(
+                    "unknown schema {} (expected {SUMMARY_SCHEMA})",
+                    value["schema"]
+                ),
             ));
         }
         let summary: FitSummary =
@@ -201,9 +204,21 @@ pub fn write_weights(
 pub struct RunWriter {
     dir: PathBuf,
     staging: PathBuf,
-    lock_path: PathBuf,
-    _lock: File,
+    _lock: LockFile,
     force: bool,
+}
+
+/// The lock file beside a run directory, held (`flock`) while alive; removed when dropped,
+/// before it is unlocked (see [`RunWriter::lock`]).
+struct LockFile {
+    path: PathBuf,
+    _file: File,
+}
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// `parent/.<name>.<suffix>` for a run directory `parent/name`.
@@ -222,8 +237,8 @@ fn holds_files(dir: &Path) -> bool {
 }
 
 impl RunWriter {
-    /// Takes the lock of `dir`; returns the lock file.
-    fn lock(dir: &Path) -> Result<(File, PathBuf), StudyError> {
+    /// Takes the lock of `dir`.
+    fn lock(dir: &Path) -> Result<LockFile, StudyError> {
         let lock_path = beside(dir, "lock")?;
         if let Some(parent) = lock_path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(StudyError::io(parent))?;
@@ -257,7 +272,10 @@ impl RunWriter {
             // The holder before us may have removed the file after we opened it: the lock
             // counts only if it is still the file at `lock_path`.
             if same_file(&file, &lock_path) {
-                return Ok((file, lock_path));
+                return Ok(LockFile {
+                    path: lock_path,
+                    _file: file,
+                });
             }
         }
     }
@@ -269,7 +287,7 @@ impl RunWriter {
     ///
     /// Errors: [`StudyError::RunDir`] (busy, holds a run, interrupted fit), [`StudyError::Io`].
     pub fn begin(dir: &Path, spec: &FitSpec, force: bool) -> Result<Self, StudyError> {
-        let (lock, lock_path) = Self::lock(dir)?;
+        let lock = Self::lock(dir)?;
         if holds_files(dir) && !force {
             let what = match std::fs::read_to_string(dir.join("summary.json")) {
                 Ok(text) => serde_json::from_str::<serde_json::Value>(&text)
@@ -305,7 +323,6 @@ impl RunWriter {
         let writer = RunWriter {
             dir: dir.to_path_buf(),
             staging,
-            lock_path,
             _lock: lock,
             force,
         };
@@ -320,7 +337,7 @@ impl RunWriter {
     /// Errors: [`StudyError::RunDir`] when there is nothing to resume (the run finished,
     /// or never started), or another process is writing it.
     pub fn resume(dir: &Path) -> Result<(Self, FitSpec), StudyError> {
-        let (lock, lock_path) = Self::lock(dir)?;
+        let lock = Self::lock(dir)?;
         let staging = beside(dir, "partial")?;
         if !staging.join("fit.toml").is_file() {
             if dir.join("summary.json").is_file() {
@@ -345,7 +362,6 @@ impl RunWriter {
         let writer = RunWriter {
             dir: dir.to_path_buf(),
             staging,
-            lock_path,
             _lock: lock,
             force: true,
         };
@@ -411,7 +427,6 @@ impl RunWriter {
     /// staging folder, leaving the run directory as it was.
     pub fn abandon(self) {
         let _ = std::fs::remove_dir_all(&self.staging);
-        let _ = std::fs::remove_file(&self.lock_path);
     }
 
     /// Renames the staging folder to the run directory (the old one moved aside first and
@@ -434,8 +449,7 @@ impl RunWriter {
         } else {
             std::fs::rename(&self.staging, &self.dir).map_err(StudyError::io(&self.staging))?;
         }
-        // Unlocked when `self` drops; the file goes first (see `lock`).
-        let _ = std::fs::remove_file(&self.lock_path);
+        // The lock file goes and the lock is released when `self` drops.
         Ok(())
     }
 }

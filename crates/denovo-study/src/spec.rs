@@ -27,6 +27,21 @@ impl BackendChoice {
     }
 }
 
+impl std::str::FromStr for BackendChoice {
+    type Err = StudyError;
+    /// `ndarray` or `wgpu`; errors: [`StudyError::Setting`].
+    fn from_str(s: &str) -> Result<Self, StudyError> {
+        [BackendChoice::Ndarray, BackendChoice::Wgpu]
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| StudyError::Setting {
+                setting: "backend",
+                expected: "ndarray or wgpu",
+                got: s.to_string(),
+            })
+    }
+}
+
 fn auto() -> Format {
     Format::Auto
 }
@@ -165,6 +180,21 @@ impl FitSpec {
         let text = std::fs::read_to_string(path).map_err(StudyError::io(path))?;
         toml::from_str(&text)
             .map_err(|e| StudyError::format(path, format!("not a valid fit.toml: {e}")))
+    }
+
+    /// Reads a `fit.toml` and the run directory it names (`out`, written by
+    /// [`RunWriter`](crate::RunWriter); `None` when absent).
+    ///
+    /// Errors: as [`FitSpec::read`].
+    pub fn read_config(path: &Path) -> Result<(Self, Option<PathBuf>), StudyError> {
+        #[derive(Deserialize)]
+        struct Out {
+            out: Option<PathBuf>,
+        }
+        let spec = Self::read(path)?;
+        let text = std::fs::read_to_string(path).map_err(StudyError::io(path))?;
+        let out: Out = toml::from_str(&text).map_err(|e| StudyError::format(path, e))?;
+        Ok((spec, out.out))
     }
 
     /// The spec as `fit.toml` text.

@@ -125,9 +125,11 @@ pub fn simulate_twins(
     seed: u64,
 ) -> Result<(Dataset, Vec<ProtocolOutcome>), StudyError> {
     let device = Default::default();
-    Ok(crate::with_model!(rule, r => denovo_sim::simulate_protocol::<ReadBackend, _>(
-        r, regressors, w0, protocol, animals, seed, &device,
-    ))?)
+    Ok(
+        crate::with_model!(rule, r => denovo_sim::simulate_protocol::<ReadBackend, _>(
+            r, regressors, w0, protocol, animals, seed, &device,
+        ))?,
+    )
 }
 
 /// Simulates a cohort by a known parametric rule (regressors stim, bias) under a protocol
@@ -141,7 +143,8 @@ pub fn simulate_rule_under(
     seed: u64,
     w0: &[f64],
 ) -> Result<(Dataset, Vec<ProtocolOutcome>), StudyError> {
-    let rule = Model::<ReadBackend>::from_rule_spec(&spec.clone().validated(2)?, &Default::default());
+    let rule =
+        Model::<ReadBackend>::from_rule_spec(&spec.clone().validated(2)?, &Default::default());
     let regressors = vec!["stim".to_string(), "bias".to_string()];
     simulate_twins(&rule, &regressors, w0, protocol, animals, seed)
 }

@@ -5,8 +5,8 @@
 use denovo_data::Format;
 use denovo_rules::{Reinforce, RuleKind, RuleSpec};
 use denovo_study::{
-    CpuBackend, FitOptions, FitSpec, ModelKind, ModelSpec, RuleGrid, RunDir, RunWriter,
-    StudyError, fit, fit_rule, fit_with,
+    CpuBackend, FitOptions, FitSpec, ModelKind, ModelSpec, RuleGrid, RunDir, RunWriter, StudyError,
+    fit, fit_rule, fit_with,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -68,12 +68,18 @@ quiet = true
     assert_eq!(spec.model.model, ModelKind::Dnn);
     assert_eq!(spec.model.hidden, vec![8]);
     assert_eq!((spec.split.folds, spec.split.holdout_sessions), (2, 0.25));
-    assert_eq!((spec.training.epochs, spec.training.checkpoint_every), (Some(30), 10));
+    assert_eq!(
+        (spec.training.epochs, spec.training.checkpoint_every),
+        (Some(30), 10)
+    );
     assert!(spec.fit_w0);
     assert_eq!(FitSpec::from_toml(&spec.to_toml().unwrap()).unwrap(), spec);
     // Defaults fill what a short spec leaves out.
     let short = FitSpec::from_toml("data = \"x.csv\"\nmodel = \"rewardmax\"\n").unwrap();
-    assert_eq!(short, FitSpec::new("x.csv", ModelSpec::parametric(RuleKind::Rewardmax)));
+    assert_eq!(
+        short,
+        FitSpec::new("x.csv", ModelSpec::parametric(RuleKind::Rewardmax))
+    );
 }
 
 #[test]
@@ -164,7 +170,10 @@ fn a_run_directory_holding_files_is_refused_unless_forced() {
     assert_eq!(std::fs::read(run.join("summary.json")).unwrap(), before);
     RunDir::save(&run, &other, true).unwrap();
     let err = RunDir::load(&run).err().unwrap();
-    assert!(err.to_string().contains("`other` is not a built-in model"), "{err}");
+    assert!(
+        err.to_string().contains("`other` is not a built-in model"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -203,7 +212,16 @@ fn each_error_kind_is_reported_as_such() {
     let mut spec = small_spec(&data, ModelSpec::dnn());
     spec.split.holdout_sessions = 1.5;
     let err = fit(&spec).unwrap_err();
-    assert!(matches!(err, StudyError::Setting { setting: "holdout_sessions", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            StudyError::Setting {
+                setting: "holdout_sessions",
+                ..
+            }
+        ),
+        "{err}"
+    );
     // An unknown model name.
     let err = "dnm".parse::<ModelKind>().unwrap_err();
     assert!(matches!(err, StudyError::UnknownModel(_)) && err.to_string().contains("dnn"));
@@ -218,7 +236,9 @@ fn each_error_kind_is_reported_as_such() {
     let mut spec = small_spec(&data, ModelSpec::parametric(RuleKind::Reinforce));
     spec.training.lr = Some(1000.0);
     match fit(&spec).unwrap_err() {
-        StudyError::Fit { reason, last_good, .. } => {
+        StudyError::Fit {
+            reason, last_good, ..
+        } => {
             assert!(reason.contains("non-finite"), "{reason}");
             let alpha = last_good["alpha"].as_array().unwrap();
             assert!(alpha.iter().all(|a| a.as_f64().is_some_and(f64::is_finite)));
@@ -227,5 +247,8 @@ fn each_error_kind_is_reported_as_such() {
     }
     // Not a run directory.
     let err = RunDir::load(dir.path()).err().unwrap();
-    assert!(err.to_string().contains("not a denovo run directory"), "{err}");
+    assert!(
+        err.to_string().contains("not a denovo run directory"),
+        "{err}"
+    );
 }

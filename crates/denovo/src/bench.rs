@@ -1,50 +1,9 @@
 //! `denovo bench`: seconds per training epoch of the neural rules, fused vs generic path,
-//! with peak memory and achieved GFLOP/s.
+//! with peak memory and achieved GFLOP/s (measured by `denovo_benches::epochs`).
 
-use anyhow::Context;
-use burn::backend::{Autodiff, NdArray};
-use burn::module::AutodiffModule;
 use clap::Args;
-use denovo_nn::{DnnConfig, DnnRule, RnnConfig, RnnRule};
-use denovo_rules::{LearningRule, RuleKind, RuleSpec};
-use denovo_train::{FitConfig, FitHooks, GradientPath, RuleFit, SequenceBatch};
-use serde::Serialize;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
-
-type Train = Autodiff<NdArray<f32>>;
-
-/// The system allocator, counting live and peak heap bytes (for `denovo bench`).
-pub struct CountingAllocator;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator; only adds counters.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
-/// Restarts the peak-heap count from the current live bytes; returns them.
-fn reset_peak() -> usize {
-    let live = LIVE.load(Ordering::Relaxed);
-    PEAK.store(live, Ordering::Relaxed);
-    live
-}
+use denovo_benches::epochs::{Report, Row, measure};
+use denovo_train::GradientPath;
 
 /// Arguments of `denovo bench`.
 #[derive(Args, Debug)]
@@ -78,153 +37,6 @@ pub struct BenchArgs {
     /// Print JSON (schema `denovo.bench/1`) instead of a table.
     #[arg(long)]
     pub json: bool,
-}
-
-/// One measurement.
-#[derive(Debug, Serialize)]
-struct Row {
-    model: String,
-    path: String,
-    animals: usize,
-    trials: usize,
-    seconds_per_epoch: f64,
-    peak_heap_mb: f64,
-    gflop_per_epoch: f64,
-    gflop_per_second: f64,
-}
-
-/// The whole report.
-#[derive(Debug, Serialize)]
-struct Report {
-    schema: &'static str,
-    threads: usize,
-    rows: Vec<Row>,
-    /// The process's peak resident set (VmHWM, Linux), MB.
-    process_peak_rss_mb: Option<f64>,
-}
-
-/// VmHWM of this process from /proc/self/status, MB (Linux only).
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1e3)
-}
-
-fn cohort(animals: usize, trials: usize) -> anyhow::Result<SequenceBatch<Train>> {
-    let spec = RuleSpec {
-        kind: RuleKind::Reinforce,
-        alpha: vec![1.0 / 16.0, 1.0 / 64.0],
-        beta: vec![],
-        inverse_temperature: None,
-    };
-    let config = denovo_sim::CohortConfig {
-        animals,
-        trials,
-        seed: 7,
-        ..Default::default()
-    };
-    let cohort = denovo_sim::simulate(&spec, &config).context("simulating the bench cohort")?;
-    let design = cohort.dataset.design(&Default::default())?;
-    Ok(SequenceBatch::whole(&design.subjects, &Default::default()))
-}
-
-/// Multiply-adds × 2 of one forward step of dense layers `sizes[i] → sizes[i+1]`.
-fn dense_flops(sizes: &[usize]) -> f64 {
-    sizes.windows(2).map(|p| 2.0 * (p[0] * p[1]) as f64).sum()
-}
-
-/// FLOPs per trial of the kernel as run (see `--help`).
-fn flops_per_trial(model: &str, k: usize) -> f64 {
-    let input = denovo_nn::rule_input_size(k);
-    if model == "dnn" {
-        let c = DnnConfig::default();
-        let mut sizes = vec![input];
-        sizes.extend(&c.hidden);
-        sizes.push(k);
-        3.0 * dense_flops(&sizes)
-    } else {
-        let c = RnnConfig::default();
-        let mut head = vec![c.hidden];
-        head.extend(&c.head);
-        head.push(k);
-        let gru = dense_flops(&[input, 3 * c.hidden]) + dense_flops(&[c.hidden, 3 * c.hidden]);
-        4.0 * (gru + dense_flops(&head))
-    }
-}
-
-/// Times `epochs` training epochs of `rule` on `batch`; returns (s/epoch, peak heap bytes).
-fn time_fit<R>(
-    rule: R,
-    batch: &SequenceBatch<Train>,
-    path: GradientPath,
-    epochs: usize,
-) -> anyhow::Result<(f64, usize)>
-where
-    R: LearningRule<Train> + AutodiffModule<Train> + burn::module::ModuleDisplay,
-    R::InnerModule: burn::module::ModuleDisplay
-        + LearningRule<<Train as burn::tensor::backend::AutodiffBackend>::InnerBackend>,
-{
-    let w0 = denovo_glm::float_tensor::<Train, 2>(
-        vec![0.0; batch.n_animals() * batch.n_features],
-        [batch.n_animals(), batch.n_features],
-        &Default::default(),
-    );
-    let config = FitConfig {
-        epochs,
-        path,
-        // `denovo fit`'s default for the neural rules.
-        learning_rate: 3e-3,
-        ..FitConfig::default()
-    };
-    let base = reset_peak();
-    let start = Instant::now();
-    denovo_train::fit(
-        RuleFit::fixed_w0(rule),
-        batch,
-        &w0,
-        &config,
-        FitHooks::default(),
-        &mut |_, _| true,
-    )
-    .map_err(|e| anyhow::anyhow!("bench fit failed: {}", e.reason))?;
-    let seconds = start.elapsed().as_secs_f64() / epochs as f64;
-    Ok((seconds, PEAK.load(Ordering::Relaxed).saturating_sub(base)))
-}
-
-fn measure(
-    model: &str,
-    path: GradientPath,
-    animals: usize,
-    trials: usize,
-    epochs: usize,
-) -> anyhow::Result<Row> {
-    let device = Default::default();
-    let batch = cohort(animals, trials)?;
-    let k = batch.n_features;
-    let (seconds, peak) = match model {
-        "dnn" => {
-            time_fit::<DnnRule<Train>>(DnnConfig::default().init(k, &device), &batch, path, epochs)?
-        }
-        "rnn" => {
-            time_fit::<RnnRule<Train>>(RnnConfig::default().init(k, &device), &batch, path, epochs)?
-        }
-        other => anyhow::bail!("--models: unknown model `{other}` (expected dnn or rnn)"),
-    };
-    let gflop = flops_per_trial(model, k) * (animals * trials) as f64 / 1e9;
-    Ok(Row {
-        model: model.into(),
-        path: match path {
-            GradientPath::Fast => "fused".into(),
-            GradientPath::Generic => "generic".into(),
-        },
-        animals,
-        trials,
-        seconds_per_epoch: seconds,
-        peak_heap_mb: peak as f64 / 1e6,
-        gflop_per_epoch: gflop,
-        gflop_per_second: gflop / seconds,
-    })
 }
 
 /// Runs `denovo bench`.
@@ -270,12 +82,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let report = Report {
-        schema: "denovo.bench/1",
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        rows,
-        process_peak_rss_mb: peak_rss_mb(),
-    };
+    let report = Report::new(rows);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if let Some(mb) = report.process_peak_rss_mb {

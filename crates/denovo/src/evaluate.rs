@@ -1,10 +1,8 @@
 //! `denovo evaluate`: score a saved rule on new data.
 
-use crate::run_dir::{ReadBackend, read_run, with_rule};
 use clap::Args;
-use denovo_data::{DesignOptions, Format, SubjectDesign};
-use denovo_glm::float_tensor;
-use denovo_train::SequenceBatch;
+use denovo_data::Format;
+use denovo_study::RunDir;
 use std::path::PathBuf;
 
 /// Arguments of `denovo evaluate`.
@@ -31,44 +29,21 @@ pub struct EvaluateArgs {
 
 /// Runs `denovo evaluate`.
 pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
-    let run = read_run(&args.run)?;
+    let run = RunDir::load(&args.run)?;
     let data = denovo_data::load(&args.data, args.format)?;
-    let names: Vec<&str> = run.regressors.iter().map(String::as_str).collect();
-    let design = data.design(&DesignOptions::from_names(&names)?)?;
-    let subjects: Vec<&SubjectDesign> = design.subjects.iter().collect();
-    let k = names.len();
-    let n = subjects.len();
-    let device = Default::default();
-    let w0 = float_tensor::<ReadBackend, 2>(run.mean_w0().repeat(n), [n, k], &device);
-    let batch = SequenceBatch::<ReadBackend>::whole(&design.subjects, &device);
-    let eval = with_rule!(&run.rule, r => denovo_train::evaluate(r, &batch, w0.clone()));
-    let subject_names: Vec<&str> = subjects.iter().map(|s| s.subject.as_str()).collect();
-    let score = crate::fit::score(&eval, &subject_names);
+    let score = denovo_study::evaluate(&run.rule, run.regressors(), &run.mean_w0(), &data)?;
     if args.json {
         let doc = serde_json::json!({
             "schema": "denovo.evaluate/1",
             "run": args.run.display().to_string(),
-            "model": run.model,
+            "model": run.model(),
             "data": args.data.display().to_string(),
             "score": score,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
-    } else {
-        println!(
-            "{} on {}: LL {:.4} nats/trial, accuracy {:.4} over {} trials of {} animals",
-            run.model,
-            args.data.display(),
-            score.ll_per_trial,
-            score.accuracy,
-            score.trials,
-            n
-        );
-        for a in &score.per_animal {
-            println!(
-                "  {:<12} LL {:.4}  accuracy {:.4}  ({} trials)",
-                a.subject, a.ll_per_trial, a.accuracy, a.trials
-            );
-        }
+        return Ok(());
     }
+    let what = format!("{} on {}", run.model(), args.data.display());
+    print!("{}", denovo_report::text::score_text(&what, &score));
     Ok(())
 }

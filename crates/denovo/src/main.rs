@@ -5,22 +5,21 @@ mod demo;
 mod evaluate;
 mod fit;
 mod inspect;
-mod plot;
 mod report;
 mod rule;
-mod run_dir;
 mod simulate;
-mod stats;
 mod twin;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[global_allocator]
-static ALLOCATOR: bench::CountingAllocator = bench::CountingAllocator;
+static ALLOCATOR: denovo_benches::epochs::CountingAllocator =
+    denovo_benches::epochs::CountingAllocator;
 
 /// Infer how animals learn: load trial-by-trial behaviour, simulate learners with known
-/// rules, and (in coming versions) fit learning rules to real animals.
+/// rules, fit learning rules to real animals and score them on held-out animals and
+/// sessions, read the rules out, report, and run digital twins.
 #[derive(Parser, Debug)]
 #[command(
     name = "denovo",

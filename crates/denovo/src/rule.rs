@@ -1,9 +1,7 @@
 //! `denovo rule`: the fitted learning rule read out on a grid.
 
-use crate::run_dir::{ReadBackend, read_run, with_rule};
-use anyhow::Context;
 use clap::Args;
-use denovo_train::readout::{grid, read_out};
+use denovo_study::{RuleGrid, RunDir};
 use std::path::PathBuf;
 
 /// Arguments of `denovo rule`.
@@ -31,58 +29,21 @@ pub struct RuleArgs {
 
 /// Runs `denovo rule`.
 pub fn run(args: &RuleArgs) -> anyhow::Result<()> {
-    let run = read_run(&args.run)?;
-    let k = run.regressors.len();
-    let points = grid(&run.regressors);
-    let mut conditions: Vec<(String, Option<(usize, bool)>)> = vec![("none".into(), None)];
-    if args.history > 0 {
-        if run.has_history() {
-            conditions.push((
-                format!("{} rewarded", args.history),
-                Some((args.history, true)),
-            ));
-            conditions.push((
-                format!("{} unrewarded", args.history),
-                Some((args.history, false)),
-            ));
-        } else {
-            eprintln!(
-                "note: --history is ignored for {} (the rule has no memory)",
-                run.model
-            );
-        }
+    let run = RunDir::load(&args.run)?;
+    if args.history > 0 && !run.rule.has_history() {
+        eprintln!(
+            "note: --history is ignored for {} (the rule has no memory)",
+            run.model()
+        );
     }
-    let mut out = csv::Writer::from_path(&args.out)
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    let mut header = vec!["model".to_string(), "history".into()];
-    header.extend(run.regressors.iter().map(|r| format!("w_{r}")));
-    header.extend(run.regressors.iter().map(|r| format!("x_{r}")));
-    header.extend(["choice".into(), "reward".into(), "answer".into()]);
-    header.extend(run.regressors.iter().map(|r| format!("dw_{r}")));
-    out.write_record(&header)?;
-    for (label, history) in &conditions {
-        let deltas =
-            with_rule!(&run.rule, r => read_out::<ReadBackend, _>(r, &points, k, *history));
-        for (p, d) in points.iter().zip(deltas) {
-            let mut row = vec![run.model.clone(), label.clone()];
-            row.extend(p.w.iter().chain(&p.x).map(|v| format!("{v}")));
-            let answer = p.answer();
-            row.extend([
-                format!("{}", p.choice),
-                format!("{}", u8::from(p.correct)),
-                format!("{answer}"),
-            ]);
-            row.extend(d.iter().map(|v| format!("{v}")));
-            out.write_record(&row)?;
-        }
-    }
-    out.flush()?;
+    let grid = RuleGrid::of_run(&run, args.history);
+    grid.write_csv(&args.out)?;
     println!(
         "{}: Δw of the {} rule on {} grid points × {} condition(s) → {}",
         run.dir.display(),
-        run.model,
-        points.len(),
-        conditions.len(),
+        run.model(),
+        grid.points.len(),
+        grid.conditions.len(),
         args.out.display()
     );
     Ok(())

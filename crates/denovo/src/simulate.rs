@@ -5,7 +5,7 @@ use clap::Args;
 use denovo_data::Format;
 use denovo_rules::{RuleKind, RuleSpec};
 use denovo_sim::{CohortConfig, StimulusSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Arguments of `denovo simulate`.
 #[derive(Args, Debug)]
@@ -100,14 +100,6 @@ pub fn parse_session_length(s: &str) -> anyhow::Result<(usize, usize)> {
     }
 }
 
-/// The format to write `out` in when none is given.
-pub fn default_format(out: &Path) -> Format {
-    match out.extension().and_then(|e| e.to_str()) {
-        Some(e) if e.eq_ignore_ascii_case("csv") => Format::TrialsCsv,
-        _ => Format::IblAlf,
-    }
-}
-
 pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     let (session_min, session_max) = parse_session_length(&args.session_length)?;
     let config = CohortConfig {
@@ -128,22 +120,17 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
         beta: args.beta.clone(),
         inverse_temperature: args.inverse_temperature,
     };
-    let format = args.format.unwrap_or_else(|| default_format(&args.out));
+    let format = args.format.unwrap_or_else(|| Format::for_output(&args.out));
     if format == Format::Auto {
         anyhow::bail!("--format auto cannot be written; choose trials-csv, ibl-csv or ibl-alf");
     }
     if let Some(protocol) = &args.protocol {
+        let p = denovo_sim::Protocol::from_file(protocol)?;
         let (data, outcomes) =
-            crate::twin::simulate_under(&spec, protocol, args.animals, args.seed, &args.w0_mean)?;
-        denovo_data::save(&data, &args.out, format)?;
-        let sidecar = denovo_sim::sidecar_path(&args.out, format);
-        let doc = serde_json::json!({
-            "rule": spec,
-            "protocol": protocol.display().to_string(),
-            "outcomes": outcomes,
-        });
-        std::fs::write(&sidecar, serde_json::to_string_pretty(&doc)?)
-            .with_context(|| format!("writing {}", sidecar.display()))?;
+            denovo_study::simulate_rule_under(&spec, &p, args.animals, args.seed, &args.w0_mean)?;
+        let sidecar = denovo_sim::write_protocol_cohort(
+            &data, &outcomes, &spec, protocol, &args.out, format,
+        )?;
         let trained = outcomes
             .iter()
             .filter(|o| o.trials_to_trained.is_some())

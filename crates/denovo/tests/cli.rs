@@ -1042,3 +1042,252 @@ fn bench_reports_both_paths() {
         assert!(r["peak_heap_mb"].as_f64().unwrap() > 0.0);
     }
 }
+
+/// Every file of a folder, by relative path, with its bytes.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Names in `dir` other than the run directories themselves (staging folders, locks).
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with('.'))
+        .collect()
+}
+
+/// A refit into a folder holding a run is refused without --force and changes nothing; with
+/// --force the new run replaces it whole.
+#[test]
+fn refit_into_an_existing_run_needs_force_and_changes_nothing_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = simulate_small(dir.path(), "reinforce");
+    let run = dir.path().join("run");
+    let fit = |model: &str, extra: &[&str]| {
+        let mut a = vec![
+            "fit",
+            data.to_str().unwrap(),
+            "--model",
+            model,
+            "--epochs",
+            "20",
+        ];
+        a.extend(["--quiet", "--out", run.to_str().unwrap()]);
+        a.extend(extra);
+        denovo(&a)
+    };
+    let o = fit("reinforce", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = snapshot(&run);
+    let o = fit("rewardmax", &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("already holds an earlier reinforce run")
+            && stderr(&o).contains("--force"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(snapshot(&run), before, "a refused refit changed the run");
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "{:?}",
+        leftovers(dir.path())
+    );
+    let o = fit("rewardmax", &["--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read_json(&run.join("summary.json"))["model"], "rewardmax");
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "{:?}",
+        leftovers(dir.path())
+    );
+}
+
+/// Two fits started together into one folder: one is refused with a clear message (or both
+/// finish), and the folder holds exactly one complete run, all of its files from one fit.
+#[test]
+fn two_concurrent_fits_into_one_directory_leave_one_complete_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = simulate_small(dir.path(), "reinforce");
+    let run = dir.path().join("run");
+    let spawn = |model: &str| {
+        Command::new(env!("CARGO_BIN_EXE_denovo"))
+            .args([
+                "fit",
+                data.to_str().unwrap(),
+                "--model",
+                model,
+                "--epochs",
+                "150",
+            ])
+            .args(["--hidden", "8", "--quiet", "--out", run.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("dnn"), spawn("reinforce"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let ok: Vec<&Output> = [&a, &b]
+        .into_iter()
+        .filter(|o| o.status.success())
+        .collect();
+    assert!(!ok.is_empty(), "{} / {}", stderr(&a), stderr(&b));
+    for o in [&a, &b].into_iter().filter(|o| !o.status.success()) {
+        let e = stderr(o);
+        assert!(
+            e.contains("another denovo fit is writing") || e.contains("already holds"),
+            "{e}"
+        );
+    }
+    // One complete run: summary, settings, weights and record agree on the model.
+    let summary = read_json(&run.join("summary.json"));
+    let model = summary["model"].as_str().unwrap().to_string();
+    let toml = std::fs::read_to_string(run.join("fit.toml")).unwrap();
+    assert!(
+        toml.contains(&format!("model = \"{model}\"")),
+        "{model} vs {toml}"
+    );
+    let o = denovo(&[
+        "evaluate",
+        run.to_str().unwrap(),
+        data.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["model"], model.as_str());
+    assert_eq!(
+        std::fs::read_to_string(run.join("weights.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        2401
+    );
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "{:?}",
+        leftovers(dir.path())
+    );
+}
+
+/// A fit killed with SIGKILL mid-way resumes from its last checkpoint to the result of an
+/// uninterrupted fit.
+#[cfg(unix)]
+#[test]
+fn resume_after_kill_9_gives_the_uninterrupted_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = simulate_small(dir.path(), "reinforce");
+    let args = |out: &Path| -> Vec<String> {
+        [
+            // The RNN at its default size: ~2 s for 300 epochs in a debug build here, the
+            // first checkpoint after a few hundredths of a second.
+            "fit",
+            data.to_str().unwrap(),
+            "--model",
+            "rnn",
+            "--epochs",
+            "600",
+            "--checkpoint-every",
+            "5",
+            "--seed",
+            "9",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let whole = dir.path().join("whole");
+    let o = Command::new(env!("CARGO_BIN_EXE_denovo"))
+        .args(args(&whole))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cut = dir.path().join("cut");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_denovo"))
+        .args(args(&cut))
+        .spawn()
+        .unwrap();
+    // Wait for a checkpoint, then kill -9.
+    let state = dir.path().join(".cut.partial/checkpoints/fit/state.json");
+    let start = std::time::Instant::now();
+    while !state.is_file() {
+        assert!(start.elapsed().as_secs() < 120, "no checkpoint appeared");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the fit ended before it was killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!cut.exists(), "a killed fit left a run directory");
+    let o = denovo(&["fit", "--resume", cut.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (x, y) = (
+        read_json(&whole.join("summary.json")),
+        read_json(&cut.join("summary.json")),
+    );
+    assert_eq!(x["parameters"], y["parameters"]);
+    assert_eq!(x["loss_history"], y["loss_history"]);
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "{:?}",
+        leftovers(dir.path())
+    );
+}
+
+/// The library's ten-line fit of the rat (the doc example of denovo-study) gives the same
+/// summary as `denovo fit` with the same settings.
+#[test]
+fn the_library_fit_of_the_rat_matches_the_command_line() {
+    let Some(rat) = rat() else {
+        eprintln!("skipped: rat_W053.csv not present");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rat_dnn");
+    let o = denovo(&[
+        "fit",
+        rat.to_str().unwrap(),
+        "--model",
+        "dnn",
+        "--holdout-sessions",
+        "0.2",
+        "--seed",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut spec = denovo_study::FitSpec::new(&rat, denovo_study::ModelSpec::dnn());
+    spec.split.holdout_sessions = 0.2;
+    spec.seed = 1;
+    let library = denovo_study::fit(&spec).unwrap();
+    let mut cli = read_json(&out.join("summary.json"));
+    let mut lib = serde_json::to_value(&library.summary).unwrap();
+    for s in [&mut cli, &mut lib] {
+        s["seconds"] = serde_json::Value::Null;
+    }
+    assert_eq!(cli, lib);
+}

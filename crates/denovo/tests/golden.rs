@@ -95,8 +95,12 @@ fn check(name: &str, text: &str) {
         std::fs::write(&path, text).unwrap();
         return;
     }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (record with DENOVO_RECORD_GOLDEN=1)", path.display()));
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (record with DENOVO_RECORD_GOLDEN=1)",
+            path.display()
+        )
+    });
     if name.ends_with(".json") {
         let got: serde_json::Value = serde_json::from_str(text).unwrap();
         let want: serde_json::Value = serde_json::from_str(&want).unwrap();

@@ -1,13 +1,20 @@
-//! Figures drawn with plotters.
+//! The learning curve of a data set: fraction correct per session of every subject.
 
-use anyhow::{Context, bail};
+use crate::ReportError;
+use crate::panels::plot_err;
 use denovo_data::Dataset;
 use plotters::prelude::*;
 use std::path::Path;
 
-/// Draws the learning curve — fraction correct per session — of every subject (thin
-/// lines) and their mean per session (thick black line) to a PNG or SVG file.
-pub fn learning_curve(data: &Dataset, path: &Path) -> anyhow::Result<()> {
+/// Draws the learning curve of `data` to `path`, a PNG or SVG file of 900 × 560 pixels
+/// (the format from the extension): the fraction of correct choices per session (y, 0–1)
+/// against the session number in training order (x), one thin line per subject (labelled
+/// up to 10 subjects), their mean per session as a thick black line, and chance (0.5).
+///
+/// Errors: [`ReportError::Extension`] when `path` ends in neither `.png` nor `.svg`;
+/// [`ReportError::Plot`] naming `path` when it cannot be drawn or written (e.g. its folder
+/// does not exist).
+pub fn learning_curve(data: &Dataset, path: &Path) -> Result<(), ReportError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -19,14 +26,19 @@ pub fn learning_curve(data: &Dataset, path: &Path) -> anyhow::Result<()> {
             BitMapBackend::new(path, (900, 560)).into_drawing_area(),
         ),
         "svg" => draw(data, SVGBackend::new(path, (900, 560)).into_drawing_area()),
-        _ => bail!("{}: the plot file must end in .png or .svg", path.display()),
+        _ => {
+            return Err(ReportError::Extension {
+                path: path.to_path_buf(),
+            });
+        }
     }
+    .map_err(|e| ReportError::plot(path, e))
 }
 
 fn draw<DB: DrawingBackend>(
     data: &Dataset,
     root: DrawingArea<DB, plotters::coord::Shift>,
-) -> anyhow::Result<()>
+) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {
@@ -108,13 +120,6 @@ where
         .draw()
         .map_err(plot_err)?;
     root.present()
-        .map_err(plot_err)
-        .context("writing the figure")?;
+        .map_err(|e| format!("writing the figure: {}", plot_err(e)))?;
     Ok(())
-}
-
-fn plot_err<E: std::error::Error + Send + Sync + 'static>(
-    e: DrawingAreaErrorKind<E>,
-) -> anyhow::Error {
-    anyhow::anyhow!("plotting failed: {e}")
 }

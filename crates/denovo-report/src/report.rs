@@ -1,0 +1,869 @@
+//! The report of fitted runs: figures (PNG + SVG) and one self-contained `report.html`.
+
+use crate::ReportError;
+use crate::panels::{Panel, XTicks, draw_panels, grid_size};
+use base64::Engine;
+use denovo_data::{DesignMatrix, DesignOptions, SubjectDesign};
+use denovo_study::compare::{Paired, paired};
+use denovo_study::{ReadBackend, Run, RunDir, SplitScore, with_model};
+use denovo_train::readout::{Point, read_out};
+use plotters::prelude::*;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Settings of [`write_report`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportOptions {
+    /// Read RNN rules out after this many rewarded and after this many unrewarded trials
+    /// (the `rule_history` figure; 0 leaves it out). Default 3.
+    pub history: usize,
+    /// At most this many animals of each run get their own panels in the learning-curve
+    /// and weight figures. Default 6.
+    pub animals: usize,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            history: 3,
+            animals: 6,
+        }
+    }
+}
+
+/// What [`write_report`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSummary {
+    /// The HTML report, `<out>/report.html`.
+    pub html: PathBuf,
+    /// Figures written, each as PNG and SVG (and embedded once in the HTML).
+    pub figures: usize,
+    /// Runs reported.
+    pub runs: usize,
+}
+
+/// One run with its data and weight trajectories.
+struct Loaded {
+    run: Run,
+    label: String,
+    design: DesignMatrix,
+    /// Per design subject: w_t per trial, and the index of the first held-out trial.
+    weights: Vec<Trajectory>,
+}
+
+/// One animal's weights from `weights.csv`: w_t per trial, and the index of the first
+/// held-out trial.
+type Trajectory = (Vec<Vec<f64>>, usize);
+
+/// A written figure.
+struct Figure {
+    title: String,
+    caption: String,
+    png: PathBuf,
+    svg: PathBuf,
+}
+
+/// Draws with `$draw(root, args…)` to `<dir>/<name>.png` and `.svg`.
+macro_rules! both {
+    ($dir:expr, $name:expr, $size:expr, $draw:ident ( $($arg:expr),* )) => {{
+        let png = $dir.join(format!("{}.png", $name));
+        $draw(BitMapBackend::new(&png, $size).into_drawing_area(), $($arg),*)
+            .map_err(|e| ReportError::plot(&png, e))?;
+        let svg = $dir.join(format!("{}.svg", $name));
+        $draw(SVGBackend::new(&svg, $size).into_drawing_area(), $($arg),*)
+            .map_err(|e| ReportError::plot(&svg, e))?;
+        (png, svg)
+    }};
+}
+
+/// Writes the report of the run directories `runs` (of `denovo fit` /
+/// [`RunDir::save`]; the first is the reference of the comparison) into the folder `out`
+/// (created): every figure as `<name>.png` and `<name>.svg`, and `report.html`, which
+/// embeds the PNGs (base64) and opens in any browser.
+///
+/// Figures, for every run (its label is the run directory's name, `_2`, `_3`… appended
+/// to repeated names): `learning_curves_<run>` (observed fraction correct per session
+/// vs the model's predicted fraction, the mean p(correct) under the model's own weight
+/// trajectory, pooled and per animal) and `weights_<run>` (the weight trajectories w_t
+/// over trials, sessions marked, held-out trials shaded); for all runs together: `rule`
+/// (Δw of the stimulus weight against the stimulus input, correct vs error trials, at
+/// w = 0, 1, 2 — the same grid for every run), `rule_history` (when an RNN run is among
+/// them and [`ReportOptions::history`] > 0: after K rewarded vs K unrewarded trials) and
+/// `comparison` (log-likelihood per trial, in nats, per animal — on the held-out sessions
+/// when every run has them, else the held-out animals, else the training trials — with
+/// the paired differences to the first run: mean, 95% CI, paired t-test and Wilcoxon
+/// signed-rank test). The HTML also tables every run's LL per trial on each split.
+///
+/// Each run's data is read again from the path its `summary.json` names, so the report
+/// must be written where that path resolves (relative paths: from the working directory
+/// of the fit).
+///
+/// Errors: [`ReportError::Study`] (not a run directory, a failed fit, a damaged
+/// `summary.json` or `model.mpk`), [`ReportError::RunData`] (the run's data was moved or
+/// changed), [`ReportError::Data`] (its regressors cannot be built from the data),
+/// [`ReportError::Weights`] (a missing or damaged `weights.csv`, naming line and column),
+/// [`ReportError::Plot`] and [`ReportError::Io`] (naming the file that could not be
+/// written).
+pub fn write_report(
+    runs: &[PathBuf],
+    out: &Path,
+    options: &ReportOptions,
+) -> Result<ReportSummary, ReportError> {
+    std::fs::create_dir_all(out).map_err(ReportError::io(out))?;
+    let mut loaded = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for dir in runs {
+        let mut l = load(dir)?;
+        let n = seen.entry(l.label.clone()).or_insert(0);
+        *n += 1;
+        if *n > 1 {
+            l.label = format!("{}_{}", l.label, n);
+        }
+        loaded.push(l);
+    }
+    let mut figures = Vec::new();
+    for l in &loaded {
+        figures.push(learning_figure(out, l, options.animals)?);
+        figures.push(weights_figure(out, l, options.animals)?);
+    }
+    figures.push(rule_figure(out, &loaded, None)?);
+    if loaded.iter().any(|l| l.run.rule.has_history()) && options.history > 0 {
+        figures.push(rule_figure(out, &loaded, Some(options.history))?);
+    }
+    let comparison = comparison(&loaded);
+    figures.push(comparison_figure(out, &comparison)?);
+    let html = html(&loaded, &figures, &comparison)?;
+    let path = out.join("report.html");
+    std::fs::write(&path, html).map_err(ReportError::io(&path))?;
+    Ok(ReportSummary {
+        html: path,
+        figures: figures.len(),
+        runs: loaded.len(),
+    })
+}
+
+fn load(dir: &Path) -> Result<Loaded, ReportError> {
+    let run = RunDir::load(dir)?;
+    let data_path = PathBuf::from(&run.summary.data);
+    let data = denovo_data::load(&data_path, run.summary.format).map_err(|source| {
+        ReportError::RunData {
+            run: dir.to_path_buf(),
+            data: data_path.clone(),
+            source: Box::new(source),
+        }
+    })?;
+    let names: Vec<&str> = run.regressors().iter().map(String::as_str).collect();
+    let design = data.design(&DesignOptions::from_names(&names)?)?;
+    let weights = read_weights(&dir.join("weights.csv"), &design)?;
+    let label = dir.file_name().map_or_else(
+        || run.model().to_string(),
+        |f| f.to_string_lossy().to_string(),
+    );
+    Ok(Loaded {
+        run,
+        label,
+        design,
+        weights,
+    })
+}
+
+/// Reads `weights.csv` back, per design subject in order.
+fn read_weights(path: &Path, design: &DesignMatrix) -> Result<Vec<Trajectory>, ReportError> {
+    let file = std::fs::File::open(path).map_err(ReportError::io(path))?;
+    let mut reader = csv::Reader::from_reader(file);
+    let header = reader
+        .headers()
+        .map_err(|e| ReportError::weights(path, Some(1), csv_reason(&e)))?
+        .clone();
+    let col = |name: &str| {
+        header.iter().position(|h| h == name).ok_or_else(|| {
+            let found: Vec<&str> = header.iter().collect();
+            ReportError::weights(
+                path,
+                Some(1),
+                format!("no `{name}` column (columns found: {})", found.join(", ")),
+            )
+        })
+    };
+    let (subject, split) = (col("subject")?, col("split")?);
+    let w_cols: Vec<usize> = design
+        .names
+        .iter()
+        .map(|n| col(&format!("w_{n}")))
+        .collect::<Result<_, _>>()?;
+    let mut by_subject: HashMap<String, Trajectory> = HashMap::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = record.map_err(|e| {
+            let at = e.position().map_or(line, |p| p.line() as usize);
+            ReportError::weights(path, Some(at), csv_reason(&e))
+        })?;
+        let entry = by_subject
+            .entry(record[subject].to_string())
+            .or_insert_with(|| (Vec::new(), usize::MAX));
+        if &record[split] != "train" && entry.1 == usize::MAX {
+            entry.1 = entry.0.len();
+        }
+        let w = w_cols
+            .iter()
+            .map(|&c| {
+                record[c].parse::<f64>().map_err(|_| {
+                    ReportError::weights(
+                        path,
+                        Some(line),
+                        format!(
+                            "column {} (`{}`): `{}` is not a number",
+                            c + 1,
+                            &header[c],
+                            &record[c]
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<f64>, _>>()?;
+        entry.0.push(w);
+    }
+    design
+        .subjects
+        .iter()
+        .map(|s| {
+            let (w, end) = by_subject.remove(&s.subject).ok_or_else(|| {
+                ReportError::weights(path, None, format!("no weights for subject {}", s.subject))
+            })?;
+            if w.len() != s.n_trials() {
+                return Err(ReportError::weights(
+                    path,
+                    None,
+                    format!(
+                        "{} rows for {} but the data has {} trials",
+                        w.len(),
+                        s.subject,
+                        s.n_trials()
+                    ),
+                ));
+            }
+            Ok((w, end.min(s.n_trials())))
+        })
+        .collect()
+}
+
+/// What is wrong with a CSV row, without the parser's position prefix (the error names
+/// the line itself).
+fn csv_reason(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
+            format!("{len} fields where the header has {expected_len} (a damaged or truncated row)")
+        }
+        csv::ErrorKind::Io(io) => io.to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Observed and predicted fraction correct per session of one animal.
+fn session_curves(d: &SubjectDesign, w: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
+    let n_sessions = d.session.iter().max().map_or(0, |m| m + 1);
+    let mut sums = vec![(0.0, 0.0, 0usize); n_sessions];
+    for t in 0..d.n_trials() {
+        let z: f64 = w[t].iter().zip(d.row(t)).map(|(a, b)| a * b).sum();
+        let p_right = 1.0 / (1.0 + (-z).exp());
+        let right_correct = d.answer[t] == 1.0;
+        let p_correct = if right_correct {
+            p_right
+        } else {
+            1.0 - p_right
+        };
+        let s = &mut sums[d.session[t]];
+        s.0 += f64::from(u8::from(d.choice[t] == d.answer[t]));
+        s.1 += p_correct;
+        s.2 += 1;
+    }
+    sums.iter()
+        .filter(|s| s.2 > 0)
+        .map(|s| (s.0 / s.2 as f64, s.1 / s.2 as f64))
+        .unzip()
+}
+
+/// File-name-safe version of a label.
+fn slug(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// An animal's name with its observed and predicted fraction correct per session.
+type AnimalCurve = (String, Vec<f64>, Vec<f64>);
+
+/// A read-out condition: label, correct trial or not, history (k, rewarded).
+type Condition = (String, bool, Option<(usize, bool)>);
+
+fn learning_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure, ReportError> {
+    let curves: Vec<AnimalCurve> = l
+        .design
+        .subjects
+        .iter()
+        .zip(&l.weights)
+        .map(|(d, (w, _))| {
+            let (obs, pred) = session_curves(d, w);
+            (d.subject.clone(), obs, pred)
+        })
+        .collect();
+    let pooled = |pick: fn(&AnimalCurve) -> &Vec<f64>| -> Vec<(f64, f64)> {
+        let n = curves.iter().map(|c| pick(c).len()).max().unwrap_or(0);
+        (0..n)
+            .filter_map(|s| {
+                let v: Vec<f64> = curves
+                    .iter()
+                    .filter_map(|c| pick(c).get(s).copied())
+                    .collect();
+                (!v.is_empty()).then(|| ((s + 1) as f64, v.iter().sum::<f64>() / v.len() as f64))
+            })
+            .collect()
+    };
+    let series = |v: &[f64]| -> Vec<(f64, f64)> {
+        v.iter()
+            .enumerate()
+            .map(|(s, &a)| ((s + 1) as f64, a))
+            .collect()
+    };
+    let mut panels = vec![Panel {
+        title: format!("all {} animal(s), mean per session", curves.len()),
+        x_desc: "session".into(),
+        y_desc: "fraction correct".into(),
+        curves: vec![
+            ("observed".into(), 0, false, pooled(|c| &c.1)),
+            (
+                format!("predicted ({})", l.run.model()),
+                1,
+                false,
+                pooled(|c| &c.2),
+            ),
+        ],
+        markers: vec![],
+        shaded: None,
+        dots_for: Some("observed".into()),
+        x_ticks: XTicks::Integer,
+    }];
+    for (name, obs, pred) in curves.iter().take(max_animals) {
+        panels.push(Panel {
+            title: name.clone(),
+            x_desc: "session".into(),
+            y_desc: "fraction correct".into(),
+            curves: vec![
+                ("observed".into(), 0, false, series(obs)),
+                ("predicted".into(), 1, false, series(pred)),
+            ],
+            markers: vec![],
+            shaded: None,
+            dots_for: Some("observed".into()),
+            x_ticks: XTicks::Integer,
+        });
+    }
+    let name = format!("learning_curves_{}", slug(&l.label));
+    let (size, cols) = grid_size(panels.len());
+    let title = format!("Learning curves — {} ({})", l.label, l.run.model());
+    let (png, svg) = both!(out, name, size, draw_panels(&title, &panels, cols));
+    Ok(Figure {
+        title,
+        caption: format!(
+            "Fraction of correct choices per session: observed (black dots) and predicted by \
+             the fitted {} rule (colored line: the mean of p(correct) under the model's own \
+             weight trajectory, which is driven by the animal's actual choices and \
+             rewards). First panel: mean over animals; then up to {max_animals} animals.",
+            l.run.model()
+        ),
+        png,
+        svg,
+    })
+}
+
+fn weights_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure, ReportError> {
+    let mut panels = Vec::new();
+    for (d, (w, train_end)) in l.design.subjects.iter().zip(&l.weights).take(max_animals) {
+        let n = d.n_trials();
+        let stride = n.div_ceil(1500).max(1);
+        let curves = l
+            .design
+            .names
+            .iter()
+            .enumerate()
+            .map(|(j, name)| {
+                let pts = (0..n)
+                    .step_by(stride)
+                    .chain(std::iter::once(n.saturating_sub(1)))
+                    .map(|t| ((t + 1) as f64, w[t][j]))
+                    .collect();
+                (format!("w_{name}"), j + 1, false, pts)
+            })
+            .collect();
+        let markers = (0..n)
+            .filter(|&t| t > 0 && d.session_start[t])
+            .map(|t| (t + 1) as f64)
+            .collect();
+        panels.push(Panel {
+            title: d.subject.clone(),
+            x_desc: "trial".into(),
+            y_desc: "weight".into(),
+            curves,
+            markers,
+            shaded: (*train_end < n).then_some((*train_end as f64 + 1.0, n as f64)),
+            dots_for: None,
+            x_ticks: XTicks::Integer,
+        });
+    }
+    let name = format!("weights_{}", slug(&l.label));
+    let (size, cols) = grid_size(panels.len());
+    let title = format!("Weight trajectories — {} ({})", l.label, l.run.model());
+    let (png, svg) = both!(out, name, size, draw_panels(&title, &panels, cols));
+    Ok(Figure {
+        title,
+        caption: format!(
+            "Policy weights w_t over trials under the fitted {} rule (one line per \
+             regressor; thin vertical lines mark session starts; the shaded part is held out \
+             from the fit). Up to {max_animals} animals.",
+            l.run.model()
+        ),
+        png,
+        svg,
+    })
+}
+
+/// The regressor the rule figure is about: `stim` when present, else the first non-bias.
+fn primary(names: &[String]) -> usize {
+    names
+        .iter()
+        .position(|n| n == "stim")
+        .or_else(|| names.iter().position(|n| n != "bias"))
+        .unwrap_or(0)
+}
+
+/// Grid points for the rule figure: the primary input swept, others 0 (bias 1), weights 0
+/// except the primary at `w`, correct or error (the correct side is the sign of the input).
+fn rule_points(names: &[String], w: f64, correct: bool) -> (Vec<f64>, Vec<Point>) {
+    let j = primary(names);
+    let xs: Vec<f64> = if names[j] == "stim" {
+        [
+            -1.0, -0.5, -0.25, -0.125, -0.0625, 0.0625, 0.125, 0.25, 0.5, 1.0,
+        ]
+        .iter()
+        .map(|&c| denovo_data::stimulus_transform(c, denovo_data::DEFAULT_CONTRAST_GAIN))
+        .collect()
+    } else {
+        (0..=8)
+            .map(|i| -1.0 + 0.25 * f64::from(i))
+            .filter(|x| *x != 0.0)
+            .collect()
+    };
+    let points = xs
+        .iter()
+        .map(|&x| {
+            let right = x > 0.0;
+            let choice = f64::from(u8::from(right == correct));
+            Point {
+                w: names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, _)| if i == j { w } else { 0.0 })
+                    .collect(),
+                x: names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| {
+                        if i == j {
+                            x
+                        } else if n == "bias" {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect(),
+                choice,
+                correct,
+            }
+        })
+        .collect();
+    (xs, points)
+}
+
+fn rule_figure(out: &Path, runs: &[Loaded], history: Option<usize>) -> Result<Figure, ReportError> {
+    let weights = [0.0, 1.0, 2.0];
+    let mut panels = Vec::new();
+    let primary_name = runs
+        .first()
+        .map(|l| l.design.names[primary(&l.design.names)].clone())
+        .unwrap_or_default();
+    for &w in &weights {
+        let mut curves = Vec::new();
+        for (i, l) in runs.iter().enumerate() {
+            if history.is_some() && !l.run.rule.has_history() {
+                continue;
+            }
+            let names = &l.design.names;
+            let j = primary(names);
+            let k = names.len();
+            let conditions: Vec<Condition> = match history {
+                None => vec![
+                    ("correct".into(), true, None),
+                    ("error".into(), false, None),
+                ],
+                Some(h) => vec![
+                    (format!("correct after {h} rewarded"), true, Some((h, true))),
+                    (
+                        format!("correct after {h} unrewarded"),
+                        true,
+                        Some((h, false)),
+                    ),
+                ],
+            };
+            for (c, (what, correct, hist)) in conditions.into_iter().enumerate() {
+                let (xs, points) = rule_points(names, w, correct);
+                let delta =
+                    with_model!(&l.run.rule, r => read_out::<ReadBackend, _>(r, &points, k, hist));
+                let pts = xs.iter().zip(&delta).map(|(x, d)| (*x, d[j])).collect();
+                curves.push((format!("{} — {what}", l.label), i + 1, c == 1, pts));
+            }
+        }
+        panels.push(Panel {
+            title: format!("w_{primary_name} = {w}, other weights 0"),
+            x_desc: format!("{primary_name} input x"),
+            y_desc: format!("Δw_{primary_name}"),
+            curves,
+            markers: vec![],
+            shaded: None,
+            dots_for: None,
+            x_ticks: XTicks::Auto,
+        });
+    }
+    let (name, title, caption) = match history {
+        None => (
+            "rule".to_string(),
+            format!("Inferred learning rule: Δw_{primary_name} after one trial"),
+            format!(
+                "The fitted rules read out on one grid: the change of the {primary_name} \
+                 weight after a trial, against that trial's {primary_name} input, for correct \
+                 (solid) and error (dashed) trials, at three values of w_{primary_name} (the \
+                 other weights at 0, the bias input 1). One colour per run; parametric rules \
+                 are evaluated in closed form, neural rules from a fresh state."
+            ),
+        ),
+        Some(h) => (
+            "rule_history".to_string(),
+            format!("RNN rules: Δw_{primary_name} after {h} rewarded vs {h} unrewarded trials"),
+            format!(
+                "The RNN read-out on correct trials after a history of {h} rewarded trials \
+                 (solid) or {h} unrewarded trials (dashed) with the same weights: a \
+                 history-free rule draws the two curves on top of each other."
+            ),
+        ),
+    };
+    let (size, cols) = grid_size(panels.len());
+    let (png, svg) = both!(
+        out,
+        name,
+        (size.0, size.1 + 80),
+        draw_panels(&title, &panels, cols)
+    );
+    Ok(Figure {
+        title,
+        caption,
+        png,
+        svg,
+    })
+}
+
+/// Held-out log-likelihood per animal of every run and the paired differences to the
+/// first run.
+struct Comparison {
+    /// Which score: "held-out sessions", "held-out animals" or "training trials".
+    basis: String,
+    subjects: Vec<String>,
+    /// Per run: label and LL per trial of each subject (NaN where missing).
+    runs: Vec<(String, Vec<f64>)>,
+    /// Per run after the first: the paired comparison with the first.
+    paired: Vec<Paired>,
+}
+
+fn per_animal(run: &Run, key: &str) -> Option<HashMap<String, f64>> {
+    let rows = split(run, key)?;
+    Some(
+        rows.per_animal
+            .iter()
+            .filter(|r| r.ll_per_trial.is_finite())
+            .map(|r| (r.subject.clone(), r.ll_per_trial))
+            .collect(),
+    )
+}
+
+/// A run's scores on the split `key` of `summary.json` (`train`, `heldout_sessions`,
+/// `heldout_animals`), when it has that split.
+fn split<'a>(run: &'a Run, key: &str) -> Option<&'a SplitScore> {
+    let s = &run.summary;
+    match key {
+        "train" => Some(&s.train),
+        "heldout_sessions" => s.heldout_sessions.as_ref(),
+        "heldout_animals" => s.heldout_animals.as_ref(),
+        _ => None,
+    }
+}
+
+fn comparison(runs: &[Loaded]) -> Comparison {
+    let keys = [
+        ("heldout_sessions", "held-out sessions"),
+        ("heldout_animals", "held-out animals"),
+        ("train", "training trials"),
+    ];
+    let (key, basis) = keys
+        .iter()
+        .find(|(k, _)| runs.iter().all(|l| per_animal(&l.run, k).is_some()))
+        .copied()
+        .unwrap_or(("train", "training trials"));
+    let maps: Vec<HashMap<String, f64>> = runs
+        .iter()
+        .map(|l| per_animal(&l.run, key).unwrap_or_default())
+        .collect();
+    let mut subjects: Vec<String> = maps
+        .first()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    subjects.retain(|s| maps.iter().all(|m| m.contains_key(s)));
+    subjects.sort();
+    let table: Vec<(String, Vec<f64>)> = runs
+        .iter()
+        .zip(&maps)
+        .map(|(l, m)| (l.label.clone(), subjects.iter().map(|s| m[s]).collect()))
+        .collect();
+    let paired = table
+        .iter()
+        .skip(1)
+        .map(|(_, v)| paired(v, &table[0].1))
+        .collect();
+    Comparison {
+        basis: basis.into(),
+        subjects,
+        runs: table,
+        paired,
+    }
+}
+
+fn comparison_figure(out: &Path, c: &Comparison) -> Result<Figure, ReportError> {
+    let n_runs = c.runs.len();
+    let names: Vec<String> = c.runs.iter().map(|r| r.0.clone()).collect();
+    let mut left = Panel {
+        title: format!("LL per trial, {} (one line per animal)", c.basis),
+        x_desc: "run".into(),
+        y_desc: "log-likelihood per trial (nats)".into(),
+        curves: Vec::new(),
+        markers: vec![],
+        shaded: None,
+        dots_for: None,
+        x_ticks: XTicks::Names(names.clone()),
+    };
+    for (i, s) in c.subjects.iter().enumerate() {
+        let pts = c
+            .runs
+            .iter()
+            .enumerate()
+            .map(|(r, (_, v))| ((r + 1) as f64, v[i]))
+            .collect();
+        let label = if c.subjects.len() <= 8 {
+            s.clone()
+        } else {
+            String::new()
+        };
+        left.curves.push((label, i + 1, false, pts));
+    }
+    let mut right = Panel {
+        title: format!(
+            "difference to {} (mean ± 95% CI)",
+            c.runs.first().map_or("", |r| r.0.as_str())
+        ),
+        x_desc: "run".into(),
+        y_desc: "Δ LL per trial (nats)".into(),
+        curves: vec![(
+            "zero".into(),
+            0,
+            true,
+            vec![(0.5, 0.0), (n_runs as f64 + 0.5, 0.0)],
+        )],
+        markers: vec![],
+        shaded: None,
+        dots_for: Some("per animal".into()),
+        x_ticks: XTicks::Names(names),
+    };
+    let mut animal_pts = Vec::new();
+    for (r, (_, v)) in c.runs.iter().enumerate().skip(1) {
+        for (a, b) in v.iter().zip(&c.runs[0].1) {
+            animal_pts.push(((r + 1) as f64, a - b));
+        }
+    }
+    right
+        .curves
+        .push(("per animal".into(), 2, false, animal_pts));
+    for (r, p) in c.paired.iter().enumerate() {
+        let x = (r + 2) as f64;
+        if let Some((lo, hi)) = p.ci95 {
+            right
+                .curves
+                .push((String::new(), 0, false, vec![(x, lo), (x, hi)]));
+        }
+        right.curves.push((
+            String::new(),
+            0,
+            false,
+            vec![(x - 0.2, p.mean), (x + 0.2, p.mean)],
+        ));
+    }
+    let title = "Model comparison across animals".to_string();
+    let panels = [left, right];
+    let (png, svg) = both!(
+        out,
+        "comparison",
+        (1100, 480),
+        draw_panels(&title, &panels, 2)
+    );
+    let runs: Vec<String> = c
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| format!("{} = {}", i + 1, r.0))
+        .collect();
+    Ok(Figure {
+        title,
+        caption: format!(
+            "Left: log-likelihood per trial of each animal's {} under each run ({}). Right: \
+             each run minus the first, per animal (dots), with the mean (black bar) and its \
+             95% t confidence interval (black line).",
+            c.basis,
+            runs.join(", ")
+        ),
+        png,
+        svg,
+    })
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or("—".into(), |x| {
+        if x != 0.0 && x.abs() < 1e-3 {
+            format!("{x:.2e}")
+        } else {
+            format!("{x:.4}")
+        }
+    })
+}
+
+fn html(runs: &[Loaded], figures: &[Figure], c: &Comparison) -> Result<String, ReportError> {
+    let mut h = String::new();
+    h.push_str(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n\
+         <title>denovo report</title>\n<style>\n\
+         body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}\n\
+         table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}\n\
+         th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}\n\
+         figure{margin:2em 0}img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:0.95em}\n\
+         </style></head>\n<body>\n<h1>denovo report</h1>\n",
+    );
+    _ = writeln!(
+        h,
+        "<p>{} run(s). Log-likelihoods are per trial in nats (higher is better); held-out \
+         figures score trials the fit never saw.</p>",
+        runs.len()
+    );
+    h.push_str("<h2>Runs</h2>\n<table><tr><th>run</th><th>model</th><th>data</th><th>animals</th><th>train LL</th><th>held-out sessions LL</th><th>held-out animals LL</th></tr>\n");
+    for l in runs {
+        let s = &l.run.summary;
+        let ll = |k: &str| {
+            fmt_opt(
+                split(&l.run, k)
+                    .map(|score| score.ll_per_trial)
+                    .filter(|x| x.is_finite()),
+            )
+        };
+        _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&l.label),
+            escape(l.run.model()),
+            escape(&s.data),
+            l.design.subjects.len(),
+            ll("train"),
+            ll("heldout_sessions"),
+            ll("heldout_animals"),
+        );
+    }
+    h.push_str("</table>\n");
+    _ = writeln!(
+        h,
+        "<h2>Model comparison</h2>\n<p>Per-animal log-likelihood per trial on the {} of {} \
+         animal(s); differences are each run minus <b>{}</b>.</p>",
+        escape(&c.basis),
+        c.subjects.len(),
+        escape(c.runs.first().map_or("", |r| r.0.as_str()))
+    );
+    h.push_str("<table><tr><th>run</th><th>mean LL</th><th>mean difference</th><th>95% CI</th><th>paired t-test p</th><th>Wilcoxon p</th></tr>\n");
+    for (i, (label, v)) in c.runs.iter().enumerate() {
+        let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let (diff, ci, t, w) = match i.checked_sub(1).and_then(|j| c.paired.get(j)) {
+            Some(p) => (
+                format!("{:+.5}", p.mean),
+                p.ci95
+                    .map_or("—".into(), |(a, b)| format!("[{a:+.5}, {b:+.5}]")),
+                fmt_opt(p.t_test_p),
+                fmt_opt(p.wilcoxon_p),
+            ),
+            None => (
+                "(reference)".into(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ),
+        };
+        _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{mean:.5}</td><td>{diff}</td><td>{ci}</td><td>{t}</td><td>{w}</td></tr>",
+            escape(label)
+        );
+    }
+    h.push_str("</table>\n<h2>Figures</h2>\n");
+    for f in figures {
+        let bytes = std::fs::read(&f.png).map_err(ReportError::io(&f.png))?;
+        let svg_name = f
+            .svg
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        _ = writeln!(
+            h,
+            "<figure><h3>{}</h3><img alt=\"{}\" src=\"data:image/png;base64,{}\">\
+             <figcaption>{} (<a href=\"{}\">SVG</a>)</figcaption></figure>",
+            escape(&f.title),
+            escape(&f.title),
+            base64::engine::general_purpose::STANDARD.encode(bytes),
+            escape(&f.caption),
+            escape(&svg_name)
+        );
+    }
+    // Lets a headless browser (and the test) tell whether every image decoded.
+    h.push_str(
+        "<script>\nwindow.addEventListener('load', function () {\n\
+         var imgs = Array.prototype.slice.call(document.images);\n\
+         var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;\n\
+         document.body.setAttribute('data-images-loaded', ok + '/' + imgs.length);\n});\n\
+         </script>\n</body></html>\n",
+    );
+    Ok(h)
+}

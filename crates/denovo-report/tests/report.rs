@@ -1,0 +1,359 @@
+//! The report of real (small) fits, the stand-alone figures, and every error a user can
+//! run into, each naming what to look at.
+
+use base64::Engine;
+use denovo_report::{ReportError, ReportOptions, learning_curve, twin_figure, write_report};
+use denovo_rules::RuleKind;
+use denovo_study::{Distribution, FitSpec, ModelSpec, RunDir, fit};
+use std::path::{Path, PathBuf};
+
+/// A small simulated cohort (4 animals × 600 trials in sessions of 100–150) in `dir`.
+fn cohort(dir: &Path) -> PathBuf {
+    let path = dir.join("cohort.csv");
+    let cohort = denovo_sim::simulate(
+        &denovo_rules::RuleSpec::initial(RuleKind::Reinforce, 2, 0.05),
+        &denovo_sim::CohortConfig {
+            animals: 4,
+            trials: 600,
+            session_min: 100,
+            session_max: 150,
+            seed: 3,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    denovo_sim::write_cohort(&cohort, &path, denovo_data::Format::TrialsCsv).unwrap();
+    path
+}
+
+/// Fits `model` to `data` (the last 20% of sessions held out, `epochs` epochs) and stores
+/// the run as `dir/name`.
+fn fit_run(data: &Path, dir: &Path, name: &str, model: ModelSpec, epochs: usize) -> PathBuf {
+    let mut spec = FitSpec::new(data, model);
+    spec.split.holdout_sessions = 0.2;
+    spec.training.epochs = Some(epochs);
+    let run = dir.join(name);
+    RunDir::save(&run, &fit(&spec).unwrap(), false).unwrap();
+    run
+}
+
+fn parametric_run(dir: &Path) -> PathBuf {
+    let data = cohort(dir);
+    fit_run(
+        &data,
+        dir,
+        "reinforce",
+        ModelSpec::parametric(RuleKind::Reinforce),
+        50,
+    )
+}
+
+fn assert_png(path: &Path) {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    assert!(bytes.len() > 1000, "{} missing or empty", path.display());
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "{} is not a PNG",
+        path.display()
+    );
+}
+
+fn assert_svg(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(text.len() > 1000, "{} missing or empty", path.display());
+    assert!(
+        text.contains("<svg") && text.trim_end().ends_with("</svg>"),
+        "{} is not an SVG",
+        path.display()
+    );
+}
+
+/// A parametric and a DNN run: every figure as PNG and SVG, no history figure without an
+/// RNN, and report.html embeds one decodable PNG per figure with the comparison's tests.
+#[test]
+fn report_of_a_parametric_and_a_dnn_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = cohort(d);
+    let runs = vec![
+        fit_run(
+            &data,
+            d,
+            "reinforce",
+            ModelSpec::parametric(RuleKind::Reinforce),
+            50,
+        ),
+        fit_run(
+            &data,
+            d,
+            "dnn",
+            ModelSpec {
+                hidden: vec![8],
+                ..ModelSpec::dnn()
+            },
+            5,
+        ),
+    ];
+    let out = d.join("report");
+    let summary = write_report(&runs, &out, &ReportOptions::default()).unwrap();
+    let expected = [
+        "learning_curves_reinforce",
+        "weights_reinforce",
+        "learning_curves_dnn",
+        "weights_dnn",
+        "rule",
+        "comparison",
+    ];
+    assert_eq!(summary.html, out.join("report.html"));
+    assert_eq!((summary.runs, summary.figures), (2, expected.len()));
+    for name in expected {
+        assert_png(&out.join(format!("{name}.png")));
+        assert_svg(&out.join(format!("{name}.svg")));
+    }
+    assert!(!out.join("rule_history.png").exists(), "no RNN run");
+
+    let html = std::fs::read_to_string(&summary.html).unwrap();
+    assert_eq!(html.matches("<img ").count(), expected.len());
+    for name in expected {
+        assert!(
+            html.contains(&format!("<a href=\"{name}.svg\">SVG</a>")),
+            "{name}.svg linked"
+        );
+    }
+    for chunk in html.split("src=\"data:image/png;base64,").skip(1) {
+        let b64 = &chunk[..chunk.find('"').unwrap()];
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "an embedded image is a PNG");
+    }
+    assert!(html.contains("Wilcoxon") && html.contains("paired t-test"));
+    assert!(
+        html.contains("held-out sessions"),
+        "compared on held-out sessions"
+    );
+    assert!(
+        html.contains(data.to_str().unwrap()),
+        "the runs table names the data"
+    );
+}
+
+/// Two runs of the same name get distinct labels and figure files; `animals` and `history`
+/// (without an RNN) change nothing else.
+#[test]
+fn repeated_run_names_get_distinct_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = parametric_run(dir.path());
+    let out = dir.path().join("report");
+    let options = ReportOptions {
+        history: 0,
+        animals: 1,
+    };
+    let summary = write_report(&[run.clone(), run], &out, &options).unwrap();
+    assert_eq!((summary.runs, summary.figures), (2, 6));
+    assert_png(&out.join("learning_curves_reinforce_2.png"));
+    assert_svg(&out.join("weights_reinforce_2.svg"));
+}
+
+/// A run whose data file was moved away: the error names the run, the data file and what
+/// to do.
+#[test]
+fn moved_data_is_reported_with_the_run_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = parametric_run(dir.path());
+    let data = dir.path().join("cohort.csv");
+    std::fs::rename(&data, dir.path().join("elsewhere.csv")).unwrap();
+    let err = write_report(
+        std::slice::from_ref(&run),
+        &dir.path().join("report"),
+        &Default::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ReportError::RunData { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&run.display().to_string())
+            && msg.contains(&data.display().to_string())
+            && msg.contains("move it back or refit"),
+        "{msg}"
+    );
+}
+
+/// Rewrites line `line` (1-based) of `path` with `edit`.
+fn edit_line(path: &Path, line: usize, edit: impl FnOnce(&str) -> String) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[line - 1] = edit(&lines[line - 1]);
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+/// A damaged weights.csv: a value that is not a number, a truncated row, a missing
+/// column, a missing file — each error names the file, and the line and column where
+/// there is one.
+#[test]
+fn damaged_weights_name_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = parametric_run(dir.path());
+    let weights = run.join("weights.csv");
+    let original = std::fs::read_to_string(&weights).unwrap();
+    let out = dir.path().join("report");
+    let report =
+        || write_report(std::slice::from_ref(&run), &out, &ReportOptions::default()).unwrap_err();
+    let file = weights.display().to_string();
+
+    // Not a number: subject, session, trial, split, w_stim, w_bias.
+    edit_line(&weights, 5, |l| {
+        let mut f: Vec<&str> = l.split(',').collect();
+        f[4] = "oops";
+        f.join(",")
+    });
+    let err = report();
+    assert!(
+        matches!(err, ReportError::Weights { line: Some(5), .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&file)
+            && msg.contains("line 5")
+            && msg.contains("column 5 (`w_stim`)")
+            && msg.contains("`oops` is not a number"),
+        "{msg}"
+    );
+
+    // A truncated row.
+    std::fs::write(&weights, &original).unwrap();
+    edit_line(&weights, 7, |l| l.rsplit_once(',').unwrap().0.to_string());
+    let err = report();
+    assert!(
+        matches!(err, ReportError::Weights { line: Some(7), .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&file)
+            && msg.contains("line 7")
+            && msg.contains("5 fields where the header has 6"),
+        "{msg}"
+    );
+
+    // A missing column.
+    std::fs::write(&weights, &original).unwrap();
+    edit_line(&weights, 1, |l| l.replace("w_bias", "w_other"));
+    let msg = report().to_string();
+    assert!(
+        msg.contains(&file) && msg.contains("line 1") && msg.contains("no `w_bias` column"),
+        "{msg}"
+    );
+
+    // Rows missing at the end.
+    let short: Vec<&str> = original.lines().collect();
+    std::fs::write(&weights, short[..short.len() - 3].join("\n") + "\n").unwrap();
+    let err = report();
+    assert!(
+        matches!(err, ReportError::Weights { line: None, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("but the data has"), "{err}");
+
+    // No file at all.
+    std::fs::remove_file(&weights).unwrap();
+    let err = report();
+    assert!(matches!(err, ReportError::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains(&file), "{err}");
+}
+
+/// A folder that is not a run directory is reported through the study crate's error.
+#[test]
+fn a_folder_that_is_no_run_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_run = dir.path().join("empty");
+    std::fs::create_dir(&not_a_run).unwrap();
+    let err = write_report(
+        std::slice::from_ref(&not_a_run),
+        &dir.path().join("report"),
+        &Default::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ReportError::Study(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&not_a_run.display().to_string())
+            && msg.contains("not a denovo run directory"),
+        "{msg}"
+    );
+}
+
+/// An output folder that cannot be created is named.
+#[test]
+fn an_output_folder_that_cannot_be_created_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a_file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let out = file.join("report");
+    let err = write_report(&[], &out, &Default::default()).unwrap_err();
+    assert!(matches!(err, ReportError::Io { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&out.display().to_string()),
+        "{err}"
+    );
+}
+
+/// The learning curve of a data set as PNG and SVG; any other extension is refused, and a
+/// file that cannot be written is named.
+#[test]
+fn learning_curve_png_svg_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = denovo_data::load(&cohort(dir.path()), denovo_data::Format::Auto).unwrap();
+    let png = dir.path().join("curve.png");
+    let svg = dir.path().join("curve.SVG");
+    learning_curve(&data, &png).unwrap();
+    learning_curve(&data, &svg).unwrap();
+    assert_png(&png);
+    assert_svg(&svg);
+
+    let jpg = dir.path().join("curve.jpg");
+    let err = learning_curve(&data, &jpg).unwrap_err();
+    assert!(matches!(err, ReportError::Extension { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&jpg.display().to_string()) && msg.contains(".png or .svg"),
+        "{msg}"
+    );
+    assert!(!jpg.exists());
+
+    let nowhere = dir.path().join("no/such/folder/curve.png");
+    let err = learning_curve(&data, &nowhere).unwrap_err();
+    assert!(matches!(err, ReportError::Plot(_)), "{err:?}");
+    assert!(
+        err.to_string().contains(&nowhere.display().to_string()),
+        "{err}"
+    );
+}
+
+/// The twins' figure: twin.png and twin.svg of 900 × 520 pixels, one CDF per group.
+#[test]
+fn twin_figure_writes_png_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = [
+        Distribution::new(
+            "twin reinforce under ibl",
+            &[Some((1200, 4)), Some((900, 3)), None, Some((1500, 5))],
+        ),
+        Distribution::new("observed", &[Some((800, 3)), Some((1000, 4))]),
+    ];
+    twin_figure(&groups, dir.path()).unwrap();
+    let png = dir.path().join("twin.png");
+    assert_png(&png);
+    let bytes = std::fs::read(&png).unwrap();
+    // IHDR: width and height, big-endian, at bytes 16..24.
+    let size = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    assert_eq!((size(16), size(20)), (900, 520));
+    let svg = std::fs::read_to_string(dir.path().join("twin.svg")).unwrap();
+    assert!(svg.contains("width=\"900\"") && svg.contains("height=\"520\""));
+    assert!(svg.contains("observed (n = 2)") && svg.contains("(n = 4)"));
+
+    let err = twin_figure(&groups, &dir.path().join("missing")).unwrap_err();
+    assert!(matches!(err, ReportError::Plot(_)), "{err:?}");
+    assert!(err.to_string().contains("twin.png"), "{err}");
+}

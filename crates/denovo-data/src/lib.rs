@@ -8,11 +8,16 @@
 //! Every loader returns a typed [`LoadError`] that names the file, the line (or array
 //! element) and the column, and shows the offending value. No input makes a loader panic.
 //!
-//! ```no_run
-//! use denovo_data::{load, Format, DesignOptions};
-//! let data = load("../shared/data/rat_W053.csv".as_ref(), Format::Auto).unwrap();
-//! let design = data.design(&DesignOptions::from_names(&["s1", "s2", "bias"]).unwrap()).unwrap();
+//! Read the real rat (`../shared/data/rat_W053.csv`) and build its design matrix:
+//!
+//! ```
+//! use denovo_data::{DesignOptions, Format, load, shared_data};
+//! let path = shared_data("rat_W053.csv").expect("../shared/data/rat_W053.csv");
+//! let data = load(&path, Format::Auto)?;
+//! let design = data.design(&DesignOptions::from_names(&["s1", "s2", "bias"])?)?;
 //! assert_eq!(design.subjects[0].n_trials(), 20_000);
+//! assert_eq!(data.summary().sessions, 80);
+//! # Ok::<(), denovo_data::LoadError>(())
 //! ```
 
 mod alf;

@@ -6,6 +6,21 @@
 //!
 //! Tensors are batched over animals: weights and regressors are `[animals, features]`,
 //! choices and log-likelihoods `[animals]`.
+//!
+//! ```
+//! use denovo_glm::{float_tensor, log_likelihood, logits, prob_right, to_f64_vec};
+//! type B = burn::backend::NdArray<f64>;
+//! let device = Default::default();
+//! // Two animals, regressors [stim, bias]: w = [2, 0] and [0, 1]; x = [0.5, 1].
+//! let w = float_tensor::<B, 2>(vec![2.0, 0.0, 0.0, 1.0], [2, 2], &device);
+//! let x = float_tensor::<B, 2>(vec![0.5, 1.0, 0.5, 1.0], [2, 2], &device);
+//! let p = to_f64_vec(prob_right(w.clone(), x.clone()));
+//! assert!((p[0] - 1.0 / (1.0 + (-1.0f64).exp())).abs() < 1e-12);
+//! // Both chose right: LL = ln p(right), in nats.
+//! let y = float_tensor::<B, 1>(vec![1.0, 1.0], [2], &device);
+//! let ll = to_f64_vec(log_likelihood(logits(w, x), y));
+//! assert!((ll[1] - p[1].ln()).abs() < 1e-12);
+//! ```
 
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 

@@ -12,6 +12,25 @@
 //! γ is a learnable per-weight scale (initialised at 1e-3, so a fresh rule barely moves
 //! the weights). Defaults follow the reference code: MLP 2 hidden layers × 32 ReLU, GRU
 //! hidden size 32.
+//!
+//! A fresh DNN rule (γ = 1e-3) moves the weights only a little after a trial:
+//!
+//! ```
+//! use denovo_glm::{float_tensor, to_f64_vec};
+//! use denovo_nn::DnnConfig;
+//! use denovo_rules::{LearningRule, TrialBatch};
+//! type B = burn::backend::NdArray<f64>;
+//! let device = Default::default();
+//! let rule = DnnConfig::default().init::<B>(2, &device); // regressors [stim, bias]
+//! let t = |v: f64| float_tensor::<B, 1>(vec![v], [1], &device);
+//! let trial = TrialBatch {
+//!     x: float_tensor(vec![0.5, 1.0], [1, 2], &device),
+//!     choice: t(1.0), reward: t(1.0), answer: t(1.0), session_start: t(0.0),
+//! };
+//! let w0 = float_tensor::<B, 2>(vec![0.2, -0.1], [1, 2], &device);
+//! let w1 = to_f64_vec(rule.policy_weights(&rule.step(rule.initial_state(w0), &trial)));
+//! assert!((w1[0] - 0.2).abs() < 0.01 && (w1[1] + 0.1).abs() < 0.01);
+//! ```
 
 mod backend;
 mod dnn;

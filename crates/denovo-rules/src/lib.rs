@@ -11,6 +11,28 @@
 //! stored in an unconstrained form (log learning rates) so that fitting may move them
 //! freely. The simulator steps the same modules with sampled choices, the fitter with
 //! observed ones: one formula, one place.
+//!
+//! One REINFORCE step, Δw = α ⊙ r (y − p) x, for one animal after a rewarded right choice:
+//!
+//! ```
+//! use denovo_glm::{float_tensor, to_f64_vec};
+//! use denovo_rules::{LearningRule, Reinforce, TrialBatch};
+//! type B = burn::backend::NdArray<f64>;
+//! let device = Default::default();
+//! let t = |v: Vec<f64>| float_tensor::<B, 1>(v, [1], &device);
+//! let rule = Reinforce::<B>::new(&[0.1, 0.05], &device); // α for [stim, bias]
+//! let w0 = float_tensor::<B, 2>(vec![0.0, 0.0], [1, 2], &device); // p(right) = 0.5
+//! let trial = TrialBatch {
+//!     x: float_tensor(vec![1.0, 1.0], [1, 2], &device),
+//!     choice: t(vec![1.0]),
+//!     reward: t(vec![1.0]),
+//!     answer: t(vec![1.0]),
+//!     session_start: t(vec![1.0]),
+//! };
+//! let state = rule.step(rule.initial_state(w0), &trial);
+//! let w1 = to_f64_vec(rule.policy_weights(&state));
+//! assert!((w1[0] - 0.05).abs() < 1e-12 && (w1[1] - 0.025).abs() < 1e-12);
+//! ```
 
 mod any;
 pub mod closed_form;

@@ -12,6 +12,19 @@
 //! The result is a [`denovo_data::Dataset`] (writable in every format) and a
 //! [`GroundTruth`] (the rule, its parameters and the true weight trajectories) that
 //! [`write_cohort`] saves as a JSON sidecar.
+//!
+//! ```
+//! use denovo_rules::{RuleKind, RuleSpec};
+//! use denovo_sim::{CohortConfig, simulate};
+//! let rule = RuleSpec::initial(RuleKind::Reinforce, 2, 0.06); // α = 0.06 for stim and bias
+//! let config = CohortConfig { animals: 5, trials: 1000, seed: 1, ..Default::default() };
+//! let cohort = simulate(&rule, &config)?;
+//! assert_eq!(cohort.dataset.n_trials(), 5000);
+//! // The animals learn: the true stimulus weight grows from 0.
+//! let w = &cohort.truth.trajectories[0].weights;
+//! assert!(w.last().unwrap()[0] > w[0][0]);
+//! # Ok::<(), denovo_sim::SimError>(())
+//! ```
 
 mod cohort;
 mod protocol;

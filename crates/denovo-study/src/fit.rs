@@ -223,32 +223,25 @@ pub(crate) fn read_model(
     record: &[u8],
 ) -> Result<Model<ReadBackend>, StudyError> {
     let device = Default::default();
-    let bad = |e: &dyn std::fmt::Debug| StudyError::format("model.mpk", format!("{e:?}"));
     Ok(match model.init::<ReadBackend>(k, &device) {
         Model::Parametric(_) => {
             let spec: RuleSpec = serde_json::from_value(parameters.clone())
                 .map_err(|e| StudyError::format("summary.json", format!("`parameters`: {e}")))?;
             Model::from_rule_spec(&spec.validated(k)?, &device)
         }
-        Model::Dnn(rule) => {
-            let rec = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
-                .load(record.to_vec(), &device)
-                .map_err(|e| bad(&e))?;
-            // Loaded values take burn's process-wide default float type, which an f32 fit
-            // earlier in the process sets: cast back to the read precision.
-            Model::Dnn(Box::new(denovo_nn::cast_to_backend_precision(
-                rule.load_record(rec),
-            )))
-        }
-        Model::Rnn(rule) => {
-            let rec = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
-                .load(record.to_vec(), &device)
-                .map_err(|e| bad(&e))?;
-            Model::Rnn(Box::new(denovo_nn::cast_to_backend_precision(
-                rule.load_record(rec),
-            )))
-        }
+        Model::Dnn(rule) => Model::Dnn(Box::new(load_bytes(*rule, record)?)),
+        Model::Rnn(rule) => Model::Rnn(Box::new(load_bytes(*rule, record)?)),
     })
+}
+
+/// `module` with the parameters of a burn record (named MessagePack bytes).
+fn load_bytes<M: Module<ReadBackend>>(module: M, record: &[u8]) -> Result<M, StudyError> {
+    let rec = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
+        .load(record.to_vec(), &Default::default())
+        .map_err(record_err("model.mpk".into()))?;
+    // Loaded values take burn's process-wide default float type, which an f32 fit earlier
+    // in the process sets: cast back to the read precision.
+    Ok(denovo_nn::cast_to_backend_precision(module.load_record(rec)))
 }
 
 #[cfg(feature = "wgpu")]

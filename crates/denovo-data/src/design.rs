@@ -202,8 +202,12 @@ impl Dataset {
                         return Err(LoadError::UnknownRegressor {
                             name: "stim".into(),
                             detail: format!(
-                                "needs an input `stim` or the inputs `contrastLeft` and `contrastRight`; {}",
-                                available()
+                                "needs an input `stim` or the inputs `contrastLeft` and `contrastRight`; this data's inputs are {}",
+                                if self.input_names.is_empty() {
+                                    "none".to_string()
+                                } else {
+                                    self.input_names.join(", ")
+                                }
                             ),
                         });
                     }

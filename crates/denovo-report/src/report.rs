@@ -110,7 +110,6 @@ pub fn write_report(
     out: &Path,
     options: &ReportOptions,
 ) -> Result<ReportSummary, ReportError> {
-    std::fs::create_dir_all(out).map_err(ReportError::io(out))?;
     let mut loaded = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for dir in runs {
@@ -122,6 +121,8 @@ pub fn write_report(
         }
         loaded.push(l);
     }
+    // Only once every run has loaded: a failed report leaves no empty folder behind.
+    std::fs::create_dir_all(out).map_err(ReportError::io(out))?;
     let mut figures = Vec::new();
     for l in &loaded {
         figures.push(learning_figure(out, l, options.animals)?);

@@ -30,25 +30,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for kind in [RuleKind::Reinforce, RuleKind::ReinforceBaseline] {
         let mut spec = FitSpec::new("simulated", ModelSpec::parametric(kind));
         spec.split.folds = 4;
-        let options = FitOptions {
-            dataset: Some(&cohort.dataset),
-            ..Default::default()
-        };
-        let result = fit_with(&spec, options)?;
+        let result = fit_with(&spec, FitOptions::with_dataset(&cohort.dataset))?;
         let mut animals = result.summary.heldout_animals.expect("folds").per_animal;
         animals.sort_by(|a, b| a.subject.cmp(&b.subject)); // pair the animals by name
         held_out.push(animals.iter().map(|a| a.ll_per_trial).collect::<Vec<f64>>());
     }
 
     let c = paired(&held_out[1], &held_out[0]);
+    let (lo, hi) = c.ci95.expect("n ≥ 2");
     println!(
         "baseline − plain REINFORCE, held-out LL per animal (n = {}):",
         c.n
     );
-    println!("  mean {:+.4} nats/trial, 95% CI {:?}", c.mean, c.ci95);
     println!(
-        "  paired t-test p = {:?}, Wilcoxon p = {:?}",
-        c.t_test_p, c.wilcoxon_p
+        "  mean {:+.5} nats/trial, 95% CI [{lo:+.5}, {hi:+.5}]",
+        c.mean
+    );
+    let p = |p: Option<f64>| p.map_or("—".into(), |p| format!("{p:.2e}"));
+    println!(
+        "  paired t-test p = {}, Wilcoxon p = {}",
+        p(c.t_test_p),
+        p(c.wilcoxon_p)
     );
     Ok(())
 }

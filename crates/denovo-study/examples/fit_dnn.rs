@@ -10,7 +10,10 @@ use denovo_study::{FitSpec, ModelSpec, fit};
 
 fn main() -> Result<(), denovo_study::StudyError> {
     let mut args = std::env::args().skip(1);
-    let data = args.next().unwrap_or("../shared/data/rat_W053.csv".into());
+    let data: std::path::PathBuf = match args.next() {
+        Some(path) => path.into(),
+        None => denovo_data::shared_data("rat_W053.csv").expect("no DATA.csv and no rat"),
+    };
     let epochs = args.next().map(|e| e.parse().expect("EPOCHS is a number"));
 
     let mut spec = FitSpec::new(data, ModelSpec::dnn());
@@ -20,6 +23,7 @@ fn main() -> Result<(), denovo_study::StudyError> {
     let result = fit(&spec)?;
 
     let s = &result.summary;
+    println!("chance      {:.4} nats/trial (ln ½)", 0.5f64.ln());
     println!("train LL    {:.4} nats/trial", s.train.ll_per_trial);
     if let Some(held) = &s.heldout_sessions {
         println!(

@@ -26,6 +26,14 @@ pub enum StudyError {
         /// What it is.
         got: String,
     },
+    /// Data that cannot provide the regressors a fitted rule needs.
+    #[error("the rule was fitted on the regressors {}; {source}", regressors.join(", "))]
+    Regressors {
+        /// The rule's regressors, in order.
+        regressors: Vec<String>,
+        /// What the data lacks.
+        source: Box<denovo_data::LoadError>,
+    },
     /// A model name that is not one of [`ModelKind::ALL`](crate::ModelKind::ALL).
     #[error(
         "unknown model `{0}` (expected reinforce, reinforce-baseline, rewardmax, predictmax, qlearning, dnn or rnn)"

@@ -30,7 +30,7 @@ pub(crate) fn score_windows(
 /// [`FitSummary::mean_w0`](crate::FitSummary::mean_w0)): LL per trial (nats) and accuracy,
 /// overall and per animal.
 ///
-/// Errors: [`StudyError::Data`] when `data` lacks an input a regressor needs.
+/// Errors: [`StudyError::Regressors`] when `data` lacks an input a regressor needs.
 pub fn evaluate(
     model: &Model<ReadBackend>,
     regressors: &[String],
@@ -38,7 +38,12 @@ pub fn evaluate(
     data: &Dataset,
 ) -> Result<SplitScore, StudyError> {
     let names: Vec<&str> = regressors.iter().map(String::as_str).collect();
-    let design = data.design(&DesignOptions::from_names(&names)?)?;
+    let design = DesignOptions::from_names(&names)
+        .and_then(|options| data.design(&options))
+        .map_err(|e| StudyError::Regressors {
+            regressors: regressors.to_vec(),
+            source: Box::new(e),
+        })?;
     let windows: Vec<SubjectWindow> = design
         .subjects
         .iter()

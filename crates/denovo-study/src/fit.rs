@@ -63,7 +63,8 @@ pub struct FitSummary {
     pub fit: FitConfig,
     /// Epochs run in the final fit.
     pub epochs: usize,
-    /// Wall time of everything (final fit and folds), seconds.
+    /// Wall time of everything (final fit and folds), seconds, in the process that
+    /// finished the fit (a resumed fit does not count the time before its interruption).
     pub seconds: f64,
     /// Final training loss (negative LL per trial, nats).
     pub final_loss: f64,
@@ -169,7 +170,15 @@ pub struct FitOptions<'a> {
     pub dataset: Option<&'a Dataset>,
 }
 
-impl FitOptions<'_> {
+impl<'a> FitOptions<'a> {
+    /// Options that fit `dataset` (in memory) instead of reading the spec's data file.
+    pub fn with_dataset(dataset: &'a Dataset) -> Self {
+        FitOptions {
+            dataset: Some(dataset),
+            ..Default::default()
+        }
+    }
+
     /// The spec's data and design: `dataset` when given, else read from `spec.data`.
     fn data(&self, spec: &FitSpec) -> Result<(Dataset, DesignMatrix), StudyError> {
         match self.dataset {
@@ -241,7 +250,9 @@ fn load_bytes<M: Module<ReadBackend>>(module: M, record: &[u8]) -> Result<M, Stu
         .map_err(record_err("model.mpk".into()))?;
     // Loaded values take burn's process-wide default float type, which an f32 fit earlier
     // in the process sets: cast back to the read precision.
-    Ok(denovo_nn::cast_to_backend_precision(module.load_record(rec)))
+    Ok(denovo_nn::cast_to_backend_precision(
+        module.load_record(rec),
+    ))
 }
 
 #[cfg(feature = "wgpu")]

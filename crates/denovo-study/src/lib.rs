@@ -81,5 +81,10 @@ pub use score::{AnimalSplitScore, SplitScore};
 pub use spec::{BackendChoice, FitSpec, SplitSpec, TrainingSpec, default_regressors};
 pub use twin::{Distribution, quantile, simulate_rule_under, simulate_twins};
 
+/// Re-exported for specs and custom rules: the parametric rules' names and parameters,
+/// the rule trait and its per-trial input, and the data set.
+pub use denovo_data::{Dataset, Format};
+pub use denovo_rules::{LearningRule, RuleKind, RuleSpec, TrialBatch};
+
 #[doc(hidden)]
 pub use denovo_rules as __rules;

@@ -78,16 +78,16 @@ impl<'de> Deserialize<'de> for ModelKind {
     }
 }
 
-fn default_hidden() -> Vec<usize> {
+pub(crate) fn default_hidden() -> Vec<usize> {
     vec![32, 32]
 }
-fn default_gru_hidden() -> usize {
+pub(crate) fn default_gru_hidden() -> usize {
     32
 }
-fn default_gamma_init() -> f64 {
+pub(crate) fn default_gamma_init() -> f64 {
     1e-3
 }
-fn default_init_alpha() -> f64 {
+pub(crate) fn default_init_alpha() -> f64 {
     0.01
 }
 

@@ -29,8 +29,12 @@ impl RunDir {
     ///
     /// Errors: [`StudyError::RunDir`] when `dir` holds files and `force` is false, or
     /// another process is writing it; [`StudyError::Io`].
-    pub fn save<R>(dir: &Path, result: &FitResult<R>, force: bool) -> Result<(), StudyError> {
-        let writer = RunWriter::begin(dir, &result.spec, force)?;
+    pub fn save<R>(
+        dir: impl AsRef<Path>,
+        result: &FitResult<R>,
+        force: bool,
+    ) -> Result<(), StudyError> {
+        let writer = RunWriter::begin(dir.as_ref(), &result.spec, force)?;
         writer.commit(result)
     }
 
@@ -40,13 +44,22 @@ impl RunDir {
     /// Errors: [`StudyError::RunDir`] (no readable summary.json: not a run directory, or a
     /// failed or unfinished fit), [`StudyError::Format`] (unknown schema, a damaged file,
     /// a custom rule's run, which only [`RunDir::load_record`] can read).
-    pub fn load(dir: &Path) -> Result<Run, StudyError> {
+    pub fn load(dir: impl AsRef<Path>) -> Result<Run, StudyError> {
+        let dir = dir.as_ref();
         let path = dir.join("summary.json");
         let Ok(text) = std::fs::read_to_string(&path) else {
-            let reason = if dir.join("last_good_parameters.json").is_file() {
-                "a failed fit (no summary.json; its last good parameters are in last_good_parameters.json)"
+            let staging = beside(dir, "partial")?;
+            let reason = if staging.join("fit.toml").is_file() {
+                format!(
+                    "an unfinished fit (interrupted, or still running): its work is in {}; \
+                     continue it with `denovo fit --resume {}` (RunWriter::resume)",
+                    staging.display(),
+                    dir.display()
+                )
+            } else if dir.join("last_good_parameters.json").is_file() {
+                "a failed fit (no summary.json; its last good parameters are in last_good_parameters.json)".into()
             } else {
-                "not a denovo run directory (no readable summary.json)"
+                "not a denovo run directory (no readable summary.json)".into()
             };
             return Err(StudyError::run_dir(dir, reason));
         };
@@ -299,8 +312,8 @@ impl RunWriter {
             return Err(StudyError::run_dir(
                 dir,
                 format!(
-                    "already holds {what}; pass --force (RunWriter::begin(.., force = true)) to \
-                     replace it, or choose another output folder"
+                    "already holds {what}; refused without `force` (--force), or choose \
+                     another output folder (--out)"
                 ),
             ));
         }
@@ -310,8 +323,9 @@ impl RunWriter {
                 return Err(StudyError::run_dir(
                     dir,
                     format!(
-                        "an interrupted fit of this run directory is in {}; continue it with \
-                         `denovo fit --resume {}`, or pass --force to start over",
+                        "an interrupted fit of this run directory is in {}; continue it \
+                         (`denovo fit --resume {}`, RunWriter::resume) or start over with \
+                         `force` (--force)",
                         staging.display(),
                         dir.display()
                     ),

@@ -117,6 +117,7 @@ pub struct TrainingSpec {
 /// assert_eq!(FitSpec::from_toml(&toml).unwrap(), spec);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "FlatSpec")]
 pub struct FitSpec {
     /// The behaviour file (CSV) or ALF folder.
     pub data: PathBuf,
@@ -151,6 +152,92 @@ pub struct FitSpec {
     pub backend: BackendChoice,
 }
 
+/// `fit.toml` as it is read: every key at the top level, unknown keys refused (so a typo
+/// such as `epoch = 5` is an error naming the key, and a value of the wrong type names its
+/// key and line). `out` (the run directory) and `quiet` (older command lines) are read and
+/// left to the caller.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlatSpec {
+    data: PathBuf,
+    model: crate::ModelKind,
+    #[serde(default = "crate::model::default_hidden")]
+    hidden: Vec<usize>,
+    #[serde(default = "crate::model::default_gru_hidden")]
+    gru_hidden: usize,
+    #[serde(default = "crate::model::default_gamma_init")]
+    gamma_init: f64,
+    #[serde(default = "crate::model::default_init_alpha")]
+    init_alpha: f64,
+    #[serde(default)]
+    folds: usize,
+    #[serde(default)]
+    holdout_sessions: f64,
+    #[serde(default = "default_validation_animals")]
+    validation_animals: f64,
+    #[serde(default)]
+    seed: u64,
+    epochs: Option<usize>,
+    lr: Option<f64>,
+    lr_step: Option<usize>,
+    lbfgs: Option<usize>,
+    bptt: Option<usize>,
+    early_stop: Option<usize>,
+    #[serde(default)]
+    checkpoint_every: usize,
+    #[serde(default)]
+    generic: bool,
+    #[serde(default)]
+    fit_w0: bool,
+    #[serde(default)]
+    regressors: Vec<String>,
+    first_trials: Option<usize>,
+    #[serde(default = "auto")]
+    format: Format,
+    #[serde(default)]
+    backend: BackendChoice,
+    #[serde(default, rename = "out")]
+    _out: Option<PathBuf>,
+    #[serde(default, rename = "quiet")]
+    _quiet: Option<bool>,
+}
+
+impl From<FlatSpec> for FitSpec {
+    fn from(f: FlatSpec) -> Self {
+        FitSpec {
+            data: f.data,
+            model: ModelSpec {
+                model: f.model,
+                hidden: f.hidden,
+                gru_hidden: f.gru_hidden,
+                gamma_init: f.gamma_init,
+                init_alpha: f.init_alpha,
+            },
+            split: SplitSpec {
+                folds: f.folds,
+                holdout_sessions: f.holdout_sessions,
+                validation_animals: f.validation_animals,
+            },
+            seed: f.seed,
+            training: TrainingSpec {
+                epochs: f.epochs,
+                lr: f.lr,
+                lr_step: f.lr_step,
+                lbfgs: f.lbfgs,
+                bptt: f.bptt,
+                early_stop: f.early_stop,
+                checkpoint_every: f.checkpoint_every,
+                generic: f.generic,
+            },
+            fit_w0: f.fit_w0,
+            regressors: f.regressors,
+            first_trials: f.first_trials,
+            format: f.format,
+            backend: f.backend,
+        }
+    }
+}
+
 impl FitSpec {
     /// A fit of `model` to `data` with every other setting at its default: no held-out
     /// animals or sessions, seed 0, w0 fixed at 0, default regressors, ndarray.
@@ -176,10 +263,20 @@ impl FitSpec {
     }
 
     /// Reads a `fit.toml`. Errors: [`StudyError::Io`], [`StudyError::Format`] naming it.
+    ///
+    /// A relative `data` path is taken relative to the fit.toml's folder when the data is
+    /// there, else relative to the current folder.
     pub fn read(path: &Path) -> Result<Self, StudyError> {
         let text = std::fs::read_to_string(path).map_err(StudyError::io(path))?;
-        toml::from_str(&text)
-            .map_err(|e| StudyError::format(path, format!("not a valid fit.toml: {e}")))
+        let mut spec: FitSpec = toml::from_str(&text)
+            .map_err(|e| StudyError::format(path, format!("not a valid fit.toml: {e}")))?;
+        if let Some(beside) = path.parent().map(|d| d.join(&spec.data))
+            && spec.data.is_relative()
+            && beside.exists()
+        {
+            spec.data = beside;
+        }
+        Ok(spec)
     }
 
     /// Reads a `fit.toml` and the run directory it names (`out`, written by
@@ -223,6 +320,26 @@ impl FitSpec {
         }
         if self.split.folds == 1 {
             return bad("folds", "0 (off) or at least 2", "1".into());
+        }
+        if let Some(lr) = self.training.lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
+            return bad("lr", "a finite number > 0", lr.to_string());
+        }
+        for (setting, value) in [
+            ("lr_step", self.training.lr_step),
+            ("bptt", self.training.bptt),
+            ("early_stop", self.training.early_stop),
+            ("first_trials", self.first_trials),
+        ] {
+            if value == Some(0) {
+                return bad(setting, "at least 1", "0".into());
+            }
+        }
+        if !(0.0..1.0).contains(&self.split.validation_animals) {
+            return bad(
+                "validation_animals",
+                "in [0, 1)",
+                self.split.validation_animals.to_string(),
+            );
         }
         self.model.check()
     }

@@ -74,6 +74,12 @@ quiet = true
     );
     assert!(spec.fit_w0);
     assert_eq!(FitSpec::from_toml(&spec.to_toml().unwrap()).unwrap(), spec);
+    // A typo or a value of the wrong type names the key.
+    let err = FitSpec::from_toml("data = \"x.csv\"\nmodel = \"dnn\"\nepoch = 5\n").unwrap_err();
+    assert!(err.to_string().contains("unknown field `epoch`"), "{err}");
+    let err =
+        FitSpec::from_toml("data = \"x.csv\"\nmodel = \"dnn\"\nepochs = \"five\"\n").unwrap_err();
+    assert!(err.to_string().contains("epochs"), "{err}");
     // Defaults fill what a short spec leaves out.
     let short = FitSpec::from_toml("data = \"x.csv\"\nmodel = \"rewardmax\"\n").unwrap();
     assert_eq!(
@@ -222,6 +228,16 @@ fn each_error_kind_is_reported_as_such() {
         ),
         "{err}"
     );
+    // A learning rate that cannot train.
+    for lr in [0.0, -1.0, f64::NAN] {
+        let mut spec = small_spec(&data, ModelSpec::dnn());
+        spec.training.lr = Some(lr);
+        let err = fit(&spec).unwrap_err();
+        assert!(
+            matches!(err, StudyError::Setting { setting: "lr", .. }),
+            "{err}"
+        );
+    }
     // An unknown model name.
     let err = "dnm".parse::<ModelKind>().unwrap_err();
     assert!(matches!(err, StudyError::UnknownModel(_)) && err.to_string().contains("dnn"));

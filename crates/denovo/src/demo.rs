@@ -62,27 +62,15 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         sidecar.display()
     );
     println!("\n== 2. Inspect it ==");
-    let loaded = denovo_data::load(&data_path, Format::Auto)?;
-    print!("{}", text::summary_text(&loaded.summary()));
-    let plot = args.out.join("sim_learning_curve.png");
-    denovo_report::learning_curve(&loaded, &plot)?;
-    println!("learning curve: {}", plot.display());
+    inspect(&data_path, &args.out.join("sim_learning_curve.png"))?;
 
     println!("\n== 3. The real rat ==");
     let rat = (args.rat.clone())
         .or_else(|| denovo_data::shared_data("rat_W053.csv"))
-        .unwrap_or_else(|| "../shared/data/rat_W053.csv".into());
-    if rat.is_file() {
-        let data = denovo_data::load(&rat, Format::Auto)?;
-        print!("{}", text::summary_text(&data.summary()));
-        let plot = args.out.join("rat_learning_curve.png");
-        denovo_report::learning_curve(&data, &plot)?;
-        println!("learning curve: {}", plot.display());
-    } else {
-        println!(
-            "{} not found: skipped (set DENOVO_DATA or pass --rat to point at it)",
-            rat.display()
-        );
+        .filter(|r| r.is_file());
+    match &rat {
+        Some(rat) => inspect(rat, &args.out.join("rat_learning_curve.png"))?,
+        None => println!("rat_W053.csv not found: skipped (set DENOVO_DATA or pass --rat)"),
     }
     println!(
         "\n== 4. Fit every parametric rule, the DNN and the RNN rule to the simulated cohort =="
@@ -106,7 +94,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         fit_models(args, &data_path, &ModelKind::ALL, folds, "fit", Some(&spec))?;
     print!("{}", text::fit_table(&rows));
     let mut reports = vec![report(&args.out.join("report_sim"), &sim_runs)?];
-    if rat.is_file() {
+    if let Some(rat) = &rat {
         println!("\n== 5. Fit REINFORCE (+ baseline), the DNN and the RNN rule to the rat ==");
         println!("held out: the last 20% of its sessions; inputs s1, s2, bias");
         let models = [
@@ -115,7 +103,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             ModelKind::Dnn,
             ModelKind::Rnn,
         ];
-        let (rows, rat_runs) = fit_models(args, &rat, &models, 0, "rat", None)?;
+        let (rows, rat_runs) = fit_models(args, rat, &models, 0, "rat", None)?;
         print!("{}", text::fit_table(&rows));
         reports.push(report(&args.out.join("report_rat"), &rat_runs)?);
     }
@@ -126,6 +114,15 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     for r in &reports {
         println!("Open the report in a browser: {}", r.display());
     }
+    Ok(())
+}
+
+/// `denovo inspect DATA --plot PLOT`.
+fn inspect(data: &Path, plot: &Path) -> anyhow::Result<()> {
+    let data = denovo_data::load(data, Format::Auto)?;
+    print!("{}", text::summary_text(&data.summary()));
+    denovo_report::learning_curve(&data, plot)?;
+    println!("learning curve: {}", plot.display());
     Ok(())
 }
 

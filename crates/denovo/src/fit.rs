@@ -131,10 +131,12 @@ pub struct FitArgs {
 }
 
 impl FitArgs {
-    /// The fit the flags describe.
+    /// The fit the flags describe (the data path made absolute, so that the run directory
+    /// is read the same from any folder).
     fn spec(&self) -> FitSpec {
+        let data = self.data.clone().unwrap_or_default();
         FitSpec {
-            data: self.data.clone().unwrap_or_default(),
+            data: std::path::absolute(&data).unwrap_or(data),
             model: ModelSpec {
                 model: self
                     .model

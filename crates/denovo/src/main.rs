@@ -89,9 +89,14 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+            let mut said = err.to_string();
+            eprintln!("error: {said}");
+            // Causes whose text the message already shows are not repeated.
+            for text in err.chain().skip(1).map(ToString::to_string) {
+                if !said.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                    said.push_str(&text);
+                }
             }
             ExitCode::FAILURE
         }

@@ -775,6 +775,7 @@ fn html(runs: &[Loaded], figures: &[Figure], c: &Comparison) -> Result<String, R
          body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}\n\
          table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}\n\
          th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}\n\
+         .warning{background:#fff4e0;border-left:4px solid #e69500;padding:6px 10px}\n\
          figure{margin:2em 0}img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:0.95em}\n\
          </style></head>\n<body>\n<h1>denovo report</h1>\n",
     );
@@ -815,6 +816,20 @@ fn html(runs: &[Loaded], figures: &[Figure], c: &Comparison) -> Result<String, R
         c.subjects.len(),
         escape(c.runs.first().map_or("", |r| r.0.as_str()))
     );
+    if c.subjects.is_empty() {
+        h.push_str(
+            "<p class=\"warning\"><b>No animal is common to all runs</b> (were they fitted to \
+             different data?): nothing is compared.</p>\n",
+        );
+    } else if c.basis == "training trials" && c.runs.len() > 1 {
+        h.push_str(
+            "<p class=\"warning\"><b>Not a comparison of predictions:</b> no held-out split \
+             is common to all runs, so they are compared on the trials they were fitted to, \
+             where a more flexible model scores better by construction. Refit with \
+             <code>--holdout-sessions</code> or <code>--folds</code> to compare held-out \
+             log-likelihoods.</p>\n",
+        );
+    }
     h.push_str("<table><tr><th>run</th><th>mean LL</th><th>mean difference</th><th>95% CI</th><th>paired t-test p</th><th>Wilcoxon p</th></tr>\n");
     for (i, (label, v)) in c.runs.iter().enumerate() {
         let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;

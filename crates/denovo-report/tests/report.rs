@@ -357,3 +357,68 @@ fn twin_figure_writes_png_and_svg() {
     assert!(matches!(err, ReportError::Plot(_)), "{err:?}");
     assert!(err.to_string().contains("twin.png"), "{err}");
 }
+
+/// Runs without a common held-out split are compared on their training trials, and the
+/// report says that this is no comparison of predictions; runs of different animals say
+/// that nothing is compared.
+#[test]
+fn the_comparison_warns_when_it_compares_no_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = cohort(dir.path());
+    let held = fit_run(
+        &data,
+        dir.path(),
+        "held",
+        ModelSpec::parametric(RuleKind::Reinforce),
+        30,
+    );
+    let mut spec = FitSpec::new(&data, ModelSpec::parametric(RuleKind::Rewardmax));
+    spec.training.epochs = Some(30);
+    let train_only = dir.path().join("train_only");
+    RunDir::save(&train_only, &fit(&spec).unwrap(), false).unwrap();
+    let options = ReportOptions::default();
+    let out = dir.path().join("r1");
+    write_report(&[held.clone(), train_only], &out, &options).unwrap();
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains("Not a comparison of predictions"),
+        "training-trial warning"
+    );
+    // Both held out: no warning.
+    let out = dir.path().join("r2");
+    write_report(&[held.clone(), held.clone()], &out, &options).unwrap();
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(!html.contains("class=\"warning\""));
+    // Other animals: nothing common.
+    let other_dir = dir.path().join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let other = denovo_sim::simulate(
+        &denovo_rules::RuleSpec::initial(RuleKind::Reinforce, 2, 0.05),
+        &denovo_sim::CohortConfig {
+            animals: 2,
+            trials: 300,
+            session_min: 100,
+            session_max: 100,
+            seed: 9,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut renamed = other.dataset.clone();
+    for s in &mut renamed.subjects {
+        s.name = format!("other_{}", s.name);
+    }
+    let other_data = other_dir.join("other.csv");
+    denovo_data::save(&renamed, &other_data, denovo_data::Format::TrialsCsv).unwrap();
+    let other_run = fit_run(
+        &other_data,
+        &other_dir,
+        "run",
+        ModelSpec::parametric(RuleKind::Reinforce),
+        30,
+    );
+    let out = dir.path().join("r3");
+    write_report(&[held, other_run], &out, &options).unwrap();
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("No animal is common to all runs"));
+}

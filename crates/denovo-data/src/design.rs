@@ -165,6 +165,28 @@ impl SubjectDesign {
             .position(|&s| s == first_session)
             .unwrap_or(self.n_trials())
     }
+
+    /// Index of the first trial of the last `fraction` of the sessions that start before
+    /// trial `end` (e.g. validation sessions at the end of the training sessions): as
+    /// [`SubjectDesign::first_holdout_trial`] on the trials `0..end`. Returns `end` when
+    /// nothing is set aside (`fraction` ≤ 0, or fewer than two sessions before `end`).
+    pub fn first_holdout_trial_before(&self, fraction: f64, end: usize) -> usize {
+        let end = end.min(self.n_trials());
+        let n = if end == 0 {
+            0
+        } else {
+            self.session[end - 1] + 1
+        };
+        if fraction <= 0.0 || n < 2 {
+            return end;
+        }
+        let held = ((fraction * n as f64).round() as usize).clamp(1, n - 1);
+        let first_session = n - held;
+        self.session[..end]
+            .iter()
+            .position(|&s| s == first_session)
+            .unwrap_or(end)
+    }
 }
 
 /// A design matrix for every subject of a dataset.
@@ -273,4 +295,45 @@ fn subject_design(subject: &Subject, columns: &[Column<'_>]) -> SubjectDesign {
         }
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SubjectDesign;
+
+    /// One animal with sessions of 3, 2, 4, 1 trials (10 trials, 4 sessions).
+    fn design() -> SubjectDesign {
+        let session = vec![0, 0, 0, 1, 1, 2, 2, 2, 2, 3];
+        let n = session.len();
+        SubjectDesign {
+            subject: "a".into(),
+            n_features: 1,
+            x: vec![1.0; n],
+            choice: vec![0.0; n],
+            reward: vec![0.0; n],
+            answer: vec![0.0; n],
+            session_start: (0..n)
+                .map(|t| t == 0 || session[t] != session[t - 1])
+                .collect(),
+            session,
+        }
+    }
+
+    #[test]
+    fn validation_sessions_are_the_last_sessions_before_the_end() {
+        let d = design();
+        // The last 25% of 4 sessions: session 3 (trial 9); before trial 9 (3 sessions),
+        // round(0.25 × 3) = 1 session: session 2, from trial 5.
+        assert_eq!(d.first_holdout_trial(0.25), 9);
+        assert_eq!(d.first_holdout_trial_before(0.25, 9), 5);
+        // Two of the three sessions before trial 9: from trial 3.
+        assert_eq!(d.first_holdout_trial_before(0.5, 9), 3);
+        // At least one session stays: 0.99 of two sessions before trial 5 is one.
+        assert_eq!(d.first_holdout_trial_before(0.99, 5), 3);
+        // Nothing to set aside: one session before the end, or fraction 0.
+        assert_eq!(d.first_holdout_trial_before(0.5, 3), 3);
+        assert_eq!(d.first_holdout_trial_before(0.0, 9), 9);
+        // An end inside a session counts that session.
+        assert_eq!(d.first_holdout_trial_before(0.34, 7), 5);
+    }
 }

@@ -4,6 +4,7 @@
 
 use crate::model::{Describe, Model, ModelSpec};
 use crate::score::SplitScore;
+use crate::spec::EarlyStopping;
 use crate::{BackendChoice, FitSpec, StudyError};
 use burn::module::{AutodiffModule, Module, ModuleDisplay};
 use burn::record::{DefaultRecorder, FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
@@ -85,6 +86,24 @@ pub struct FitSummary {
     pub heldout_animals: Option<SplitScore>,
     /// Parameters fitted in each fold.
     pub fold_parameters: Vec<serde_json::Value>,
+    /// Early stopping of the final fit, when it validated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStoppingReport>,
+}
+
+/// How the final fit stopped early: what it validated on and the epoch it kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStoppingReport {
+    /// `sessions` (the last sessions of every animal's training sessions) or `animals`.
+    pub on: String,
+    /// The fraction of sessions (or animals) that validated.
+    pub fraction: f64,
+    /// Epochs without a better validation LL before the fit stopped.
+    pub patience: usize,
+    /// The epoch (1-based) of the kept model.
+    pub best_epoch: usize,
+    /// Its validation LL (nats/trial).
+    pub validation_ll: f64,
 }
 
 impl FitSummary {
@@ -342,6 +361,20 @@ fn strip<R>(r: FitResult<R>) -> FitResult<()> {
 struct OneFit<M> {
     model: M,
     history: Vec<f64>,
+    /// With early stopping: the kept epoch and its validation LL.
+    best: Option<(usize, f64)>,
+}
+
+/// What `checkpoints/<fit>/done.json` holds beside `done.mpk` (older runs: the history
+/// alone).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum DoneState {
+    Full {
+        history: Vec<f64>,
+        best: Option<(usize, f64)>,
+    },
+    History(Vec<f64>),
 }
 
 /// What `checkpoints/<fit>/state.json` holds beside the model and Adam records.
@@ -404,7 +437,7 @@ fn initial_weights_for<Bk: Backend, M: Module<Bk>>(
 /// Splits the fit's animals into those fitted and, with early stopping, validation animals
 /// (a seeded `validation_animals` fraction, at least one, at least one left to fit).
 fn split_validation(idx: &[usize], spec: &FitSpec) -> Result<(Vec<usize>, Vec<usize>), StudyError> {
-    if spec.training.early_stop.is_none() {
+    if !matches!(spec.early_stopping(), EarlyStopping::Animals(_)) {
         return Ok((idx.to_vec(), Vec::new()));
     }
     if idx.len() < 2 {
@@ -480,25 +513,46 @@ where
                       label: &str,
                       validation: Option<&SequenceBatch<B::InnerBackend>>|
      -> Result<OneFit<RuleFit<B::InnerBackend, R::InnerModule>>, StudyError> {
-        // With early stopping, some of the training animals validate instead of fitting.
+        // Early stopping on validation animals: some training animals validate instead of
+        // fitting; on validation sessions: the last sessions of every training window.
         let (idx, valid_idx) = split_validation(idx, spec)?;
         let idx = idx.as_slice();
         let subs: Vec<&SubjectDesign> = idx.iter().map(|&i| subjects[i]).collect();
-        let windows: Vec<SubjectWindow> = idx
-            .iter()
-            .map(|&i| SubjectWindow::until(train_end[i]))
-            .collect();
+        let fit_end: Vec<usize> = match spec.early_stopping() {
+            EarlyStopping::Sessions(f) => idx
+                .iter()
+                .map(|&i| subjects[i].first_holdout_trial_before(f, train_end[i]))
+                .collect(),
+            _ => idx.iter().map(|&i| train_end[i]).collect(),
+        };
+        let windows: Vec<SubjectWindow> =
+            fit_end.iter().map(|&e| SubjectWindow::until(e)).collect();
         let batch = SequenceBatch::<B>::new(&subs, &windows, device);
-        let valid_subs: Vec<&SubjectDesign> = valid_idx.iter().map(|&i| subjects[i]).collect();
-        let valid_windows: Vec<SubjectWindow> = valid_idx
-            .iter()
-            .map(|&i| SubjectWindow::until(train_end[i]))
-            .collect();
+        let on_sessions = fit_end.iter().zip(idx).any(|(&e, &i)| e < train_end[i]);
+        let (valid_subs, valid_windows): (Vec<&SubjectDesign>, Vec<SubjectWindow>) = if on_sessions
+        {
+            let w = idx.iter().zip(&fit_end);
+            (
+                subs.clone(),
+                w.map(|(&i, &e)| SubjectWindow::from(e, train_end[i]))
+                    .collect(),
+            )
+        } else {
+            let w = valid_idx
+                .iter()
+                .map(|&i| SubjectWindow::until(train_end[i]));
+            (
+                valid_idx.iter().map(|&i| subjects[i]).collect(),
+                w.collect(),
+            )
+        };
         let valid_batch =
             SequenceBatch::<B::InnerBackend>::new(&valid_subs, &valid_windows, device);
-        let early = (!valid_idx.is_empty()).then(|| denovo_train::Validation {
+        let n_valid = valid_subs.len();
+        let early = (!valid_subs.is_empty()).then(|| denovo_train::Validation {
             batch: &valid_batch,
-            w0: float_tensor(vec![0.0; valid_idx.len() * k], [valid_idx.len(), k], device),
+            w0: float_tensor(vec![0.0; n_valid * k], [n_valid, k], device),
+            same_animals: on_sessions,
         });
         let fresh = || {
             let rule = make();
@@ -524,9 +578,17 @@ where
                 .map_err(record_err(dir.join("done.mpk")))?;
             let path = dir.join("done.json");
             let text = std::fs::read_to_string(&path).map_err(StudyError::io(&path))?;
-            let history: Vec<f64> =
+            let done: DoneState =
                 serde_json::from_str(&text).map_err(|e| StudyError::format(&path, e))?;
-            return Ok(OneFit { model, history });
+            let (history, best) = match done {
+                DoneState::Full { history, best } => (history, best),
+                DoneState::History(history) => (history, None),
+            };
+            return Ok(OneFit {
+                model,
+                history,
+                best,
+            });
         }
         let mut model = fresh();
         let mut resume = None;
@@ -588,12 +650,17 @@ where
                         .save_file(dir.join("done"), &recorder)
                         .map_err(record_err(dir.join("done.mpk")))?;
                     let path = dir.join("done.json");
-                    let text = serde_json::to_string(&f.history).unwrap_or_default();
+                    let done = DoneState::Full {
+                        history: f.history.clone(),
+                        best: f.best,
+                    };
+                    let text = serde_json::to_string(&done).unwrap_or_default();
                     std::fs::write(&path, text).map_err(StudyError::io(&path))?;
                 }
                 Ok(OneFit {
                     model,
                     history: f.history,
+                    best: f.best,
                 })
             }
             Err(failure) => Err(StudyError::Fit {
@@ -687,6 +754,20 @@ where
         })
         .collect();
 
+    let early_stopping = one.best.map(|(best_epoch, validation_ll)| {
+        let (on, fraction) = match spec.early_stopping() {
+            EarlyStopping::Animals(f) => ("animals", f),
+            EarlyStopping::Sessions(f) => ("sessions", f),
+            EarlyStopping::Off => ("none", 0.0),
+        };
+        EarlyStoppingReport {
+            on: on.into(),
+            fraction,
+            patience: config.patience.unwrap_or(0),
+            best_epoch,
+            validation_ll,
+        }
+    });
     let summary = FitSummary {
         schema: SUMMARY_SCHEMA.into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -715,6 +796,7 @@ where
         seed: spec.seed,
         heldout_animals,
         fold_parameters,
+        early_stopping,
     };
     let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
         .record(one.model.rule.clone().into_record(), ())

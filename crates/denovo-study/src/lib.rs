@@ -71,14 +71,17 @@ mod twin;
 pub use error::StudyError;
 pub use evaluate::evaluate;
 pub use fit::{
-    AnimalWeights, CpuBackend, FitOptions, FitResult, FitSummary, Progress, ReadBackend,
-    SUMMARY_SCHEMA, fit, fit_rule, fit_with, score_rule_spec,
+    AnimalWeights, CpuBackend, EarlyStoppingReport, FitOptions, FitResult, FitSummary, Progress,
+    ReadBackend, SUMMARY_SCHEMA, fit, fit_rule, fit_with, score_rule_spec,
 };
 pub use model::{Describe, Model, ModelKind, ModelSpec};
 pub use readout::RuleGrid;
 pub use run_dir::{Run, RunDir, RunWriter, write_weights};
 pub use score::{AnimalSplitScore, SplitScore};
-pub use spec::{BackendChoice, FitSpec, SplitSpec, TrainingSpec, default_regressors};
+pub use spec::{
+    BackendChoice, DEFAULT_NEURAL_EPOCHS_CAP, DEFAULT_PATIENCE, DEFAULT_VALIDATION_SESSIONS,
+    EarlyStopping, FitSpec, SplitSpec, TrainingSpec, default_regressors,
+};
 pub use twin::{Distribution, quantile, simulate_rule_under, simulate_twins};
 
 /// Re-exported for specs and custom rules: the parametric rules' names and parameters,

@@ -64,6 +64,13 @@ pub struct SplitSpec {
     /// animals that validate instead of fitting, in [0, 1) (default 0.1, at least one).
     #[serde(default = "default_validation_animals")]
     pub validation_animals: f64,
+    /// Early stopping on validation sessions: the last fraction of every animal's training
+    /// sessions, in [0, 1), is scored one step ahead (as held-out sessions are) instead of
+    /// fitted, and the epoch that predicts them best is kept (patience `early_stop`, default
+    /// [`DEFAULT_PATIENCE`]; up to [`DEFAULT_NEURAL_EPOCHS_CAP`] epochs for the neural
+    /// rules unless `epochs` is set). `None` or `Some(0.0)`: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_sessions: Option<f64>,
 }
 
 impl Default for SplitSpec {
@@ -72,8 +79,31 @@ impl Default for SplitSpec {
             folds: 0,
             holdout_sessions: 0.0,
             validation_animals: default_validation_animals(),
+            validation_sessions: None,
         }
     }
+}
+
+/// A typical fraction of validation sessions (`--validation-sessions`).
+pub const DEFAULT_VALIDATION_SESSIONS: f64 = 0.1;
+
+/// The patience of early stopping on validation sessions when `early_stop` is not set
+/// (epochs without a better validation LL before the fit stops).
+pub const DEFAULT_PATIENCE: usize = 100;
+
+/// The neural rules' cap on epochs when they stop early on validation sessions and
+/// `epochs` is not set.
+pub const DEFAULT_NEURAL_EPOCHS_CAP: usize = 1000;
+
+/// What a fit validates on for early stopping and best-model selection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EarlyStopping {
+    /// No validation: the last epoch's model is kept.
+    Off,
+    /// A seeded fraction of the training animals validates instead of fitting.
+    Animals(f64),
+    /// The last fraction of every animal's training sessions validates instead of fitting.
+    Sessions(f64),
 }
 
 /// How the optimiser runs. `None` takes the model's default (see [`FitSpec::config`]).
@@ -102,6 +132,9 @@ pub struct TrainingSpec {
     /// or fused path (the reference; much slower).
     #[serde(default)]
     pub generic: bool,
+    /// L2 penalty of Adam's weight decay on every parameter (`None`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
 }
 
 /// A fit described as plain data: data, regressors, model, split, training settings and
@@ -175,6 +208,7 @@ struct FlatSpec {
     holdout_sessions: f64,
     #[serde(default = "default_validation_animals")]
     validation_animals: f64,
+    validation_sessions: Option<f64>,
     #[serde(default)]
     seed: u64,
     epochs: Option<usize>,
@@ -187,6 +221,7 @@ struct FlatSpec {
     checkpoint_every: usize,
     #[serde(default)]
     generic: bool,
+    weight_decay: Option<f64>,
     #[serde(default)]
     fit_w0: bool,
     #[serde(default)]
@@ -217,6 +252,7 @@ impl From<FlatSpec> for FitSpec {
                 folds: f.folds,
                 holdout_sessions: f.holdout_sessions,
                 validation_animals: f.validation_animals,
+                validation_sessions: f.validation_sessions,
             },
             seed: f.seed,
             training: TrainingSpec {
@@ -228,6 +264,7 @@ impl From<FlatSpec> for FitSpec {
                 early_stop: f.early_stop,
                 checkpoint_every: f.checkpoint_every,
                 generic: f.generic,
+                weight_decay: f.weight_decay,
             },
             fit_w0: f.fit_w0,
             regressors: f.regressors,
@@ -321,6 +358,9 @@ impl FitSpec {
         if self.split.folds == 1 {
             return bad("folds", "0 (off) or at least 2", "1".into());
         }
+        if let Some(d) = (self.training.weight_decay).filter(|d| !(d.is_finite() && *d >= 0.0)) {
+            return bad("weight_decay", "a finite number ≥ 0", d.to_string());
+        }
         if let Some(lr) = self.training.lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
             return bad("lr", "a finite number > 0", lr.to_string());
         }
@@ -334,6 +374,13 @@ impl FitSpec {
                 return bad(setting, "at least 1", "0".into());
             }
         }
+        if let Some(v) = self
+            .split
+            .validation_sessions
+            .filter(|v| !(0.0..1.0).contains(v))
+        {
+            return bad("validation_sessions", "in [0, 1)", v.to_string());
+        }
         if !(0.0..1.0).contains(&self.split.validation_animals) {
             return bad(
                 "validation_animals",
@@ -344,14 +391,83 @@ impl FitSpec {
         self.model.check()
     }
 
+    /// What the fit validates on: validation sessions when `validation_sessions` > 0;
+    /// validation animals when `early_stop` is set without validation sessions; else
+    /// nothing. (Validation sessions are not the neural rules' default: on the real rat they
+    /// made the held-out LL worse and no steadier across seeds; see docs/recovery.md,
+    /// "Stable fits of one animal".)
+    pub fn early_stopping(&self) -> EarlyStopping {
+        match self.split.validation_sessions {
+            Some(f) if f > 0.0 => EarlyStopping::Sessions(f),
+            _ if self.training.early_stop.is_some() => {
+                EarlyStopping::Animals(self.split.validation_animals)
+            }
+            _ => EarlyStopping::Off,
+        }
+    }
+
+    /// One line saying how the model will be trained: epochs, learning rate and early
+    /// stopping (what `denovo fit` prints before fitting).
+    pub fn training_line(&self) -> String {
+        let c = self.config();
+        let stop = match self.early_stopping() {
+            EarlyStopping::Off => "no early stopping".to_string(),
+            EarlyStopping::Animals(f) => format!(
+                "early stopping on {:.0}% of the training animals (patience {})",
+                100.0 * f,
+                c.patience.unwrap_or(0)
+            ),
+            EarlyStopping::Sessions(f) => format!(
+                "early stopping on the last {:.0}% of every animal's training sessions \
+                 (patience {} epochs; the best epoch is kept)",
+                100.0 * f,
+                c.patience.unwrap_or(0)
+            ),
+        };
+        format!(
+            "{}: up to {} epochs of Adam at lr {} (halved every {}), {} L-BFGS iterations, {stop}",
+            self.model.model, c.epochs, c.learning_rate, c.lr_step, c.lbfgs_iterations
+        )
+    }
+
+    /// The spec with every default made explicit (epochs, learning rate, L-BFGS
+    /// iterations, validation sessions and patience): what a run records in `fit.toml`.
+    pub fn resolved(&self) -> FitSpec {
+        let mut spec = self.clone();
+        let c = self.config();
+        let t = &mut spec.training;
+        (t.epochs, t.lr, t.lbfgs) = (
+            Some(c.epochs),
+            Some(c.learning_rate),
+            Some(c.lbfgs_iterations),
+        );
+        t.lr_step = Some(c.lr_step);
+        t.early_stop = c.patience;
+        spec.split.validation_sessions = Some(match self.early_stopping() {
+            EarlyStopping::Sessions(f) => f,
+            _ => 0.0,
+        });
+        spec
+    }
+
     /// The optimiser's settings with the model's defaults filled in: parametric rules 1000
-    /// epochs at lr 0.1 + 20 L-BFGS iterations; neural rules 300 epochs at lr 0.003, no
-    /// L-BFGS; the learning rate halved every quarter of the epochs; gradients clipped to
+    /// epochs at lr 0.1 + 20 L-BFGS iterations; neural rules at lr 0.003, no L-BFGS, up to
+    /// 1000 epochs with early stopping on validation sessions (patience 100) or 300 epochs
+    /// without; the learning rate halved every quarter of the epochs; gradients clipped to
     /// norm 1.
     pub fn config(&self) -> FitConfig {
         let neural = self.model.model.is_neural();
         let t = &self.training;
-        let epochs = t.epochs.unwrap_or(if neural { 300 } else { 1000 });
+        let on_sessions = matches!(self.early_stopping(), EarlyStopping::Sessions(_));
+        let neural_epochs = if on_sessions {
+            DEFAULT_NEURAL_EPOCHS_CAP
+        } else {
+            300
+        };
+        let epochs = t
+            .epochs
+            .unwrap_or(if neural { neural_epochs } else { 1000 });
+        let patience = t.early_stop.or(on_sessions.then_some(DEFAULT_PATIENCE));
         FitConfig {
             epochs,
             learning_rate: t.lr.unwrap_or(if neural { 3e-3 } else { 0.1 }),
@@ -363,9 +479,10 @@ impl FitSpec {
                 GradientPath::Fast
             },
             bptt_window: t.bptt,
-            patience: t.early_stop,
+            patience,
             validate_every: (epochs / 100).max(1),
             checkpoint_every: t.checkpoint_every,
+            weight_decay: t.weight_decay,
             ..FitConfig::default()
         }
     }

@@ -268,3 +268,48 @@ fn each_error_kind_is_reported_as_such() {
         "{err}"
     );
 }
+
+#[test]
+fn validation_sessions_stop_early_and_keep_the_best_epoch() {
+    let _one = FITS.lock().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = cohort(dir.path());
+    let mut model = ModelSpec::dnn();
+    model.hidden = vec![6];
+    let mut spec = small_spec(&data, model);
+    spec.training.epochs = Some(300);
+    spec.training.lr = Some(0.05); // fast enough to overfit four animals' two sessions
+    spec.training.early_stop = Some(10);
+    spec.split.validation_sessions = Some(0.5);
+    let s = fit(&spec).unwrap().summary;
+    let e = s.early_stopping.clone().expect("the fit validated");
+    assert_eq!(
+        (e.on.as_str(), e.fraction, e.patience),
+        ("sessions", 0.5, 10)
+    );
+    assert!(e.validation_ll.is_finite() && e.validation_ll < 0.0);
+    // It stopped 10 epochs (one validation interval at most more) after its best epoch,
+    // or ran to the end.
+    let every = spec.config().validate_every;
+    assert!(e.best_epoch <= s.epochs);
+    assert!(
+        s.epochs == 300 || s.epochs < e.best_epoch + 10 + every,
+        "{e:?}, {} epochs",
+        s.epochs
+    );
+    // The resolved spec says what was chosen, and reads back as the same fit.
+    let resolved = spec.resolved();
+    assert_eq!(resolved.split.validation_sessions, Some(0.5));
+    assert_eq!(resolved.training.early_stop, Some(10));
+    assert_eq!(
+        FitSpec::from_toml(&resolved.to_toml().unwrap())
+            .unwrap()
+            .config(),
+        spec.config()
+    );
+    // Without validation the same settings run every epoch.
+    spec.split.validation_sessions = None;
+    spec.training.early_stop = None;
+    let s = fit(&spec).unwrap().summary;
+    assert!(s.early_stopping.is_none() && s.epochs == 300);
+}

@@ -119,6 +119,9 @@ pub struct FitConfig {
     /// Hand a checkpoint to [`FitHooks::checkpoint`] every this many epochs (0 = never).
     #[serde(default)]
     pub checkpoint_every: usize,
+    /// L2 penalty of Adam's weight decay on every parameter (`None`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
 }
 
 fn one() -> usize {
@@ -175,10 +178,15 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Default for FitHooks<'_, B, M> {
 
 /// Held-out data scored during a fit (progress, early stopping, best-model selection).
 pub struct Validation<'a, B: AutodiffBackend> {
-    /// The held-out trials (e.g. validation animals), on the inner backend.
+    /// The held-out trials (validation animals, or the fitted animals' validation
+    /// sessions), on the inner backend.
     pub batch: &'a SequenceBatch<B::InnerBackend>,
-    /// Their initial weights.
+    /// Their initial weights, `[animals, features]` (used unless `same_animals` and the
+    /// model fits w0).
     pub w0: Tensor<B::InnerBackend, 2>,
+    /// The batch holds the fitted animals themselves, in the fit's order (validation
+    /// sessions): a model with fitted w0 is scored from its own w0.
+    pub same_animals: bool,
 }
 
 /// How the trainer computes the loss gradient.
@@ -207,6 +215,7 @@ impl Default for FitConfig {
             patience: None,
             validate_every: 1,
             checkpoint_every: 0,
+            weight_decay: None,
         }
     }
 }
@@ -241,6 +250,9 @@ pub struct Fitted<M> {
     pub model: M,
     /// Loss (negative log-likelihood per trial) of each epoch.
     pub history: Vec<f64>,
+    /// With early stopping: the epoch (1-based) of the kept model and its validation LL
+    /// (nats/trial).
+    pub best: Option<(usize, f64)>,
 }
 
 /// The outcome of [`fit`]: the fitted model, or why and where it stopped.
@@ -285,7 +297,11 @@ where
 {
     // Losses are per-trial means, so gradients can be small: a small epsilon keeps Adam's
     // steps scale-free.
-    let mut optim_config = AdamConfig::new().with_epsilon(1e-10);
+    let mut optim_config = AdamConfig::new().with_epsilon(1e-10).with_weight_decay(
+        config
+            .weight_decay
+            .map(|p| burn::optim::decay::WeightDecayConfig::new(p as f32)),
+    );
     if let Some(norm) = config.clip_norm {
         optim_config =
             optim_config.with_grad_clipping(Some(GradientClippingConfig::Norm(norm as f32)));
@@ -345,7 +361,13 @@ where
             .as_ref()
             .filter(|_| (epoch + 1) % config.validate_every.max(1) == 0)
         {
-            let ll = crate::evaluate(&model.valid().rule, v.batch, v.w0.clone()).ll_per_trial;
+            let inner = model.valid();
+            let w0 = if v.same_animals {
+                inner.initial_weights(&v.w0)
+            } else {
+                v.w0.clone()
+            };
+            let ll = crate::evaluate(&inner.rule, v.batch, w0).ll_per_trial;
             validation_ll = Some(ll);
             let since_best = best.as_ref().map(|(b, at, _)| (ll > *b, epoch + 1 - at));
             match (since_best, config.patience) {
@@ -359,8 +381,12 @@ where
                         validation_ll,
                     };
                     on_epoch(&report, &model);
-                    let (_, _, m) = best.expect("a best model exists once one was scored");
-                    return Ok(Fitted { model: m, history });
+                    let (ll, at, m) = best.expect("a best model exists once one was scored");
+                    return Ok(Fitted {
+                        model: m,
+                        history,
+                        best: Some((at, ll)),
+                    });
                 }
                 _ => {}
             }
@@ -373,12 +399,18 @@ where
             validation_ll,
         };
         if !on_epoch(&report, &model) {
-            return Ok(Fitted { model, history });
+            return Ok(Fitted {
+                model,
+                history,
+                best: None,
+            });
         }
     }
-    if let (Some(_), Some((_, _, m))) = (config.patience, best) {
+    let mut kept = None;
+    if let (Some(_), Some((ll, at, m))) = (config.patience, best) {
         // Early stopping keeps the best validated model.
         model = m;
+        kept = Some((at, ll));
     }
     if config.lbfgs_iterations > 0 {
         // One iteration per call (so every iteration is reported and guarded), with a
@@ -427,7 +459,11 @@ where
             model = good;
         }
     }
-    Ok(Fitted { model, history })
+    Ok(Fitted {
+        model,
+        history,
+        best: kept,
+    })
 }
 
 /// The loss (negative log-likelihood per scored trial) of `model` and its gradients: by a

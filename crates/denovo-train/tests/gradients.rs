@@ -401,6 +401,7 @@ fn early_stopping_returns_the_best_validated_model() {
             validation: Some(denovo_train::Validation {
                 batch: &valid,
                 w0: w0v.clone(),
+                same_animals: false,
             }),
             ..Default::default()
         },

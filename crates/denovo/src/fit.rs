@@ -5,15 +5,15 @@ use anyhow::{Context, bail};
 use clap::Args;
 use denovo_data::Format;
 use denovo_study::{
-    BackendChoice, FitOptions, FitSpec, FitSummary, ModelKind, ModelSpec, Progress, RunWriter,
-    SplitSpec, StudyError, TrainingSpec,
+    BackendChoice, FitOptions, FitSpec, FitSummary, ModelKind, Progress, RunWriter, StudyError,
 };
 use denovo_train::EpochReport;
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `denovo fit`.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Serialize)]
 #[command(after_help = "Examples:
   denovo fit ../shared/data/rat_W053.csv --model reinforce --holdout-sessions 0.2 --out runs/rat_reinforce
   denovo fit cohort.csv --model reinforce-baseline --folds 5 --out runs/cv
@@ -40,20 +40,25 @@ pub struct FitArgs {
     pub model: Option<ModelKind>,
     /// Run directory for summary.json, weights.csv, model.mpk, fit.toml.
     #[arg(long, required_unless_present_any = ["resume", "config"])]
+    #[serde(skip)]
     pub out: Option<PathBuf>,
     /// Replace what RUN_DIR holds (an earlier run, or an interrupted fit of it).
     #[arg(long)]
+    #[serde(skip)]
     pub force: bool,
     /// Read every setting from this TOML file (the `fit.toml` every run writes; its `out`
     /// unless --out is given); other flags are then ignored.
     #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Continue an interrupted fit of RUN_DIR (even one killed with kill -9) with its
     /// settings, from its last checkpoint (finished folds are not refitted).
     #[arg(long, value_name = "RUN_DIR")]
+    #[serde(skip)]
     pub resume: Option<PathBuf>,
     /// Testing aid: exit abruptly (status 130, as if killed) after this many epochs.
     #[arg(long, hide = true)]
+    #[serde(skip)]
     pub interrupt_after: Option<usize>,
     /// Checkpoint every N epochs into RUN_DIR/checkpoints/ (0 = only finished fits).
     #[arg(long, default_value_t = 0)]
@@ -92,6 +97,11 @@ pub struct FitArgs {
     /// Fraction of the training animals used for validation with --early-stop.
     #[arg(long, default_value_t = 0.1)]
     pub validation_animals: f64,
+    /// Early stopping on the last fraction of every animal's training sessions, scored
+    /// one step ahead; the best epoch is kept (patience --early-stop, default 100; dnn/rnn
+    /// up to 1000 epochs unless --epochs) [default: off].
+    #[arg(long, value_name = "FRACTION")]
+    pub validation_sessions: Option<f64>,
     /// Hidden layer widths of the dnn rule's MLP and of the rnn rule's read-out MLP.
     #[arg(long, value_delimiter = ',', default_value = "32,32")]
     pub hidden: Vec<usize>,
@@ -105,6 +115,9 @@ pub struct FitArgs {
     /// fast path (the reference; much slower).
     #[arg(long)]
     pub generic: bool,
+    /// L2 penalty of Adam's weight decay on every parameter.
+    #[arg(long, value_name = "PENALTY")]
+    pub weight_decay: Option<f64>,
     /// Starting learning rate α of every weight.
     #[arg(long, default_value_t = 0.01)]
     pub init_alpha: f64,
@@ -127,47 +140,17 @@ pub struct FitArgs {
     pub backend: BackendChoice,
     /// No progress bar.
     #[arg(long)]
+    #[serde(skip)]
     pub quiet: bool,
 }
 
 impl FitArgs {
-    /// The fit the flags describe (the data path made absolute, so that the run directory
-    /// is read the same from any folder).
-    fn spec(&self) -> FitSpec {
-        let data = self.data.clone().unwrap_or_default();
-        FitSpec {
-            data: std::path::absolute(&data).unwrap_or(data),
-            model: ModelSpec {
-                model: self
-                    .model
-                    .unwrap_or(ModelKind::Parametric(denovo_rules::RuleKind::Reinforce)),
-                hidden: self.hidden.clone(),
-                gru_hidden: self.gru_hidden,
-                gamma_init: self.gamma_init,
-                init_alpha: self.init_alpha,
-            },
-            split: SplitSpec {
-                folds: self.folds,
-                holdout_sessions: self.holdout_sessions,
-                validation_animals: self.validation_animals,
-            },
-            seed: self.seed,
-            training: TrainingSpec {
-                epochs: self.epochs,
-                lr: self.lr,
-                lr_step: self.lr_step,
-                lbfgs: self.lbfgs,
-                bptt: self.bptt,
-                early_stop: self.early_stop,
-                checkpoint_every: self.checkpoint_every,
-                generic: self.generic,
-            },
-            fit_w0: self.fit_w0,
-            regressors: self.regressors.clone(),
-            first_trials: self.first_trials,
-            format: self.format,
-            backend: self.backend,
-        }
+    /// The fit the flags describe: the flags are `fit.toml`'s keys, read through the same
+    /// parser (the data path made absolute, so the run directory reads the same anywhere).
+    fn spec(&self) -> anyhow::Result<FitSpec> {
+        let mut spec = FitSpec::from_toml(&toml::to_string(self)?)?;
+        spec.data = std::path::absolute(&spec.data)?;
+        Ok(spec)
     }
 }
 
@@ -186,9 +169,13 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
                     None => bail!("{}: `out` is missing (or pass --out)", path.display()),
                 }
             }
-            None => (args.spec(), args.out.clone().unwrap_or_default()),
+            None => (args.spec()?, args.out.clone().unwrap_or_default()),
         };
         spec.check()?;
+        let spec = spec.resolved();
+        if !args.quiet {
+            eprintln!("{}", spec.training_line());
+        }
         let writer = RunWriter::begin(&out, &spec, args.force)?;
         let summary = fit_into(writer, &spec, false, args.quiet, args.interrupt_after)?;
         (summary, out)

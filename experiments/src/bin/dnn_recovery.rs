@@ -216,6 +216,7 @@ where
         validation: config.patience.map(|_| denovo_train::Validation {
             batch: valid.0,
             w0: valid.1.clone(),
+            same_animals: false,
         }),
         ..Default::default()
     };

@@ -167,6 +167,7 @@ where
         validation: Some(Validation {
             batch: valid,
             w0: w0v,
+            same_animals: false,
         }),
         ..Default::default()
     };

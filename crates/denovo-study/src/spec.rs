@@ -135,6 +135,9 @@ pub struct TrainingSpec {
     /// L2 penalty of Adam's weight decay on every parameter (`None`: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
+    /// Average the parameters of the last N epochs (Polyak / SWA; `None` or 0: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average_epochs: Option<usize>,
 }
 
 /// A fit described as plain data: data, regressors, model, split, training settings and
@@ -222,6 +225,7 @@ struct FlatSpec {
     #[serde(default)]
     generic: bool,
     weight_decay: Option<f64>,
+    average_epochs: Option<usize>,
     #[serde(default)]
     fit_w0: bool,
     #[serde(default)]
@@ -265,6 +269,7 @@ impl From<FlatSpec> for FitSpec {
                 checkpoint_every: f.checkpoint_every,
                 generic: f.generic,
                 weight_decay: f.weight_decay,
+                average_epochs: f.average_epochs,
             },
             fit_w0: f.fit_w0,
             regressors: f.regressors,
@@ -483,6 +488,7 @@ impl FitSpec {
             validate_every: (epochs / 100).max(1),
             checkpoint_every: t.checkpoint_every,
             weight_decay: t.weight_decay,
+            average_epochs: t.average_epochs.unwrap_or(0).min(epochs),
             ..FitConfig::default()
         }
     }

@@ -122,6 +122,15 @@ pub struct FitConfig {
     /// L2 penalty of Adam's weight decay on every parameter (`None`: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
+    /// Average the parameters of the last N epochs into the fitted model (Polyak / SWA;
+    /// 0 = off, the last epoch's model). Not with early stopping, which keeps its best
+    /// epoch.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub average_epochs: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn one() -> usize {
@@ -216,6 +225,7 @@ impl Default for FitConfig {
             validate_every: 1,
             checkpoint_every: 0,
             weight_decay: None,
+            average_epochs: 0,
         }
     }
 }
@@ -321,6 +331,8 @@ where
         history = r.history;
     }
     let mut last_good = model.clone();
+    let mut averaged = crate::average::ParamSums::default();
+    let average_from = config.epochs.saturating_sub(config.average_epochs);
     // (validation LL, epoch, model) of the best validation score so far.
     let mut best: Option<(f64, usize, RuleFit<B, R>)> = None;
     for epoch in first_epoch..config.epochs {
@@ -341,6 +353,9 @@ where
         last_good = model.clone();
         let lr = config.learning_rate_at(epoch);
         model = optim.step(lr, model, grads);
+        if config.average_epochs > 0 && epoch >= average_from {
+            averaged.add(&model);
+        }
         let due = config.checkpoint_every > 0 && (epoch + 1) % config.checkpoint_every == 0;
         let saved = match checkpoint.as_mut().filter(|_| due) {
             Some(sink) => sink.save(epoch + 1, &model, optim.to_record(), &history),
@@ -407,6 +422,9 @@ where
         }
     }
     let mut kept = None;
+    if averaged.count() > 0 && config.patience.is_none() {
+        model = averaged.average(model);
+    }
     if let (Some(_), Some((ll, at, m))) = (config.patience, best) {
         // Early stopping keeps the best validated model.
         model = m;

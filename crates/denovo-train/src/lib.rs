@@ -36,6 +36,7 @@
 //! assert!(score.ll_per_trial > -0.69); // better than chance, nats/trial
 //! ```
 
+mod average;
 mod batch;
 mod evaluate;
 mod fast;

@@ -118,6 +118,9 @@ pub struct FitArgs {
     /// L2 penalty of Adam's weight decay on every parameter.
     #[arg(long, value_name = "PENALTY")]
     pub weight_decay: Option<f64>,
+    /// Average the parameters of the last N epochs into the fitted model (Polyak / SWA).
+    #[arg(long, value_name = "N")]
+    pub average_epochs: Option<usize>,
     /// Starting learning rate α of every weight.
     #[arg(long, default_value_t = 0.01)]
     pub init_alpha: f64,

@@ -10,20 +10,24 @@ use std::path::{Path, PathBuf};
 /// A small simulated cohort (4 animals × 600 trials in sessions of 100–150) in `dir`.
 fn cohort(dir: &Path) -> PathBuf {
     let path = dir.join("cohort.csv");
-    let cohort = denovo_sim::simulate(
+    denovo_sim::write_cohort(&simulated(4, 3), &path, denovo_data::Format::TrialsCsv).unwrap();
+    path
+}
+
+/// `animals` × 600 trials in sessions of 100–150, by REINFORCE (α = 0.05), seeded.
+fn simulated(animals: usize, seed: u64) -> denovo_sim::SimulatedCohort {
+    denovo_sim::simulate(
         &denovo_rules::RuleSpec::initial(RuleKind::Reinforce, 2, 0.05),
         &denovo_sim::CohortConfig {
-            animals: 4,
+            animals,
             trials: 600,
             session_min: 100,
             session_max: 150,
-            seed: 3,
+            seed,
             ..Default::default()
         },
     )
-    .unwrap();
-    denovo_sim::write_cohort(&cohort, &path, denovo_data::Format::TrialsCsv).unwrap();
-    path
+    .unwrap()
 }
 
 /// Fits `model` to `data` (the last 20% of sessions held out, `epochs` epochs) and stores
@@ -392,18 +396,7 @@ fn the_comparison_warns_when_it_compares_no_predictions() {
     // Other animals: nothing common.
     let other_dir = dir.path().join("other");
     std::fs::create_dir_all(&other_dir).unwrap();
-    let other = denovo_sim::simulate(
-        &denovo_rules::RuleSpec::initial(RuleKind::Reinforce, 2, 0.05),
-        &denovo_sim::CohortConfig {
-            animals: 2,
-            trials: 300,
-            session_min: 100,
-            session_max: 100,
-            seed: 9,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let other = simulated(2, 9);
     let mut renamed = other.dataset.clone();
     for s in &mut renamed.subjects {
         s.name = format!("other_{}", s.name);

@@ -9,6 +9,12 @@ use denovo_train::{FitConfig, FitHooks, RuleFit, SequenceBatch, fit};
 
 type B = Autodiff<NdArray<f64>>;
 
+/// log α of a fitted REINFORCE rule.
+fn log_alpha(model: &RuleFit<B, Reinforce<B>>) -> Vec<f64> {
+    let spec = model.valid().rule.spec();
+    spec.alpha.iter().map(|a| a.ln()).collect()
+}
+
 #[test]
 fn the_fitted_parameters_are_the_mean_of_the_last_epochs() {
     let truth = RuleSpec::initial(RuleKind::Reinforce, 2, 0.06);
@@ -39,21 +45,12 @@ fn the_fitted_parameters_are_the_mean_of_the_last_epochs() {
         &settings,
         FitHooks::default(),
         &mut |_, m| {
-            let spec = m.valid().rule.spec();
-            logs.push(spec.alpha.iter().map(|a| a.ln()).collect());
+            logs.push(log_alpha(m));
             true
         },
     )
     .unwrap();
-    let got: Vec<f64> = fitted
-        .model
-        .valid()
-        .rule
-        .spec()
-        .alpha
-        .iter()
-        .map(|a| a.ln())
-        .collect();
+    let got = log_alpha(&fitted.model);
     for j in 0..2 {
         let mean = logs[17..20].iter().map(|l| l[j]).sum::<f64>() / 3.0;
         assert!(
@@ -79,14 +76,5 @@ fn the_fitted_parameters_are_the_mean_of_the_last_epochs() {
         &mut |_, _| true,
     )
     .unwrap();
-    let last: Vec<f64> = last
-        .model
-        .valid()
-        .rule
-        .spec()
-        .alpha
-        .iter()
-        .map(|a| a.ln())
-        .collect();
-    assert!((last[0] - logs[19][0]).abs() < 1e-12);
+    assert!((log_alpha(&last.model)[0] - logs[19][0]).abs() < 1e-12);
 }

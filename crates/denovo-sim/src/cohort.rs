@@ -22,24 +22,60 @@ pub const SIM_REGRESSORS: [&str; 2] = ["stim", "bias"];
 type SimBackend = NdArray<f64>;
 
 /// Where stimuli come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StimulusSet {
-    /// A contrast drawn uniformly from [`IBL_CONTRASTS`] on a side drawn uniformly.
+    /// A contrast drawn uniformly from [`IBL_CONTRASTS`] on a side drawn uniformly; the
+    /// regressor is tanh(p·c)/tanh(p) of the signed contrast (inputs `contrastLeft`,
+    /// `contrastRight`, `probabilityLeft`).
     Ibl,
-    /// A contrast drawn uniformly from [0, 1] on a side drawn uniformly.
+    /// A contrast drawn uniformly from [0, 1] on a side drawn uniformly (as `Ibl`).
     Uniform,
+    /// A stimulus drawn uniformly from these values, used as the regressor itself (input
+    /// `stim`); the correct side is right iff the stimulus is > 0 (0 → left). The paper's
+    /// simulation (Liu, Geadah & Pillow 2025, Fig. 2) uses −2, −1.75, …, 2.
+    Values(Vec<f64>),
 }
 
 impl std::str::FromStr for StimulusSet {
     type Err = String;
+    /// `ibl`, `uniform`, `START:STEP:END` (inclusive, e.g. `-2:0.25:2`) or a list `a,b,…`.
     fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "unknown stimulus set `{s}` (expected ibl, uniform, START:STEP:END such as \
+                 -2:0.25:2, or a list of values such as -1,0,1)"
+            )
+        };
+        let num = |v: &str| v.trim().parse::<f64>().ok().filter(|x| x.is_finite());
         match s {
             "ibl" => Ok(StimulusSet::Ibl),
             "uniform" => Ok(StimulusSet::Uniform),
-            other => Err(format!(
-                "unknown stimulus set `{other}` (expected ibl or uniform)"
-            )),
+            range if range.contains(':') => {
+                let parts: Vec<f64> = range
+                    .split(':')
+                    .map(num)
+                    .collect::<Option<_>>()
+                    .ok_or_else(bad)?;
+                let [start, step, end] = parts[..] else {
+                    return Err(bad());
+                };
+                if step <= 0.0 || end < start {
+                    return Err(format!(
+                        "stimulus range `{s}`: needs STEP > 0 and END ≥ START"
+                    ));
+                }
+                let n = ((end - start) / step + 1e-9).floor() as usize + 1;
+                Ok(StimulusSet::Values(
+                    (0..n).map(|i| start + step * i as f64).collect(),
+                ))
+            }
+            list => list
+                .split(',')
+                .map(num)
+                .collect::<Option<Vec<f64>>>()
+                .map(StimulusSet::Values)
+                .ok_or_else(bad),
         }
     }
 }
@@ -154,6 +190,11 @@ pub struct SimulatedCohort {
 
 fn check(config: &CohortConfig) -> Result<(), SimError> {
     let bad = |m: String| Err(SimError::Config(m));
+    if let StimulusSet::Values(v) = &config.stimuli {
+        if v.is_empty() || v.iter().any(|x| !x.is_finite()) {
+            return bad("--stimuli needs at least one finite value".into());
+        }
+    }
     if config.animals == 0 || config.trials == 0 {
         return bad("need at least one animal and one trial".into());
     }
@@ -291,13 +332,26 @@ pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
     for starts_t in &starts_by_trial {
         let mut contrasts = Vec::with_capacity(n);
         for a in 0..n {
-            let magnitude = match config.stimuli {
-                StimulusSet::Ibl => IBL_CONTRASTS[rng.random_range(0..IBL_CONTRASTS.len())],
-                StimulusSet::Uniform => rng.random::<f64>(),
+            let (stim, magnitude, right) = match &config.stimuli {
+                StimulusSet::Values(values) => {
+                    let v = values[rng.random_range(0..values.len())];
+                    (v, v, v > 0.0)
+                }
+                set => {
+                    let magnitude = match set {
+                        StimulusSet::Ibl => IBL_CONTRASTS[rng.random_range(0..IBL_CONTRASTS.len())],
+                        _ => rng.random::<f64>(),
+                    };
+                    let right = rng.random_bool(0.5);
+                    let signed = if right { magnitude } else { -magnitude };
+                    (
+                        stimulus_transform(signed, config.contrast_gain),
+                        magnitude,
+                        right,
+                    )
+                }
             };
-            let right = rng.random_bool(0.5);
-            let signed = if right { magnitude } else { -magnitude };
-            x[a * k] = stimulus_transform(signed, config.contrast_gain);
+            x[a * k] = stim;
             x[a * k + 1] = 1.0;
             answer[a] = f64::from(u8::from(right));
             start[a] = f64::from(u8::from(starts_t[a]));
@@ -313,7 +367,16 @@ pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
             choice[a] = f64::from(u8::from(y));
             reward[a] = f64::from(u8::from(choice[a] == answer[a]));
             let (magnitude, right) = contrasts[a];
-            trials[a].push((starts_t[a], ibl_trial(magnitude, right, y, reward[a])));
+            let trial = match config.stimuli {
+                StimulusSet::Values(_) => Trial {
+                    inputs: vec![magnitude],
+                    choice: u8::from(y),
+                    answer: u8::from(right),
+                    reward: reward[a],
+                },
+                _ => ibl_trial(magnitude, right, y, reward[a]),
+            };
+            trials[a].push((starts_t[a], trial));
         }
         let batch = trial_batch(x_t, &choice, &reward, &answer, &start, device);
         state = rule.step(state, &batch);
@@ -364,11 +427,14 @@ pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
     let dataset = Dataset {
         source: PathBuf::new(),
         format: Format::TrialsCsv,
-        input_names: vec![
-            "contrastLeft".into(),
-            "contrastRight".into(),
-            "probabilityLeft".into(),
-        ],
+        input_names: match config.stimuli {
+            StimulusSet::Values(_) => vec!["stim".into()],
+            _ => vec![
+                "contrastLeft".into(),
+                "contrastRight".into(),
+                "probabilityLeft".into(),
+            ],
+        },
         ignored_columns: Vec::new(),
         subjects,
     };

@@ -214,3 +214,56 @@ fn written_cohorts_read_back_in_every_format_with_the_truth() {
         assert!(truth.trajectories.iter().all(|t| t.weights.len() == 600));
     }
 }
+
+/// The paper's stimulus set: values used as the regressor itself, drawn uniformly, the
+/// correct side right iff the stimulus is positive.
+#[test]
+fn discrete_stimulus_values_are_the_regressor_and_set_the_correct_side() {
+    let set: denovo_sim::StimulusSet = "-2:0.25:2".parse().unwrap();
+    let denovo_sim::StimulusSet::Values(values) = &set else {
+        panic!("a range parses as values");
+    };
+    assert_eq!(values.len(), 17);
+    assert_eq!((values[0], values[8], values[16]), (-2.0, 0.0, 2.0));
+    assert_eq!(
+        "-1,0,1".parse::<denovo_sim::StimulusSet>().unwrap(),
+        denovo_sim::StimulusSet::Values(vec![-1.0, 0.0, 1.0])
+    );
+    for bad in ["2:0.25:-2", "-2:0:2", "a:b:c", "1,x", "0:1"] {
+        assert!(bad.parse::<denovo_sim::StimulusSet>().is_err(), "{bad}");
+    }
+    let rule = denovo_rules::RuleSpec::initial(denovo_rules::RuleKind::Reinforce, 2, 0.0625);
+    let config = denovo_sim::CohortConfig {
+        animals: 4,
+        trials: 500,
+        stimuli: set.clone(),
+        seed: 3,
+        ..Default::default()
+    };
+    let cohort = denovo_sim::simulate(&rule, &config).unwrap();
+    assert_eq!(cohort.dataset.input_names, vec!["stim".to_string()]);
+    let mut seen = std::collections::BTreeSet::new();
+    for trial in cohort
+        .dataset
+        .subjects
+        .iter()
+        .flat_map(|s| &s.sessions)
+        .flat_map(|s| &s.trials)
+    {
+        let stim = trial.inputs[0];
+        assert!(values.contains(&stim));
+        assert_eq!(trial.answer, u8::from(stim > 0.0), "stim {stim}");
+        seen.insert((stim * 4.0) as i64);
+    }
+    assert_eq!(seen.len(), 17, "every value is drawn");
+    // The design's stimulus regressor is the value itself.
+    let design = cohort.dataset.design(&Default::default()).unwrap();
+    let first = &cohort.dataset.subjects[0].sessions[0].trials[0];
+    assert_eq!(design.subjects[0].x[0], first.inputs[0]);
+    // An empty set is refused.
+    let empty = denovo_sim::CohortConfig {
+        stimuli: denovo_sim::StimulusSet::Values(vec![]),
+        ..config
+    };
+    assert!(denovo_sim::simulate(&rule, &empty).is_err());
+}

@@ -56,8 +56,10 @@ pub struct SimulateArgs {
     /// Session length in trials, N or MIN-MAX (uniform).
     #[arg(long, default_value = "300-500")]
     pub session_length: String,
-    /// Stimuli: ibl (contrasts 0, 6.25, 12.5, 25, 50, 100 %) or uniform (contrast in [0, 1]).
-    #[arg(long, default_value = "ibl")]
+    /// Stimuli: ibl (contrasts 0, 6.25, 12.5, 25, 50, 100 %), uniform (contrast in
+    /// [0, 1]), or values used as the regressor itself, START:STEP:END or a list (e.g.
+    /// --stimuli=-2:0.25:2, the paper's simulation; correct side right iff > 0).
+    #[arg(long, default_value = "ibl", allow_hyphen_values = true)]
     pub stimuli: StimulusSet,
     /// Gain p of the stimulus regressor tanh(p·c)/tanh(p).
     #[arg(long, default_value_t = denovo_data::DEFAULT_CONTRAST_GAIN)]
@@ -107,7 +109,7 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
         trials: args.trials,
         session_min,
         session_max,
-        stimuli: args.stimuli,
+        stimuli: args.stimuli.clone(),
         contrast_gain: args.contrast_gain,
         w0_mean: args.w0_mean.clone(),
         w0_sd: args.w0_sd.clone(),

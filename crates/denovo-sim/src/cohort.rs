@@ -80,6 +80,32 @@ impl std::str::FromStr for StimulusSet {
     }
 }
 
+/// Parses a session length, `N` or `MIN-MAX` trials (uniform).
+pub fn parse_session_length(s: &str) -> Result<(usize, usize), String> {
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("`{s}`: expected N or MIN-MAX trials"))
+    };
+    match s.split_once('-') {
+        Some((a, b)) => Ok((parse(a)?, parse(b)?)),
+        None => parse(s).map(|n| (n, n)),
+    }
+}
+
+/// Parses [`CohortConfig::w0_choices`] from `STIM;BIAS`, each a value or a comma list
+/// (`-2;-1,0,1`).
+pub fn parse_w0_choices(s: &str) -> Result<Vec<Vec<f64>>, String> {
+    let num = |v: &str| {
+        v.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("`{v}` is not a number"))
+    };
+    s.split(';')
+        .map(|set| set.split(',').map(num).collect())
+        .collect()
+}
+
 /// Everything that defines a simulated cohort except the rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CohortConfig {
@@ -100,6 +126,11 @@ pub struct CohortConfig {
     pub w0_mean: Vec<f64>,
     /// Standard deviation of the initial weights across animals [stim, bias] (0 = fixed).
     pub w0_sd: Vec<f64>,
+    /// Initial weights drawn from discrete sets instead: per weight [stim, bias], the
+    /// values each animal's weight is drawn from uniformly (empty = `w0_mean`/`w0_sd`).
+    /// The paper's simulation: w_stim = −2 for every animal, w_bias from {−1, 0, 1}.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub w0_choices: Vec<Vec<f64>>,
     /// Standard deviation of the Gaussian weight noise added after every trial [stim, bias].
     pub noise_sd: Vec<f64>,
     /// Random seed.
@@ -118,6 +149,7 @@ impl Default for CohortConfig {
             contrast_gain: denovo_data::DEFAULT_CONTRAST_GAIN,
             w0_mean: vec![0.0, 0.0],
             w0_sd: vec![0.0, 0.0],
+            w0_choices: Vec::new(),
             noise_sd: vec![0.0, 0.0],
             seed: 0,
         }
@@ -190,10 +222,22 @@ pub struct SimulatedCohort {
 
 fn check(config: &CohortConfig) -> Result<(), SimError> {
     let bad = |m: String| Err(SimError::Config(m));
-    if let StimulusSet::Values(v) = &config.stimuli {
-        if v.is_empty() || v.iter().any(|x| !x.is_finite()) {
-            return bad("--stimuli needs at least one finite value".into());
-        }
+    let choices = &config.w0_choices;
+    if !choices.is_empty()
+        && (choices.len() != SIM_REGRESSORS.len()
+            || choices
+                .iter()
+                .any(|c| c.is_empty() || c.iter().any(|x| !x.is_finite())))
+    {
+        return bad(format!(
+            "--w0-choices needs a non-empty set of finite values for each of {} weights (stim, bias)",
+            SIM_REGRESSORS.len()
+        ));
+    }
+    if let StimulusSet::Values(v) = &config.stimuli
+        && (v.is_empty() || v.iter().any(|x| !x.is_finite()))
+    {
+        return bad("--stimuli needs at least one finite value".into());
     }
     if config.animals == 0 || config.trials == 0 {
         return bad("need at least one animal and one trial".into());
@@ -319,7 +363,10 @@ pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
     let mut w0 = Vec::with_capacity(n * k);
     for _ in 0..n {
         for j in 0..k {
-            w0.push(sample_normal(&mut rng, config.w0_mean[j], config.w0_sd[j]));
+            w0.push(match config.w0_choices.get(j) {
+                Some(set) => set[rng.random_range(0..set.len())],
+                None => sample_normal(&mut rng, config.w0_mean[j], config.w0_sd[j]),
+            });
         }
     }
     let mut state = rule.initial_state(float_tensor(w0, [n, k], device));

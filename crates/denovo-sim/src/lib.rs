@@ -31,7 +31,8 @@ mod protocol;
 
 pub use cohort::{
     CohortConfig, GroundTruth, IBL_CONTRASTS, SimError, SimulatedCohort, StimulusSet,
-    TrueTrajectory, sidecar_path, simulate, simulate_rule, write_cohort,
+    TrueTrajectory, parse_session_length, parse_w0_choices, sidecar_path, simulate, simulate_rule,
+    write_cohort,
 };
 pub use protocol::{
     Protocol, ProtocolOutcome, Psychometric, Stage, TrainedCriterion, fit_psychometric,

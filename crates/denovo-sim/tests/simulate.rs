@@ -267,3 +267,46 @@ fn discrete_stimulus_values_are_the_regressor_and_set_the_correct_side() {
     };
     assert!(denovo_sim::simulate(&rule, &empty).is_err());
 }
+
+/// Session lengths and initial-weight sets parse, and each animal's w0 is drawn from its
+/// set (the paper's simulation: w_stim = −2, w_bias ∈ {−1, 0, 1}).
+#[test]
+fn initial_weights_are_drawn_from_their_sets() {
+    assert_eq!(denovo_sim::parse_session_length("400"), Ok((400, 400)));
+    assert_eq!(denovo_sim::parse_session_length("300-500"), Ok((300, 500)));
+    assert!(denovo_sim::parse_session_length("abc").is_err());
+    let choices = denovo_sim::parse_w0_choices("-2;-1,0,1").unwrap();
+    assert_eq!(choices, vec![vec![-2.0], vec![-1.0, 0.0, 1.0]]);
+    assert!(denovo_sim::parse_w0_choices("-2;x").is_err());
+    let config = CohortConfig {
+        animals: 60,
+        trials: 10,
+        w0_choices: choices,
+        ..small(5)
+    };
+    let cohort = simulate(&spec(RuleKind::Reinforce, &[0.1, 0.0], &[]), &config).unwrap();
+    let w0: Vec<Vec<f64>> = cohort
+        .truth
+        .trajectories
+        .iter()
+        .map(|t| t.weights[0].clone())
+        .collect();
+    assert!(w0.iter().all(|w| w[0] == -2.0));
+    for b in [-1.0, 0.0, 1.0] {
+        let n = w0.iter().filter(|w| w[1] == b).count();
+        assert!(n >= 10, "w_bias = {b} drawn {n} times of 60");
+    }
+    assert_eq!(
+        w0.iter()
+            .filter(|w| ![-1.0, 0.0, 1.0].contains(&w[1]))
+            .count(),
+        0
+    );
+    // The sidecar keeps the sets; one set per weight is required.
+    assert_eq!(cohort.truth.config.w0_choices.len(), 2);
+    let bad = CohortConfig {
+        w0_choices: vec![vec![1.0]],
+        ..config
+    };
+    assert!(simulate(&spec(RuleKind::Reinforce, &[0.1, 0.0], &[]), &bad).is_err());
+}

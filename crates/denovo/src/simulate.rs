@@ -1,6 +1,5 @@
 //! `denovo simulate`.
 
-use anyhow::Context;
 use clap::Args;
 use denovo_data::Format;
 use denovo_rules::{RuleKind, RuleSpec};
@@ -75,6 +74,10 @@ pub struct SimulateArgs {
     /// Standard deviation of the initial weights across animals: stim,bias.
     #[arg(long, value_delimiter = ',', default_value = "0,0")]
     pub w0_sd: Vec<f64>,
+    /// Draw each animal's initial weights from sets instead: `STIM;BIAS`, each a value or
+    /// a comma list drawn uniformly (the paper's simulation: --w0-choices="-2;-1,0,1").
+    #[arg(long, allow_hyphen_values = true, value_name = "STIM;BIAS")]
+    pub w0_choices: Option<String>,
     /// Standard deviation of Gaussian weight noise per trial: stim,bias.
     #[arg(long, value_delimiter = ',', default_value = "0,0")]
     pub noise_sd: Vec<f64>,
@@ -86,24 +89,9 @@ pub struct SimulateArgs {
     pub protocol: Option<PathBuf>,
 }
 
-/// Parses `N` or `MIN-MAX`.
-pub fn parse_session_length(s: &str) -> anyhow::Result<(usize, usize)> {
-    let parse = |v: &str| {
-        v.trim()
-            .parse::<usize>()
-            .with_context(|| format!("--session-length `{s}`: expected N or MIN-MAX trials"))
-    };
-    match s.split_once('-') {
-        Some((a, b)) => Ok((parse(a)?, parse(b)?)),
-        None => {
-            let n = parse(s)?;
-            Ok((n, n))
-        }
-    }
-}
-
 pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
-    let (session_min, session_max) = parse_session_length(&args.session_length)?;
+    let (session_min, session_max) = denovo_sim::parse_session_length(&args.session_length)
+        .map_err(|e| anyhow::anyhow!("--session-length: {e}"))?;
     let config = CohortConfig {
         animals: args.animals,
         trials: args.trials,
@@ -113,6 +101,12 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
         contrast_gain: args.contrast_gain,
         w0_mean: args.w0_mean.clone(),
         w0_sd: args.w0_sd.clone(),
+        w0_choices: match &args.w0_choices {
+            Some(c) => {
+                denovo_sim::parse_w0_choices(c).map_err(|e| anyhow::anyhow!("--w0-choices: {e}"))?
+            }
+            None => Vec::new(),
+        },
         noise_sd: args.noise_sd.clone(),
         seed: args.seed,
     };
@@ -172,16 +166,4 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
         sidecar.display()
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn session_length_forms() {
-        assert_eq!(parse_session_length("400").unwrap(), (400, 400));
-        assert_eq!(parse_session_length("300-500").unwrap(), (300, 500));
-        assert!(parse_session_length("abc").is_err());
-    }
 }

@@ -419,19 +419,29 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> denovo_train::Checkpoint<B, M> fo
     }
 }
 
-/// The initial weights of `n` animals under a fitted model: its fitted w0 when they are
-/// the same animals, their mean for other animals, or 0 when w0 was not fitted.
+/// The initial weights of the animals `idx` under a fitted model, `[animals, features]`:
+/// its fitted w0 when they are the animals it was fitted to (`same`), the mean fitted w0
+/// for other animals, or their fixed w0 (`base`: 0, or known per animal) when w0 was not
+/// fitted.
 fn initial_weights_for<Bk: Backend, M: Module<Bk>>(
     model: &RuleFit<Bk, M>,
-    n: usize,
-    k: usize,
+    idx: &[usize],
+    same: bool,
+    base: &[Vec<f64>],
     device: &Bk::Device,
 ) -> Tensor<Bk, 2> {
     match &model.w0 {
-        Some(p) if p.val().dims()[0] == n => p.val(),
-        Some(p) => p.val().mean_dim(0).repeat_dim(0, n),
-        None => float_tensor(vec![0.0; n * k], [n, k], device),
+        Some(p) if same => p.val(),
+        Some(p) => p.val().mean_dim(0).repeat_dim(0, idx.len()),
+        None => rows(idx, base, device),
     }
+}
+
+/// The rows `idx` of per-animal weights `base`, as a `[animals, features]` tensor.
+fn rows<Bk: Backend>(idx: &[usize], base: &[Vec<f64>], device: &Bk::Device) -> Tensor<Bk, 2> {
+    let k = base.first().map_or(0, Vec::len);
+    let values = idx.iter().flat_map(|&i| base[i].iter().copied()).collect();
+    float_tensor(values, [idx.len(), k], device)
 }
 
 /// Splits the fit's animals into those fitted and, with early stopping, validation animals
@@ -499,7 +509,11 @@ where
         .map(|s| s.first_holdout_trial(spec.split.holdout_sessions))
         .collect();
     let config = spec.config();
-    let zeros = |n: usize| float_tensor::<B, 2>(vec![0.0; n * k], [n, k], device);
+    // Every animal's fixed initial weights: known ones (`spec.w0`), else 0.
+    let base: Vec<Vec<f64>> = match &spec.w0 {
+        Some(source) => crate::spec::known_w0(spec, source, data, design)?,
+        None => vec![vec![0.0; k]; subjects.len()],
+    };
     let mut silent = ();
     let progress: &mut dyn Progress = match options.progress.take() {
         Some(p) => p,
@@ -511,7 +525,7 @@ where
     // epochs, the log-likelihood per trial of `validation` (held-out data).
     let mut fit_on = |idx: &[usize],
                       label: &str,
-                      validation: Option<&SequenceBatch<B::InnerBackend>>|
+                      validation: Option<(&SequenceBatch<B::InnerBackend>, &[usize])>|
      -> Result<OneFit<RuleFit<B::InnerBackend, R::InnerModule>>, StudyError> {
         // Early stopping on validation animals: some training animals validate instead of
         // fitting; on validation sessions: the last sessions of every training window.
@@ -548,16 +562,19 @@ where
         };
         let valid_batch =
             SequenceBatch::<B::InnerBackend>::new(&valid_subs, &valid_windows, device);
-        let n_valid = valid_subs.len();
         let early = (!valid_subs.is_empty()).then(|| denovo_train::Validation {
             batch: &valid_batch,
-            w0: float_tensor(vec![0.0; n_valid * k], [n_valid, k], device),
+            w0: if on_sessions {
+                rows(idx, &base, device)
+            } else {
+                rows(&valid_idx, &base, device)
+            },
             same_animals: on_sessions,
         });
         let fresh = || {
             let rule = make();
             if spec.fit_w0 {
-                RuleFit::fitted_w0(rule, zeros(subs.len()))
+                RuleFit::fitted_w0(rule, rows(idx, &base, device))
             } else {
                 RuleFit::fixed_w0(rule)
             }
@@ -624,7 +641,7 @@ where
         let result = denovo_train::fit(
             model,
             &batch,
-            &zeros(subs.len()),
+            &rows(idx, &base, device),
             &config,
             hooks,
             &mut |r, m| {
@@ -632,7 +649,9 @@ where
                     .filter(|_| wants_heldout && (r.epoch % every == 0 || r.epoch == 1))
                     .map(|v| {
                         let inner = m.valid();
-                        let w0 = initial_weights_for(&inner, v.n_animals(), k, device);
+                        let same = v.1 == idx;
+                        let w0 = initial_weights_for(&inner, v.1, same, &base, device);
+                        let v = v.0;
                         denovo_train::evaluate(&inner.rule, v, w0).ll_per_trial
                     });
                 progress.epoch(label, r, heldout);
@@ -674,8 +693,8 @@ where
         let subs: Vec<&SubjectDesign> = idx.iter().map(|&i| subjects[i]).collect();
         SequenceBatch::<B::InnerBackend>::new(&subs, &windows, device)
     };
-    let w0_of = |m: &RuleFit<B::InnerBackend, R::InnerModule>, n: usize| {
-        initial_weights_for(m, n, k, device)
+    let w0_of = |m: &RuleFit<B::InnerBackend, R::InnerModule>, idx: &[usize], same: bool| {
+        initial_weights_for(m, idx, same, &base, device)
     };
     let names_of = |idx: &[usize]| -> Vec<&str> {
         idx.iter().map(|&i| subjects[i].subject.as_str()).collect()
@@ -694,8 +713,8 @@ where
                 .collect();
             let batch = inner(&fold.test, windows);
             let label = format!("fold {}/{}", f + 1, folds.len());
-            let one = fit_on(&fold.train, &label, Some(&batch))?;
-            let w0 = w0_of(&one.model, fold.test.len());
+            let one = fit_on(&fold.train, &label, Some((&batch, &fold.test)))?;
+            let w0 = w0_of(&one.model, &fold.test, false);
             let eval = denovo_train::evaluate(&one.model.rule, &batch, w0);
             parts.push(SplitScore::from_evaluation(&eval, &names_of(&fold.test)));
             fold_parameters.push(one.model.rule.parameters());
@@ -712,9 +731,9 @@ where
         .map(|&i| SubjectWindow::from(train_end[i], subjects[i].n_trials()))
         .collect();
     let full_batch = inner(&all, full_windows);
-    let validation = (spec.split.holdout_sessions > 0.0).then_some(&full_batch);
+    let validation = (spec.split.holdout_sessions > 0.0).then_some((&full_batch, &all[..]));
     let one = fit_on(&all, "fit", validation)?;
-    let w0 = w0_of(&one.model, all.len());
+    let w0 = w0_of(&one.model, &all, true);
     let train_windows = all
         .iter()
         .map(|&i| SubjectWindow::until(train_end[i]))
@@ -778,9 +797,13 @@ where
         format: data.format,
         regressors: design.names.clone(),
         subjects: names_of(&all).iter().map(|s| s.to_string()).collect(),
-        initial_weights: if spec.fit_w0 { "fitted" } else { "fixed-zero" }.into(),
-        w0: spec
-            .fit_w0
+        initial_weights: match (spec.fit_w0, &spec.w0) {
+            (true, _) => "fitted",
+            (false, Some(_)) => "known",
+            (false, None) => "fixed-zero",
+        }
+        .into(),
+        w0: (spec.fit_w0 || spec.w0.is_some())
             .then(|| to_f64_vec(w0).chunks(k).map(<[f64]>::to_vec).collect()),
         backend: spec.backend,
         precision: "f32".into(),

@@ -174,6 +174,11 @@ pub struct FitSpec {
     /// instead of fixing them at 0.
     #[serde(default)]
     pub fit_w0: bool,
+    /// Known initial weights per animal instead of 0: `truth` (the simulator's sidecar
+    /// beside the data, `<data>.truth.json`) or a CSV file with columns `subject` and
+    /// `w_<regressor>` for every regressor. With `fit_w0` they are the fit's start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub w0: Option<String>,
     /// Regressor names (empty: `stim, bias` when the data has a stimulus, else every input
     /// column and `bias`; see [`default_regressors`]).
     #[serde(default)]
@@ -228,6 +233,7 @@ struct FlatSpec {
     average_epochs: Option<usize>,
     #[serde(default)]
     fit_w0: bool,
+    w0: Option<String>,
     #[serde(default)]
     regressors: Vec<String>,
     first_trials: Option<usize>,
@@ -272,6 +278,7 @@ impl From<FlatSpec> for FitSpec {
                 average_epochs: f.average_epochs,
             },
             fit_w0: f.fit_w0,
+            w0: f.w0,
             regressors: f.regressors,
             first_trials: f.first_trials,
             format: f.format,
@@ -291,6 +298,7 @@ impl FitSpec {
             seed: 0,
             training: TrainingSpec::default(),
             fit_w0: false,
+            w0: None,
             regressors: Vec::new(),
             first_trials: None,
             format: Format::Auto,
@@ -534,4 +542,83 @@ pub fn default_regressors(data: &Dataset) -> Vec<String> {
         r.push("bias".into());
         r
     }
+}
+
+/// Every animal's known initial weights, `[animals][features]` in the design's order, from
+/// `source`: `truth` (the simulator's sidecar beside `spec.data`) or a CSV file (`subject`,
+/// `w_<regressor>`…).
+///
+/// Errors: [`StudyError::Io`] / [`StudyError::Format`] naming the file, a missing animal
+/// or regressor.
+pub(crate) fn known_w0(
+    spec: &FitSpec,
+    source: &str,
+    data: &Dataset,
+    design: &DesignMatrix,
+) -> Result<Vec<Vec<f64>>, StudyError> {
+    let by_subject: std::collections::HashMap<String, Vec<f64>> = if source == "truth" {
+        let path = denovo_sim::sidecar_path(&spec.data, data.format);
+        let text = std::fs::read_to_string(&path).map_err(StudyError::io(&path))?;
+        let truth: denovo_sim::GroundTruth = serde_json::from_str(&text)
+            .map_err(|e| StudyError::format(&path, format!("not a truth sidecar: {e}")))?;
+        if truth.regressors != design.names {
+            return Err(StudyError::format(
+                &path,
+                format!(
+                    "the truth's weights are for {}, the fit's regressors are {}",
+                    truth.regressors.join(", "),
+                    design.names.join(", ")
+                ),
+            ));
+        }
+        (truth.trajectories.into_iter())
+            .filter_map(|t| Some((t.subject, t.weights.first()?.clone())))
+            .collect()
+    } else {
+        let path = Path::new(source);
+        let mut reader = csv::Reader::from_path(path).map_err(|e| StudyError::format(path, e))?;
+        let header = reader
+            .headers()
+            .map_err(|e| StudyError::format(path, e))?
+            .clone();
+        let col = |name: &str| {
+            (header.iter().position(|h| h == name))
+                .ok_or_else(|| StudyError::format(path, format!("line 1: no `{name}` column")))
+        };
+        let subject = col("subject")?;
+        let cols: Vec<usize> = (design.names.iter())
+            .map(|n| col(&format!("w_{n}")))
+            .collect::<Result<_, _>>()?;
+        let mut map = std::collections::HashMap::new();
+        for (i, record) in reader.records().enumerate() {
+            let line = i + 2;
+            let record =
+                record.map_err(|e| StudyError::format(path, format!("line {line}: {e}")))?;
+            let w = (cols.iter())
+                .map(|&c| {
+                    let cell = record.get(c).unwrap_or("");
+                    (cell.trim().parse::<f64>().ok().filter(|v| v.is_finite())).ok_or_else(|| {
+                        StudyError::format(
+                            path,
+                            format!("line {line}, column {}: `{cell}` is not a number", c + 1),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<f64>, _>>()?;
+            map.insert(record.get(subject).unwrap_or("").to_string(), w);
+        }
+        map
+    };
+    (design.subjects.iter())
+        .map(|s| {
+            by_subject
+                .get(&s.subject)
+                .cloned()
+                .ok_or_else(|| StudyError::Setting {
+                    setting: "w0",
+                    expected: "initial weights for every animal",
+                    got: format!("none for `{}` in {source}", s.subject),
+                })
+        })
+        .collect()
 }

@@ -313,3 +313,52 @@ fn validation_sessions_stop_early_and_keep_the_best_epoch() {
     let s = fit(&spec).unwrap().summary;
     assert!(s.early_stopping.is_none() && s.epochs == 300);
 }
+
+#[test]
+fn known_initial_weights_come_from_the_truth_or_a_file() {
+    let _one = FITS.lock().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The paper's setting, small: w_stim = −2, w_bias drawn from {−1, 0, 1}.
+    let truth = RuleSpec::initial(RuleKind::Reinforce, 2, 0.0625);
+    let config = denovo_sim::CohortConfig {
+        animals: 4,
+        trials: 200,
+        stimuli: "-2:0.25:2".parse().unwrap(),
+        w0_choices: vec![vec![-2.0], vec![-1.0, 0.0, 1.0]],
+        seed: 8,
+        ..Default::default()
+    };
+    let cohort = denovo_sim::simulate(&truth, &config).unwrap();
+    let data = dir.path().join("paper.csv");
+    denovo_sim::write_cohort(&cohort, &data, Format::TrialsCsv).unwrap();
+    let true_w0: Vec<Vec<f64>> = cohort
+        .truth
+        .initial_weights()
+        .chunks(2)
+        .map(<[f64]>::to_vec)
+        .collect();
+    let mut spec = FitSpec::new(&data, ModelSpec::parametric(RuleKind::Reinforce));
+    spec.training.epochs = Some(20);
+    spec.w0 = Some("truth".into());
+    let s = fit(&spec).unwrap().summary;
+    assert_eq!(s.initial_weights, "known");
+    assert_eq!(s.w0.as_ref(), Some(&true_w0));
+    // The same weights from a CSV file give the same fit.
+    let csv = dir.path().join("w0.csv");
+    let mut text = "subject,w_stim,w_bias\n".to_string();
+    for (t, w) in cohort.truth.trajectories.iter().zip(&true_w0) {
+        text.push_str(&format!("{},{},{}\n", t.subject, w[0], w[1]));
+    }
+    std::fs::write(&csv, &text).unwrap();
+    spec.w0 = Some(csv.display().to_string());
+    let from_file = fit(&spec).unwrap().summary;
+    assert_eq!(from_file.parameters, s.parameters);
+    assert_eq!(from_file.train, s.train);
+    // A missing animal or a bad cell is named.
+    std::fs::write(&csv, text.lines().take(4).collect::<Vec<_>>().join("\n")).unwrap();
+    let err = fit(&spec).unwrap_err().to_string();
+    assert!(err.contains("sim004"), "{err}");
+    std::fs::write(&csv, "subject,w_stim,w_bias\nsim001,x,0\n").unwrap();
+    let err = fit(&spec).unwrap_err().to_string();
+    assert!(err.contains("line 2") && err.contains("`x`"), "{err}");
+}

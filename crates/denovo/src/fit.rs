@@ -128,6 +128,10 @@ pub struct FitArgs {
     /// fixing them at 0.
     #[arg(long)]
     pub fit_w0: bool,
+    /// Known initial weights per animal instead of 0: `truth` (the simulation's
+    /// <data>.truth.json) or a CSV with columns subject, w_<regressor>….
+    #[arg(long, value_name = "truth|FILE")]
+    pub w0: Option<String>,
     /// Regressors, comma-separated (default: stim,bias when the data has a stimulus, else
     /// every input column and bias).
     #[arg(long, value_delimiter = ',')]

@@ -63,6 +63,7 @@ mod evaluate;
 mod fit;
 mod model;
 mod readout;
+pub mod recovery;
 mod run_dir;
 mod score;
 mod spec;

@@ -362,3 +362,37 @@ fn known_initial_weights_come_from_the_truth_or_a_file() {
     let err = fit(&spec).unwrap_err().to_string();
     assert!(err.contains("line 2") && err.contains("`x`"), "{err}");
 }
+
+/// The paper's grid metric: a rule against itself is 0; REINFORCE against REINFORCE with
+/// another α_stim is off by exactly |α − α_true| / α_true (Δw_stim is proportional to α),
+/// and its error-trial update is 0 like the truth's.
+#[test]
+fn the_paper_grid_error_is_exact_for_reinforce() {
+    use denovo_study::recovery::{grid_error, paper_grid};
+    let points = paper_grid(21);
+    assert_eq!(points.len(), 17 * 2 * 21 * 3);
+    let device = Default::default();
+    let rule = |alpha: f64| {
+        denovo_study::Model::<denovo_study::ReadBackend>::from_rule_spec(
+            &RuleSpec {
+                kind: RuleKind::Reinforce,
+                alpha: vec![alpha, 0.0],
+                beta: vec![],
+                inverse_temperature: None,
+            },
+            &device,
+        )
+    };
+    let truth = rule(0.0625);
+    let same = grid_error(&truth, &truth, &points);
+    assert!(same.overall < 1e-12 && same.true_rms > 0.0);
+    let off = grid_error(&rule(0.05), &truth, &points);
+    for e in [off.overall, off.correct] {
+        assert!((e - 0.2).abs() < 1e-9, "{e}");
+    }
+    assert!(off.error < 1e-12, "REINFORCE does not learn from errors");
+    assert!(
+        off.by_bias.iter().all(|(_, e)| (e - 0.2).abs() < 1e-9),
+        "{off:?}"
+    );
+}

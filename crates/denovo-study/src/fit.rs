@@ -232,7 +232,13 @@ pub fn fit_with(
         }
         BackendChoice::Wgpu => wgpu_dispatch(spec, &data, &design, options)?,
     };
-    let rule = read_model(&spec.model, k, &result.summary.parameters, &result.record)?;
+    let rule = read_model(
+        &spec.model,
+        k,
+        &result.summary.parameters,
+        &result.record,
+        std::path::Path::new(""),
+    )?;
     Ok(FitResult {
         spec: result.spec,
         summary: result.summary,
@@ -243,30 +249,38 @@ pub fn fit_with(
 }
 
 /// The fitted rule of a built-in model on the read backend (f64): a parametric rule from
-/// its parameters, a neural rule from its record.
+/// its parameters, a neural rule from its record. Errors name `summary.json` and
+/// `model.mpk` in `dir` (the run directory, or empty for a fit in memory).
 pub(crate) fn read_model(
     model: &ModelSpec,
     k: usize,
     parameters: &serde_json::Value,
     record: &[u8],
+    dir: &std::path::Path,
 ) -> Result<Model<ReadBackend>, StudyError> {
     let device = Default::default();
+    let mpk = dir.join("model.mpk");
     Ok(match model.init::<ReadBackend>(k, &device) {
         Model::Parametric(_) => {
-            let spec: RuleSpec = serde_json::from_value(parameters.clone())
-                .map_err(|e| StudyError::format("summary.json", format!("`parameters`: {e}")))?;
+            let spec: RuleSpec = serde_json::from_value(parameters.clone()).map_err(|e| {
+                StudyError::format(dir.join("summary.json"), format!("`parameters`: {e}"))
+            })?;
             Model::from_rule_spec(&spec.validated(k)?, &device)
         }
-        Model::Dnn(rule) => Model::Dnn(Box::new(load_bytes(*rule, record)?)),
-        Model::Rnn(rule) => Model::Rnn(Box::new(load_bytes(*rule, record)?)),
+        Model::Dnn(rule) => Model::Dnn(Box::new(load_bytes(*rule, record, mpk)?)),
+        Model::Rnn(rule) => Model::Rnn(Box::new(load_bytes(*rule, record, mpk)?)),
     })
 }
 
 /// `module` with the parameters of a burn record (named MessagePack bytes).
-fn load_bytes<M: Module<ReadBackend>>(module: M, record: &[u8]) -> Result<M, StudyError> {
+fn load_bytes<M: Module<ReadBackend>>(
+    module: M,
+    record: &[u8],
+    path: PathBuf,
+) -> Result<M, StudyError> {
     let rec = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
         .load(record.to_vec(), &Default::default())
-        .map_err(record_err("model.mpk".into()))?;
+        .map_err(record_err(path))?;
     // Loaded values take burn's process-wide default float type, which an f32 fit earlier
     // in the process sets: cast back to the read precision.
     Ok(denovo_nn::cast_to_backend_precision(
@@ -457,14 +471,8 @@ fn split_validation(idx: &[usize], spec: &FitSpec) -> Result<(Vec<usize>, Vec<us
             got: format!("{} animal(s)", idx.len()),
         });
     }
+    // In [0, 1): checked with the other settings by `FitSpec::check`.
     let frac = spec.split.validation_animals;
-    if !(0.0..1.0).contains(&frac) {
-        return Err(StudyError::Setting {
-            setting: "validation_animals",
-            expected: "in [0, 1)",
-            got: frac.to_string(),
-        });
-    }
     let n_valid = ((frac * idx.len() as f64).round() as usize).clamp(1, idx.len() - 1);
     let folds = denovo_data::kfold_by_subject(idx.len(), idx.len(), spec.seed ^ 0x5eed)?;
     let valid: Vec<usize> = folds

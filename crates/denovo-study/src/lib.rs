@@ -80,8 +80,8 @@ pub use readout::RuleGrid;
 pub use run_dir::{Run, RunDir, RunWriter, write_weights};
 pub use score::{AnimalSplitScore, SplitScore};
 pub use spec::{
-    BackendChoice, DEFAULT_NEURAL_EPOCHS_CAP, DEFAULT_PATIENCE, DEFAULT_VALIDATION_SESSIONS,
-    EarlyStopping, FitSpec, SplitSpec, TrainingSpec, default_regressors,
+    BackendChoice, DEFAULT_NEURAL_EPOCHS_CAP, DEFAULT_PATIENCE, EarlyStopping, FitSpec, SplitSpec,
+    TrainingSpec, default_regressors,
 };
 pub use twin::{Distribution, quantile, simulate_rule_under, simulate_twins};
 

@@ -92,14 +92,7 @@ impl RunDir {
             Vec::new()
         };
         let k = summary.regressors.len();
-        let rule = crate::fit::read_model(&model, k, &summary.parameters, &record).map_err(
-            |e| match e {
-                StudyError::Format { reason, .. } => {
-                    StudyError::format(dir.join("model.mpk"), reason)
-                }
-                other => other,
-            },
-        )?;
+        let rule = crate::fit::read_model(&model, k, &summary.parameters, &record, dir)?;
         let spec_path = dir.join("fit.toml");
         let spec = spec_path
             .is_file()

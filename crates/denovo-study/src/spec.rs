@@ -84,9 +84,6 @@ impl Default for SplitSpec {
     }
 }
 
-/// A typical fraction of validation sessions (`--validation-sessions`).
-pub const DEFAULT_VALIDATION_SESSIONS: f64 = 0.1;
-
 /// The patience of early stopping on validation sessions when `early_stop` is not set
 /// (epochs without a better validation LL before the fit stops).
 pub const DEFAULT_PATIENCE: usize = 100;

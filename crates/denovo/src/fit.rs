@@ -206,7 +206,14 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
 /// Fits `spec` into a new run directory `out`, replacing what it holds (the demo).
 pub fn fit_to_dir(spec: &FitSpec, out: &Path) -> anyhow::Result<FitSummary> {
     spec.check()?;
-    fit_into(RunWriter::begin(out, spec, true)?, spec, false, false, None)
+    let spec = spec.resolved();
+    fit_into(
+        RunWriter::begin(out, &spec, true)?,
+        &spec,
+        false,
+        false,
+        None,
+    )
 }
 
 /// Fits `spec` into the run directory `writer` writes (quietly or with progress bars;

@@ -481,6 +481,25 @@ fn fit_stops_on_a_non_finite_loss_and_keeps_the_last_good_parameters() {
     );
 }
 
+/// `denovo fit RAT --model MODEL --holdout-sessions 0.2 --seed 1 --out OUT`; its summary.
+fn fit_rat(rat: &Path, model: &str, out: &Path) -> serde_json::Value {
+    let o = denovo(&[
+        "fit",
+        rat.to_str().unwrap(),
+        "--model",
+        model,
+        "--holdout-sessions",
+        "0.2",
+        "--seed",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    read_json(&out.join("summary.json"))
+}
+
 #[test]
 fn fit_on_the_rat_reports_held_out_sessions() {
     let Some(rat) = rat() else {
@@ -488,20 +507,7 @@ fn fit_on_the_rat_reports_held_out_sessions() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("rat");
-    let o = denovo(&[
-        "fit",
-        rat.to_str().unwrap(),
-        "--model",
-        "reinforce",
-        "--holdout-sessions",
-        "0.2",
-        "--quiet",
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let s: serde_json::Value = read_json(&run.join("summary.json"));
+    let s = fit_rat(&rat, "reinforce", &dir.path().join("rat"));
     assert_eq!(s["regressors"], serde_json::json!(["s1", "s2", "bias"]));
     assert_eq!(
         s["heldout_sessions"]["trials"].as_u64().unwrap() + s["train"]["trials"].as_u64().unwrap(),
@@ -1265,26 +1271,11 @@ fn the_library_fit_of_the_rat_matches_the_command_line() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("rat_dnn");
-    let o = denovo(&[
-        "fit",
-        rat.to_str().unwrap(),
-        "--model",
-        "dnn",
-        "--holdout-sessions",
-        "0.2",
-        "--seed",
-        "1",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let mut cli = fit_rat(&rat, "dnn", &dir.path().join("rat_dnn"));
     let mut spec = denovo_study::FitSpec::new(&rat, denovo_study::ModelSpec::dnn());
     spec.split.holdout_sessions = 0.2;
     spec.seed = 1;
     let library = denovo_study::fit(&spec).unwrap();
-    let mut cli = read_json(&out.join("summary.json"));
     let mut lib = serde_json::to_value(&library.summary).unwrap();
     for s in [&mut cli, &mut lib] {
         s["seconds"] = serde_json::Value::Null;

@@ -551,6 +551,13 @@ where
             fit_end.iter().map(|&e| SubjectWindow::until(e)).collect();
         let batch = SequenceBatch::<B>::new(&subs, &windows, device);
         let on_sessions = fit_end.iter().zip(idx).any(|(&e, &i)| e < train_end[i]);
+        if matches!(spec.early_stopping(), EarlyStopping::Sessions(_)) && !on_sessions {
+            return Err(StudyError::Setting {
+                setting: "validation_sessions",
+                expected: "used with animals that have at least two training sessions",
+                got: format!("none with two in `{label}`"),
+            });
+        }
         let (valid_subs, valid_windows): (Vec<&SubjectDesign>, Vec<SubjectWindow>) = if on_sessions
         {
             let w = idx.iter().zip(&fit_end);

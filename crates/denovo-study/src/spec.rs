@@ -391,6 +391,14 @@ impl FitSpec {
         {
             return bad("validation_sessions", "in [0, 1)", v.to_string());
         }
+        let epochs = self.config().epochs;
+        if let Some(n) = self.training.average_epochs.filter(|&n| n > epochs) {
+            return bad(
+                "average_epochs",
+                "at most the number of epochs (0 = off)",
+                format!("{n} > {epochs}"),
+            );
+        }
         if !(0.0..1.0).contains(&self.split.validation_animals) {
             return bad(
                 "validation_animals",
@@ -493,7 +501,7 @@ impl FitSpec {
             validate_every: (epochs / 100).max(1),
             checkpoint_every: t.checkpoint_every,
             weight_decay: t.weight_decay,
-            average_epochs: t.average_epochs.unwrap_or(0).min(epochs),
+            average_epochs: t.average_epochs.unwrap_or(0),
             ..FitConfig::default()
         }
     }
@@ -555,7 +563,12 @@ pub(crate) fn known_w0(
 ) -> Result<Vec<Vec<f64>>, StudyError> {
     let by_subject: std::collections::HashMap<String, Vec<f64>> = if source == "truth" {
         let path = denovo_sim::sidecar_path(&spec.data, data.format);
-        let text = std::fs::read_to_string(&path).map_err(StudyError::io(&path))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            StudyError::format(
+                &path,
+                format!("w0 = truth needs the simulation's sidecar: {e}"),
+            )
+        })?;
         let truth: denovo_sim::GroundTruth = serde_json::from_str(&text)
             .map_err(|e| StudyError::format(&path, format!("not a truth sidecar: {e}")))?;
         if truth.regressors != design.names {
@@ -573,7 +586,8 @@ pub(crate) fn known_w0(
             .collect()
     } else {
         let path = Path::new(source);
-        let mut reader = csv::Reader::from_path(path).map_err(|e| StudyError::format(path, e))?;
+        let mut reader = csv::Reader::from_path(path)
+            .map_err(|e| StudyError::format(path, format!("the w0 file (--w0): {e}")))?;
         let header = reader
             .headers()
             .map_err(|e| StudyError::format(path, e))?

@@ -238,6 +238,20 @@ fn each_error_kind_is_reported_as_such() {
             "{err}"
         );
     }
+    // Validation sessions where no animal has two training sessions.
+    let mut spec = small_spec(&data, ModelSpec::dnn());
+    (spec.split.holdout_sessions, spec.split.validation_sessions) = (0.67, Some(0.5));
+    let err = fit(&spec).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StudyError::Setting {
+                setting: "validation_sessions",
+                ..
+            }
+        ),
+        "{err}"
+    );
     // An unknown model name.
     let err = "dnm".parse::<ModelKind>().unwrap_err();
     assert!(matches!(err, StudyError::UnknownModel(_)) && err.to_string().contains("dnn"));

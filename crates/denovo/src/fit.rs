@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 /// Arguments of `denovo fit`.
 #[derive(Args, Debug, Clone, Serialize)]
-#[command(after_help = "Examples:
+#[command(
+    allow_negative_numbers = true,
+    after_help = "Examples:
   denovo fit ../shared/data/rat_W053.csv --model reinforce --holdout-sessions 0.2 --out runs/rat_reinforce
   denovo fit cohort.csv --model reinforce-baseline --folds 5 --out runs/cv
   denovo fit ibl_processed.csv --model qlearning --first-trials 10000 --fit-w0 --out runs/q
@@ -29,7 +31,8 @@ log-likelihood per trial (nats); held-out LL is its negative on unseen trials. E
 built-in rule trains on hand-written exact gradients: parametric rules through their
 closed form, dnn and rnn through one fused scan op per batch whose backward is registered
 with burn's autodiff (--generic: burn autodiff through every trial instead, the reference
-path; slow on long sequences).")]
+path; slow on long sequences)."
+)]
 pub struct FitArgs {
     /// The behaviour file (CSV) or ALF folder.
     #[arg(required_unless_present_any = ["resume", "config"])]
@@ -115,10 +118,11 @@ pub struct FitArgs {
     /// fast path (the reference; much slower).
     #[arg(long)]
     pub generic: bool,
-    /// L2 penalty of Adam's weight decay on every parameter.
+    /// L2 penalty of Adam's weight decay on every parameter [default: none].
     #[arg(long, value_name = "PENALTY")]
     pub weight_decay: Option<f64>,
-    /// Average the parameters of the last N epochs into the fitted model (Polyak / SWA).
+    /// Average the parameters of the last N epochs into the fitted model (Polyak / SWA;
+    /// at most --epochs) [default: off].
     #[arg(long, value_name = "N")]
     pub average_epochs: Option<usize>,
     /// Starting learning rate α of every weight.
@@ -170,7 +174,8 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
     } else {
         let (spec, out) = match &args.config {
             Some(path) => {
-                let (spec, out) = FitSpec::read_config(path)?;
+                let (mut spec, out) = FitSpec::read_config(path)?;
+                spec.data = std::path::absolute(&spec.data)?;
                 match args.out.clone().or(out) {
                     Some(out) => (spec, out),
                     None => bail!("{}: `out` is missing (or pass --out)", path.display()),

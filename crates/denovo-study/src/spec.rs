@@ -135,6 +135,11 @@ pub struct TrainingSpec {
     /// Average the parameters of the last N epochs (Polyak / SWA; `None` or 0: off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub average_epochs: Option<usize>,
+    /// Minibatches of this many animals, one Adam step each, every epoch visiting every
+    /// animal once in a seeded shuffled order (`None`: one full-batch step per epoch).
+    /// Needs fixed initial weights (not `fit_w0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minibatch: Option<usize>,
 }
 
 /// A fit described as plain data: data, regressors, model, split, training settings and
@@ -228,6 +233,7 @@ struct FlatSpec {
     generic: bool,
     weight_decay: Option<f64>,
     average_epochs: Option<usize>,
+    minibatch: Option<usize>,
     #[serde(default)]
     fit_w0: bool,
     w0: Option<String>,
@@ -273,6 +279,7 @@ impl From<FlatSpec> for FitSpec {
                 generic: f.generic,
                 weight_decay: f.weight_decay,
                 average_epochs: f.average_epochs,
+                minibatch: f.minibatch,
             },
             fit_w0: f.fit_w0,
             w0: f.w0,
@@ -379,6 +386,7 @@ impl FitSpec {
             ("bptt", self.training.bptt),
             ("early_stop", self.training.early_stop),
             ("first_trials", self.first_trials),
+            ("minibatch", self.training.minibatch),
         ] {
             if value == Some(0) {
                 return bad(setting, "at least 1", "0".into());
@@ -397,6 +405,13 @@ impl FitSpec {
                 "average_epochs",
                 "at most the number of epochs (0 = off)",
                 format!("{n} > {epochs}"),
+            );
+        }
+        if self.training.minibatch.is_some() && self.fit_w0 {
+            return bad(
+                "minibatch",
+                "no minibatches when w0 is fitted (fit_w0); use fixed or known w0",
+                "minibatch with fit_w0".into(),
             );
         }
         if !(0.0..1.0).contains(&self.split.validation_animals) {
@@ -442,8 +457,12 @@ impl FitSpec {
                 c.patience.unwrap_or(0)
             ),
         };
+        let steps = match c.minibatch {
+            Some(m) => format!(" (minibatches of {m} animals)"),
+            None => String::new(),
+        };
         format!(
-            "{}: up to {} epochs of Adam at lr {} (halved every {}), {} L-BFGS iterations, {stop}",
+            "{}: up to {} epochs of Adam{steps} at lr {} (halved every {}), {} L-BFGS iterations, {stop}",
             self.model.model, c.epochs, c.learning_rate, c.lr_step, c.lbfgs_iterations
         )
     }
@@ -502,6 +521,8 @@ impl FitSpec {
             checkpoint_every: t.checkpoint_every,
             weight_decay: t.weight_decay,
             average_epochs: t.average_epochs.unwrap_or(0),
+            minibatch: t.minibatch,
+            shuffle_seed: self.seed,
             ..FitConfig::default()
         }
     }

@@ -170,6 +170,21 @@ impl<B: Backend> SequenceBatch<B> {
         })
     }
 
+    /// The batch of animals `idx` (in that order), on the same device.
+    ///
+    /// # Panics
+    /// If an index is out of range.
+    pub fn select(&self, idx: &[usize]) -> Self {
+        let host: Vec<HostSequence> = idx.iter().map(|&i| self.host[i].clone()).collect();
+        SequenceBatch {
+            scored: idx.iter().map(|&i| self.scored[i]).collect(),
+            n_features: self.n_features,
+            host: host.into(),
+            device: self.device.clone(),
+            steps: OnceLock::new(),
+        }
+    }
+
     /// Number of animals.
     pub fn n_animals(&self) -> usize {
         self.scored.len()
@@ -179,4 +194,16 @@ impl<B: Backend> SequenceBatch<B> {
     pub fn n_scored(&self) -> usize {
         self.scored.iter().sum()
     }
+}
+
+/// The animals `0..n` in a shuffled order cut into chunks of `size` (the last may be
+/// shorter): the minibatches of epoch `epoch`. The order depends only on `seed` and `epoch`
+/// (a seeded Fisher–Yates shuffle), so a resumed fit takes the same minibatches.
+pub fn shuffled_chunks(n: usize, size: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
+    use rand::seq::SliceRandom;
+    use rand::{SeedableRng, rngs::StdRng};
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = StdRng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    order.shuffle(&mut rng);
+    order.chunks(size.max(1)).map(<[usize]>::to_vec).collect()
 }

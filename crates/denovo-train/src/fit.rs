@@ -127,6 +127,20 @@ pub struct FitConfig {
     /// epoch.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub average_epochs: usize,
+    /// Minibatches of animals: each epoch visits the animals once, in a shuffled order, and
+    /// takes one Adam step per this many animals (`None`: one full-batch step per epoch).
+    /// The loss an epoch reports is then the mean over its minibatches, each at the
+    /// parameters it was taken at. Needs fixed initial weights (no fitted w0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minibatch: Option<usize>,
+    /// Seed of the minibatches' shuffled order (the order of epoch e depends on it and e
+    /// alone, so a resumed fit takes the same minibatches).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub shuffle_seed: u64,
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -226,6 +240,8 @@ impl Default for FitConfig {
             checkpoint_every: 0,
             weight_decay: None,
             average_epochs: 0,
+            minibatch: None,
+            shuffle_seed: 0,
         }
     }
 }
@@ -287,8 +303,9 @@ pub struct FitFailure<M: std::fmt::Debug> {
     pub history: Vec<f64>,
 }
 
-/// Fits `model` to the scored choices of `batch` by full-batch Adam on the negative
-/// log-likelihood per trial, backpropagating through the whole trajectory. `w0_fixed` is
+/// Fits `model` to the scored choices of `batch` by Adam on the negative log-likelihood per
+/// trial (full batch, or minibatches of animals with [`FitConfig::minibatch`]),
+/// backpropagating through the whole trajectory. `w0_fixed` is
 /// used when the model's w0 is not fitted. `on_epoch` is called after every epoch with the
 /// updated model (to score validation data, show progress, checkpoint) and may return
 /// `false` to stop early.
@@ -330,15 +347,25 @@ where
         first_epoch = r.epoch;
         history = r.history;
     }
-    let mut last_good = model.clone();
     let mut averaged = crate::average::ParamSums::default();
     let average_from = config.epochs.saturating_sub(config.average_epochs);
     // (validation LL, epoch, model) of the best validation score so far.
     let mut best: Option<(f64, usize, RuleFit<B, R>)> = None;
+    let minibatches = config.minibatch.filter(|&m| m > 0 && m < batch.n_animals());
+    if minibatches.is_some() && model.w0.is_some() {
+        return Err(Box::new(FitFailure {
+            epoch: first_epoch + 1,
+            loss: f64::NAN,
+            last_good_epoch: first_epoch,
+            last_good: model,
+            history,
+            reason: "minibatches of animals need fixed initial weights (w0 is fitted)".into(),
+        }));
+    }
     for epoch in first_epoch..config.epochs {
-        let (value, grads) = loss_and_gradients(&model, batch, w0_fixed, n, config);
-        if !value.is_finite() {
-            return Err(Box::new(FitFailure {
+        let lr = config.learning_rate_at(epoch);
+        let non_finite = |value: f64, history: Vec<f64>, last_good: RuleFit<B, R>| {
+            Box::new(FitFailure {
                 epoch: epoch + 1,
                 loss: value,
                 last_good_epoch: epoch,
@@ -347,12 +374,40 @@ where
                 reason: format!(
                     "the training loss became non-finite ({value}); try a smaller --lr"
                 ),
-            }));
-        }
+            })
+        };
+        let last_good = model.clone();
+        let value = match minibatches {
+            None => {
+                let (value, grads) = loss_and_gradients(&model, batch, w0_fixed, n, config);
+                if !value.is_finite() {
+                    return Err(non_finite(value, history, last_good));
+                }
+                model = optim.step(lr, model, grads);
+                value
+            }
+            Some(size) => {
+                let mut total = 0.0;
+                for animals in crate::batch::shuffled_chunks(
+                    batch.n_animals(),
+                    size,
+                    config.shuffle_seed,
+                    epoch,
+                ) {
+                    let sub = batch.select(&animals);
+                    let w0 = select_rows(w0_fixed, &animals);
+                    let n_sub = sub.n_scored().max(1) as f64;
+                    let (value, grads) = loss_and_gradients(&model, &sub, &w0, n_sub, config);
+                    if !value.is_finite() {
+                        return Err(non_finite(value, history, last_good));
+                    }
+                    total += value * n_sub;
+                    model = optim.step(lr, model, grads);
+                }
+                total / n
+            }
+        };
         history.push(value);
-        last_good = model.clone();
-        let lr = config.learning_rate_at(epoch);
-        model = optim.step(lr, model, grads);
         if config.average_epochs > 0 && epoch >= average_from {
             averaged.add(&model);
         }
@@ -581,4 +636,15 @@ where
         );
     }
     (-g.log_likelihood / n, grads)
+}
+
+/// Rows `idx` of `[animals, features]` initial weights.
+fn select_rows<B: Backend>(w0: &Tensor<B, 2>, idx: &[usize]) -> Tensor<B, 2> {
+    let device = w0.device();
+    let ids: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
+    let ids = Tensor::<B, 1, burn::tensor::Int>::from_data(
+        burn::tensor::TensorData::new(ids, [idx.len()]),
+        &device,
+    );
+    w0.clone().select(0, ids)
 }

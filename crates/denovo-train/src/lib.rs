@@ -43,7 +43,7 @@ mod fast;
 mod fit;
 pub mod readout;
 
-pub use batch::{SequenceBatch, SubjectWindow};
+pub use batch::{SequenceBatch, SubjectWindow, shuffled_chunks};
 pub use denovo_rules::HostSequence;
 pub use evaluate::{AnimalScore, Evaluation, evaluate, weight_trajectories};
 pub use fast::{ClosedFormValue, closed_form_value, closed_form_walk};

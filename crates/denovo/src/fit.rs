@@ -125,6 +125,9 @@ pub struct FitArgs {
     /// at most --epochs) [default: off].
     #[arg(long, value_name = "N")]
     pub average_epochs: Option<usize>,
+    /// One Adam step per N animals (each epoch visits every animal once) [default: full batch].
+    #[arg(long, value_name = "N")]
+    pub minibatch: Option<usize>,
     /// Starting learning rate α of every weight.
     #[arg(long, default_value_t = 0.01)]
     pub init_alpha: f64,

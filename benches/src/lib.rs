@@ -43,6 +43,7 @@ pub fn reinforce_cohort_seeded(
         alpha: vec![1.0 / 16.0, 1.0 / 64.0],
         beta: vec![],
         inverse_temperature: None,
+        streak_cap: None,
     };
     let config = CohortConfig {
         animals,

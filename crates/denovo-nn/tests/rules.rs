@@ -494,6 +494,7 @@ fn dnn_rule_learns_a_reinforce_cohort() {
         alpha: vec![1.0 / 16.0, 0.0],
         beta: vec![],
         inverse_temperature: None,
+        streak_cap: None,
     };
     let cohort = |animals: usize, seed: u64| {
         let config = denovo_sim::CohortConfig {

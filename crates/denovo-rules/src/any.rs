@@ -2,11 +2,12 @@
 //! — the one place where a parametric rule's name becomes its type.
 
 use crate::{
-    Parametric, PredictMax, QLearning, Reinforce, ReinforceBaseline, RewardMax, RuleKind, RuleSpec,
+    Parametric, PredictMax, QLearning, Reinforce, ReinforceBaseline, ReinforceStreak, RewardMax,
+    RuleKind, RuleSpec,
 };
 use burn::tensor::backend::Backend;
 
-/// One of the five parametric rules, chosen at run time by [`RuleSpec::kind`]. Generic code
+/// One of the six parametric rules, chosen at run time by [`RuleSpec::kind`]. Generic code
 /// reaches the concrete rule through [`with_parametric!`](crate::with_parametric), which
 /// expands to one `match` arm per rule (so each arm is type-checked with its own type).
 #[derive(Debug, Clone)]
@@ -21,6 +22,8 @@ pub enum ParametricRule<B: Backend> {
     PredictMax(PredictMax<B>),
     /// [`QLearning`].
     QLearning(QLearning<B>),
+    /// [`ReinforceStreak`].
+    ReinforceStreak(ReinforceStreak<B>),
 }
 
 impl<B: Backend> ParametricRule<B> {
@@ -35,6 +38,9 @@ impl<B: Backend> ParametricRule<B> {
             RuleKind::Rewardmax => Self::RewardMax(RewardMax::from_spec(spec, device)),
             RuleKind::Predictmax => Self::PredictMax(PredictMax::from_spec(spec, device)),
             RuleKind::Qlearning => Self::QLearning(QLearning::from_spec(spec, device)),
+            RuleKind::ReinforceStreak => {
+                Self::ReinforceStreak(ReinforceStreak::from_spec(spec, device))
+            }
         }
     }
 
@@ -64,6 +70,7 @@ macro_rules! with_parametric {
             $crate::ParametricRule::RewardMax($r) => $body,
             $crate::ParametricRule::PredictMax($r) => $body,
             $crate::ParametricRule::QLearning($r) => $body,
+            $crate::ParametricRule::ReinforceStreak($r) => $body,
         }
     };
 }

@@ -31,6 +31,8 @@ pub struct ClosedForm {
     pub beta: Vec<f64>,
     /// Inverse temperature τ (Q-learning), else 1.
     pub tau: f64,
+    /// Cap K of the streak count (`reinforce-streak`), else 0 (unused).
+    pub streak_cap: usize,
     /// The stored parameters, in order: log α, then β or log τ when present. The parameter
     /// columns of every Jacobian follow this order.
     pub params: Vec<ClosedFormParam>,
@@ -42,12 +44,13 @@ impl ClosedForm {
         self.params.iter().map(|p| p.values.len()).sum()
     }
 
-    /// Dimension S of the state for K = `k` weights.
+    /// Dimension S of the state for K = `k` weights: 2K for Q-learning (θ_R, θ_L), K + 1
+    /// for `reinforce-streak` (w, then the streak count), else K.
     pub fn state_dim(&self, k: usize) -> usize {
-        if self.kind == RuleKind::Qlearning {
-            2 * k
-        } else {
-            k
+        match self.kind {
+            RuleKind::Qlearning => 2 * k,
+            RuleKind::ReinforceStreak => k + 1,
+            _ => k,
         }
     }
 
@@ -74,7 +77,9 @@ impl ClosedForm {
                 ds_dtheta[(k + j) * n_p + k] = -s[k + j];
             }
         } else {
-            s.copy_from_slice(w0);
+            // w0, then (reinforce-streak) a streak count of 0 that no parameter moves.
+            s[..k].copy_from_slice(w0);
+            s[k..].iter_mut().for_each(|v| *v = 0.0);
             for j in 0..k {
                 ds_dw0[j * k + j] = 1.0;
             }
@@ -96,7 +101,7 @@ impl ClosedForm {
                 dw_dtheta[j * n_p + k] = w[j];
             }
         } else {
-            w.copy_from_slice(s);
+            w.copy_from_slice(&s[..k]);
             for j in 0..k {
                 dw_ds[j * dim + j] = 1.0;
             }
@@ -143,6 +148,17 @@ impl ClosedForm {
         let z: f64 = s.iter().zip(x).map(|(a, b)| a * b).sum();
         let p = sigmoid(z);
         let v = p * (1.0 - p);
+        // reinforce-streak: the step's factor 1 + min(k, K) from the streak count s[K]
+        // (piecewise constant in the state, so it adds no derivative), and the next count.
+        let factor = if self.kind == RuleKind::ReinforceStreak {
+            let streak = s[k];
+            let rewarded = reward > 0.0;
+            next[k] = if rewarded { streak + 1.0 } else { 0.0 };
+            dnext_ds[k * dim + k] = if rewarded { 1.0 } else { 0.0 };
+            1.0 + streak.min(self.streak_cap as f64)
+        } else {
+            1.0
+        };
         // Δ_j = α_j · c_j · x_j, with a per-rule factor c_j(p) whose derivative in z is dc_j.
         for j in 0..k {
             let (c, dc) = match self.kind {
@@ -156,6 +172,7 @@ impl ClosedForm {
                     (sign * v, sign * v * (1.0 - 2.0 * p))
                 }
                 RuleKind::Predictmax => (answer - p, -v),
+                RuleKind::ReinforceStreak => (factor * reward * (choice - p), -factor * reward * v),
                 RuleKind::Qlearning => unreachable!("handled above"),
             };
             let a = self.alpha[j];

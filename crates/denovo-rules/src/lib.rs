@@ -7,7 +7,8 @@
 //! animal. Animals are batched: every tensor has the animals in its first dimension.
 //!
 //! The parametric rules here — [`Reinforce`], [`ReinforceBaseline`], [`RewardMax`],
-//! [`PredictMax`] (Ashwood et al., NeurIPS 2020) and [`QLearning`] — are burn modules whose parameters are
+//! [`PredictMax`] (Ashwood et al., NeurIPS 2020), [`QLearning`] and denovo's
+//! history-dependent test rule [`ReinforceStreak`] — are burn modules whose parameters are
 //! stored in an unconstrained form (log learning rates) so that fitting may move them
 //! freely. The simulator steps the same modules with sampled choices, the fitter with
 //! observed ones: one formula, one place.
@@ -41,8 +42,10 @@ mod spec;
 
 pub use any::ParametricRule;
 pub use closed_form::{ClosedForm, ClosedFormParam};
-pub use parametric::{Parametric, PredictMax, QLearning, Reinforce, ReinforceBaseline, RewardMax};
-pub use spec::{RuleKind, RuleSpec, SpecError};
+pub use parametric::{
+    Parametric, PredictMax, QLearning, Reinforce, ReinforceBaseline, ReinforceStreak, RewardMax,
+};
+pub use spec::{DEFAULT_STREAK_CAP, RuleKind, RuleSpec, SpecError};
 
 use burn::tensor::{Tensor, backend::Backend};
 

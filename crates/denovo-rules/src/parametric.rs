@@ -7,6 +7,7 @@
 //! | REINFORCE with baseline | α ⊙ (r − β) ⊙ (y − p) x, one baseline β per weight |
 //! | RewardMax | α ⊙ (2a − 1) p (1 − p) x — ∇_w of the expected reward |
 //! | PredictMax | α ⊙ (a − p) x — ∇_w log p(a), predicting the correct side |
+//! | REINFORCE-streak (denovo's test rule) | α ⊙ (1 + min(k, K)) r (y − p) x, k = rewarded trials in a row just before |
 //!
 //! | Q-learning | Q_side = θ_side · x; δ = r − Q_chosen; θ_chosen += α ⊙ δ x; w = τ (θ_R − θ_L) |
 //!
@@ -67,6 +68,7 @@ fn closed_form_of<B: Backend>(
         alpha: log_alpha_values.iter().map(|v| v.exp()).collect(),
         beta: beta_values,
         tau: 1.0,
+        streak_cap: 0,
         params,
     })
 }
@@ -285,6 +287,7 @@ impl<B: Backend> LearningRule<B> for QLearning<B> {
             alpha: log_alpha.iter().map(|v| v.exp()).collect(),
             beta: vec![],
             tau: log_tau[0].exp(),
+            streak_cap: 0,
             params: vec![
                 ClosedFormParam {
                     id: self.log_alpha.id,
@@ -331,6 +334,89 @@ impl<B: Backend> LearningRule<B> for QLearning<B> {
     }
 }
 
+/// REINFORCE whose step grows with the run of rewards just before the trial:
+///
+/// Δw_t = α ⊙ (1 + min(k_t, K)) · r_t (y_t − p_t) x_t,
+///
+/// where k_t is the number of consecutive rewarded trials (r > 0) immediately before trial
+/// t — 0 when trial t − 1 was unrewarded or t is the animal's first trial; the count runs
+/// on across session boundaries — and K is the cap ([`RuleSpec::streak_cap`], default
+/// [`crate::DEFAULT_STREAK_CAP`] = 3). With K = 0 it is [`Reinforce`] exactly.
+///
+/// Source: denovo's own test rule for the history claim of Liu, Geadah & Pillow (2025,
+/// §5): a true rule whose update depends on the trial history, which the RNN rule should
+/// recover and the history-free DNN rule cannot (issue 12, item 5). It is not a rule from
+/// the literature.
+///
+/// The state is `[animals, features + 1]`: the weights w in the first `features` columns,
+/// the current (uncapped) streak count k in the last. The count depends only on the
+/// observed rewards, so no gradient flows through it.
+#[derive(Module, Debug)]
+pub struct ReinforceStreak<B: Backend> {
+    /// log α, one per weight.
+    pub log_alpha: Param<Tensor<B, 1>>,
+    /// The cap K of the streak count (fixed, not fitted).
+    pub cap: usize,
+}
+
+impl<B: Backend> ReinforceStreak<B> {
+    /// A rule with learning rates `alpha` (one per regressor, ≥ 0) and streak cap `cap`.
+    pub fn new(alpha: &[f64], cap: usize, device: &B::Device) -> Self {
+        ReinforceStreak {
+            log_alpha: log_param(alpha, device),
+            cap,
+        }
+    }
+    /// The learning rates α.
+    pub fn alpha(&self) -> Tensor<B, 1> {
+        self.log_alpha.val().exp()
+    }
+    /// The streak counts k of a state, `[animals, 1]`.
+    pub fn streak(state: &Tensor<B, 2>) -> Tensor<B, 2> {
+        let [n, d] = state.dims();
+        state.clone().slice([0..n, d - 1..d])
+    }
+}
+
+impl<B: Backend> LearningRule<B> for ReinforceStreak<B> {
+    type State = Tensor<B, 2>;
+    fn closed_form(&self) -> Option<ClosedForm> {
+        let mut form = closed_form_of(RuleKind::ReinforceStreak, &self.log_alpha, None)?;
+        form.streak_cap = self.cap;
+        Some(form)
+    }
+    fn name(&self) -> &'static str {
+        "reinforce-streak"
+    }
+    fn initial_state(&self, w0: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [n, _] = w0.dims();
+        let zeros = Tensor::zeros([n, 1], &w0.device());
+        Tensor::cat(vec![w0, zeros], 1)
+    }
+    fn policy_weights(&self, state: &Tensor<B, 2>) -> Tensor<B, 2> {
+        let [n, d] = state.dims();
+        state.clone().slice([0..n, 0..d - 1])
+    }
+    fn step(&self, state: Tensor<B, 2>, trial: &TrialBatch<B>) -> Tensor<B, 2> {
+        let w = self.policy_weights(&state);
+        let streak = Self::streak(&state).detach();
+        let p = policy(w.clone(), trial);
+        let factor = streak.clone().clamp_max(self.cap as f64) + 1.0;
+        let g = (col(trial.choice.clone()) - p) * col(trial.reward.clone()) * trial.x.clone();
+        let w = w + g * factor * row(self.alpha());
+        let rewarded = col(trial.reward.clone()).greater_elem(0.0).float();
+        Tensor::cat(vec![w, (streak + 1.0) * rewarded], 1)
+    }
+    fn detach(&self, state: Tensor<B, 2>) -> Tensor<B, 2> {
+        state.detach()
+    }
+    fn perturb_weights(&self, state: Tensor<B, 2>, delta: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [n, _] = delta.dims();
+        let zeros = Tensor::zeros([n, 1], &delta.device());
+        state + Tensor::cat(vec![delta, zeros], 1)
+    }
+}
+
 /// A parametric rule that converts to and from its [`RuleSpec`] (the parameters as plain
 /// numbers, for simulation settings, fit reports and starting points).
 pub trait Parametric<B: Backend>: LearningRule<B> + Sized {
@@ -354,6 +440,7 @@ impl<B: Backend> Parametric<B> for Reinforce<B> {
             alpha: values(self.alpha()),
             beta: vec![],
             inverse_temperature: None,
+            streak_cap: None,
         }
     }
 }
@@ -368,6 +455,7 @@ impl<B: Backend> Parametric<B> for ReinforceBaseline<B> {
             alpha: values(self.alpha()),
             beta: values(self.beta.val()),
             inverse_temperature: None,
+            streak_cap: None,
         }
     }
 }
@@ -382,6 +470,7 @@ impl<B: Backend> Parametric<B> for RewardMax<B> {
             alpha: values(self.alpha()),
             beta: vec![],
             inverse_temperature: None,
+            streak_cap: None,
         }
     }
 }
@@ -396,6 +485,7 @@ impl<B: Backend> Parametric<B> for PredictMax<B> {
             alpha: values(self.alpha()),
             beta: vec![],
             inverse_temperature: None,
+            streak_cap: None,
         }
     }
 }
@@ -410,6 +500,23 @@ impl<B: Backend> Parametric<B> for QLearning<B> {
             alpha: values(self.alpha()),
             beta: vec![],
             inverse_temperature: values(self.inverse_temperature()).first().copied(),
+            streak_cap: None,
+        }
+    }
+}
+
+impl<B: Backend> Parametric<B> for ReinforceStreak<B> {
+    fn from_spec(spec: &RuleSpec, device: &B::Device) -> Self {
+        let cap = spec.streak_cap.unwrap_or(crate::DEFAULT_STREAK_CAP);
+        ReinforceStreak::new(&spec.alpha, cap, device)
+    }
+    fn spec(&self) -> RuleSpec {
+        RuleSpec {
+            kind: RuleKind::ReinforceStreak,
+            alpha: values(self.alpha()),
+            beta: vec![],
+            inverse_temperature: None,
+            streak_cap: Some(self.cap),
         }
     }
 }

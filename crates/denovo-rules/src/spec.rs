@@ -17,16 +17,24 @@ pub enum RuleKind {
     Predictmax,
     /// [`crate::QLearning`].
     Qlearning,
+    /// [`crate::ReinforceStreak`]: REINFORCE whose step grows with the run of rewarded
+    /// trials just before the trial (denovo's own history-dependent test rule).
+    ReinforceStreak,
 }
+
+/// The default cap K of [`RuleKind::ReinforceStreak`]'s streak count (the step is at most
+/// (1 + K) times REINFORCE's).
+pub const DEFAULT_STREAK_CAP: usize = 3;
 
 impl RuleKind {
     /// Every kind, in a stable order.
-    pub const ALL: [RuleKind; 5] = [
+    pub const ALL: [RuleKind; 6] = [
         RuleKind::Reinforce,
         RuleKind::ReinforceBaseline,
         RuleKind::Rewardmax,
         RuleKind::Predictmax,
         RuleKind::Qlearning,
+        RuleKind::ReinforceStreak,
     ];
 
     /// The command-line name.
@@ -37,6 +45,7 @@ impl RuleKind {
             RuleKind::Rewardmax => "rewardmax",
             RuleKind::Predictmax => "predictmax",
             RuleKind::Qlearning => "qlearning",
+            RuleKind::ReinforceStreak => "reinforce-streak",
         }
     }
 }
@@ -56,7 +65,7 @@ impl std::str::FromStr for RuleKind {
 pub enum SpecError {
     /// The rule name is not one of [`RuleKind::ALL`].
     #[error(
-        "unknown rule `{0}` (expected reinforce, reinforce-baseline, rewardmax, predictmax or qlearning)"
+        "unknown rule `{0}` (expected reinforce, reinforce-baseline, rewardmax, predictmax, qlearning or reinforce-streak)"
     )]
     UnknownRule(String),
     /// A parameter vector has the wrong length.
@@ -90,11 +99,17 @@ pub struct RuleSpec {
     /// Inverse temperature of Q-learning (`None` for the other rules).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inverse_temperature: Option<f64>,
+    /// Cap K of the streak count of `reinforce-streak` (`None` for the other rules;
+    /// [`RuleSpec::validated`] fills in [`DEFAULT_STREAK_CAP`] when absent, so sidecars
+    /// written before the field existed still read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streak_cap: Option<usize>,
 }
 
 impl RuleSpec {
-    /// A rule of `kind` with every learning rate `alpha`, baselines 0 and inverse
-    /// temperature 1: the starting point of a fit.
+    /// A rule of `kind` with every learning rate `alpha`, baselines 0, inverse
+    /// temperature 1 and streak cap [`DEFAULT_STREAK_CAP`] (each only where `kind` has
+    /// it): the starting point of a fit.
     pub fn initial(kind: RuleKind, n_features: usize, alpha: f64) -> Self {
         RuleSpec {
             kind,
@@ -105,11 +120,16 @@ impl RuleSpec {
                 vec![]
             },
             inverse_temperature: (kind == RuleKind::Qlearning).then_some(1.0),
+            streak_cap: (kind == RuleKind::ReinforceStreak).then_some(DEFAULT_STREAK_CAP),
         }
     }
 
     /// Checks the parameters against `n_features` regressors. A baseline rule given no β
-    /// gets β = 0; Q-learning given no inverse temperature gets 1.
+    /// gets β = 0; Q-learning given no inverse temperature gets 1; `reinforce-streak` given
+    /// no cap gets [`DEFAULT_STREAK_CAP`]. Parameters of other rules are dropped.
+    ///
+    /// Errors: [`SpecError::WrongLength`], [`SpecError::BadRate`],
+    /// [`SpecError::BadTemperature`].
     pub fn validated(mut self, n_features: usize) -> Result<Self, SpecError> {
         if self.alpha.len() != n_features {
             return Err(SpecError::WrongLength {
@@ -142,6 +162,11 @@ impl RuleSpec {
             }
         } else {
             self.inverse_temperature = None;
+        }
+        if self.kind == RuleKind::ReinforceStreak {
+            self.streak_cap.get_or_insert(DEFAULT_STREAK_CAP);
+        } else {
+            self.streak_cap = None;
         }
         Ok(self)
     }

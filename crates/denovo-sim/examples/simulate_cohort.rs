@@ -20,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         alpha: vec![1.0 / 16.0, 1.0 / 64.0],
         beta: vec![],
         inverse_temperature: None,
+        streak_cap: None,
     };
     // 20 animals × 2,000 trials in sessions of 300–500 trials, initial weights 0.
     let config = CohortConfig {

@@ -131,6 +131,12 @@ pub struct CohortConfig {
     /// The paper's simulation: w_stim = −2 for every animal, w_bias from {−1, 0, 1}.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub w0_choices: Vec<Vec<f64>>,
+    /// Initial weights given per animal instead: `w0_per_animal[i]` is animal i's
+    /// [stim, bias] (empty = drawn; otherwise exactly one row per animal). Set it from a
+    /// file with [`CohortConfig::with_w0_from`]; the paper's test cohort starts each animal
+    /// from its training counterpart's initial weights.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub w0_per_animal: Vec<Vec<f64>>,
     /// Standard deviation of the Gaussian weight noise added after every trial [stim, bias].
     pub noise_sd: Vec<f64>,
     /// Random seed.
@@ -150,6 +156,7 @@ impl Default for CohortConfig {
             w0_mean: vec![0.0, 0.0],
             w0_sd: vec![0.0, 0.0],
             w0_choices: Vec::new(),
+            w0_per_animal: Vec::new(),
             noise_sd: vec![0.0, 0.0],
             seed: 0,
         }
@@ -175,6 +182,67 @@ pub enum SimError {
         path: PathBuf,
         /// What went wrong.
         message: String,
+    },
+    /// An initial-weights file ([`read_w0_file`], `--w0-from`) cannot be used.
+    #[error("{path}: {problem}")]
+    W0File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: W0FileProblem,
+    },
+}
+
+/// What is wrong with an initial-weights file (see [`SimError::W0File`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum W0FileProblem {
+    /// The file cannot be read.
+    #[error("cannot read the initial weights: {0}")]
+    Read(String),
+    /// The file looks like a truth sidecar (JSON) but is not one.
+    #[error("not a truth sidecar written by `denovo simulate`: {0}")]
+    Truth(String),
+    /// The CSV header is not `subject,<regressor>…`, or the weights have another number
+    /// of columns than the simulator's regressors.
+    #[error("has weight columns [{}], expected {} ({}) after `subject`", .got.join(", "), .expected.len(), .expected.join(", "))]
+    Columns {
+        /// The simulator's regressors.
+        expected: Vec<String>,
+        /// The file's weight columns (or, for a sidecar, its regressors).
+        got: Vec<String>,
+    },
+    /// A CSV row has another number of cells than the header.
+    #[error("line {line}: {got} cells, the header has {expected}")]
+    RowLength {
+        /// 1-based line number.
+        line: usize,
+        /// Cells in the header.
+        expected: usize,
+        /// Cells on this line.
+        got: usize,
+    },
+    /// A cell is not a finite number.
+    #[error("line {line}, column `{column}`: `{value}` is not a finite number")]
+    Cell {
+        /// 1-based line number.
+        line: usize,
+        /// The column's name.
+        column: String,
+        /// The cell as written.
+        value: String,
+    },
+    /// The file lists no animal (or a sidecar trajectory has no trial).
+    #[error("lists no animal's initial weights")]
+    Empty,
+    /// The file's animals and the requested number of animals differ.
+    #[error(
+        "holds the initial weights of {file} animals, but {requested} animals were requested (--animals)"
+    )]
+    AnimalCount {
+        /// Animals in the file.
+        file: usize,
+        /// Animals requested.
+        requested: usize,
     },
 }
 
@@ -220,8 +288,167 @@ pub struct SimulatedCohort {
     pub truth: GroundTruth,
 }
 
+impl CohortConfig {
+    /// This configuration with every animal's initial weights read from `path` (see
+    /// [`read_w0_file`]): [`w0_per_animal`](CohortConfig::w0_per_animal) is set, and
+    /// [`animals`](CohortConfig::animals) becomes the file's count when `animals` is
+    /// `None` (not given explicitly).
+    ///
+    /// Errors: those of [`read_w0_file`]; [`W0FileProblem::AnimalCount`] when `animals` is
+    /// `Some(n)` and the file holds another number of animals.
+    pub fn with_w0_from(mut self, path: &Path, animals: Option<usize>) -> Result<Self, SimError> {
+        let w0 = read_w0_file(path)?;
+        if let Some(requested) = animals
+            && requested != w0.len()
+        {
+            return Err(SimError::W0File {
+                path: path.to_path_buf(),
+                problem: W0FileProblem::AnimalCount {
+                    file: w0.len(),
+                    requested,
+                },
+            });
+        }
+        self.animals = w0.len();
+        self.w0_per_animal = w0;
+        Ok(self)
+    }
+}
+
+/// Reads every animal's initial weights [stim, bias] from `path`, one row per animal in
+/// the file's order. The file is either
+///
+/// - a truth sidecar written by `denovo simulate` (`<out>.truth.json`, a [`GroundTruth`]):
+///   each animal's w0 is the first row of its weight trajectory; or
+/// - a CSV whose header is `subject,stim,bias` (the regressor names, or `w_stim,w_bias`)
+///   and which has one row per animal.
+///
+/// A file whose first non-blank character is `{` is read as a sidecar, any other as a CSV.
+///
+/// Errors: [`SimError::W0File`] naming `path`, with a [`W0FileProblem`] — unreadable file,
+/// not a sidecar, wrong weight columns, a row of the wrong length or a non-numeric cell
+/// (naming line and column), or no animal.
+pub fn read_w0_file(path: &Path) -> Result<Vec<Vec<f64>>, SimError> {
+    let fail = |problem| SimError::W0File {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let expected: Vec<String> = SIM_REGRESSORS.iter().map(|s| s.to_string()).collect();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| fail(W0FileProblem::Read(e.to_string())))?;
+    if text.trim_start().starts_with('{') {
+        let truth: GroundTruth =
+            serde_json::from_str(&text).map_err(|e| fail(W0FileProblem::Truth(e.to_string())))?;
+        if truth.regressors != expected {
+            return Err(fail(W0FileProblem::Columns {
+                expected,
+                got: truth.regressors,
+            }));
+        }
+        let w0: Vec<Vec<f64>> = truth
+            .trajectories
+            .iter()
+            .map(|t| t.weights.first().cloned().ok_or(W0FileProblem::Empty))
+            .collect::<Result<_, _>>()
+            .map_err(fail)?;
+        if w0.is_empty() {
+            return Err(fail(W0FileProblem::Empty));
+        }
+        if let Some(row) = w0.iter().find(|r| r.len() != expected.len()) {
+            return Err(fail(W0FileProblem::Columns {
+                expected,
+                got: (0..row.len()).map(|j| format!("#{}", j + 1)).collect(),
+            }));
+        }
+        return Ok(w0);
+    }
+    let cells = |line: &str| -> Vec<String> {
+        line.split(',')
+            .map(|c| c.trim().trim_matches('"').to_string())
+            .collect()
+    };
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        return Err(fail(W0FileProblem::Empty));
+    };
+    let header = cells(header);
+    let weights = &header[1..];
+    let named = |j: usize, name: &str| name == expected[j] || name == format!("w_{}", expected[j]);
+    if header[0] != "subject"
+        || weights.len() != expected.len()
+        || !weights.iter().enumerate().all(|(j, n)| named(j, n))
+    {
+        return Err(fail(W0FileProblem::Columns {
+            expected,
+            got: if header[0] == "subject" {
+                weights.to_vec()
+            } else {
+                header
+            },
+        }));
+    }
+    let mut w0 = Vec::new();
+    for (line, text) in lines {
+        let row = cells(text);
+        if row.len() != header.len() {
+            return Err(fail(W0FileProblem::RowLength {
+                line,
+                expected: header.len(),
+                got: row.len(),
+            }));
+        }
+        let values = row[1..]
+            .iter()
+            .zip(weights)
+            .map(|(value, column)| {
+                value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| W0FileProblem::Cell {
+                        line,
+                        column: column.clone(),
+                        value: value.clone(),
+                    })
+            })
+            .collect::<Result<Vec<f64>, _>>()
+            .map_err(fail)?;
+        w0.push(values);
+    }
+    if w0.is_empty() {
+        return Err(fail(W0FileProblem::Empty));
+    }
+    Ok(w0)
+}
+
 fn check(config: &CohortConfig) -> Result<(), SimError> {
     let bad = |m: String| Err(SimError::Config(m));
+    let given = &config.w0_per_animal;
+    if !given.is_empty() {
+        if !config.w0_choices.is_empty() {
+            return bad("give initial weights per animal or --w0-choices, not both".into());
+        }
+        if given.len() != config.animals {
+            return bad(format!(
+                "initial weights are given for {} animals but {} animals are simulated",
+                given.len(),
+                config.animals
+            ));
+        }
+        if given
+            .iter()
+            .any(|w| w.len() != SIM_REGRESSORS.len() || w.iter().any(|x| !x.is_finite()))
+        {
+            return bad(format!(
+                "each animal's initial weights need {} finite values (stim, bias)",
+                SIM_REGRESSORS.len()
+            ));
+        }
+    }
     let choices = &config.w0_choices;
     if !choices.is_empty()
         && (choices.len() != SIM_REGRESSORS.len()
@@ -360,13 +587,16 @@ pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
     let starts_by_trial: Vec<Vec<bool>> = (0..config.trials)
         .map(|t| starts.iter().map(|s| s[t]).collect())
         .collect();
-    let mut w0 = Vec::with_capacity(n * k);
-    for _ in 0..n {
-        for j in 0..k {
-            w0.push(match config.w0_choices.get(j) {
-                Some(set) => set[rng.random_range(0..set.len())],
-                None => sample_normal(&mut rng, config.w0_mean[j], config.w0_sd[j]),
-            });
+    // Given per animal (no draws), or drawn from the sets or the normal.
+    let mut w0 = config.w0_per_animal.concat();
+    if w0.is_empty() {
+        for _ in 0..n {
+            for j in 0..k {
+                w0.push(match config.w0_choices.get(j) {
+                    Some(set) => set[rng.random_range(0..set.len())],
+                    None => sample_normal(&mut rng, config.w0_mean[j], config.w0_sd[j]),
+                });
+            }
         }
     }
     let mut state = rule.initial_state(float_tensor(w0, [n, k], device));

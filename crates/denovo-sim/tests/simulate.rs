@@ -10,6 +10,7 @@ fn spec(kind: RuleKind, alpha: &[f64], beta: &[f64]) -> RuleSpec {
         alpha: alpha.to_vec(),
         beta: beta.to_vec(),
         inverse_temperature: None,
+        streak_cap: None,
     }
 }
 

@@ -17,6 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         alpha: vec![0.08, 0.02],
         beta: vec![0.5, 0.2],
         inverse_temperature: None,
+        streak_cap: None,
     };
     let config = denovo_sim::CohortConfig {
         animals: 12,

@@ -36,7 +36,7 @@ pub enum StudyError {
     },
     /// A model name that is not one of [`ModelKind::ALL`](crate::ModelKind::ALL).
     #[error(
-        "unknown model `{0}` (expected reinforce, reinforce-baseline, rewardmax, predictmax, qlearning, dnn or rnn)"
+        "unknown model `{0}` (expected reinforce, reinforce-baseline, rewardmax, predictmax, qlearning, reinforce-streak, dnn or rnn)"
     )]
     UnknownModel(String),
     /// The Adam epochs hit a non-finite loss (or a checkpoint could not be stored).

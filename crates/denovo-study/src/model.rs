@@ -5,8 +5,8 @@ use crate::StudyError;
 use burn::tensor::backend::Backend;
 use denovo_nn::{DnnConfig, DnnRule, RnnConfig, RnnRule};
 use denovo_rules::{
-    ParametricRule, PredictMax, QLearning, Reinforce, ReinforceBaseline, RewardMax, RuleKind,
-    RuleSpec,
+    ParametricRule, PredictMax, QLearning, Reinforce, ReinforceBaseline, ReinforceStreak,
+    RewardMax, RuleKind, RuleSpec,
 };
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +22,9 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
-    /// Every model, parametric rules first, in a stable order.
+    /// The standard models (what `denovo demo` fits), parametric rules first, in a stable
+    /// order. The history-dependent test rule `reinforce-streak` is not listed (it is a
+    /// simulation truth, fitted only on request) but parses like every other name.
     pub const ALL: [ModelKind; 7] = [
         ModelKind::Parametric(RuleKind::Reinforce),
         ModelKind::Parametric(RuleKind::ReinforceBaseline),
@@ -60,6 +62,7 @@ impl std::str::FromStr for ModelKind {
     fn from_str(s: &str) -> Result<Self, StudyError> {
         ModelKind::ALL
             .into_iter()
+            .chain([ModelKind::Parametric(RuleKind::ReinforceStreak)])
             .find(|k| k.name() == s)
             .ok_or_else(|| StudyError::UnknownModel(s.to_string()))
     }
@@ -236,9 +239,14 @@ impl<B: Backend> Model<B> {
             Model::Rnn(_) => ModelKind::Rnn,
         }
     }
-    /// Whether the rule carries a trial history (the RNN).
+    /// Whether the rule carries a trial history (the RNN, and `reinforce-streak` whose
+    /// step depends on the preceding rewarded trials): its read-outs may be conditioned on
+    /// one.
     pub fn has_history(&self) -> bool {
-        matches!(self, Model::Rnn(_))
+        matches!(
+            self,
+            Model::Rnn(_) | Model::Parametric(ParametricRule::ReinforceStreak(_))
+        )
     }
 }
 
@@ -292,7 +300,8 @@ describe_parametric!(
     ReinforceBaseline,
     RewardMax,
     PredictMax,
-    QLearning
+    QLearning,
+    ReinforceStreak
 );
 
 impl<B: Backend> Describe for DnnRule<B> {

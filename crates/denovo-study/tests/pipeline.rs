@@ -393,6 +393,7 @@ fn the_paper_grid_error_is_exact_for_reinforce() {
                 alpha: vec![alpha, 0.0],
                 beta: vec![],
                 inverse_temperature: None,
+                streak_cap: None,
             },
             &device,
         )

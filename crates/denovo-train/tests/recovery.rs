@@ -88,6 +88,7 @@ fn reinforce_truth() -> RuleSpec {
         alpha: vec![1.0 / 16.0, 1.0 / 64.0],
         beta: vec![],
         inverse_temperature: None,
+        streak_cap: None,
     }
 }
 
@@ -110,6 +111,7 @@ fn reinforce_baseline_is_recovered() {
         alpha: vec![1.0 / 16.0, 1.0 / 32.0],
         beta: vec![0.5, 0.2],
         inverse_temperature: None,
+        streak_cap: None,
     };
     let (fitted, ll_fit, ll_true) = recover::<ReinforceBaseline<B>>(truth.clone(), 100);
     eprintln!(

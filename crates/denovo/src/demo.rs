@@ -44,6 +44,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         alpha: vec![1.0 / 16.0, 1.0 / 64.0],
         beta: vec![],
         inverse_temperature: None,
+        streak_cap: None,
     };
     let config = CohortConfig {
         animals: args.animals,

@@ -14,12 +14,14 @@ use std::path::PathBuf;
   denovo simulate --rule reinforce-baseline --alpha 0.05,0.02 --beta 0.3,0.1 \\
                   --format ibl-csv --out ibl_processed.csv
   denovo simulate --rule rewardmax --alpha 0.5,0.1 --format ibl-alf --out alf_root/
+  denovo simulate --rule reinforce-streak --stimuli=-2:0.25:2 --w0-from a.truth.json --out b.csv
 
 The animals see x = [stim, bias] with stim = tanh(5c)/tanh(5) of the signed contrast.
 Beside the data the true rule, its parameters and every animal's weight trajectory are
 written to <out>.truth.json (inside the folder for ibl-alf).")]
 pub struct SimulateArgs {
-    /// The learning rule: reinforce, reinforce-baseline, rewardmax, predictmax or qlearning.
+    /// The learning rule: reinforce, reinforce-baseline, rewardmax, predictmax, qlearning or
+    /// reinforce-streak (Δw = α ⊙ (1 + min(k, K)) r (y − p) x, k = rewards in a row before).
     #[arg(long)]
     pub rule: RuleKind,
     /// Learning rates, one per weight: stim,bias.
@@ -36,9 +38,12 @@ pub struct SimulateArgs {
     /// Inverse temperature of qlearning (default 1).
     #[arg(long)]
     pub inverse_temperature: Option<f64>,
-    /// Number of animals.
-    #[arg(long, default_value_t = 10)]
-    pub animals: usize,
+    /// Cap K of reinforce-streak's count of preceding rewarded trials (default 3).
+    #[arg(long, value_name = "K")]
+    pub streak_cap: Option<usize>,
+    /// Number of animals (default 10, or the number in --w0-from).
+    #[arg(long)]
+    pub animals: Option<usize>,
     /// Trials per animal.
     #[arg(long, default_value_t = 2000)]
     pub trials: usize,
@@ -78,6 +83,11 @@ pub struct SimulateArgs {
     /// a comma list drawn uniformly (the paper's simulation: --w0-choices="-2;-1,0,1").
     #[arg(long, allow_hyphen_values = true, value_name = "STIM;BIAS")]
     pub w0_choices: Option<String>,
+    /// Each animal's initial weights from FILE, in order: a truth sidecar (the first row of
+    /// each trajectory) or a CSV with header subject,stim,bias and one row per animal.
+    #[arg(long, value_name = "FILE")]
+    #[arg(conflicts_with_all = ["w0_choices", "w0_mean", "w0_sd", "protocol"])]
+    pub w0_from: Option<PathBuf>,
     /// Standard deviation of Gaussian weight noise per trial: stim,bias.
     #[arg(long, value_delimiter = ',', default_value = "0,0")]
     pub noise_sd: Vec<f64>,
@@ -92,8 +102,8 @@ pub struct SimulateArgs {
 pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     let (session_min, session_max) = denovo_sim::parse_session_length(&args.session_length)
         .map_err(|e| anyhow::anyhow!("--session-length: {e}"))?;
-    let config = CohortConfig {
-        animals: args.animals,
+    let mut config = CohortConfig {
+        animals: args.animals.unwrap_or(10),
         trials: args.trials,
         session_min,
         session_max,
@@ -109,12 +119,17 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
         },
         noise_sd: args.noise_sd.clone(),
         seed: args.seed,
+        w0_per_animal: Vec::new(),
     };
+    if let Some(path) = &args.w0_from {
+        config = config.with_w0_from(path, args.animals)?;
+    }
     let spec = RuleSpec {
         kind: args.rule,
         alpha: args.alpha.clone(),
         beta: args.beta.clone(),
         inverse_temperature: args.inverse_temperature,
+        streak_cap: args.streak_cap,
     };
     let format = args.format.unwrap_or_else(|| Format::for_output(&args.out));
     if format == Format::Auto {
@@ -123,7 +138,7 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     if let Some(protocol) = &args.protocol {
         let p = denovo_sim::Protocol::from_file(protocol)?;
         let (data, outcomes) =
-            denovo_study::simulate_rule_under(&spec, &p, args.animals, args.seed, &args.w0_mean)?;
+            denovo_study::simulate_rule_under(&spec, &p, config.animals, args.seed, &args.w0_mean)?;
         let sidecar = denovo_sim::write_protocol_cohort(
             &data, &outcomes, &spec, protocol, &args.out, format,
         )?;
@@ -133,7 +148,7 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
             .count();
         println!(
             "simulated {} animals by {} under {}: {trained} reached the trained criterion; accuracy {:.4}",
-            args.animals,
+            config.animals,
             spec.kind.name(),
             protocol.display(),
             data.accuracy()

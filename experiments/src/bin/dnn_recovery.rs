@@ -360,6 +360,7 @@ fn main() {
         alpha: vec![1.0 / 16.0, 0.0],
         beta: vec![],
         inverse_temperature: None,
+        streak_cap: None,
     };
     let dev = Default::default();
     let (train, w0_train) = cohort::<B>(&truth, animals, trials, 1, &w0_sd);

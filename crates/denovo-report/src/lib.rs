@@ -51,6 +51,8 @@ mod learning_curve;
 mod panels;
 mod report;
 pub mod text;
+#[cfg(test)]
+mod truth_tests;
 mod twin;
 
 pub use error::ReportError;

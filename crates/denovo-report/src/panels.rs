@@ -24,6 +24,9 @@ pub(crate) struct Panel {
     pub(crate) shaded: Option<(f64, f64)>,
     /// Draw points (circles) instead of lines for curves whose label starts with this.
     pub(crate) dots_for: Option<String>,
+    /// Draw curves whose label starts with this as wide translucent bands (a truth drawn
+    /// beneath the fits), solid or dashed as the curve says.
+    pub(crate) bands_for: Option<String>,
     /// How x tick labels read.
     pub(crate) x_ticks: XTicks,
 }
@@ -89,29 +92,33 @@ where
     root.fill(&WHITE).map_err(plot_err)?;
     let root = root.titled(title, ("sans-serif", 24)).map_err(plot_err)?;
     // Many curves: one legend strip under the panels instead of a box inside each.
-    let mut entries: Vec<(&str, usize, bool)> = Vec::new();
-    for (label, color, dashed, _) in panels.iter().flat_map(|p| &p.curves) {
-        if !label.is_empty() && !entries.iter().any(|e| e.0 == label) {
-            entries.push((label, *color, *dashed));
+    let mut entries: Vec<(&str, usize, bool, bool)> = Vec::new();
+    for panel in panels {
+        for (label, color, dashed, _) in &panel.curves {
+            if !label.is_empty() && !entries.iter().any(|e| e.0 == label) {
+                entries.push((label, *color, *dashed, is_band(panel, label)));
+            }
         }
     }
-    let shared = entries.len() > 4;
+    // Bands (a truth) add entries: always in the strip, so that no legend box hides them.
+    let shared = entries.len() > 4 || entries.iter().any(|e| e.3);
     let root = if shared {
         let (w, h) = root.dim_in_pixel();
         let per_row = (w as usize / 330).max(1);
         let strip = 12 + 22 * entries.len().div_ceil(per_row) as u32;
         let (top, bottom) = root.split_vertically(h.saturating_sub(strip));
-        for (i, (label, color, dashed)) in entries.iter().enumerate() {
-            let c = if *color == 0 {
-                BLACK.to_rgba()
-            } else {
-                Palette99::pick(*color).to_rgba()
-            };
+        for (i, (label, color, dashed, band)) in entries.iter().enumerate() {
+            let c = colour(*color);
             let x = 20 + 330 * (i % per_row) as i32;
             let y = 12 + 22 * (i / per_row) as i32;
             let end = if *dashed { x + 10 } else { x + 24 };
+            let style = if *band {
+                band_style(c)
+            } else {
+                c.stroke_width(3)
+            };
             bottom
-                .draw(&PathElement::new([(x, y), (end, y)], c.stroke_width(3)))
+                .draw(&PathElement::new([(x, y), (end, y)], style))
                 .map_err(plot_err)?;
             bottom
                 .draw(&Text::new(
@@ -169,12 +176,13 @@ where
                 .map_err(plot_err)?;
         }
         for (label, color, dashed, points) in &panel.curves {
-            let c = if *color == 0 {
-                BLACK.to_rgba()
+            let c = colour(*color);
+            let band = is_band(panel, label);
+            let style = if band {
+                band_style(c)
             } else {
-                Palette99::pick(*color).to_rgba()
+                c.stroke_width(2)
             };
-            let style = c.stroke_width(2);
             let dots = panel
                 .dots_for
                 .as_ref()
@@ -182,6 +190,10 @@ where
             let series = if dots {
                 chart
                     .draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                    .map_err(plot_err)?
+            } else if *dashed && band {
+                chart
+                    .draw_series(DashedLineSeries::new(points.iter().copied(), 12, 8, style))
                     .map_err(plot_err)?
             } else if *dashed {
                 chart
@@ -198,6 +210,9 @@ where
                     move |(x, y)| -> DynElement<'static, DB, (i32, i32)> {
                         if dots {
                             Circle::new((x + 9, y), 3, c.filled()).into_dyn()
+                        } else if band {
+                            let end = if d { x + 10 } else { x + 18 };
+                            PathElement::new([(x, y), (end, y)], style).into_dyn()
                         } else if d {
                             // A short dash.
                             PathElement::new([(x + 4, y), (x + 12, y)], c.stroke_width(2))
@@ -222,6 +237,29 @@ where
     }
     root.present().map_err(plot_err)?;
     Ok(())
+}
+
+/// Colour index 0 is black, the others Palette99's.
+fn colour(index: usize) -> RGBAColor {
+    if index == 0 {
+        BLACK.to_rgba()
+    } else {
+        Palette99::pick(index).to_rgba()
+    }
+}
+
+/// Whether `label` is drawn as a band in `panel` (see [`Panel::bands_for`]).
+fn is_band(panel: &Panel, label: &str) -> bool {
+    (panel.bands_for.as_ref()).is_some_and(|p| !label.is_empty() && label.starts_with(p.as_str()))
+}
+
+/// A band: the colour darkened, translucent and wide, for a reference drawn beneath other
+/// curves (darkened so that a pale colour's band still shows on white).
+fn band_style(c: RGBAColor) -> ShapeStyle {
+    let dark = |v: u8| (f64::from(v) * 0.7) as u8;
+    RGBColor(dark(c.0), dark(c.1), dark(c.2))
+        .mix(0.35)
+        .stroke_width(7)
 }
 
 /// Canvas size (pixels) and columns of a grid of `panels` panels.

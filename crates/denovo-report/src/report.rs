@@ -5,7 +5,7 @@ use crate::panels::{Panel, XTicks, draw_panels, grid_size};
 use base64::Engine;
 use denovo_data::{DesignMatrix, DesignOptions, SubjectDesign};
 use denovo_study::compare::{Paired, paired};
-use denovo_study::{ReadBackend, Run, RunDir, SplitScore, with_model};
+use denovo_study::{ReadBackend, Run, RunDir, SplitScore, Truth, with_model};
 use denovo_train::readout::{Point, read_out};
 use plotters::prelude::*;
 use std::collections::HashMap;
@@ -41,15 +41,24 @@ pub struct ReportSummary {
     pub figures: usize,
     /// Runs reported.
     pub runs: usize,
+    /// The truth sidecars drawn (simulated data): the true rule on the rule figure, the
+    /// true w_t on the weights figures. Empty when no run's data carry one.
+    pub truth: Vec<PathBuf>,
+    /// What the report left out and why (e.g. a truth sidecar that could not be read);
+    /// each names the file. Also shown at the top of `report.html`.
+    pub warnings: Vec<String>,
 }
 
 /// One run with its data and weight trajectories.
-struct Loaded {
+pub(crate) struct Loaded {
     run: Run,
     label: String,
     design: DesignMatrix,
     /// Per design subject: w_t per trial, and the index of the first held-out trial.
     weights: Vec<Trajectory>,
+    /// The simulation's truth beside the run's data, when there is one that fits the
+    /// run's regressors.
+    pub(crate) truth: Option<Truth>,
 }
 
 /// One animal's weights from `weights.csv`: w_t per trial, and the index of the first
@@ -111,9 +120,10 @@ pub fn write_report(
     options: &ReportOptions,
 ) -> Result<ReportSummary, ReportError> {
     let mut loaded = Vec::new();
+    let mut warnings = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for dir in runs {
-        let mut l = load(dir)?;
+        let mut l = load(dir, &mut warnings)?;
         let n = seen.entry(l.label.clone()).or_insert(0);
         *n += 1;
         if *n > 1 {
@@ -134,17 +144,84 @@ pub fn write_report(
     }
     let comparison = comparison(&loaded);
     figures.push(comparison_figure(out, &comparison)?);
-    let html = html(&loaded, &figures, &comparison)?;
+    let truths = distinct_truths(&loaded);
+    let html = html(&loaded, &figures, &comparison, &truths, &warnings)?;
     let path = out.join("report.html");
     std::fs::write(&path, html).map_err(ReportError::io(&path))?;
     Ok(ReportSummary {
         html: path,
         figures: figures.len(),
         runs: loaded.len(),
+        truth: truths.iter().map(|t| t.path.clone()).collect(),
+        warnings,
     })
 }
 
-fn load(dir: &Path) -> Result<Loaded, ReportError> {
+/// The runs' truths, each sidecar once, in the order of the runs.
+fn distinct_truths(runs: &[Loaded]) -> Vec<&Truth> {
+    let mut truths: Vec<&Truth> = Vec::new();
+    for t in runs.iter().filter_map(|l| l.truth.as_ref()) {
+        if !truths.iter().any(|u| u.path == t.path) {
+            truths.push(t);
+        }
+    }
+    truths
+}
+
+/// The truth beside a run's data, when its sidecar exists, reads, and is about the run's
+/// regressors and animals; otherwise `None`, with a warning naming the sidecar when one
+/// exists but cannot be used.
+fn truth_of(
+    dir: &Path,
+    data_path: &Path,
+    format: denovo_data::Format,
+    design: &DesignMatrix,
+    warnings: &mut Vec<String>,
+) -> Option<Truth> {
+    let mut warn = |path: &Path, why: String| {
+        warnings.push(format!(
+            "{}: the truth beside the data of {} is not drawn: {why}",
+            path.display(),
+            dir.display()
+        ));
+    };
+    let truth = match Truth::beside(data_path, format) {
+        Ok(t) => t?,
+        Err(e) => {
+            let path = Truth::sidecar(data_path, format);
+            let why = e.to_string();
+            // The error names the file already; keep only the reason.
+            let prefix = format!("{}: ", path.display());
+            warn(&path, why.strip_prefix(&prefix).unwrap_or(&why).to_string());
+            return None;
+        }
+    };
+    if truth.regressors != design.names {
+        warn(
+            &truth.path,
+            format!(
+                "its weights are for {}, the run's regressors are {}",
+                truth.regressors.join(", "),
+                design.names.join(", ")
+            ),
+        );
+        return None;
+    }
+    if let Some(s) = design.subjects.iter().find(|s| {
+        truth
+            .trajectory(&s.subject)
+            .is_none_or(|w| w.len() < s.n_trials())
+    }) {
+        warn(
+            &truth.path,
+            format!("it has no true weights for every trial of {}", s.subject),
+        );
+        return None;
+    }
+    Some(truth)
+}
+
+pub(crate) fn load(dir: &Path, warnings: &mut Vec<String>) -> Result<Loaded, ReportError> {
     let run = RunDir::load(dir)?;
     let data_path = PathBuf::from(&run.summary.data);
     let data = denovo_data::load(&data_path, run.summary.format).map_err(|source| {
@@ -157,6 +234,7 @@ fn load(dir: &Path) -> Result<Loaded, ReportError> {
     let names: Vec<&str> = run.regressors().iter().map(String::as_str).collect();
     let design = data.design(&DesignOptions::from_names(&names)?)?;
     let weights = read_weights(&dir.join("weights.csv"), &design)?;
+    let truth = truth_of(dir, &data_path, data.format, &design, warnings);
     let label = dir.file_name().map_or_else(
         || run.model().to_string(),
         |f| f.to_string_lossy().to_string(),
@@ -166,6 +244,7 @@ fn load(dir: &Path) -> Result<Loaded, ReportError> {
         label,
         design,
         weights,
+        truth,
     })
 }
 
@@ -351,6 +430,7 @@ fn learning_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure,
         markers: vec![],
         shaded: None,
         dots_for: Some("observed".into()),
+        bands_for: None,
         x_ticks: XTicks::Integer,
     }];
     for (name, obs, pred) in curves.iter().take(max_animals) {
@@ -365,6 +445,7 @@ fn learning_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure,
             markers: vec![],
             shaded: None,
             dots_for: Some("observed".into()),
+            bands_for: None,
             x_ticks: XTicks::Integer,
         });
     }
@@ -386,25 +467,32 @@ fn learning_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure,
     })
 }
 
-fn weights_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure, ReportError> {
+/// The panels of a run's weights figure: per animal (up to `max_animals`), the fitted w_t
+/// of every regressor, and beneath them, when the run has a truth, the true w_t as bands
+/// labelled `truth w_<regressor>`.
+pub(crate) fn weights_panels(l: &Loaded, max_animals: usize) -> Vec<Panel> {
     let mut panels = Vec::new();
     for (d, (w, train_end)) in l.design.subjects.iter().zip(&l.weights).take(max_animals) {
         let n = d.n_trials();
         let stride = n.div_ceil(1500).max(1);
-        let curves = l
-            .design
-            .names
-            .iter()
-            .enumerate()
-            .map(|(j, name)| {
-                let pts = (0..n)
-                    .step_by(stride)
-                    .chain(std::iter::once(n.saturating_sub(1)))
-                    .map(|t| ((t + 1) as f64, w[t][j]))
-                    .collect();
-                (format!("w_{name}"), j + 1, false, pts)
+        let series = |w: &[Vec<f64>], j: usize| -> Vec<(f64, f64)> {
+            (0..n)
+                .step_by(stride)
+                .chain(std::iter::once(n.saturating_sub(1)))
+                .map(|t| ((t + 1) as f64, w[t][j]))
+                .collect()
+        };
+        let true_w = (l.truth.as_ref()).and_then(|t| t.trajectory(&d.subject));
+        let mut curves: Vec<_> = (l.design.names.iter().enumerate())
+            .filter_map(|(j, name)| {
+                let w = true_w?;
+                Some((format!("truth w_{name}"), j + 1, false, series(w, j)))
             })
             .collect();
+        curves.extend(
+            (l.design.names.iter().enumerate())
+                .map(|(j, name)| (format!("w_{name}"), j + 1, false, series(w, j))),
+        );
         let markers = (0..n)
             .filter(|&t| t > 0 && d.session_start[t])
             .map(|t| (t + 1) as f64)
@@ -417,21 +505,36 @@ fn weights_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure, 
             markers,
             shaded: (*train_end < n).then_some((*train_end as f64 + 1.0, n as f64)),
             dots_for: None,
+            bands_for: true_w.map(|_| "truth".into()),
             x_ticks: XTicks::Integer,
         });
     }
+    panels
+}
+
+fn weights_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure, ReportError> {
+    let panels = weights_panels(l, max_animals);
     let name = format!("weights_{}", slug(&l.label));
     let (size, cols) = grid_size(panels.len());
     let title = format!("Weight trajectories — {} ({})", l.label, l.run.model());
     let (png, svg) = both!(out, name, size, draw_panels(&title, &panels, cols));
+    let mut caption = format!(
+        "Policy weights w_t over trials under the fitted {} rule (one line per \
+         regressor; thin vertical lines mark session starts; the shaded part is held out \
+         from the fit). Up to {max_animals} animals.",
+        l.run.model()
+    );
+    if let Some(t) = &l.truth {
+        _ = write!(
+            caption,
+            " The wide pale lines are the true w_t of the simulation, in the same colour as \
+             the fitted weight (from {}).",
+            t.path.display()
+        );
+    }
     Ok(Figure {
         title,
-        caption: format!(
-            "Policy weights w_t over trials under the fitted {} rule (one line per \
-             regressor; thin vertical lines mark session starts; the shaded part is held out \
-             from the fit). Up to {max_animals} animals.",
-            l.run.model()
-        ),
+        caption,
         png,
         svg,
     })
@@ -495,15 +598,48 @@ fn rule_points(names: &[String], w: f64, correct: bool) -> (Vec<f64>, Vec<Point>
     (xs, points)
 }
 
-fn rule_figure(out: &Path, runs: &[Loaded], history: Option<usize>) -> Result<Figure, ReportError> {
+/// The panels of the rule figure (one per value of the primary weight) and the primary
+/// regressor's name: every run's read-out for correct and error trials (or, with
+/// `history`, after rewarded and unrewarded histories); without `history`, each distinct
+/// truth of the runs beneath them as black bands labelled `truth — correct` and
+/// `truth — error`, read out on the same points.
+pub(crate) fn rule_panels(runs: &[Loaded], history: Option<usize>) -> (String, Vec<Panel>) {
     let weights = [0.0, 1.0, 2.0];
     let mut panels = Vec::new();
     let primary_name = runs
         .first()
         .map(|l| l.design.names[primary(&l.design.names)].clone())
         .unwrap_or_default();
+    let truths: Vec<(&Truth, &[String], &str)> = match history {
+        Some(_) => Vec::new(),
+        None => {
+            let mut v: Vec<(&Truth, &[String], &str)> = Vec::new();
+            for l in runs {
+                if let Some(t) = &l.truth
+                    && !v.iter().any(|(u, _, _)| u.path == t.path)
+                {
+                    v.push((t, &l.design.names, &l.label));
+                }
+            }
+            v
+        }
+    };
     for &w in &weights {
         let mut curves = Vec::new();
+        for &(truth, names, label) in &truths {
+            let j = primary(names);
+            let who = if truths.len() > 1 {
+                format!("truth of {label}")
+            } else {
+                "truth".into()
+            };
+            for (what, correct) in [("correct", true), ("error", false)] {
+                let (xs, points) = rule_points(names, w, correct);
+                let delta = truth.read_out(&points);
+                let pts = xs.iter().zip(&delta).map(|(x, d)| (*x, d[j])).collect();
+                curves.push((format!("{who} — {what}"), 0, !correct, pts));
+            }
+        }
         for (i, l) in runs.iter().enumerate() {
             if history.is_some() && !l.run.rule.has_history() {
                 continue;
@@ -541,10 +677,16 @@ fn rule_figure(out: &Path, runs: &[Loaded], history: Option<usize>) -> Result<Fi
             markers: vec![],
             shaded: None,
             dots_for: None,
+            bands_for: (!truths.is_empty()).then(|| "truth".into()),
             x_ticks: XTicks::Auto,
         });
     }
-    let (name, title, caption) = match history {
+    (primary_name, panels)
+}
+
+fn rule_figure(out: &Path, runs: &[Loaded], history: Option<usize>) -> Result<Figure, ReportError> {
+    let (primary_name, panels) = rule_panels(runs, history);
+    let (name, title, mut caption) = match history {
         None => (
             "rule".to_string(),
             format!("Inferred learning rule: Δw_{primary_name} after one trial"),
@@ -566,6 +708,18 @@ fn rule_figure(out: &Path, runs: &[Loaded], history: Option<usize>) -> Result<Fi
             ),
         ),
     };
+    let truths = distinct_truths(runs);
+    if history.is_none() && !truths.is_empty() {
+        let what: Vec<String> = (truths.iter())
+            .map(|t| format!("{} (from {})", t.describe(), t.path.display()))
+            .collect();
+        _ = write!(
+            caption,
+            " The wide pale black lines are the true rule of the simulation, read out on the \
+             same points (solid: correct, dashed: error): {}.",
+            what.join("; ")
+        );
+    }
     let (size, cols) = grid_size(panels.len());
     let (png, svg) = both!(
         out,
@@ -666,6 +820,7 @@ fn comparison_figure(out: &Path, c: &Comparison) -> Result<Figure, ReportError> 
         markers: vec![],
         shaded: None,
         dots_for: None,
+        bands_for: None,
         x_ticks: XTicks::Names(names.clone()),
     };
     for (i, s) in c.subjects.iter().enumerate() {
@@ -698,6 +853,7 @@ fn comparison_figure(out: &Path, c: &Comparison) -> Result<Figure, ReportError> 
         markers: vec![],
         shaded: None,
         dots_for: Some("per animal".into()),
+        bands_for: None,
         x_ticks: XTicks::Names(names),
     };
     let mut animal_pts = Vec::new();
@@ -767,7 +923,13 @@ fn fmt_opt(v: Option<f64>) -> String {
     })
 }
 
-fn html(runs: &[Loaded], figures: &[Figure], c: &Comparison) -> Result<String, ReportError> {
+fn html(
+    runs: &[Loaded],
+    figures: &[Figure],
+    c: &Comparison,
+    truths: &[&Truth],
+    warnings: &[String],
+) -> Result<String, ReportError> {
     let mut h = String::new();
     h.push_str(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n\
@@ -785,6 +947,28 @@ fn html(runs: &[Loaded], figures: &[Figure], c: &Comparison) -> Result<String, R
          figures score trials the fit never saw.</p>",
         runs.len()
     );
+    for w in warnings {
+        _ = writeln!(h, "<p class=\"warning\"><b>Warning:</b> {}</p>", escape(w));
+    }
+    if !truths.is_empty() {
+        h.push_str("<h2>Ground truth</h2>\n");
+        for t in truths {
+            let of: Vec<&str> = (runs.iter())
+                .filter(|l| l.truth.as_ref().is_some_and(|u| u.path == t.path))
+                .map(|l| l.label.as_str())
+                .collect();
+            _ = writeln!(
+                h,
+                "<p>The data of {} are <b>simulated</b>: the truth comes from the simulator's \
+                 sidecar <code>{}</code> — the rule {} and every animal's true weight \
+                 trajectory. The rule figure draws the true rule and the weights figures the \
+                 true w<sub>t</sub> as wide pale lines beneath the fits.</p>",
+                escape(&of.join(", ")),
+                escape(&t.path.display().to_string()),
+                escape(&t.describe())
+            );
+        }
+    }
     h.push_str("<h2>Runs</h2>\n<table><tr><th>run</th><th>model</th><th>data</th><th>animals</th><th>train LL</th><th>held-out sessions LL</th><th>held-out animals LL</th></tr>\n");
     for l in runs {
         let s = &l.run.summary;

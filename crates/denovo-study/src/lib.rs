@@ -67,6 +67,7 @@ pub mod recovery;
 mod run_dir;
 mod score;
 mod spec;
+mod truth;
 mod twin;
 
 pub use error::StudyError;
@@ -83,6 +84,7 @@ pub use spec::{
     BackendChoice, DEFAULT_NEURAL_EPOCHS_CAP, DEFAULT_PATIENCE, EarlyStopping, FitSpec, SplitSpec,
     TrainingSpec, default_regressors,
 };
+pub use truth::Truth;
 pub use twin::{Distribution, quantile, simulate_rule_under, simulate_twins};
 
 /// Re-exported for specs and custom rules: the parametric rules' names and parameters,

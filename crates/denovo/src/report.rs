@@ -17,6 +17,8 @@ rule (Δw of the stimulus weight against the stimulus, correct vs error trials, 
 weights — the same grid for every run), rule_history (RNN runs: after K rewarded vs K
 unrewarded trials) and comparison (held-out log-likelihood per animal with the paired
 differences to the first run: mean, 95% CI, paired t-test and Wilcoxon signed-rank test).
+Simulated data (a truth sidecar of `denovo simulate` beside the data): the true rule and
+the true w_t are drawn beneath the fits.
 Each figure comes as PNG and SVG; report.html embeds the PNGs and opens in any browser.")]
 pub struct ReportArgs {
     /// Run directories of `denovo fit` (the first is the reference of the comparison).
@@ -40,11 +42,17 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         animals: args.animals,
     };
     let r = denovo_report::write_report(&args.runs, &args.out, &options)?;
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
     println!(
         "report of {} run(s): {} figures (PNG + SVG) → {}",
         r.runs,
         r.figures,
         r.html.display()
     );
+    for t in &r.truth {
+        println!("simulated data: the truth drawn from {}", t.display());
+    }
     Ok(())
 }

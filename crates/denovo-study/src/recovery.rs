@@ -1,5 +1,17 @@
 //! Recovery of a known rule in the paper's own setting (Liu, Geadah & Pillow 2025, Fig. 2):
-//! the fitted and the true Δw_stim compared on the paper's grid.
+//! the fitted and the true Δw_stim compared on the paper's grid ([`grid_error`]), and the
+//! whole comparison of a fitted run with the simulation's truth that `denovo recover`
+//! prints ([`recover`]): the grid metric, the held-out log-likelihood of the fitted and the
+//! true rule on test animals, the test animals' weight-path error, and the history
+//! read-out (Δw after k rewarded vs k error trials).
+
+mod report;
+mod text;
+
+pub use report::{
+    HISTORY_KS, HistoryEffect, HistoryRow, RECOVER_SCHEMA, RecoverError, RecoverInput,
+    RecoveryReport, TestReport, WeightPathError, history_effect, recover,
+};
 
 use crate::Model;
 use crate::fit::ReadBackend;

@@ -179,3 +179,44 @@ where
     let delta = to_f64_vec(rule.policy_weights(&next) - w_grid);
     delta.chunks(k).map(<[f64]>::to_vec).collect()
 }
+
+/// Δw = w_{t+1} − w_t of `rule` at every grid point (`k` regressors) after the trials
+/// `history`, fed through the rule in order before the grid trial: each history trial's
+/// `x`, `choice` and `correct` (its `w` is not used) is shown at every point, and after it
+/// the weights are set back to the point's, keeping the rest of the state (an RNN's
+/// memory, a streak count). An empty `history` reads out from the rule's initial state,
+/// as [`read_out`] with `None`. Returns `[points][k]`.
+pub fn read_out_after<B, R>(
+    rule: &R,
+    points: &[Point],
+    k: usize,
+    history: &[Point],
+) -> Vec<Vec<f64>>
+where
+    B: Backend,
+    R: LearningRule<B, State = Tensor<B, 2>>,
+{
+    let dev = Default::default();
+    let n = points.len();
+    let w_grid: Tensor<B, 2> = float_tensor(
+        points.iter().flat_map(|p| p.w.clone()).collect(),
+        [n, k],
+        &dev,
+    );
+    let mut state = rule.initial_state(w_grid.clone());
+    for h in history {
+        let hist: Vec<Point> = points
+            .iter()
+            .map(|p| Point {
+                w: p.w.clone(),
+                ..h.clone()
+            })
+            .collect();
+        state = rule.step(state, &batch::<B>(&hist, k));
+        let drift = w_grid.clone() - rule.policy_weights(&state);
+        state = rule.perturb_weights(state, drift);
+    }
+    let next = rule.step(state, &batch::<B>(points, k));
+    let delta = to_f64_vec(rule.policy_weights(&next) - w_grid);
+    delta.chunks(k).map(<[f64]>::to_vec).collect()
+}

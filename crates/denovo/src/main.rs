@@ -5,6 +5,7 @@ mod demo;
 mod evaluate;
 mod fit;
 mod inspect;
+mod recover;
 mod report;
 mod rule;
 mod simulate;
@@ -61,6 +62,8 @@ enum Command {
     /// Digital twins: virtual animals learning by a fitted rule under a training protocol;
     /// trials to the IBL trained criterion, one protocol or two side by side.
     Twin(twin::TwinArgs),
+    /// A fitted run against the truth of its simulation: grid error, held-out LL, history.
+    Recover(recover::RecoverArgs),
     /// Time training epochs of the neural rules: fused kernels vs burn autodiff, peak
     /// memory, GFLOP/s.
     Bench(bench::BenchArgs),
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Twin(args) => twin::run(&args),
+        Command::Recover(args) => recover::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

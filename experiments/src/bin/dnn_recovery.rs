@@ -12,6 +12,11 @@
 //! ```sh
 //! cargo run --release -p denovo-experiments --bin dnn_recovery -- [dnn|rnn] [ANIMALS] [TRIALS] [EPOCHS]
 //! ```
+//! For a run of `denovo fit` (any model, any settings on the command line), `denovo recover
+//! TRUTH RUN_DIR --test TEST_DATA` measures the same things without these knobs: the grid
+//! error, the held-out LL against the true rule's and the weight-path error (docs/cli.md).
+//! This driver stays for the experiments of docs/recovery.md that cite it.
+//!
 //! Both rules train through their fused scan op. Settings by environment variable:
 //! - `DENOVO_GENERIC=1`: the autodiff reference path instead;
 //! - `DENOVO_LR`: Adam's learning rate (default 0.003);

@@ -58,8 +58,10 @@
 //! ```
 
 pub mod compare;
+mod demo;
 mod error;
 mod evaluate;
+mod evaluation;
 mod fit;
 mod model;
 mod readout;
@@ -69,9 +71,12 @@ mod score;
 mod spec;
 mod truth;
 mod twin;
+mod twin_study;
 
+pub use demo::{DEMO_RAT_MODELS, DemoCohort, demo_cohort, demo_fit_spec, demo_folds};
 pub use error::StudyError;
 pub use evaluate::evaluate;
+pub use evaluation::{RunEvaluation, evaluate_run};
 pub use fit::{
     AnimalWeights, CpuBackend, EarlyStoppingReport, FitOptions, FitResult, FitSummary, Progress,
     ReadBackend, SUMMARY_SCHEMA, fit, fit_rule, fit_with, score_rule_spec,
@@ -86,6 +91,7 @@ pub use spec::{
 };
 pub use truth::Truth;
 pub use twin::{Distribution, quantile, simulate_rule_under, simulate_twins};
+pub use twin_study::{TwinStudy, twin_study};
 
 /// Re-exported for specs and custom rules: the parametric rules' names and parameters,
 /// the rule trait and its per-trial input, and the data set.

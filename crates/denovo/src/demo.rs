@@ -4,8 +4,7 @@ use clap::Args;
 use denovo_data::Format;
 use denovo_report::text::{self, FitRow};
 use denovo_rules::{RuleKind, RuleSpec};
-use denovo_sim::CohortConfig;
-use denovo_study::{FitSpec, ModelKind, ModelSpec};
+use denovo_study::ModelKind;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `denovo demo`.
@@ -39,28 +38,14 @@ pub struct DemoArgs {
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)?;
     println!("== 1. Simulate a cohort learning by REINFORCE ==");
-    let spec = RuleSpec {
-        kind: RuleKind::Reinforce,
-        alpha: vec![1.0 / 16.0, 1.0 / 64.0],
-        beta: vec![],
-        inverse_temperature: None,
-        streak_cap: None,
-    };
-    let config = CohortConfig {
-        animals: args.animals,
-        trials: args.trials,
-        seed: args.seed,
-        ..CohortConfig::default()
-    };
-    let cohort = denovo_sim::simulate(&spec, &config)?;
-    let data_path = args.out.join("sim_reinforce.csv");
-    let sidecar = denovo_sim::write_cohort(&cohort, &data_path, Format::TrialsCsv)?;
+    let sim = denovo_study::demo_cohort(&args.out, args.animals, args.trials, args.seed)?;
+    let (spec, data_path) = (sim.rule, sim.data);
     println!(
         "{} animals × {} trials, α_stim = 2⁻⁴, α_bias = 2⁻⁶ → {} (truth in {})",
-        config.animals,
-        config.trials,
+        args.animals,
+        args.trials,
         data_path.display(),
-        sidecar.display()
+        sim.sidecar.display()
     );
     println!("\n== 2. Inspect it ==");
     inspect(&data_path, &args.out.join("sim_learning_curve.png"))?;
@@ -76,12 +61,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     println!(
         "\n== 4. Fit every parametric rule, the DNN and the RNN rule to the simulated cohort =="
     );
-    // Cross-validation needs at least two animals per split.
-    let folds = if args.folds.min(args.animals) >= 2 {
-        args.folds.min(args.animals)
-    } else {
-        0
-    };
+    let folds = denovo_study::demo_folds(args.folds, args.animals);
     println!(
         "held out: the last 20% of every animal's sessions{}",
         if folds >= 2 {
@@ -98,12 +78,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     if let Some(rat) = &rat {
         println!("\n== 5. Fit REINFORCE (+ baseline), the DNN and the RNN rule to the rat ==");
         println!("held out: the last 20% of its sessions; inputs s1, s2, bias");
-        let models = [
-            ModelKind::Parametric(RuleKind::Reinforce),
-            ModelKind::Parametric(RuleKind::ReinforceBaseline),
-            ModelKind::Dnn,
-            ModelKind::Rnn,
-        ];
+        let models = denovo_study::DEMO_RAT_MODELS;
         let (rows, rat_runs) = fit_models(args, rat, &models, 0, "rat", None)?;
         print!("{}", text::fit_table(&rows));
         reports.push(report(&args.out.join("report_rat"), &rat_runs)?);
@@ -148,11 +123,7 @@ fn fit_models(
     let mut dirs = Vec::new();
     for &model in models {
         let out = args.out.join(format!("{prefix}_{}", model.name()));
-        let mut spec = FitSpec::new(data, ModelSpec::new(model));
-        spec.split.folds = folds;
-        spec.split.holdout_sessions = 0.2;
-        spec.seed = args.seed;
-        spec.training.epochs = model.is_neural().then_some(args.neural_epochs);
+        let spec = denovo_study::demo_fit_spec(data, model, folds, args.seed, args.neural_epochs);
         let s = crate::fit::fit_to_dir(&spec, &out)?;
         dirs.push(out);
         if let (Some(truth), ModelKind::Parametric(RuleKind::Reinforce)) = (truth, model) {

@@ -30,20 +30,13 @@ pub struct EvaluateArgs {
 /// Runs `denovo evaluate`.
 pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
     let run = RunDir::load(&args.run)?;
-    let data = denovo_data::load(&args.data, args.format)?;
-    let score = denovo_study::evaluate(&run.rule, run.regressors(), &run.mean_w0(), &data)?;
+    let scored = denovo_study::evaluate_run(&run, &args.data, args.format)?;
     if args.json {
-        let doc = serde_json::json!({
-            "schema": "denovo.evaluate/1",
-            "run": args.run.display().to_string(),
-            "model": run.model(),
-            "data": args.data.display().to_string(),
-            "score": score,
-        });
+        let doc = serde_json::to_value(&scored)?;
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
     let what = format!("{} on {}", run.model(), args.data.display());
-    print!("{}", denovo_report::text::score_text(&what, &score));
+    print!("{}", denovo_report::text::score_text(&what, &scored.score));
     Ok(())
 }

@@ -1,10 +1,8 @@
 //! `denovo twin`: virtual animals that learn by a fitted rule under a training protocol.
 
-use anyhow::Context;
 use clap::Args;
-use denovo_data::Format;
 use denovo_sim::Protocol;
-use denovo_study::{Distribution, RunDir};
+use denovo_study::{RunDir, twin_study};
 use std::path::PathBuf;
 
 /// Arguments of `denovo twin`.
@@ -54,50 +52,25 @@ pub struct TwinArgs {
 /// Runs `denovo twin`.
 pub fn run(args: &TwinArgs) -> anyhow::Result<()> {
     let run = RunDir::load(&args.run)?;
-    let w0 = run.mean_w0();
     let mut protocols = vec![Protocol::from_file(&args.protocol)?];
     if let Some(p) = &args.compare {
         protocols.push(Protocol::from_file(p)?);
     }
-    let mut groups = Vec::new();
-    if let Some(path) = &args.observed {
-        let data = denovo_data::load(path, Format::Auto)?;
-        let label = format!("observed ({})", path.display());
-        groups.push(
-            Distribution::observed(&label, &data, &protocols[0])
-                .with_context(|| format!("{}: --observed", path.display()))?,
-        );
-    }
-    for (i, p) in protocols.iter().enumerate() {
-        let seed = args.seed + i as u64;
-        let (data, outcomes) =
-            denovo_study::simulate_twins(&run.rule, run.regressors(), &w0, p, args.animals, seed)
-                .with_context(|| format!("simulating {} under {}", run.model(), p.name))?;
-        if let Some(out) = &args.out {
-            std::fs::create_dir_all(out)?;
-            let path = out.join(format!("twin_{}.csv", p.name));
-            denovo_data::save(&data, &path, Format::TrialsCsv)?;
-        }
-        let label = format!("twin {} under {}", run.model(), p.name);
-        groups.push(Distribution::of_outcomes(&label, &outcomes));
-    }
-    if let Some(out) = &args.out {
-        denovo_report::twin_figure(&groups, out)?;
+    let (observed, out) = (args.observed.as_deref(), args.out.as_deref());
+    let study = twin_study(&run, protocols, args.animals, args.seed, observed, out)?;
+    if let Some(out) = out {
+        denovo_report::twin_figure(&study.groups, out)?;
     }
     if args.json {
-        let doc = serde_json::json!({
-            "schema": "denovo.twin/1",
-            "run": args.run.display().to_string(),
-            "model": run.model(),
-            "protocols": protocols,
-            "groups": groups,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::to_value(&study)?)?
+        );
         return Ok(());
     }
-    print!("{}", denovo_report::text::twin_table(&groups));
+    print!("{}", denovo_report::text::twin_table(&study.groups));
     println!("(trials and sessions to the trained-1a criterion; median over trained animals)");
-    if let Some(out) = &args.out {
+    if let Some(out) = out {
         println!("figure and virtual behaviour: {}", out.display());
     }
     Ok(())

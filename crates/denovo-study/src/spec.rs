@@ -522,7 +522,7 @@ impl FitSpec {
             weight_decay: t.weight_decay,
             average_epochs: t.average_epochs.unwrap_or(0),
             minibatch: t.minibatch,
-            shuffle_seed: self.seed,
+            shuffle_seed: if t.minibatch.is_some() { self.seed } else { 0 },
             ..FitConfig::default()
         }
     }

@@ -222,3 +222,40 @@ fn test_data_with_other_regressors_is_an_error() {
     let e = recover(&input(&f.run, Some(&other))).unwrap_err();
     assert!(matches!(e, RecoverError::TestRegressors { .. }), "{e}");
 }
+
+#[test]
+fn the_truth_predicts_better_than_a_halved_rule_by_a_paired_test() {
+    let f = fixture();
+    let (truth, half) = (
+        run_with("truth_a", ALPHA),
+        run_with("half_a", [ALPHA[0] / 2.0, 0.0]),
+    );
+    let mut i = input(&truth, Some(&f.test));
+    i.against = Some(half.clone());
+    let r = recover(&i).unwrap();
+    let t = r.test.as_ref().unwrap();
+    let a = t.against.as_ref().expect("the comparison is reported");
+    assert_eq!(a.paired.n, t.animals);
+    assert!((a.paired.mean - (t.fitted_ll - a.ll)).abs() < 0.01, "{a:?}");
+    assert!(
+        a.paired.mean > 0.0 && a.one_sided_p.unwrap() < 0.01,
+        "{a:?}"
+    );
+    // The other way round, the one-sided test says "not better".
+    let mut back = input(&half, Some(&f.test));
+    back.against = Some(truth);
+    let b = recover(&back).unwrap().test.unwrap().against.unwrap();
+    assert!(
+        b.paired.mean < 0.0 && b.one_sided_p.unwrap() > 0.99,
+        "{b:?}"
+    );
+}
+
+#[test]
+fn a_comparison_without_test_data_is_an_error() {
+    let f = fixture();
+    let mut i = input(&f.run, None);
+    i.against = Some(f.run.clone());
+    let err = recover(&i).unwrap_err();
+    assert!(err.to_string().contains("against"), "{err}");
+}

@@ -29,7 +29,6 @@ static ALLOCATOR: denovo_benches::epochs::CountingAllocator =
     after_help = "Examples:
   denovo demo                                   simulate a cohort, inspect it and the rat
   denovo inspect ../shared/data/rat_W053.csv    counts and the learning curve
-  denovo inspect sessions/ --format ibl-alf --json
   denovo simulate --rule reinforce --alpha 0.0625,0.015625 --animals 20 --trials 2000 \\
                   --seed 1 --out cohort.csv"
 )]
@@ -70,8 +69,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // Behave like other Unix tools when the reader of our output goes away (`| head`):
-    // end quietly instead of failing on a broken pipe.
+    // End quietly, like other Unix tools, when the reader goes away (`| head`).
     #[cfg(unix)]
     // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
     unsafe {

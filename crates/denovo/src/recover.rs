@@ -20,6 +20,9 @@ pub struct RecoverArgs {
     /// Held-out test data: a second simulated cohort, its sidecar beside it.
     #[arg(long, value_name = "TEST_DATA")]
     pub test: Option<PathBuf>,
+    /// A second run on the same data: paired test across the test animals (needs --test).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub against: Option<PathBuf>,
     /// Number of w_stim values of the grid, linspace(−2, 2, N).
     #[arg(long, value_name = "N", default_value_t = 1001)]
     pub grid_w: usize,
@@ -33,11 +36,11 @@ pub fn run(args: &RecoverArgs) -> anyhow::Result<()> {
     let mut input = RecoverInput::new(&args.truth, &args.run);
     input.test.clone_from(&args.test);
     input.grid_w = args.grid_w;
+    input.against.clone_from(&args.against);
     let report = recover(&input)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.text());
+    match args.json {
+        true => println!("{}", serde_json::to_string_pretty(&report)?),
+        false => print!("{}", report.text()),
     }
     Ok(())
 }

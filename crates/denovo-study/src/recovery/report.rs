@@ -33,6 +33,9 @@ pub struct RecoverInput {
     /// Number of w_stim values of the paper's grid, linspace(−2, 2, `grid_w`) (the paper:
     /// 1001, i.e. 102,102 points); at least 1.
     pub grid_w: usize,
+    /// A second run fitted on the same data, compared with `run` on the test animals by a
+    /// paired test across animals (needs `test`; `None`: no comparison).
+    pub against: Option<PathBuf>,
 }
 
 impl RecoverInput {
@@ -43,6 +46,7 @@ impl RecoverInput {
             run: run.into(),
             test: None,
             grid_w: 1001,
+            against: None,
         }
     }
 }
@@ -165,6 +169,26 @@ pub struct TestReport {
     pub delta_ll: f64,
     /// The weight-path error per regressor.
     pub weight_path: Vec<WeightPathError>,
+    /// The run against a second run ([`RecoverInput::against`]), when asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub against: Option<Against>,
+}
+
+/// The run against a second run on the same test animals (both from the true w0): per
+/// animal, the difference of the held-out LL per trial (this run − the other), compared
+/// across animals by a paired t-test and a Wilcoxon signed-rank test.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Against {
+    /// The other run directory.
+    pub run: String,
+    /// Its model.
+    pub model: String,
+    /// Its held-out LL, nats/trial.
+    pub ll: f64,
+    /// Per-animal differences (this run − the other, nats/trial): mean, 95% CI, p-values.
+    pub paired: crate::compare::Paired,
+    /// One-sided p-value of the paired t-test that this run predicts better (mean > 0).
+    pub one_sided_p: Option<f64>,
 }
 
 /// How far the fitted rule's weight paths are from the true ones for one regressor: the
@@ -293,8 +317,29 @@ pub fn recover(input: &RecoverInput) -> Result<RecoveryReport, RecoverError> {
             truth: history_effect(&true_model, &points, k),
         })
         .collect();
+    let against = match (&input.against, &input.test) {
+        (Some(path), Some(_)) => Some((path, RunDir::load(path)?)),
+        (Some(_), None) => {
+            return Err(StudyError::Setting {
+                setting: "against",
+                expected: "test data to compare the two runs on (--test)",
+                got: "no --test".into(),
+            }
+            .into());
+        }
+        _ => None,
+    };
     let test = match &input.test {
-        Some(path) => Some(test_report(&run.rule, &true_model, run.regressors(), path)?),
+        Some(path) => {
+            let other = against.as_ref().map(|(p, r)| (p.as_path(), r));
+            Some(test_report(
+                &run.rule,
+                &true_model,
+                run.regressors(),
+                path,
+                other,
+            )?)
+        }
         None => None,
     };
     Ok(RecoveryReport {
@@ -320,6 +365,7 @@ fn test_report(
     truth: &Model<ReadBackend>,
     regressors: &[String],
     path: &Path,
+    other: Option<(&Path, &crate::Run)>,
 ) -> Result<TestReport, RecoverError> {
     let data = denovo_data::load(path, Format::Auto)?;
     let sidecar = denovo_sim::sidecar_path(path, data.format);
@@ -388,7 +434,29 @@ fn test_report(
             }
         })
         .collect();
+    let against = other.map(|(dir, run)| {
+        let e = score(&run.rule);
+        let per_animal = |e: &denovo_train::Evaluation| -> Vec<f64> {
+            e.animals.iter().map(|a| a.ll_per_trial).collect()
+        };
+        let paired = crate::compare::paired(&per_animal(&fit_eval), &per_animal(&e));
+        let one_sided_p = paired.t_test_p.map(|p| {
+            if paired.mean > 0.0 {
+                p / 2.0
+            } else {
+                1.0 - p / 2.0
+            }
+        });
+        Against {
+            run: dir.display().to_string(),
+            model: run.model().to_string(),
+            ll: e.ll_per_trial,
+            paired,
+            one_sided_p,
+        }
+    });
     Ok(TestReport {
+        against,
         data: path.display().to_string(),
         animals: n,
         trials: fit_eval.trials,

@@ -105,6 +105,22 @@ impl RecoveryReport {
                         w.regressor, rel, w.rmse, w.true_change_rms
                     );
                 }
+                if let Some(a) = &t.against {
+                    let p = &a.paired;
+                    let (lo, hi) = p.ci95.unwrap_or((f64::NAN, f64::NAN));
+                    let _ = writeln!(
+                        s,
+                        "  against {} ({}, LL {:+.5}): per-animal ΔLL mean {:+.5} nats/trial, \
+                         95% CI [{lo:+.5}, {hi:+.5}], one-sided paired t-test p = {}, Wilcoxon p = {} ({} animals)",
+                        a.run,
+                        a.model,
+                        a.ll,
+                        p.mean,
+                        a.one_sided_p.map_or("—".into(), |v| format!("{v:.2e}")),
+                        p.wilcoxon_p.map_or("—".into(), |v| format!("{v:.2e}")),
+                        p.n
+                    );
+                }
             }
             None => {
                 let _ = writeln!(

@@ -9,8 +9,9 @@ mod report;
 mod text;
 
 pub use report::{
-    HISTORY_KS, HistoryEffect, HistoryRow, RECOVER_SCHEMA, RecoverError, RecoverInput,
-    RecoveryReport, TestReport, WeightPathError, history_effect, recover,
+    Against, DataHistoryRow, HISTORY_KS, HistoryEffect, HistoryRow, RECOVER_SCHEMA, RecoverError,
+    RecoverInput, RecoveryReport, TestReport, WeightPathError, data_history, history_effect,
+    recover,
 };
 
 use crate::Model;

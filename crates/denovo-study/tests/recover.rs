@@ -259,3 +259,29 @@ fn a_comparison_without_test_data_is_an_error() {
     let err = recover(&i).unwrap_err();
     assert!(err.to_string().contains("against"), "{err}");
 }
+
+#[test]
+fn the_history_on_data_counts_runs_of_exactly_k() {
+    use denovo_study::recovery::data_history;
+    // One animal: outcomes 1 1 0 1 0 0 1 1 (the last trial has no step). Steps: fitted =
+    // 10 × trial index, truth = trial index.
+    let rewards = [1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0];
+    let fitted: Vec<Vec<f64>> = (0..7).map(|t| vec![10.0 * t as f64, 0.0]).collect();
+    let truth: Vec<Vec<f64>> = (0..7).map(|t| vec![t as f64, 0.0]).collect();
+    let rows = data_history(&[fitted], &[truth], &[&rewards], &[1, 2]);
+    // Correct trials with a step: 0 (no history), 1 (after 1 reward), 3 (after 1 error),
+    // 6 (after 2 errors).
+    assert_eq!(
+        (rows[0].trials_after_rewards, rows[0].trials_after_errors),
+        (1, 1)
+    );
+    assert_eq!(
+        (rows[1].trials_after_rewards, rows[1].trials_after_errors),
+        (0, 1)
+    );
+    assert_eq!(rows[0].truth.after_rewards, 1.0);
+    assert_eq!(rows[0].truth.after_errors, 3.0);
+    assert_eq!(rows[0].fitted.ratio, 10.0 / 30.0);
+    assert_eq!(rows[1].truth.after_errors, 6.0);
+    assert_eq!(rows[1].fitted.after_errors, 60.0);
+}

@@ -220,3 +220,47 @@ where
     let delta = to_f64_vec(rule.policy_weights(&next) - w_grid);
     delta.chunks(k).map(<[f64]>::to_vec).collect()
 }
+
+/// Δw of `rule` on every trial of `batch`, each step taken from the true weights of that
+/// trial (teacher forcing): before trial t the weights are set to `true_w[animal][t]`,
+/// keeping the rest of the state (an RNN's memory, a streak count), which runs on through
+/// the animal's own trials. So the rule is read out where the animals were, after the
+/// histories they had. `true_w` is `[animals][trials][k]` (at least the batch's run per
+/// animal); returns `[animals][trials − 1][k]`: the step after each trial but the last.
+///
+/// # Panics
+/// If an animal's `true_w` is shorter than its run (a programming error).
+pub fn teacher_forced_steps<B, R>(
+    rule: &R,
+    batch: &crate::SequenceBatch<B>,
+    true_w: &[&[Vec<f64>]],
+) -> Vec<Vec<Vec<f64>>>
+where
+    B: Backend,
+    R: LearningRule<B>,
+{
+    let (n, k) = (batch.n_animals(), batch.n_features);
+    let runs: Vec<usize> = batch.host.iter().map(|h| h.choice.len()).collect();
+    let dev = Default::default();
+    // The true weights before trial t, `[animals, k]` (an animal past its run keeps its
+    // last row; its steps there are dropped).
+    let at = |t: usize| -> Tensor<B, 2> {
+        let rows = (0..n).flat_map(|i| true_w[i][t.min(runs[i] - 1)].clone());
+        float_tensor(rows.collect(), [n, k], &dev)
+    };
+    let steps = batch.steps();
+    let mut out: Vec<Vec<Vec<f64>>> = runs.iter().map(|&r| Vec::with_capacity(r)).collect();
+    let mut state = rule.initial_state(at(0));
+    for (t, trial) in steps.iter().enumerate().take(steps.len().saturating_sub(1)) {
+        let w = at(t);
+        state = rule.perturb_weights(state.clone(), w.clone() - rule.policy_weights(&state));
+        state = rule.step(state, trial);
+        let dw = to_f64_vec(rule.policy_weights(&state) - w);
+        for (i, row) in dw.chunks(k).enumerate() {
+            if t + 1 < runs[i] {
+                out[i].push(row.to_vec());
+            }
+        }
+    }
+    out
+}

@@ -169,9 +169,85 @@ pub struct TestReport {
     pub delta_ll: f64,
     /// The weight-path error per regressor.
     pub weight_path: Vec<WeightPathError>,
+    /// The history read-out on the test animals' own trials (teacher-forced; see
+    /// [`data_history`]), for k = 1, 2, 3.
+    pub history: Vec<DataHistoryRow>,
     /// The run against a second run ([`RecoverInput::against`]), when asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub against: Option<Against>,
+}
+
+/// One row of the history read-out on the test animals' own trials: the mean Δw_stim of
+/// the fitted and of the true rule over the same correct trials, those preceded by exactly
+/// k rewarded trials and those preceded by exactly k errors.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DataHistoryRow {
+    /// History length (trials).
+    pub k: usize,
+    /// Correct trials preceded by exactly k rewarded trials.
+    pub trials_after_rewards: usize,
+    /// Correct trials preceded by exactly k errors.
+    pub trials_after_errors: usize,
+    /// The fitted rule.
+    pub fitted: HistoryEffect,
+    /// The true rule.
+    pub truth: HistoryEffect,
+}
+
+/// The history read-out where the animals were: `fitted` and `truth` are Δw per animal and
+/// trial (`[animals][trials − 1][k]`, from [`denovo_train::readout::teacher_forced_steps`],
+/// every step from the true w_t), `rewards` the outcomes per animal and trial (1 =
+/// rewarded). For k in `ks`: the mean Δw_stim (regressor 0) on the correct trials whose
+/// run of rewards (errors) just before is exactly k long, and the ratio of the two.
+pub fn data_history(
+    fitted: &[Vec<Vec<f64>>],
+    truth: &[Vec<Vec<f64>>],
+    rewards: &[&[f64]],
+    ks: &[usize],
+) -> Vec<DataHistoryRow> {
+    // Per k: (sum fitted, sum true, count) after rewards and after errors.
+    let mut sums = vec![[[0.0f64; 3]; 2]; ks.len()];
+    for ((f, t), r) in fitted.iter().zip(truth).zip(rewards) {
+        for step in 0..f.len().min(t.len()) {
+            if r[step] != 1.0 {
+                continue;
+            }
+            let last = |rewarded: bool| {
+                (0..step)
+                    .rev()
+                    .take_while(|&s| (r[s] == 1.0) == rewarded)
+                    .count()
+            };
+            for (j, &k) in ks.iter().enumerate() {
+                for (side, rewarded) in [(0, true), (1, false)] {
+                    if last(rewarded) == k {
+                        let acc = &mut sums[j][side];
+                        acc[0] += f[step][0];
+                        acc[1] += t[step][0];
+                        acc[2] += 1.0;
+                    }
+                }
+            }
+        }
+    }
+    let effect = |a: f64, b: f64| HistoryEffect {
+        after_rewards: a,
+        after_errors: b,
+        ratio: a / b,
+    };
+    ks.iter()
+        .zip(&sums)
+        .map(|(&k, [rw, er])| {
+            let mean = |v: &[f64; 3], i: usize| v[i] / v[2].max(1.0);
+            DataHistoryRow {
+                k,
+                trials_after_rewards: rw[2] as usize,
+                trials_after_errors: er[2] as usize,
+                fitted: effect(mean(rw, 0), mean(er, 0)),
+                truth: effect(mean(rw, 1), mean(er, 1)),
+            }
+        })
+        .collect()
 }
 
 /// The run against a second run on the same test animals (both from the true w0): per
@@ -455,7 +531,16 @@ fn test_report(
             one_sided_p,
         }
     });
+    let true_slices: Vec<&[Vec<f64>]> = true_paths.iter().map(|w| w.as_slice()).collect();
+    let forced = |m: &Model<ReadBackend>| crate::with_model!(m, r => denovo_train::readout::teacher_forced_steps(r, &batch, &true_slices));
+    let rewards: Vec<&[f64]> = design
+        .subjects
+        .iter()
+        .map(|s| s.reward.as_slice())
+        .collect();
+    let history = data_history(&forced(fitted), &forced(truth), &rewards, &HISTORY_KS);
     Ok(TestReport {
+        history,
         against,
         data: path.display().to_string(),
         animals: n,

@@ -157,6 +157,41 @@ impl RecoveryReport {
                 cell(&h.truth)
             );
         }
+        if let Some(t) = &self.test {
+            let _ = writeln!(
+                s,
+                "\nHistory on the test animals' own trials (every step from the true w_t; the RNN's \
+                 memory runs on): mean Δw_stim on correct trials after exactly k rewarded | k error \
+                 trials (ratio; the fitted/true ratio is the recovery, pass within 25%)"
+            );
+            let _ = writeln!(
+                s,
+                "  {:>2}   {:<30} {:<30} {:>8}  trials",
+                "k",
+                format!("fitted ({})", self.model),
+                format!("true ({})", rule.kind.name()),
+                "off by"
+            );
+            for h in &t.history {
+                let cell = |e: &super::HistoryEffect| {
+                    format!(
+                        "{:.5} | {:.5} ({:.2})",
+                        e.after_rewards, e.after_errors, e.ratio
+                    )
+                };
+                let off = h.fitted.ratio / h.truth.ratio - 1.0;
+                let _ = writeln!(
+                    s,
+                    "  {:>2}   {:<30} {:<30} {:>+7.1}%  {} | {}",
+                    h.k,
+                    cell(&h.fitted),
+                    cell(&h.truth),
+                    100.0 * off,
+                    h.trials_after_rewards,
+                    h.trials_after_errors
+                );
+            }
+        }
         if self.model == "dnn" {
             let _ = writeln!(
                 s,

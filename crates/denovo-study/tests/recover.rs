@@ -285,3 +285,59 @@ fn the_history_on_data_counts_runs_of_exactly_k() {
     assert_eq!(rows[1].truth.after_errors, 6.0);
     assert_eq!(rows[1].fitted.after_errors, 60.0);
 }
+
+fn mismatch(r: Result<denovo_study::recovery::RecoveryReport, RecoverError>) -> String {
+    match r {
+        Err(e @ RecoverError::Mismatch { .. }) => e.to_string(),
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_truth_of_another_cohort_is_refused() {
+    let f = fixture();
+    let other = simulate(&f.dir, "another", 3);
+    let e = mismatch(recover(&RecoverInput::new(sidecar(&other), &f.run)));
+    assert!(
+        e.contains("train.truth.json") && e.contains("another.truth.json"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_test_cohort_of_another_rule_is_refused() {
+    let f = fixture();
+    let data = f.dir.join("faster.csv");
+    std::fs::copy(&f.test, &data).unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sidecar(&f.test)).unwrap()).unwrap();
+    v["rule"]["alpha"] = serde_json::json!([0.2, 0.0]);
+    std::fs::write(sidecar(&data), v.to_string()).unwrap();
+    let e = mismatch(recover(&input(&f.run, Some(&data))));
+    assert!(
+        e.contains("faster.csv") && e.contains("same simulation"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_training_data_as_test_data_is_refused() {
+    let f = fixture();
+    let e = mismatch(recover(&input(&f.run, Some(&f.train))));
+    assert!(e.contains("is the data"), "{e}");
+}
+
+#[test]
+fn a_comparison_with_a_run_on_other_data_is_refused() {
+    let f = fixture();
+    let other = run_with("elsewhere", ALPHA);
+    let path = other.join("summary.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    v["data"] = serde_json::json!(f.test.display().to_string());
+    std::fs::write(&path, v.to_string()).unwrap();
+    let mut i = input(&f.run, Some(&f.test));
+    i.against = Some(other);
+    let e = mismatch(recover(&i));
+    assert!(e.contains("same data"), "{e}");
+}

@@ -108,10 +108,69 @@ pub enum RecoverError {
         /// The run's regressors.
         run: Vec<String>,
     },
+    /// The inputs do not belong together: TRUTH is not the truth of the run's data, the
+    /// test cohort was simulated otherwise than the training cohort (another rule or
+    /// stimuli) or is the training data itself, or the `--against` run was fitted on other
+    /// data. `what` says which and names the files.
+    #[error("{what}")]
+    Mismatch {
+        /// What does not match, with the files.
+        what: String,
+    },
+    /// `--against` without `--test`: the two runs are compared on the test animals.
+    #[error(
+        "--against compares two runs on the test animals: give the test cohort with --test TEST_DATA"
+    )]
+    AgainstWithoutTest,
     /// The run directory, the test data or a setting failed as in the rest of the
     /// pipeline.
     #[error(transparent)]
     Study(#[from] StudyError),
+}
+
+/// `path` made absolute and resolved, for comparing where two inputs point (itself when
+/// it cannot be resolved).
+fn resolved(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Checks that `truth` is the truth of the data `run` was fitted on: the sidecar beside
+/// the run's data is TRUTH itself (when that data is still there), and every fitted animal
+/// is in TRUTH with as many true weights as the run scored trials.
+fn check_truth_of_run(
+    input: &RecoverInput,
+    truth: &GroundTruth,
+    run: &crate::Run,
+) -> Result<(), RecoverError> {
+    let data = PathBuf::from(&run.summary.data);
+    let beside = denovo_sim::sidecar_path(&data, run.summary.format);
+    let mismatch = |why: String| RecoverError::Mismatch {
+        what: format!(
+            "{} is not the truth of the data {} was fitted on ({}): {why}",
+            input.truth.display(),
+            input.run.display(),
+            data.display()
+        ),
+    };
+    if beside.exists() && resolved(&beside) != resolved(&input.truth) {
+        return Err(mismatch(format!(
+            "that data's truth is {}",
+            beside.display()
+        )));
+    }
+    for animal in &run.summary.train.per_animal {
+        let subject = &animal.subject;
+        let Some(t) = truth.trajectories.iter().find(|t| &t.subject == subject) else {
+            return Err(mismatch(format!("it has no animal `{subject}`")));
+        };
+        if let Some(n) = Some(animal.trials).filter(|&n| n > t.weights.len()) {
+            return Err(mismatch(format!(
+                "`{subject}` has {n} fitted trials but {} true weights",
+                t.weights.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl From<denovo_data::LoadError> for RecoverError {
@@ -382,6 +441,7 @@ pub fn recover(input: &RecoverInput) -> Result<RecoveryReport, RecoverError> {
             run: run.regressors().to_vec(),
         });
     }
+    check_truth_of_run(input, &truth, &run)?;
     let true_model = Model::<ReadBackend>::from_rule_spec(&rule, &Default::default());
     let points = paper_grid(input.grid_w);
     let grid = grid_error(&run.rule, &true_model, &points);
@@ -394,17 +454,36 @@ pub fn recover(input: &RecoverInput) -> Result<RecoveryReport, RecoverError> {
         })
         .collect();
     let against = match (&input.against, &input.test) {
-        (Some(path), Some(_)) => Some((path, RunDir::load(path)?)),
-        (Some(_), None) => {
-            return Err(StudyError::Setting {
-                setting: "against",
-                expected: "test data to compare the two runs on (--test)",
-                got: "no --test".into(),
+        (Some(path), Some(_)) => {
+            let other = RunDir::load(path)?;
+            let (a, b) = (&run.summary.data, &other.summary.data);
+            if resolved(Path::new(a)) != resolved(Path::new(b)) {
+                return Err(RecoverError::Mismatch {
+                    what: format!(
+                        "--against {} was fitted on {b}, {} on {a}: a paired comparison needs two runs on the same data",
+                        path.display(),
+                        input.run.display()
+                    ),
+                });
             }
-            .into());
+            Some((path, other))
         }
+        (Some(_), None) => return Err(RecoverError::AgainstWithoutTest),
         _ => None,
     };
+    if let Some(test) = &input.test
+        && resolved(test) == resolved(Path::new(&run.summary.data))
+    {
+        return Err(RecoverError::Mismatch {
+            what: format!(
+                "--test {} is the data {} was fitted on: held-out scores need a second cohort \
+                 (`denovo simulate … --w0-from {} --seed 2 --out test.csv`)",
+                test.display(),
+                input.run.display(),
+                input.truth.display()
+            ),
+        });
+    }
     let test = match &input.test {
         Some(path) => {
             let other = against.as_ref().map(|(p, r)| (p.as_path(), r));
@@ -414,6 +493,7 @@ pub fn recover(input: &RecoverInput) -> Result<RecoveryReport, RecoverError> {
                 run.regressors(),
                 path,
                 other,
+                &truth,
             )?)
         }
         None => None,
@@ -442,6 +522,7 @@ fn test_report(
     regressors: &[String],
     path: &Path,
     other: Option<(&Path, &crate::Run)>,
+    train_truth: &GroundTruth,
 ) -> Result<TestReport, RecoverError> {
     let data = denovo_data::load(path, Format::Auto)?;
     let sidecar = denovo_sim::sidecar_path(path, data.format);
@@ -451,6 +532,19 @@ fn test_report(
         reason,
     };
     let test_truth = read_truth(&sidecar).map_err(bad)?;
+    let (a, b) = (&train_truth.rule, &test_truth.rule);
+    let (sa, sb) = (&train_truth.config.stimuli, &test_truth.config.stimuli);
+    if a != b || sa != sb {
+        return Err(RecoverError::Mismatch {
+            what: format!(
+                "--test {}: simulated with {} and stimuli {sb:?}, the training cohort with {} and \
+                 stimuli {sa:?}: the test cohort must come from the same simulation (another seed)",
+                path.display(),
+                serde_json::to_string(b).unwrap_or_default(),
+                serde_json::to_string(a).unwrap_or_default(),
+            ),
+        });
+    }
     if test_truth.regressors != regressors {
         return Err(RecoverError::TestRegressors {
             sidecar: sidecar.clone(),

@@ -110,15 +110,18 @@ impl RecoveryReport {
                     let (lo, hi) = p.ci95.unwrap_or((f64::NAN, f64::NAN));
                     let _ = writeln!(
                         s,
-                        "  against {} ({}, LL {:+.5}): per-animal ΔLL mean {:+.5} nats/trial, \
-                         95% CI [{lo:+.5}, {hi:+.5}], one-sided paired t-test p = {}, Wilcoxon p = {} ({} animals)",
+                        "  against {} ({}, LL {:+.5} nats/trial), per animal this run − that run:\n    \
+                         mean {:+.5} nats/trial, 95% CI [{lo:+.5}, {hi:+.5}] ({} animals)\n    \
+                         paired t-test p = {} two-sided, p = {} one-sided (this run predicts better); \
+                         Wilcoxon signed-rank p = {} two-sided",
                         a.run,
                         a.model,
                         a.ll,
                         p.mean,
-                        a.one_sided_p.map_or("—".into(), |v| format!("{v:.2e}")),
-                        p.wilcoxon_p.map_or("—".into(), |v| format!("{v:.2e}")),
-                        p.n
+                        p.n,
+                        p_value(p.t_test_p),
+                        p_value(a.one_sided_p),
+                        p_value(p.wilcoxon_p),
                     );
                 }
             }
@@ -157,6 +160,12 @@ impl RecoveryReport {
                 cell(&h.truth)
             );
         }
+        if self.model == "dnn" {
+            let _ = writeln!(
+                s,
+                "  (the DNN sees only the trial just completed: its ratio is 1 by construction)"
+            );
+        }
         if let Some(t) = &self.test {
             let _ = writeln!(
                 s,
@@ -166,7 +175,7 @@ impl RecoveryReport {
             );
             let _ = writeln!(
                 s,
-                "  {:>2}   {:<30} {:<30} {:>8}  trials",
+                "  {:>2}   {:<30} {:<30} {:>8}         trials",
                 "k",
                 format!("fitted ({})", self.model),
                 format!("true ({})", rule.kind.name()),
@@ -182,23 +191,34 @@ impl RecoveryReport {
                 let off = h.fitted.ratio / h.truth.ratio - 1.0;
                 let _ = writeln!(
                     s,
-                    "  {:>2}   {:<30} {:<30} {:>+7.1}%  {} | {}",
+                    "  {:>2}   {:<30} {:<30} {:>+7.1}%  {:<5}  {} | {}",
                     h.k,
                     cell(&h.fitted),
                     cell(&h.truth),
                     100.0 * off,
+                    mark(off.abs() <= 0.25),
                     h.trials_after_rewards,
                     h.trials_after_errors
                 );
             }
-        }
-        if self.model == "dnn" {
             let _ = writeln!(
                 s,
-                "  (the DNN sees only the trial just completed: its ratio is 1 by construction)"
+                "  (the true ratio here is not the rule's own: the trials after errors sit at other weights, \
+                 where steps differ; what counts is fitted against true on the same trials)"
             );
         }
         // No trailing blanks from the padded columns.
         s.lines().map(|l| l.trim_end().to_string() + "\n").collect()
+    }
+}
+
+/// A p-value for the text: 3 significant digits, scientific below 0.001, and "< 1e-16"
+/// where the f64 tail underflows; "—" when there is none.
+fn p_value(p: Option<f64>) -> String {
+    match p {
+        None => "—".into(),
+        Some(p) if p < 1e-16 => "< 1e-16".into(),
+        Some(p) if p < 1e-3 => format!("{p:.2e}"),
+        Some(p) => format!("{p:.3}"),
     }
 }

@@ -60,15 +60,7 @@ impl std::str::FromStr for StimulusSet {
                 let [start, step, end] = parts[..] else {
                     return Err(bad());
                 };
-                if step <= 0.0 || end < start {
-                    return Err(format!(
-                        "stimulus range `{s}`: needs STEP > 0 and END ≥ START"
-                    ));
-                }
-                let n = ((end - start) / step + 1e-9).floor() as usize + 1;
-                Ok(StimulusSet::Values(
-                    (0..n).map(|i| start + step * i as f64).collect(),
-                ))
+                range_values(range, start, step, end).map(StimulusSet::Values)
             }
             list => list
                 .split(',')
@@ -78,6 +70,44 @@ impl std::str::FromStr for StimulusSet {
                 .ok_or_else(bad),
         }
     }
+}
+
+/// The values START, START + STEP, …, END of `--stimuli START:STEP:END`, each computed as
+/// START + i·STEP and rounded to 12 significant digits of the range's scale (no float
+/// noise such as −0.20000000000000018). END must be START + k·STEP (within 1e-9); otherwise
+/// the error suggests the nearest valid ENDs.
+fn range_values(text: &str, start: f64, step: f64, end: f64) -> Result<Vec<f64>, String> {
+    if step <= 0.0 || end < start {
+        return Err(format!(
+            "stimulus range `{text}`: START:STEP:END needs STEP > 0 and END ≥ START"
+        ));
+    }
+    let scale = start.abs().max(end.abs()).max(step);
+    let decimals = (11 - scale.log10().floor() as i32).clamp(0, 300) as usize;
+    let round = |v: f64| format!("{v:.decimals$}").parse::<f64>().unwrap_or(v) + 0.0;
+    let k = (end - start) / step;
+    let n = k.round();
+    if (start + n * step - end).abs() > 1e-9 {
+        let (below, above) = (
+            round(start + k.floor() * step),
+            round(start + k.ceil() * step),
+        );
+        let nearest = if end - below <= above - end {
+            below
+        } else {
+            above
+        };
+        let parts: Vec<&str> = text.split(':').map(str::trim).collect();
+        let prefix = format!("--stimuli={}:{}:", parts[0], parts[1]);
+        let other = if nearest == below { above } else { below };
+        return Err(format!(
+            "stimulus range `{text}`: END {end} is not START + k·STEP, so the set would stop \
+             short of it; use {prefix}{nearest} (or {prefix}{other})"
+        ));
+    }
+    Ok((0..=n as usize)
+        .map(|i| round(start + step * i as f64))
+        .collect())
 }
 
 /// Parses a session length, `N` or `MIN-MAX` trials (uniform).
@@ -504,6 +534,7 @@ fn check(config: &CohortConfig) -> Result<(), SimError> {
 
 /// Simulates a cohort learning by the parametric rule `spec`.
 pub fn simulate(spec: &RuleSpec, config: &CohortConfig) -> Result<SimulatedCohort, SimError> {
+    check_rule_parameters(spec)?;
     let spec = spec.clone().validated(SIM_REGRESSORS.len())?;
     let device = Default::default();
     let rule = ParametricRule::<SimBackend>::from_spec(&spec, &device);
@@ -518,6 +549,32 @@ pub fn simulate(spec: &RuleSpec, config: &CohortConfig) -> Result<SimulatedCohor
             trajectories,
         },
     })
+}
+
+/// Refuses a parameter that `spec.kind` does not use — a baseline β off
+/// `reinforce-baseline`, an inverse temperature off `qlearning`, a streak cap off
+/// `reinforce-streak` — which [`RuleSpec::validated`] would drop silently
+/// ([`SimError::Config`], naming `denovo simulate`'s flag).
+pub fn check_rule_parameters(spec: &RuleSpec) -> Result<(), SimError> {
+    use denovo_rules::RuleKind::{Qlearning, ReinforceBaseline, ReinforceStreak};
+    for (flag, given, owner) in [
+        ("--beta", !spec.beta.is_empty(), ReinforceBaseline),
+        (
+            "--inverse-temperature",
+            spec.inverse_temperature.is_some(),
+            Qlearning,
+        ),
+        ("--streak-cap", spec.streak_cap.is_some(), ReinforceStreak),
+    ] {
+        if given && spec.kind != owner {
+            return Err(SimError::Config(format!(
+                "{flag} is only used by --rule {}, not by --rule {}; drop it or change the rule",
+                owner.name(),
+                spec.kind.name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 use denovo_glm::{float_tensor, to_f64_vec as to_vec};

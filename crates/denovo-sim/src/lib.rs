@@ -31,8 +31,8 @@ mod protocol;
 
 pub use cohort::{
     CohortConfig, GroundTruth, IBL_CONTRASTS, SimError, SimulatedCohort, StimulusSet,
-    TrueTrajectory, W0FileProblem, parse_session_length, parse_w0_choices, read_w0_file,
-    sidecar_path, simulate, simulate_rule, write_cohort,
+    TrueTrajectory, W0FileProblem, check_rule_parameters, parse_session_length, parse_w0_choices,
+    read_w0_file, sidecar_path, simulate, simulate_rule, write_cohort,
 };
 pub use protocol::{
     Protocol, ProtocolOutcome, Psychometric, Stage, TrainedCriterion, fit_psychometric,

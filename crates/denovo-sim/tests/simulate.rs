@@ -311,3 +311,63 @@ fn initial_weights_are_drawn_from_their_sets() {
     };
     assert!(simulate(&spec(RuleKind::Reinforce, &[0.1, 0.0], &[]), &bad).is_err());
 }
+
+/// A START:STEP:END range is START + i·STEP rounded to 12 significant digits (no float
+/// noise), and an END off the step grid is refused with the nearest valid END.
+#[test]
+fn stimulus_ranges_are_exact_and_refuse_an_end_off_the_grid() {
+    let values = |s: &str| match s.parse::<denovo_sim::StimulusSet>().unwrap() {
+        denovo_sim::StimulusSet::Values(v) => v,
+        other => panic!("{other:?}"),
+    };
+    let tenths = values("-1:0.1:1");
+    assert_eq!(tenths.len(), 21);
+    for (i, v) in tenths.iter().enumerate() {
+        let exact: f64 = format!("{:.1}", -1.0 + 0.1 * i as f64).parse().unwrap();
+        assert_eq!(*v, exact, "value {i}");
+    }
+    assert_eq!(tenths[10].to_string(), "0");
+    let thirds = values("-2:0.3:1.9");
+    assert_eq!(thirds.len(), 14);
+    assert_eq!((thirds[6], thirds[7], thirds[13]), (-0.2, 0.1, 1.9));
+    // Within 1e-9 of the grid is on it.
+    assert_eq!(values("-2:0.25:2.0000000001").last(), Some(&2.0));
+    let err = "-2:0.3:2".parse::<denovo_sim::StimulusSet>().unwrap_err();
+    assert!(err.contains("--stimuli=-2:0.3:1.9"), "{err}");
+    assert!(err.contains("--stimuli=-2:0.3:2.2"), "{err}");
+    let err = "0:0.25:0.9".parse::<denovo_sim::StimulusSet>().unwrap_err();
+    assert!(err.contains("use --stimuli=0:0.25:1 "), "{err}");
+}
+
+/// A parameter that the rule does not use (`--streak-cap` on reinforce, `--beta` off
+/// reinforce-baseline, …) is refused, not dropped silently.
+#[test]
+fn parameters_of_another_rule_are_refused() {
+    let config = CohortConfig {
+        animals: 1,
+        trials: 10,
+        ..small(1)
+    };
+    let mut capped = spec(RuleKind::Reinforce, &[0.1, 0.0], &[]);
+    capped.streak_cap = Some(2);
+    let err = simulate(&capped, &config).unwrap_err().to_string();
+    assert!(
+        err.contains("--streak-cap is only used by --rule reinforce-streak"),
+        "{err}"
+    );
+    capped.kind = RuleKind::ReinforceStreak;
+    assert!(simulate(&capped, &config).is_ok());
+    let err = simulate(
+        &spec(RuleKind::Rewardmax, &[0.1, 0.0], &[0.2, 0.1]),
+        &config,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("--beta is only used by --rule reinforce-baseline"),
+        "{err}"
+    );
+    let mut hot = spec(RuleKind::Reinforce, &[0.1, 0.0], &[]);
+    hot.inverse_temperature = Some(2.0);
+    assert!(simulate(&hot, &config).is_err());
+}

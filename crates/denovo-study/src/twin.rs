@@ -143,6 +143,7 @@ pub fn simulate_rule_under(
     seed: u64,
     w0: &[f64],
 ) -> Result<(Dataset, Vec<ProtocolOutcome>), StudyError> {
+    denovo_sim::check_rule_parameters(spec)?;
     let rule =
         Model::<ReadBackend>::from_rule_spec(&spec.clone().validated(2)?, &Default::default());
     let regressors = vec!["stim".to_string(), "bias".to_string()];

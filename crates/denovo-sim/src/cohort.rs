@@ -152,9 +152,11 @@ pub struct CohortConfig {
     pub stimuli: StimulusSet,
     /// Gain p of the stimulus regressor tanh(p·c)/tanh(p).
     pub contrast_gain: f64,
-    /// Mean of the initial weights [stim, bias].
+    /// Mean of the initial weights [stim, bias] (unused when `w0_choices` or
+    /// `w0_per_animal` is set).
     pub w0_mean: Vec<f64>,
-    /// Standard deviation of the initial weights across animals [stim, bias] (0 = fixed).
+    /// Standard deviation of the initial weights across animals [stim, bias] (0 = fixed;
+    /// unused when `w0_choices` or `w0_per_animal` is set).
     pub w0_sd: Vec<f64>,
     /// Initial weights drawn from discrete sets instead: per weight [stim, bias], the
     /// values each animal's weight is drawn from uniformly (empty = `w0_mean`/`w0_sd`).
@@ -162,7 +164,8 @@ pub struct CohortConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub w0_choices: Vec<Vec<f64>>,
     /// Initial weights given per animal instead: `w0_per_animal[i]` is animal i's
-    /// [stim, bias] (empty = drawn; otherwise exactly one row per animal). Set it from a
+    /// [stim, bias] (empty = drawn; otherwise exactly one row per animal, and it takes
+    /// precedence over `w0_mean`, `w0_sd` and `w0_choices`, which stay at their defaults). Set it from a
     /// file with [`CohortConfig::with_w0_from`]; the paper's test cohort starts each animal
     /// from its training counterpart's initial weights.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

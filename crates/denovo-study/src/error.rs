@@ -26,6 +26,21 @@ pub enum StudyError {
         /// What it is.
         got: String,
     },
+    /// A setting that cannot be used together with another; both are named as flags
+    /// (`--minibatch`) and as in `fit.toml` (`minibatch`).
+    #[error(
+        "--{} needs {needs}; it cannot be used with --{} (in fit.toml: {setting}, {other})",
+        .setting.replace('_', "-"),
+        .other.replace('_', "-")
+    )]
+    Conflict {
+        /// The setting's name in `fit.toml`.
+        setting: &'static str,
+        /// What it needs instead.
+        needs: &'static str,
+        /// The setting it cannot be used with.
+        other: &'static str,
+    },
     /// Data that cannot provide the regressors a fitted rule needs.
     #[error("the rule was fitted on the regressors {}; {source}", regressors.join(", "))]
     Regressors {

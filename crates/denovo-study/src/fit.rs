@@ -51,9 +51,11 @@ pub struct FitSummary {
     pub regressors: Vec<String>,
     /// Animals fitted.
     pub subjects: Vec<String>,
-    /// "fixed-zero" or "fitted".
+    /// "fixed-zero" (w0 = 0), "known" (`w0`: the simulation's truth or a file) or
+    /// "fitted" (`fit_w0`, started from the known ones when `w0` is also set).
     pub initial_weights: String,
-    /// Fitted initial weights per animal, `[animals][features]` (only when fitted).
+    /// Known or fitted initial weights per animal, `[animals][features]` (absent when
+    /// fixed at zero).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub w0: Option<Vec<Vec<f64>>>,
     /// Backend used.
@@ -164,6 +166,12 @@ pub trait Progress {
     /// The fit `label` finished.
     fn finish(&mut self, label: &str) {
         let _ = label;
+    }
+    /// A setting that has no effect here (e.g. `--hidden` on a parametric rule, a
+    /// minibatch of every training animal, held-out sessions of single-session animals):
+    /// the fit goes on; `denovo fit` prints it as `warning: …` on stderr.
+    fn warning(&mut self, message: &str) {
+        let _ = message;
     }
     /// Whether to score the held-out data during the fit (costs time).
     fn wants_heldout(&self) -> bool {
@@ -528,6 +536,15 @@ where
         None => &mut silent,
     };
     let wants_heldout = progress.wants_heldout();
+    for warning in spec.warnings() {
+        progress.warning(&warning);
+    }
+    if spec.split.holdout_sessions > 0.0
+        && (subjects.iter().zip(&train_end)).all(|(s, &end)| end == s.n_trials())
+    {
+        progress.warning("no session was held out (every animal has a single session)");
+    }
+    let mut minibatch_warned = false;
 
     // Fits the rule on the training windows of `idx`, reporting progress and, every few
     // epochs, the log-likelihood per trial of `validation` (held-out data).
@@ -540,6 +557,17 @@ where
         let (idx, valid_idx) = split_validation(idx, spec)?;
         let idx = idx.as_slice();
         let subs: Vec<&SubjectDesign> = idx.iter().map(|&i| subjects[i]).collect();
+        if let Some(n) = config
+            .minibatch
+            .filter(|&n| n >= idx.len() && !minibatch_warned)
+        {
+            minibatch_warned = true;
+            progress.warning(&format!(
+                "--minibatch {n} is not smaller than the {} training animals of `{label}`: \
+                 every step is a full batch",
+                idx.len()
+            ));
+        }
         let fit_end: Vec<usize> = match spec.early_stopping() {
             EarlyStopping::Sessions(f) => idx
                 .iter()

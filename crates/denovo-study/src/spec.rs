@@ -408,11 +408,11 @@ impl FitSpec {
             );
         }
         if self.training.minibatch.is_some() && self.fit_w0 {
-            return bad(
-                "minibatch",
-                "no minibatches when w0 is fitted (fit_w0); use fixed or known w0",
-                "minibatch with fit_w0".into(),
-            );
+            return Err(StudyError::Conflict {
+                setting: "minibatch",
+                needs: "fixed or known initial weights (--w0 truth|FILE, or the default 0)",
+                other: "fit_w0",
+            });
         }
         if !(0.0..1.0).contains(&self.split.validation_animals) {
             return bad(
@@ -422,6 +422,47 @@ impl FitSpec {
             );
         }
         self.model.check()
+    }
+
+    /// Settings that the model does not use (they are ignored): `hidden` and `gamma_init`
+    /// off dnn/rnn, `gru_hidden` off rnn, `init_alpha` off the parametric rules, when they
+    /// differ from their defaults. [`fit_with`](crate::fit_with) reports each through
+    /// [`Progress::warning`](crate::Progress::warning).
+    pub fn warnings(&self) -> Vec<String> {
+        let m = &self.model;
+        let kind = m.model;
+        let neural = kind.is_neural();
+        let rnn = kind == crate::ModelKind::Rnn;
+        [
+            (
+                "--hidden",
+                m.hidden != crate::model::default_hidden(),
+                neural,
+                "dnn and rnn",
+            ),
+            (
+                "--gru-hidden",
+                m.gru_hidden != crate::model::default_gru_hidden(),
+                rnn,
+                "rnn",
+            ),
+            (
+                "--gamma-init",
+                m.gamma_init != crate::model::default_gamma_init(),
+                neural,
+                "dnn and rnn",
+            ),
+            (
+                "--init-alpha",
+                m.init_alpha != crate::model::default_init_alpha(),
+                !neural,
+                "the parametric rules",
+            ),
+        ]
+        .into_iter()
+        .filter(|&(_, set, used, _)| set && !used)
+        .map(|(flag, _, _, by)| format!("{flag} is only used by {by}; ignored for --model {kind}"))
+        .collect()
     }
 
     /// What the fit validates on: validation sessions when `validation_sessions` > 0;
@@ -572,22 +613,28 @@ pub fn default_regressors(data: &Dataset) -> Vec<String> {
 
 /// Every animal's known initial weights, `[animals][features]` in the design's order, from
 /// `source`: `truth` (the simulator's sidecar beside `spec.data`) or a CSV file (`subject`,
-/// `w_<regressor>`…).
+/// `w_<regressor>`…, matched by subject name).
 ///
-/// Errors: [`StudyError::Io`] / [`StudyError::Format`] naming the file, a missing animal
-/// or regressor.
+/// Errors: [`StudyError::Io`] / [`StudyError::Format`] naming the file: no sidecar (with
+/// advice for real data), a sidecar that does not belong to the data (an animal missing,
+/// or other trial counts: another simulation), a w0 file without a column or an animal.
 pub(crate) fn known_w0(
     spec: &FitSpec,
     source: &str,
     data: &Dataset,
     design: &DesignMatrix,
 ) -> Result<Vec<Vec<f64>>, StudyError> {
-    let by_subject: std::collections::HashMap<String, Vec<f64>> = if source == "truth" {
+    let animals = design.subjects.len();
+    if source == "truth" {
         let path = denovo_sim::sidecar_path(&spec.data, data.format);
         let text = std::fs::read_to_string(&path).map_err(|e| {
             StudyError::format(
                 &path,
-                format!("w0 = truth needs the simulation's sidecar: {e}"),
+                format!(
+                    "no truth sidecar beside the data ({e}): --w0 truth is for simulated data \
+                     (`denovo simulate` writes the sidecar); for real animals use --fit-w0, \
+                     or --w0 FILE with a subject,w_<regressor>… table"
+                ),
             )
         })?;
         let truth: denovo_sim::GroundTruth = serde_json::from_str(&text)
@@ -602,55 +649,100 @@ pub(crate) fn known_w0(
                 ),
             ));
         }
-        (truth.trajectories.into_iter())
-            .filter_map(|t| Some((t.subject, t.weights.first()?.clone())))
-            .collect()
-    } else {
-        let path = Path::new(source);
-        let mut reader = csv::Reader::from_path(path)
-            .map_err(|e| StudyError::format(path, format!("the w0 file (--w0): {e}")))?;
-        let header = reader
-            .headers()
-            .map_err(|e| StudyError::format(path, e))?
-            .clone();
-        let col = |name: &str| {
-            (header.iter().position(|h| h == name))
-                .ok_or_else(|| StudyError::format(path, format!("line 1: no `{name}` column")))
+        let by_subject: std::collections::HashMap<&str, &Vec<Vec<f64>>> = (truth.trajectories)
+            .iter()
+            .map(|t| (t.subject.as_str(), &t.weights))
+            .collect();
+        let foreign = |what: String| {
+            StudyError::format(
+                &path,
+                format!(
+                    "this sidecar does not belong to the data (it has {} animals, the data \
+                     {animals}): {what}; simulate the data and its sidecar together, or use \
+                     --w0 FILE",
+                    truth.trajectories.len()
+                ),
+            )
         };
-        let subject = col("subject")?;
-        let cols: Vec<usize> = (design.names.iter())
-            .map(|n| col(&format!("w_{n}")))
-            .collect::<Result<_, _>>()?;
-        let mut map = std::collections::HashMap::new();
-        for (i, record) in reader.records().enumerate() {
-            let line = i + 2;
-            let record =
-                record.map_err(|e| StudyError::format(path, format!("line {line}: {e}")))?;
-            let w = (cols.iter())
-                .map(|&c| {
-                    let cell = record.get(c).unwrap_or("");
-                    (cell.trim().parse::<f64>().ok().filter(|v| v.is_finite())).ok_or_else(|| {
-                        StudyError::format(
-                            path,
-                            format!("line {line}, column {}: `{cell}` is not a number", c + 1),
-                        )
-                    })
-                })
-                .collect::<Result<Vec<f64>, _>>()?;
-            map.insert(record.get(subject).unwrap_or("").to_string(), w);
-        }
-        map
+        return (design.subjects.iter())
+            .map(|s| {
+                let weights = by_subject
+                    .get(s.subject.as_str())
+                    .ok_or_else(|| foreign(format!("no animal `{}`", s.subject)))?;
+                // `--first-trials` keeps a prefix of the simulated trials.
+                let trials = weights.len();
+                if trials < s.n_trials() || (spec.first_trials.is_none() && trials != s.n_trials())
+                {
+                    return Err(foreign(format!(
+                        "`{}` has {trials} trials there and {} in the data (another simulation)",
+                        s.subject,
+                        s.n_trials()
+                    )));
+                }
+                weights
+                    .first()
+                    .cloned()
+                    .ok_or_else(|| foreign(format!("`{}` has no trials", s.subject)))
+            })
+            .collect();
+    }
+    let path = Path::new(source);
+    let mut reader = csv::Reader::from_path(path)
+        .map_err(|e| StudyError::format(path, format!("the w0 file (--w0): {e}")))?;
+    let header = reader
+        .headers()
+        .map_err(|e| StudyError::format(path, e))?
+        .clone();
+    let col = |name: &str| {
+        (header.iter().position(|h| h == name)).ok_or_else(|| {
+            StudyError::format(
+                path,
+                format!(
+                    "line 1: no `{name}` column (--w0 FILE needs the header subject,{}; a \
+                     subject,{} file of `denovo simulate --w0-from` must have its weight \
+                     columns renamed w_<regressor>)",
+                    (design.names.iter().map(|n| format!("w_{n}")))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    design.names.join(",")
+                ),
+            )
+        })
     };
+    let subject = col("subject")?;
+    let cols: Vec<usize> = (design.names.iter())
+        .map(|n| col(&format!("w_{n}")))
+        .collect::<Result<_, _>>()?;
+    let mut by_subject = std::collections::HashMap::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = record.map_err(|e| StudyError::format(path, format!("line {line}: {e}")))?;
+        let w = (cols.iter())
+            .map(|&c| {
+                let cell = record.get(c).unwrap_or("");
+                (cell.trim().parse::<f64>().ok().filter(|v| v.is_finite())).ok_or_else(|| {
+                    StudyError::format(
+                        path,
+                        format!("line {line}, column {}: `{cell}` is not a number", c + 1),
+                    )
+                })
+            })
+            .collect::<Result<Vec<f64>, _>>()?;
+        by_subject.insert(record.get(subject).unwrap_or("").to_string(), w);
+    }
     (design.subjects.iter())
         .map(|s| {
-            by_subject
-                .get(&s.subject)
-                .cloned()
-                .ok_or_else(|| StudyError::Setting {
-                    setting: "w0",
-                    expected: "initial weights for every animal",
-                    got: format!("none for `{}` in {source}", s.subject),
-                })
+            by_subject.get(&s.subject).cloned().ok_or_else(|| {
+                StudyError::format(
+                    path,
+                    format!(
+                        "no initial weights for `{}` (the file has {} animals, the data \
+                         {animals}; rows are matched by subject name)",
+                        s.subject,
+                        by_subject.len()
+                    ),
+                )
+            })
         })
         .collect()
 }

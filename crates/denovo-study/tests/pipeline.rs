@@ -377,6 +377,168 @@ fn known_initial_weights_come_from_the_truth_or_a_file() {
     assert!(err.contains("line 2") && err.contains("`x`"), "{err}");
 }
 
+/// Known initial weights that cannot be used say why and what to do instead: real data has
+/// no sidecar, a sidecar from another simulation (other animals or other trial counts), a
+/// `denovo simulate --w0-from` file with `stim,bias` columns; `--minibatch` with
+/// `--fit-w0` names both flags.
+#[test]
+fn unusable_initial_weights_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = cohort(dir.path());
+    let simulate_to = |animals: usize, trials: usize, name: &str| {
+        let config = denovo_sim::CohortConfig {
+            animals,
+            trials,
+            session_min: 100,
+            session_max: 100,
+            seed: 9,
+            ..Default::default()
+        };
+        let truth = RuleSpec::initial(RuleKind::Reinforce, 2, 0.06);
+        let cohort = denovo_sim::simulate(&truth, &config).unwrap();
+        let path = dir.path().join(name);
+        denovo_sim::write_cohort(&cohort, &path, Format::TrialsCsv).unwrap();
+        denovo_sim::sidecar_path(&path, Format::TrialsCsv)
+    };
+    let sidecar = denovo_sim::sidecar_path(&data, Format::TrialsCsv);
+    let mut spec = small_spec(&data, ModelSpec::parametric(RuleKind::Reinforce));
+    spec.w0 = Some("truth".into());
+    // Real data: no sidecar.
+    let real = dir.path().join("real.csv");
+    std::fs::copy(&data, &real).unwrap();
+    spec.data = real;
+    let err = fit(&spec).unwrap_err().to_string();
+    assert!(
+        err.contains("--w0 truth is for simulated data") && err.contains("--fit-w0"),
+        "{err}"
+    );
+    // A sidecar of fewer animals.
+    spec.data = data.clone();
+    std::fs::copy(simulate_to(3, 300, "three.csv"), &sidecar).unwrap();
+    let err = fit(&spec).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StudyError::Format { .. }), "{err:?}");
+    assert!(
+        msg.contains("cohort.truth.json")
+            && msg.contains("does not belong to the data (it has 3 animals, the data 4)")
+            && msg.contains("no animal `sim004`"),
+        "{msg}"
+    );
+    // The same animals with other trial counts: another simulation.
+    std::fs::copy(simulate_to(4, 200, "short.csv"), &sidecar).unwrap();
+    let msg = fit(&spec).unwrap_err().to_string();
+    assert!(
+        msg.contains("`sim001` has 200 trials there and 300 in the data"),
+        "{msg}"
+    );
+    // ... unless the fit keeps only the first trials.
+    spec.first_trials = Some(150);
+    spec.training.epochs = Some(1);
+    assert!(fit(&spec).is_ok());
+    // A w0 file with the regressors' bare names.
+    let csv = dir.path().join("w0.csv");
+    std::fs::write(&csv, "subject,stim,bias\nsim001,0,0\n").unwrap();
+    spec.w0 = Some(csv.display().to_string());
+    let msg = fit(&spec).unwrap_err().to_string();
+    assert!(
+        msg.contains("no `w_stim` column") && msg.contains("subject,w_stim,w_bias"),
+        "{msg}"
+    );
+    // Minibatches need fixed or known initial weights.
+    spec.w0 = None;
+    spec.fit_w0 = true;
+    spec.training.minibatch = Some(2);
+    let err = fit(&spec).unwrap_err();
+    assert!(matches!(err, StudyError::Conflict { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "--minibatch needs fixed or known initial weights (--w0 truth|FILE, or the default 0); \
+         it cannot be used with --fit-w0 (in fit.toml: minibatch, fit_w0)"
+    );
+}
+
+/// Collects the warnings of a fit.
+#[derive(Default)]
+struct Warnings(Vec<String>);
+
+impl denovo_study::Progress for Warnings {
+    fn warning(&mut self, message: &str) {
+        self.0.push(message.to_string());
+    }
+}
+
+/// Settings the fit cannot use are warned about, not ignored silently: network sizes on
+/// another model, a minibatch of every training animal, held-out sessions of animals with
+/// a single session.
+#[test]
+fn settings_without_effect_are_warned_about() {
+    let mut spec = FitSpec::new("data.csv", ModelSpec::parametric(RuleKind::Reinforce));
+    assert!(spec.warnings().is_empty());
+    spec.model.hidden = vec![64, 64];
+    spec.model.gru_hidden = 16;
+    assert_eq!(
+        spec.warnings(),
+        [
+            "--hidden is only used by dnn and rnn; ignored for --model reinforce",
+            "--gru-hidden is only used by rnn; ignored for --model reinforce"
+        ]
+    );
+    spec.model.model = ModelKind::Dnn;
+    assert_eq!(
+        spec.warnings(),
+        ["--gru-hidden is only used by rnn; ignored for --model dnn"]
+    );
+    spec.model.model = ModelKind::Rnn;
+    assert!(spec.warnings().is_empty());
+
+    let _one = FITS.lock().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = cohort(dir.path());
+    let run = |spec: &FitSpec| {
+        let mut warnings = Warnings::default();
+        let options = FitOptions {
+            progress: Some(&mut warnings),
+            ..Default::default()
+        };
+        fit_with(spec, options).unwrap();
+        warnings.0
+    };
+    let mut spec = small_spec(&data, ModelSpec::parametric(RuleKind::Reinforce));
+    spec.training.epochs = Some(1);
+    assert!(run(&spec).is_empty());
+    spec.model.hidden = vec![8];
+    spec.training.minibatch = Some(4);
+    assert_eq!(
+        run(&spec),
+        [
+            "--hidden is only used by dnn and rnn; ignored for --model reinforce",
+            "--minibatch 4 is not smaller than the 4 training animals of `fit`: every step is \
+             a full batch"
+        ]
+    );
+    spec.training.minibatch = Some(3);
+    spec.model.hidden = vec![32, 32];
+    assert!(run(&spec).is_empty());
+    // One session per animal: nothing to hold out.
+    let one_session = dir.path().join("one.csv");
+    let config = denovo_sim::CohortConfig {
+        animals: 2,
+        trials: 100,
+        session_min: 100,
+        session_max: 100,
+        ..Default::default()
+    };
+    let truth = RuleSpec::initial(RuleKind::Reinforce, 2, 0.06);
+    let cohort = denovo_sim::simulate(&truth, &config).unwrap();
+    denovo_sim::write_cohort(&cohort, &one_session, Format::TrialsCsv).unwrap();
+    spec.data = one_session;
+    spec.training.minibatch = None;
+    assert_eq!(
+        run(&spec),
+        ["no session was held out (every animal has a single session)"]
+    );
+}
+
 /// The paper's grid metric: a rule against itself is 0; REINFORCE against REINFORCE with
 /// another α_stim is off by exactly |α − α_true| / α_true (Δw_stim is proportional to α),
 /// and its error-trial update is 0 like the truth's.

@@ -38,7 +38,7 @@ pub struct FitArgs {
     #[arg(required_unless_present_any = ["resume", "config"])]
     pub data: Option<PathBuf>,
     /// The learning rule to fit: reinforce, reinforce-baseline, rewardmax, predictmax,
-    /// qlearning, dnn or rnn.
+    /// qlearning, reinforce-streak (cap 3), dnn or rnn.
     #[arg(long, required_unless_present_any = ["resume", "config"])]
     pub model: Option<ModelKind>,
     /// Run directory for summary.json, weights.csv, model.mpk, fit.toml.
@@ -136,7 +136,7 @@ pub struct FitArgs {
     #[arg(long)]
     pub fit_w0: bool,
     /// Known initial weights per animal instead of 0: `truth` (the simulation's
-    /// <data>.truth.json) or a CSV with columns subject, w_<regressor>….
+    /// <data>.truth.json) or a CSV subject,w_<regressor>…, rows matched by subject name.
     #[arg(long, value_name = "truth|FILE")]
     pub w0: Option<String>,
     /// Regressors, comma-separated (default: stim,bias when the data has a stimulus, else
@@ -247,9 +247,6 @@ fn fit_into(
     };
     match denovo_study::fit_with(spec, options) {
         Ok(result) => {
-            if spec.split.holdout_sessions > 0.0 && result.summary.heldout_sessions.is_none() {
-                eprintln!("warning: no session was held out (every animal has a single session)");
-            }
             let summary = result.summary.clone();
             writer.commit(&result)?;
             Ok(summary)
@@ -324,6 +321,9 @@ impl Progress for Bars {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+    }
+    fn warning(&mut self, message: &str) {
+        eprintln!("warning: {message}");
     }
     fn wants_heldout(&self) -> bool {
         !self.quiet

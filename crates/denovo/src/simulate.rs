@@ -83,8 +83,8 @@ pub struct SimulateArgs {
     /// a comma list drawn uniformly (the paper's simulation: --w0-choices="-2;-1,0,1").
     #[arg(long, allow_hyphen_values = true, value_name = "STIM;BIAS")]
     pub w0_choices: Option<String>,
-    /// Each animal's initial weights from FILE, in order: a truth sidecar (the first row of
-    /// each trajectory) or a CSV with header subject,stim,bias and one row per animal.
+    /// Each animal's w0 from FILE, row i for animal i (named sim00i): a truth sidecar or a
+    /// CSV subject,stim,bias or subject,w_stim,w_bias (the latter also serves fit --w0).
     #[arg(long, value_name = "FILE")]
     #[arg(conflicts_with_all = ["w0_choices", "w0_mean", "w0_sd", "protocol"])]
     pub w0_from: Option<PathBuf>,

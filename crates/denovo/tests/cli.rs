@@ -245,6 +245,78 @@ fn bad_simulation_settings_fail_cleanly() {
     }
 }
 
+/// A flag the rule does not use and a stimulus range whose END is off its grid are errors
+/// that say what to do.
+#[test]
+fn simulate_refuses_unused_flags_and_ranges_off_their_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.csv");
+    let out = out.to_str().unwrap();
+    let o = denovo(&[
+        "simulate",
+        "--rule",
+        "reinforce",
+        "--streak-cap",
+        "2",
+        "--out",
+        out,
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--streak-cap is only used by --rule reinforce-streak"),
+        "{}",
+        stderr(&o)
+    );
+    let o = denovo(&[
+        "simulate",
+        "--rule",
+        "reinforce",
+        "--stimuli=-2:0.3:2",
+        "--out",
+        out,
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("use --stimuli=-2:0.3:1.9"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Settings the fit does not use are printed as warnings; `--model`'s help lists every
+/// rule that fits.
+#[test]
+fn fit_warns_about_settings_it_does_not_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = simulate_small(dir.path(), "reinforce");
+    let run = dir.path().join("run");
+    let o = denovo(&[
+        "fit",
+        data.to_str().unwrap(),
+        "--model",
+        "reinforce",
+        "--hidden",
+        "64,64",
+        "--minibatch",
+        "10",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "warning: --hidden is only used by dnn and rnn; ignored for --model reinforce"
+        ) && err.contains("warning: --minibatch 10 is not smaller than the 6 training animals"),
+        "{err}"
+    );
+    let help = stdout(&denovo(&["fit", "--help"]));
+    assert!(help.contains("reinforce-streak"), "{help}");
+}
+
 #[test]
 fn help_teaches_with_examples() {
     let o = denovo(&["--help"]);

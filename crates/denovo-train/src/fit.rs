@@ -362,6 +362,8 @@ where
             reason: "minibatches of animals need fixed initial weights (w0 is fitted)".into(),
         }));
     }
+    // The latest parameters whose loss was finite (kept when a later one is not).
+    let mut last_good = model.clone();
     for epoch in first_epoch..config.epochs {
         let lr = config.learning_rate_at(epoch);
         let non_finite = |value: f64, history: Vec<f64>, last_good: RuleFit<B, R>| {
@@ -376,13 +378,14 @@ where
                 ),
             })
         };
-        let last_good = model.clone();
         let value = match minibatches {
             None => {
                 let (value, grads) = loss_and_gradients(&model, batch, w0_fixed, n, config);
                 if !value.is_finite() {
                     return Err(non_finite(value, history, last_good));
                 }
+                // The parameters just scored finite: the last good ones until the next step.
+                last_good = model.clone();
                 model = optim.step(lr, model, grads);
                 value
             }
@@ -401,6 +404,7 @@ where
                     if !value.is_finite() {
                         return Err(non_finite(value, history, last_good));
                     }
+                    last_good = model.clone();
                     total += value * n_sub;
                     model = optim.step(lr, model, grads);
                 }

@@ -125,3 +125,35 @@ fn minibatches_with_fitted_w0_are_refused() {
     );
     assert_eq!(err.last_good_epoch, 0);
 }
+
+#[test]
+fn a_non_finite_minibatch_loss_stops_and_keeps_finite_parameters() {
+    let batch = cohort(20, 200);
+    let dev = Default::default();
+    let w0 = denovo_glm::float_tensor::<B, 2>(vec![0.0; 40], [20, 2], &dev);
+    let start = RuleSpec::initial(RuleKind::Reinforce, 2, 0.03);
+    let config = FitConfig {
+        epochs: 50,
+        learning_rate: 1000.0,
+        clip_norm: None,
+        minibatch: Some(4),
+        ..FitConfig::default()
+    };
+    let model = RuleFit::fixed_w0(Reinforce::<B>::from_spec(&start, &dev));
+    let err = denovo_train::fit(
+        model,
+        &batch,
+        &w0,
+        &config,
+        Default::default(),
+        &mut |_, _| true,
+    )
+    .expect_err("a learning rate of 1000 overflows");
+    assert!(!err.loss.is_finite(), "{}", err.reason);
+    let kept = err.last_good.valid().rule.spec();
+    assert!(
+        kept.alpha.iter().all(|a| a.is_finite()),
+        "kept α {:?}",
+        kept.alpha
+    );
+}

@@ -27,6 +27,9 @@ pub(crate) struct Panel {
     /// Draw curves whose label starts with this as wide translucent bands (a truth drawn
     /// beneath the fits), solid or dashed as the curve says.
     pub(crate) bands_for: Option<String>,
+    /// Put the legend in a strip under the panels even when it is short (a legend box
+    /// inside a panel hides the curves beneath it).
+    pub(crate) legend_below: bool,
     /// How x tick labels read.
     pub(crate) x_ticks: XTicks,
 }
@@ -101,7 +104,8 @@ where
         }
     }
     // Bands (a truth) add entries: always in the strip, so that no legend box hides them.
-    let shared = entries.len() > 4 || entries.iter().any(|e| e.3);
+    let shared =
+        entries.len() > 4 || entries.iter().any(|e| e.3) || panels.iter().any(|p| p.legend_below);
     let root = if shared {
         let (w, h) = root.dim_in_pixel();
         let per_row = (w as usize / 330).max(1);
@@ -111,19 +115,26 @@ where
             let c = colour(*color);
             let x = 20 + 330 * (i % per_row) as i32;
             let y = 12 + 22 * (i / per_row) as i32;
-            let end = if *dashed { x + 10 } else { x + 24 };
             let style = if *band {
                 band_style(c)
             } else {
                 c.stroke_width(3)
             };
-            bottom
-                .draw(&PathElement::new([(x, y), (end, y)], style))
-                .map_err(plot_err)?;
+            // Dashed: two dashes, so that the sample reads as dashed.
+            let segments: &[(i32, i32)] = if *dashed {
+                &[(0, 10), (16, 26)]
+            } else {
+                &[(0, 26)]
+            };
+            for &(a, b) in segments {
+                bottom
+                    .draw(&PathElement::new([(x + a, y), (x + b, y)], style))
+                    .map_err(plot_err)?;
+            }
             bottom
                 .draw(&Text::new(
                     label.to_string(),
-                    (x + 32, y - 7),
+                    (x + 34, y - 7),
                     ("sans-serif", 13),
                 ))
                 .map_err(plot_err)?;

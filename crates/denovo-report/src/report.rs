@@ -5,7 +5,7 @@ use crate::panels::{Panel, XTicks, draw_panels, grid_size};
 use base64::Engine;
 use denovo_data::{DesignMatrix, DesignOptions, SubjectDesign};
 use denovo_study::compare::{Paired, paired};
-use denovo_study::{ReadBackend, Run, RunDir, SplitScore, Truth, with_model};
+use denovo_study::{Model, ReadBackend, Run, RunDir, SplitScore, Truth, with_model};
 use denovo_train::readout::{Point, read_out};
 use plotters::prelude::*;
 use std::collections::HashMap;
@@ -431,6 +431,7 @@ fn learning_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure,
         shaded: None,
         dots_for: Some("observed".into()),
         bands_for: None,
+        legend_below: false,
         x_ticks: XTicks::Integer,
     }];
     for (name, obs, pred) in curves.iter().take(max_animals) {
@@ -446,6 +447,7 @@ fn learning_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure,
             shaded: None,
             dots_for: Some("observed".into()),
             bands_for: None,
+            legend_below: false,
             x_ticks: XTicks::Integer,
         });
     }
@@ -506,6 +508,7 @@ pub(crate) fn weights_panels(l: &Loaded, max_animals: usize) -> Vec<Panel> {
             shaded: (*train_end < n).then_some((*train_end as f64 + 1.0, n as f64)),
             dots_for: None,
             bands_for: true_w.map(|_| "truth".into()),
+            legend_below: false,
             x_ticks: XTicks::Integer,
         });
     }
@@ -549,82 +552,148 @@ fn primary(names: &[String]) -> usize {
         .unwrap_or(0)
 }
 
-/// Grid points for the rule figure: the primary input swept, others 0 (bias 1), weights 0
-/// except the primary at `w`, correct or error (the correct side is the sign of the input).
-fn rule_points(names: &[String], w: f64, correct: bool) -> (Vec<f64>, Vec<Point>) {
-    let j = primary(names);
-    let xs: Vec<f64> = if names[j] == "stim" {
-        [
-            -1.0, -0.5, -0.25, -0.125, -0.0625, 0.0625, 0.125, 0.25, 0.5, 1.0,
-        ]
-        .iter()
-        .map(|&c| denovo_data::stimulus_transform(c, denovo_data::DEFAULT_CONTRAST_GAIN))
-        .collect()
-    } else {
-        (0..=8)
-            .map(|i| -1.0 + 0.25 * f64::from(i))
-            .filter(|x| *x != 0.0)
-            .collect()
-    };
-    let points = xs
-        .iter()
-        .map(|&x| {
-            let right = x > 0.0;
-            let choice = f64::from(u8::from(right == correct));
-            Point {
-                w: names
-                    .iter()
-                    .enumerate()
-                    .map(|(i, _)| if i == j { w } else { 0.0 })
-                    .collect(),
-                x: names
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| {
-                        if i == j {
-                            x
-                        } else if n == "bias" {
-                            1.0
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect(),
-                choice,
-                correct,
-            }
-        })
-        .collect();
-    (xs, points)
+/// The stimulus inputs of the rule figure on the IBL grid (signed contrasts through the
+/// default stimulus transform, 0 left out) when no truth says otherwise.
+pub(crate) fn ibl_rule_xs() -> Vec<f64> {
+    [
+        -1.0, -0.5, -0.25, -0.125, -0.0625, 0.0625, 0.125, 0.25, 0.5, 1.0,
+    ]
+    .iter()
+    .map(|&c| denovo_data::stimulus_transform(c, denovo_data::DEFAULT_CONTRAST_GAIN))
+    .collect()
 }
 
-/// The panels of the rule figure (one per value of the primary weight) and the primary
-/// regressor's name: every run's read-out for correct and error trials (or, with
-/// `history`, after rewarded and unrewarded histories); without `history`, each distinct
-/// truth of the runs beneath them as black bands labelled `truth — correct` and
-/// `truth — error`, read out on the same points.
+/// The x points and the primary weights of the rule figures, the same for every run.
+pub(crate) struct RuleGrid {
+    /// The primary input's values: the stimuli of a simulation drawn from explicit values
+    /// (the truth's [`StimulusSet::Values`](denovo_sim::StimulusSet), 0 included), else
+    /// `None`: the IBL grid for `stim`, −1, −0.75, …, 1 without 0 for another regressor.
+    pub(crate) stimuli: Option<Vec<f64>>,
+    /// The values of the primary weight, one panel each: −2, −1, 0, 1, 2 with explicit
+    /// stimuli (the paper's animals start at w_stim = −2), else 0, 1, 2.
+    pub(crate) weights: Vec<f64>,
+}
+
+impl RuleGrid {
+    /// The grid of `runs`: when the first run's primary regressor is `stim` and some of
+    /// the runs' truths drew their stimuli from explicit values, those values (of every
+    /// such truth, merged and sorted); otherwise the usual grid.
+    pub(crate) fn of(runs: &[Loaded]) -> RuleGrid {
+        let stim_primary = runs
+            .first()
+            .is_some_and(|l| l.design.names[primary(&l.design.names)] == "stim");
+        let mut values: Vec<f64> = Vec::new();
+        if stim_primary {
+            for t in distinct_truths(runs) {
+                values.extend(t.stimulus_values().unwrap_or_default());
+            }
+        }
+        values.sort_by(f64::total_cmp);
+        values.dedup();
+        if values.is_empty() {
+            RuleGrid {
+                stimuli: None,
+                weights: vec![0.0, 1.0, 2.0],
+            }
+        } else {
+            RuleGrid {
+                stimuli: Some(values),
+                weights: vec![-2.0, -1.0, 0.0, 1.0, 2.0],
+            }
+        }
+    }
+
+    /// The primary input's values for a run with regressors `names`.
+    fn xs(&self, names: &[String]) -> Vec<f64> {
+        let j = primary(names);
+        match &self.stimuli {
+            Some(v) if names[j] == "stim" => v.clone(),
+            _ if names[j] == "stim" => ibl_rule_xs(),
+            _ => (0..=8)
+                .map(|i| -1.0 + 0.25 * f64::from(i))
+                .filter(|x| *x != 0.0)
+                .collect(),
+        }
+    }
+
+    /// Grid points for the rule figure: the primary input swept over [`RuleGrid::xs`],
+    /// others 0 (bias 1), weights 0 except the primary at `w`, correct or error (the
+    /// correct side is right iff the input is > 0, as in the simulator: 0 → left).
+    fn points(&self, names: &[String], w: f64, correct: bool) -> (Vec<f64>, Vec<Point>) {
+        let j = primary(names);
+        let xs = self.xs(names);
+        let points = xs
+            .iter()
+            .map(|&x| {
+                let right = x > 0.0;
+                let choice = f64::from(u8::from(right == correct));
+                Point {
+                    w: (0..names.len())
+                        .map(|i| if i == j { w } else { 0.0 })
+                        .collect(),
+                    x: names
+                        .iter()
+                        .enumerate()
+                        .map(|(i, n)| {
+                            if i == j {
+                                x
+                            } else if n == "bias" {
+                                1.0
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect(),
+                    choice,
+                    correct,
+                }
+            })
+            .collect();
+        (xs, points)
+    }
+}
+
+/// The read-out conditions of the rule figure (`None`: correct vs error trials) or of the
+/// history figure (correct trials after `h` rewarded vs `h` unrewarded ones).
+fn conditions(history: Option<usize>) -> Vec<Condition> {
+    match history {
+        None => vec![
+            ("correct".into(), true, None),
+            ("error".into(), false, None),
+        ],
+        Some(h) => vec![
+            (format!("correct after {h} rewarded"), true, Some((h, true))),
+            (
+                format!("correct after {h} unrewarded"),
+                true,
+                Some((h, false)),
+            ),
+        ],
+    }
+}
+
+/// The panels of the rule figure (one per value of the primary weight, on
+/// [`RuleGrid::of`] the runs) and the primary regressor's name: every run's read-out for
+/// correct and error trials (or, with `history`, after rewarded and unrewarded histories:
+/// only the runs whose rule has a history); each distinct truth of the runs beneath them
+/// as black bands labelled `truth — <condition>`, read out on the same points and, with
+/// `history`, after the same histories.
 pub(crate) fn rule_panels(runs: &[Loaded], history: Option<usize>) -> (String, Vec<Panel>) {
-    let weights = [0.0, 1.0, 2.0];
+    let grid = RuleGrid::of(runs);
     let mut panels = Vec::new();
     let primary_name = runs
         .first()
         .map(|l| l.design.names[primary(&l.design.names)].clone())
         .unwrap_or_default();
-    let truths: Vec<(&Truth, &[String], &str)> = match history {
-        Some(_) => Vec::new(),
-        None => {
-            let mut v: Vec<(&Truth, &[String], &str)> = Vec::new();
-            for l in runs {
-                if let Some(t) = &l.truth
-                    && !v.iter().any(|(u, _, _)| u.path == t.path)
-                {
-                    v.push((t, &l.design.names, &l.label));
-                }
-            }
-            v
+    let mut truths: Vec<(&Truth, &[String], &str)> = Vec::new();
+    for l in runs {
+        if let Some(t) = &l.truth
+            && !truths.iter().any(|(u, _, _)| u.path == t.path)
+        {
+            truths.push((t, &l.design.names, &l.label));
         }
-    };
-    for &w in &weights {
+    }
+    for &w in &grid.weights {
         let mut curves = Vec::new();
         for &(truth, names, label) in &truths {
             let j = primary(names);
@@ -633,11 +702,11 @@ pub(crate) fn rule_panels(runs: &[Loaded], history: Option<usize>) -> (String, V
             } else {
                 "truth".into()
             };
-            for (what, correct) in [("correct", true), ("error", false)] {
-                let (xs, points) = rule_points(names, w, correct);
-                let delta = truth.read_out(&points);
+            for (c, (what, correct, hist)) in conditions(history).into_iter().enumerate() {
+                let (xs, points) = grid.points(names, w, correct);
+                let delta = truth.read_out_history(&points, hist);
                 let pts = xs.iter().zip(&delta).map(|(x, d)| (*x, d[j])).collect();
-                curves.push((format!("{who} — {what}"), 0, !correct, pts));
+                curves.push((format!("{who} — {what}"), 0, c == 1, pts));
             }
         }
         for (i, l) in runs.iter().enumerate() {
@@ -647,22 +716,8 @@ pub(crate) fn rule_panels(runs: &[Loaded], history: Option<usize>) -> (String, V
             let names = &l.design.names;
             let j = primary(names);
             let k = names.len();
-            let conditions: Vec<Condition> = match history {
-                None => vec![
-                    ("correct".into(), true, None),
-                    ("error".into(), false, None),
-                ],
-                Some(h) => vec![
-                    (format!("correct after {h} rewarded"), true, Some((h, true))),
-                    (
-                        format!("correct after {h} unrewarded"),
-                        true,
-                        Some((h, false)),
-                    ),
-                ],
-            };
-            for (c, (what, correct, hist)) in conditions.into_iter().enumerate() {
-                let (xs, points) = rule_points(names, w, correct);
+            for (c, (what, correct, hist)) in conditions(history).into_iter().enumerate() {
+                let (xs, points) = grid.points(names, w, correct);
                 let delta =
                     with_model!(&l.run.rule, r => read_out::<ReadBackend, _>(r, &points, k, hist));
                 let pts = xs.iter().zip(&delta).map(|(x, d)| (*x, d[j])).collect();
@@ -678,6 +733,7 @@ pub(crate) fn rule_panels(runs: &[Loaded], history: Option<usize>) -> (String, V
             shaded: None,
             dots_for: None,
             bands_for: (!truths.is_empty()).then(|| "truth".into()),
+            legend_below: true,
             x_ticks: XTicks::Auto,
         });
     }
@@ -686,6 +742,7 @@ pub(crate) fn rule_panels(runs: &[Loaded], history: Option<usize>) -> (String, V
 
 fn rule_figure(out: &Path, runs: &[Loaded], history: Option<usize>) -> Result<Figure, ReportError> {
     let (primary_name, panels) = rule_panels(runs, history);
+    let grid = RuleGrid::of(runs);
     let (name, title, mut caption) = match history {
         None => (
             "rule".to_string(),
@@ -693,30 +750,74 @@ fn rule_figure(out: &Path, runs: &[Loaded], history: Option<usize>) -> Result<Fi
             format!(
                 "The fitted rules read out on one grid: the change of the {primary_name} \
                  weight after a trial, against that trial's {primary_name} input, for correct \
-                 (solid) and error (dashed) trials, at three values of w_{primary_name} (the \
+                 (solid) and error (dashed) trials, at {} of w_{primary_name} (the \
                  other weights at 0, the bias input 1). One colour per run; parametric rules \
-                 are evaluated in closed form, neural rules from a fresh state."
+                 are evaluated in closed form, neural rules from a fresh state.",
+                if grid.stimuli.is_some() {
+                    "the values −2, −1, 0, 1, 2".to_string()
+                } else {
+                    "three values".to_string()
+                }
             ),
         ),
-        Some(h) => (
-            "rule_history".to_string(),
-            format!("RNN rules: Δw_{primary_name} after {h} rewarded vs {h} unrewarded trials"),
-            format!(
-                "The RNN read-out on correct trials after a history of {h} rewarded trials \
-                 (solid) or {h} unrewarded trials (dashed) with the same weights: a \
-                 history-free rule draws the two curves on top of each other."
-            ),
-        ),
+        Some(h) => {
+            let drawn = runs.iter().filter(|l| l.run.rule.has_history());
+            if drawn.clone().all(|l| matches!(l.run.rule, Model::Rnn(_))) {
+                (
+                    "rule_history".to_string(),
+                    format!(
+                        "RNN rules: Δw_{primary_name} after {h} rewarded vs {h} unrewarded trials"
+                    ),
+                    format!(
+                        "The RNN read-out on correct trials after a history of {h} rewarded \
+                         trials (solid) or {h} unrewarded trials (dashed) with the same \
+                         weights: a history-free rule draws the two curves on top of each \
+                         other."
+                    ),
+                )
+            } else {
+                let kinds: Vec<String> = drawn.map(|l| l.run.model().to_string()).collect();
+                (
+                    "rule_history".to_string(),
+                    format!(
+                        "Rules with a history: Δw_{primary_name} after {h} rewarded vs {h} \
+                         unrewarded trials"
+                    ),
+                    format!(
+                        "The read-out of the fitted rules that keep a history ({}) on correct \
+                         trials after a history of {h} rewarded trials (solid) or {h} \
+                         unrewarded trials (dashed) with the same weights: a history-free \
+                         rule draws the two curves on top of each other.",
+                        kinds.join(", ")
+                    ),
+                )
+            }
+        }
     };
+    if let Some(v) = &grid.stimuli {
+        _ = write!(
+            caption,
+            " The {primary_name} inputs are the simulation's stimulus values ({} from {} to {}).",
+            v.len(),
+            v[0],
+            v[v.len() - 1]
+        );
+    }
     let truths = distinct_truths(runs);
-    if history.is_none() && !truths.is_empty() {
+    if !truths.is_empty() {
         let what: Vec<String> = (truths.iter())
             .map(|t| format!("{} (from {})", t.describe(), t.path.display()))
             .collect();
+        let how = match history {
+            None => "(solid: correct, dashed: error)".to_string(),
+            Some(h) => {
+                format!("after the same histories (solid: {h} rewarded, dashed: {h} unrewarded)")
+            }
+        };
         _ = write!(
             caption,
             " The wide pale black lines are the true rule of the simulation, read out on the \
-             same points (solid: correct, dashed: error): {}.",
+             same points {how}: {}.",
             what.join("; ")
         );
     }
@@ -821,6 +922,7 @@ fn comparison_figure(out: &Path, c: &Comparison) -> Result<Figure, ReportError> 
         shaded: None,
         dots_for: None,
         bands_for: None,
+        legend_below: false,
         x_ticks: XTicks::Names(names.clone()),
     };
     for (i, s) in c.subjects.iter().enumerate() {
@@ -854,6 +956,7 @@ fn comparison_figure(out: &Path, c: &Comparison) -> Result<Figure, ReportError> 
         shaded: None,
         dots_for: Some("per animal".into()),
         bands_for: None,
+        legend_below: false,
         x_ticks: XTicks::Names(names),
     };
     let mut animal_pts = Vec::new();

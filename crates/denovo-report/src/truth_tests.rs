@@ -18,16 +18,29 @@ const ALPHA: [f64; 2] = [0.0625, 0.0];
 /// `dir/sim.csv` with its sidecar, and a REINFORCE fit of it (20 epochs, the last 20% of
 /// sessions held out) stored as `dir/fit`. Returns (data, sidecar, run).
 fn simulated_run(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let stimuli = "-2:0.25:2".parse::<StimulusSet>().unwrap();
+    simulated_run_of(dir, RuleKind::Reinforce, stimuli, RuleKind::Reinforce)
+}
+
+/// As [`simulated_run`], simulated by the rule `kind` (with [`ALPHA`]) on `stimuli` and
+/// fitted by the parametric rule `fitted`.
+fn simulated_run_of(
+    dir: &Path,
+    kind: RuleKind,
+    stimuli: StimulusSet,
+    fitted: RuleKind,
+) -> (PathBuf, PathBuf, PathBuf) {
+    f64_device_first();
     let rule = RuleSpec {
         alpha: ALPHA.to_vec(),
-        ..RuleSpec::initial(RuleKind::Reinforce, 2, 0.0)
+        ..RuleSpec::initial(kind, 2, 0.0)
     };
     let config = CohortConfig {
         animals: 20,
         trials: 300,
         session_min: 100,
         session_max: 100,
-        stimuli: "-2:0.25:2".parse::<StimulusSet>().unwrap(),
+        stimuli,
         w0_choices: vec![vec![-2.0], vec![-1.0, 0.0, 1.0]],
         seed: 5,
         ..Default::default()
@@ -35,7 +48,7 @@ fn simulated_run(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let cohort = denovo_sim::simulate(&rule, &config).unwrap();
     let data = dir.join("sim.csv");
     let sidecar = denovo_sim::write_cohort(&cohort, &data, denovo_data::Format::TrialsCsv).unwrap();
-    let mut spec = FitSpec::new(&data, ModelSpec::parametric(RuleKind::Reinforce));
+    let mut spec = FitSpec::new(&data, ModelSpec::parametric(fitted));
     spec.split.holdout_sessions = 0.2;
     spec.training.epochs = Some(20);
     let run = dir.join("fit");
@@ -43,8 +56,79 @@ fn simulated_run(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (data, sidecar, run)
 }
 
+/// Makes the process's first tensor an f64 one, as in `denovo report` (which reads f64
+/// models before anything else). burn's default float dtype of the CPU device is locked
+/// process-wide by the first tensor created on it, and `ReinforceStreak::initial_state`
+/// creates its streak column in that default dtype: after an f32 fit in a parallel test
+/// had locked it to f32, simulating or reading out the f64 streak rule panicked
+/// ("Concatenate data type mismatch").
+fn f64_device_first() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // A streak rule's read-out on the f64 read-out backend: its streak column is the
+        // first tensor made in the default dtype, which locks that to f64.
+        let truth = denovo_study::Truth {
+            path: PathBuf::new(),
+            rule: RuleSpec::initial(RuleKind::ReinforceStreak, 2, 0.1),
+            regressors: vec!["stim".into(), "bias".into()],
+            trajectories: Vec::new(),
+            noise_sd: vec![0.0, 0.0],
+            stimuli: StimulusSet::Ibl,
+        };
+        let point = denovo_train::readout::Point {
+            w: vec![0.0, 0.0],
+            x: vec![1.0, 1.0],
+            choice: 1.0,
+            correct: true,
+        };
+        assert_eq!(truth.read_out(&[point]).len(), 1);
+    });
+}
+
 fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
+}
+
+/// The simulation's stimuli −2, −1.75, …, 2.
+fn paper_stimuli() -> Vec<f64> {
+    (0..=16).map(|i| -2.0 + 0.25 * f64::from(i)).collect()
+}
+
+/// The x points of the rule figure before truths chose them: the IBL contrasts −1, −0.5,
+/// −0.25, −0.125, −0.0625, 0.0625, …, 1 through tanh(5c)/tanh(5), 0 left out.
+fn old_ibl_xs() -> Vec<f64> {
+    [
+        -1.0, -0.5, -0.25, -0.125, -0.0625, 0.0625, 0.125, 0.25, 0.5, 1.0,
+    ]
+    .iter()
+    .map(|&c: &f64| (5.0 * c).tanh() / 5.0f64.tanh())
+    .collect()
+}
+
+/// Every curve of every panel is drawn at `xs`, and the panels are at w_stim = `weights`.
+fn assert_grid(panels: &[crate::panels::Panel], xs: &[f64], weights: &[f64]) {
+    let titles: Vec<String> = (weights.iter())
+        .map(|w| format!("w_stim = {w}, other weights 0"))
+        .collect();
+    assert_eq!(
+        panels.iter().map(|p| p.title.clone()).collect::<Vec<_>>(),
+        titles
+    );
+    for p in panels {
+        assert!(!p.curves.is_empty());
+        for c in &p.curves {
+            let got: Vec<f64> = c.3.iter().map(|q| q.0).collect();
+            assert_eq!(got.len(), xs.len(), "{}: {}", p.title, c.0);
+            for (a, b) in got.iter().zip(xs) {
+                assert!(
+                    (a - b).abs() < 1e-12,
+                    "{}: {}: {got:?} vs {xs:?}",
+                    p.title,
+                    c.0
+                );
+            }
+        }
+    }
 }
 
 /// No curve of the run's figures is a truth, and no panel draws bands.
@@ -70,12 +154,14 @@ fn the_truth_is_drawn_beside_the_fits() {
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(l.truth.as_ref().unwrap().path, sidecar);
 
-    // Rule figure: per panel (w_stim = 0, 1, 2), the truth on correct and error trials at
-    // the fitted rules' points, equal to REINFORCE's Δw_stim = α r (y − p) x computed here.
+    // Rule figure: on the simulation's stimuli (0 included) and at w_stim = −2, −1, 0, 1,
+    // 2 (where the animals start), per panel the truth on correct and error trials at the
+    // fitted rules' points, equal to REINFORCE's Δw_stim = α r (y − p) x computed here.
     let (primary, panels) = rule_panels(std::slice::from_ref(&l), None);
     assert_eq!(primary, "stim");
-    assert_eq!(panels.len(), 3);
-    for (panel, w) in panels.iter().zip([0.0, 1.0, 2.0]) {
+    let weights = [-2.0, -1.0, 0.0, 1.0, 2.0];
+    assert_grid(&panels, &paper_stimuli(), &weights);
+    for (panel, w) in panels.iter().zip(weights) {
         assert_eq!(panel.bands_for.as_deref(), Some("truth"));
         let fitted = panel
             .curves
@@ -113,13 +199,22 @@ fn the_truth_is_drawn_beside_the_fits() {
             .unwrap();
         assert!(truth.3.iter().any(|p| p.1.abs() > 1e-3));
     }
-    // The history figure (RNN runs) has no truth.
+    // The history figure draws the truth (a history-free rule: the same after rewarded
+    // and unrewarded trials) on the same grid; the REINFORCE fit has no history, so the
+    // truth is all it shows.
     let (_, history) = rule_panels(std::slice::from_ref(&l), Some(3));
-    assert!(
-        history
-            .iter()
-            .all(|p| p.curves.iter().all(|c| !c.0.starts_with("truth")))
-    );
+    assert_grid(&history, &paper_stimuli(), &weights);
+    for p in &history {
+        let labels: Vec<&str> = p.curves.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "truth — correct after 3 rewarded",
+                "truth — correct after 3 unrewarded"
+            ]
+        );
+        assert_eq!(p.curves[0].3, p.curves[1].3, "{}", p.title);
+    }
 
     // Weights figures: each animal's truth curves are the sidecar's trajectories at the
     // trials the fitted curves are drawn at.
@@ -181,6 +276,10 @@ fn a_run_without_a_sidecar_has_no_truth() {
     let l = load(&run, &mut warnings).unwrap();
     assert!(l.truth.is_none() && warnings.is_empty());
     assert_no_truth(&l);
+    // The rule figure's points are the IBL grid and w_stim = 0, 1, 2, as before truths
+    // could choose them.
+    let (_, panels) = rule_panels(std::slice::from_ref(&l), None);
+    assert_grid(&panels, &old_ibl_xs(), &[0.0, 1.0, 2.0]);
     let out = dir.path().join("report");
     let report = write_report(&[run], &out, &ReportOptions::default()).unwrap();
     assert!(report.truth.is_empty() && report.warnings.is_empty());
@@ -242,4 +341,95 @@ fn a_sidecar_for_other_regressors_is_a_warning() {
         warnings[0]
     );
     assert_no_truth(&l);
+}
+
+#[test]
+fn a_truth_of_ibl_stimuli_keeps_the_usual_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, sidecar, run) = simulated_run_of(
+        dir.path(),
+        RuleKind::Reinforce,
+        StimulusSet::Ibl,
+        RuleKind::Reinforce,
+    );
+    let mut warnings = Vec::new();
+    let l = load(&run, &mut warnings).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let truth = l.truth.as_ref().unwrap();
+    assert_eq!((&truth.path, truth.stimulus_values()), (&sidecar, None));
+    let (_, panels) = rule_panels(std::slice::from_ref(&l), None);
+    assert_grid(&panels, &old_ibl_xs(), &[0.0, 1.0, 2.0]);
+    assert!(
+        panels
+            .iter()
+            .all(|p| p.bands_for.as_deref() == Some("truth"))
+    );
+}
+
+#[test]
+fn the_history_figure_draws_the_true_streak_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let stimuli = "-2:0.25:2".parse::<StimulusSet>().unwrap();
+    let (_, sidecar, run) = simulated_run_of(
+        dir.path(),
+        RuleKind::ReinforceStreak,
+        stimuli,
+        RuleKind::ReinforceStreak,
+    );
+    let mut warnings = Vec::new();
+    let l = load(&run, &mut warnings).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let truth = l.truth.as_ref().unwrap();
+    assert_eq!(truth.stimulus_values(), Some(paper_stimuli()));
+
+    // After 3 rewarded trials the streak count is 3 (the cap): the true step is
+    // (1 + 3) α (y − p) x on a correct trial; after 3 unrewarded ones it is α (y − p) x.
+    let (_, panels) = rule_panels(std::slice::from_ref(&l), Some(3));
+    let weights = [-2.0, -1.0, 0.0, 1.0, 2.0];
+    assert_grid(&panels, &paper_stimuli(), &weights);
+    for (panel, w) in panels.iter().zip(weights) {
+        assert_eq!(panel.bands_for.as_deref(), Some("truth"));
+        for (label, dashed, gain) in [
+            ("truth — correct after 3 rewarded", false, 4.0),
+            ("truth — correct after 3 unrewarded", true, 1.0),
+        ] {
+            let curve = panel.curves.iter().find(|c| c.0 == label).unwrap();
+            assert_eq!((curve.1, curve.2), (0, dashed), "{label}");
+            for &(x, dw) in &curve.3 {
+                let want = gain * ALPHA[0] * (1.0 - sigmoid(w * x.abs())) * x.abs();
+                assert!(
+                    (dw - want).abs() < 1e-12,
+                    "{label} at w {w}, x {x}: {dw} vs {want}"
+                );
+            }
+            // The truth's own read-out on those points.
+            let points: Vec<_> = (curve.3.iter())
+                .map(|&(x, _)| denovo_train::readout::Point {
+                    w: vec![w, 0.0],
+                    x: vec![x, 1.0],
+                    choice: f64::from(u8::from(x > 0.0)),
+                    correct: true,
+                })
+                .collect();
+            let own = truth.read_out_history(&points, Some((3, !dashed)));
+            let got: Vec<f64> = curve.3.iter().map(|p| p.1).collect();
+            assert_eq!(got, own.iter().map(|d| d[0]).collect::<Vec<_>>());
+        }
+        // The fitted streak rule is drawn too, in its colour.
+        assert!(
+            panel
+                .curves
+                .iter()
+                .any(|c| c.0 == "fit — correct after 3 rewarded")
+        );
+    }
+
+    // The figure: the truth in the SVG, and a title that does not call a parametric rule
+    // an RNN.
+    let out = dir.path().join("report");
+    let report = write_report(&[run], &out, &ReportOptions::default()).unwrap();
+    assert_eq!(report.truth, vec![sidecar]);
+    let svg = std::fs::read_to_string(out.join("rule_history.svg")).unwrap();
+    assert!(svg.contains("truth — correct after 3 rewarded"));
+    assert!(svg.contains("Rules with a history") && !svg.contains("RNN rules"));
 }

@@ -5,6 +5,7 @@ use crate::fit::ReadBackend;
 use crate::{Model, StudyError};
 use denovo_data::Format;
 use denovo_rules::RuleSpec;
+use denovo_sim::StimulusSet;
 use denovo_train::readout::{Point, read_out};
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,9 @@ pub struct Truth {
     /// The standard deviation of the Gaussian weight noise the simulator added after every
     /// trial, per regressor (0 = none): part of the true w_t, not of the rule.
     pub noise_sd: Vec<f64>,
+    /// Where the simulation's stimuli came from (the sidecar's `config.stimuli`):
+    /// [`StimulusSet::Values`] when the `stim` regressor took exactly those values.
+    pub stimuli: StimulusSet,
 }
 
 impl Truth {
@@ -81,6 +85,7 @@ impl Truth {
             regressors: truth.regressors,
             trajectories,
             noise_sd: truth.config.noise_sd,
+            stimuli: truth.config.stimuli,
         })
     }
 
@@ -93,8 +98,35 @@ impl Truth {
     /// fitted rules get (`denovo_train::readout::read_out`, no history). The points must
     /// have one weight and one input per regressor of [`Truth::regressors`].
     pub fn read_out(&self, points: &[Point]) -> Vec<Vec<f64>> {
+        self.read_out_history(points, None)
+    }
+
+    /// As [`Truth::read_out`], after `history` trials that were all rewarded
+    /// (`Some((n, true))`) or all unrewarded (`Some((n, false))`): the read-out the fitted
+    /// rules with a history get (`denovo_train::readout::read_out`), so that a rule whose
+    /// steps depend on past rewards (`reinforce-streak`) shows that dependence.
+    pub fn read_out_history(
+        &self,
+        points: &[Point],
+        history: Option<(usize, bool)>,
+    ) -> Vec<Vec<f64>> {
         let k = self.regressors.len();
-        crate::with_model!(&self.model(), r => read_out::<ReadBackend, _>(r, points, k, None))
+        crate::with_model!(&self.model(), r => read_out::<ReadBackend, _>(r, points, k, history))
+    }
+
+    /// The stimulus values of the simulation when it drew them from explicit values
+    /// ([`StimulusSet::Values`]: the `stim` regressor itself), sorted; `None` for IBL or
+    /// uniform contrasts.
+    pub fn stimulus_values(&self) -> Option<Vec<f64>> {
+        match &self.stimuli {
+            StimulusSet::Values(v) => {
+                let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+                v.sort_by(f64::total_cmp);
+                v.dedup();
+                (!v.is_empty()).then_some(v)
+            }
+            StimulusSet::Ibl | StimulusSet::Uniform => None,
+        }
     }
 
     /// The true w_t of `subject`, `[trials][regressors]`, when the truth has that animal.

@@ -41,6 +41,9 @@ fn the_sidecar_beside_simulated_data_is_read() {
     }
     assert_eq!(truth.trajectory("nobody"), None);
     assert_eq!(truth.describe(), "reinforce with α = (stim 0.0625, bias 0)");
+    // IBL contrasts: no explicit stimulus values.
+    assert_eq!(truth.stimuli, denovo_sim::StimulusSet::Ibl);
+    assert_eq!(truth.stimulus_values(), None);
 
     // The read-out: REINFORCE's Δw = α r (y − p) x.
     let point = |correct: bool| Point {
@@ -68,4 +71,52 @@ fn a_damaged_sidecar_is_an_error_naming_it() {
         "{e:?}"
     );
     assert!(e.to_string().contains("not a truth sidecar"), "{e}");
+}
+
+#[test]
+fn explicit_stimuli_and_the_history_read_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("sim.csv");
+    let rule = RuleSpec {
+        alpha: vec![0.0625, 0.0],
+        ..RuleSpec::initial(RuleKind::ReinforceStreak, 2, 0.0)
+    };
+    let config = CohortConfig {
+        animals: 2,
+        trials: 20,
+        session_min: 20,
+        session_max: 20,
+        stimuli: denovo_sim::StimulusSet::Values(vec![1.0, -1.0, 0.0, 0.5, -1.0]),
+        seed: 2,
+        ..Default::default()
+    };
+    let cohort = denovo_sim::simulate(&rule, &config).unwrap();
+    denovo_sim::write_cohort(&cohort, &data, Format::TrialsCsv).unwrap();
+    let truth = Truth::beside(&data, Format::TrialsCsv).unwrap().unwrap();
+    // Sorted, each once.
+    assert_eq!(truth.stimulus_values(), Some(vec![-1.0, 0.0, 0.5, 1.0]));
+
+    // REINFORCE-streak after 3 rewarded trials steps (1 + 3)× as far as after none.
+    let point = Point {
+        w: vec![0.5, 0.0],
+        x: vec![1.0, 1.0],
+        choice: 1.0,
+        correct: true,
+    };
+    let fresh = truth.read_out(std::slice::from_ref(&point));
+    assert_eq!(
+        truth.read_out_history(std::slice::from_ref(&point), None),
+        fresh
+    );
+    let rewarded = truth.read_out_history(std::slice::from_ref(&point), Some((3, true)));
+    let unrewarded = truth.read_out_history(std::slice::from_ref(&point), Some((3, false)));
+    assert!(
+        (rewarded[0][0] - 4.0 * fresh[0][0]).abs() < 1e-12,
+        "{rewarded:?}"
+    );
+    assert!(
+        (unrewarded[0][0] - fresh[0][0]).abs() < 1e-12,
+        "{unrewarded:?}"
+    );
+    assert!(fresh[0][0] > 0.0);
 }

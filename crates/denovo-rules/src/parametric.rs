@@ -390,7 +390,7 @@ impl<B: Backend> LearningRule<B> for ReinforceStreak<B> {
     }
     fn initial_state(&self, w0: Tensor<B, 2>) -> Tensor<B, 2> {
         let [n, _] = w0.dims();
-        let zeros = Tensor::zeros([n, 1], &w0.device());
+        let zeros = Tensor::zeros([n, 1], (&w0.device(), w0.dtype()));
         Tensor::cat(vec![w0, zeros], 1)
     }
     fn policy_weights(&self, state: &Tensor<B, 2>) -> Tensor<B, 2> {
@@ -412,7 +412,7 @@ impl<B: Backend> LearningRule<B> for ReinforceStreak<B> {
     }
     fn perturb_weights(&self, state: Tensor<B, 2>, delta: Tensor<B, 2>) -> Tensor<B, 2> {
         let [n, _] = delta.dims();
-        let zeros = Tensor::zeros([n, 1], &delta.device());
+        let zeros = Tensor::zeros([n, 1], (&delta.device(), delta.dtype()));
         state + Tensor::cat(vec![delta, zeros], 1)
     }
 }

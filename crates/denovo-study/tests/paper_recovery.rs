@@ -3,13 +3,13 @@
 //! ReLU) fitted with the true w0 by Adam on minibatches of 5 animals.
 //!
 //! Calibration (docs/recovery.md, "The paper's simulation"): the full setting (1,000
-//! animals, minibatches of 5, 60 epochs) gives a relative grid RMSE of about 9–10% and a
-//! held-out LL within 0.0002 nats/trial of the truth. With a fifth of the animals the grid
-//! error roughly doubles (the data-size curve there: 200 animals → about 20%); this
-//! reduced fit measured 20.4% overall, 8.8% on error trials and ΔLL −0.00021 (simulation
-//! seed 1). The bounds below leave room for that spread and fail on a rule that is not
-//! learned: a DNN stopped after 10 epochs measures about 50%, and REINFORCE at half the
-//! true rate 50% exactly.
+//! animals, minibatches of 5, 60 epochs) gives a relative grid RMSE of 9.7–10.8% over six
+//! fits and a held-out LL within 0.00015 nats/trial of the truth; the data-size curve
+//! there gives 41.5% at 125 animals and 23.6% at 250. This reduced fit (200 animals, 100
+//! epochs) measured 20.4% overall, 8.8% on error trials and ΔLL −0.00021 (simulation seed
+//! 1). The bounds below leave room for its spread and fail on a rule that is not learned:
+//! the same fit with minibatches of 25 measured 52.4%, and REINFORCE at half the true rate
+//! is 50% off exactly.
 
 use denovo_rules::{RuleKind, RuleSpec};
 use denovo_sim::{CohortConfig, StimulusSet};

@@ -37,17 +37,27 @@ pub fn evaluate(
     w0: &[f64],
     data: &Dataset,
 ) -> Result<SplitScore, StudyError> {
-    let names: Vec<&str> = regressors.iter().map(String::as_str).collect();
-    let design = DesignOptions::from_names(&names)
-        .and_then(|options| data.design(&options))
-        .map_err(|e| StudyError::Regressors {
-            regressors: regressors.to_vec(),
-            source: Box::new(e),
-        })?;
+    let design = design_of(data, regressors)?;
     let windows: Vec<SubjectWindow> = design
         .subjects
         .iter()
         .map(|s| SubjectWindow::all(s.n_trials()))
         .collect();
     Ok(score_windows(model, &design, &windows, w0))
+}
+
+/// The design matrix of `data` with a fitted rule's `regressors` (in order).
+///
+/// Errors: [`StudyError::Regressors`] when `data` lacks an input a regressor needs.
+pub(crate) fn design_of(
+    data: &Dataset,
+    regressors: &[String],
+) -> Result<denovo_data::DesignMatrix, StudyError> {
+    let names: Vec<&str> = regressors.iter().map(String::as_str).collect();
+    DesignOptions::from_names(&names)
+        .and_then(|options| data.design(&options))
+        .map_err(|e| StudyError::Regressors {
+            regressors: regressors.to_vec(),
+            source: Box::new(e),
+        })
 }

@@ -627,18 +627,17 @@ pub(crate) fn known_w0(
     let animals = design.subjects.len();
     if source == "truth" {
         let path = denovo_sim::sidecar_path(&spec.data, data.format);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            StudyError::format(
+        let truth = crate::Truth::read(&path).map_err(|e| match e {
+            StudyError::Io { source, .. } => StudyError::format(
                 &path,
                 format!(
-                    "no truth sidecar beside the data ({e}): --w0 truth is for simulated data \
+                    "no truth sidecar beside the data ({source}): --w0 truth is for simulated data \
                      (`denovo simulate` writes the sidecar); for real animals use --fit-w0, \
                      or --w0 FILE with a subject,w_<regressor>… table"
                 ),
-            )
+            ),
+            other => other,
         })?;
-        let truth: denovo_sim::GroundTruth = serde_json::from_str(&text)
-            .map_err(|e| StudyError::format(&path, format!("not a truth sidecar: {e}")))?;
         if truth.regressors != design.names {
             return Err(StudyError::format(
                 &path,
@@ -651,7 +650,7 @@ pub(crate) fn known_w0(
         }
         let by_subject: std::collections::HashMap<&str, &Vec<Vec<f64>>> = (truth.trajectories)
             .iter()
-            .map(|t| (t.subject.as_str(), &t.weights))
+            .map(|(subject, weights)| (subject.as_str(), weights))
             .collect();
         let foreign = |what: String| {
             StudyError::format(

@@ -138,6 +138,44 @@ where
     B: Backend,
     R: LearningRule<B, State = Tensor<B, 2>>,
 {
+    let (steps, rewarded) = history.unwrap_or((0, true));
+    read_out_with(rule, points, k, steps, |p, s| {
+        let side = (s % 2) as f64;
+        Point {
+            w: p.w.clone(),
+            x: p.x
+                .iter()
+                .map(|&v| {
+                    if v == 1.0 {
+                        1.0
+                    } else if side == 1.0 {
+                        0.5
+                    } else {
+                        -0.5
+                    }
+                })
+                .collect(),
+            choice: if rewarded { side } else { 1.0 - side },
+            correct: rewarded,
+        }
+    })
+}
+
+/// The read-out loop shared by [`read_out`] and [`read_out_after`]: `steps` history trials,
+/// trial `s` at grid point `p` being `trial(p, s)`, each fed through the rule with the
+/// weights set back to the point's after it (the rest of the state kept), then the grid
+/// step. Returns Δw, `[points][k]`.
+fn read_out_with<B, R>(
+    rule: &R,
+    points: &[Point],
+    k: usize,
+    steps: usize,
+    trial: impl Fn(&Point, usize) -> Point,
+) -> Vec<Vec<f64>>
+where
+    B: Backend,
+    R: LearningRule<B, State = Tensor<B, 2>>,
+{
     let dev = Default::default();
     let n = points.len();
     let w_grid: Tensor<B, 2> = float_tensor(
@@ -146,34 +184,12 @@ where
         &dev,
     );
     let mut state = rule.initial_state(w_grid.clone());
-    if let Some((steps, rewarded)) = history {
-        for s in 0..steps {
-            let side = (s % 2) as f64;
-            let hist: Vec<Point> = points
-                .iter()
-                .map(|p| Point {
-                    w: p.w.clone(),
-                    x: p.x
-                        .iter()
-                        .map(|&v| {
-                            if v == 1.0 {
-                                1.0
-                            } else if side == 1.0 {
-                                0.5
-                            } else {
-                                -0.5
-                            }
-                        })
-                        .collect(),
-                    choice: if rewarded { side } else { 1.0 - side },
-                    correct: rewarded,
-                })
-                .collect();
-            state = rule.step(state, &batch::<B>(&hist, k));
-            // Back to the grid point's weights, keeping the history in the rest of the state.
-            let drift = w_grid.clone() - rule.policy_weights(&state);
-            state = rule.perturb_weights(state, drift);
-        }
+    for s in 0..steps {
+        let hist: Vec<Point> = points.iter().map(|p| trial(p, s)).collect();
+        state = rule.step(state, &batch::<B>(&hist, k));
+        // Back to the grid point's weights, keeping the history in the rest of the state.
+        let drift = w_grid.clone() - rule.policy_weights(&state);
+        state = rule.perturb_weights(state, drift);
     }
     let next = rule.step(state, &batch::<B>(points, k));
     let delta = to_f64_vec(rule.policy_weights(&next) - w_grid);
@@ -196,29 +212,10 @@ where
     B: Backend,
     R: LearningRule<B, State = Tensor<B, 2>>,
 {
-    let dev = Default::default();
-    let n = points.len();
-    let w_grid: Tensor<B, 2> = float_tensor(
-        points.iter().flat_map(|p| p.w.clone()).collect(),
-        [n, k],
-        &dev,
-    );
-    let mut state = rule.initial_state(w_grid.clone());
-    for h in history {
-        let hist: Vec<Point> = points
-            .iter()
-            .map(|p| Point {
-                w: p.w.clone(),
-                ..h.clone()
-            })
-            .collect();
-        state = rule.step(state, &batch::<B>(&hist, k));
-        let drift = w_grid.clone() - rule.policy_weights(&state);
-        state = rule.perturb_weights(state, drift);
-    }
-    let next = rule.step(state, &batch::<B>(points, k));
-    let delta = to_f64_vec(rule.policy_weights(&next) - w_grid);
-    delta.chunks(k).map(<[f64]>::to_vec).collect()
+    read_out_with(rule, points, k, history.len(), |p, s| Point {
+        w: p.w.clone(),
+        ..history[s].clone()
+    })
 }
 
 /// Δw of `rule` on every trial of `batch`, each step taken from the true weights of that

@@ -2,11 +2,10 @@
 
 use super::{GridError, grid_error, paper_grid};
 use crate::fit::ReadBackend;
-use crate::{Model, RunDir, StudyError};
-use denovo_data::{DesignOptions, Format};
+use crate::{Model, RunDir, StudyError, Truth};
+use denovo_data::Format;
 use denovo_glm::float_tensor;
 use denovo_rules::RuleSpec;
-use denovo_sim::GroundTruth;
 use denovo_train::SequenceBatch;
 use denovo_train::readout::{Point, read_out_after};
 use serde::Serialize;
@@ -139,7 +138,7 @@ fn resolved(path: &Path) -> PathBuf {
 /// is in TRUTH with as many true weights as the run scored trials.
 fn check_truth_of_run(
     input: &RecoverInput,
-    truth: &GroundTruth,
+    truth: &Truth,
     run: &crate::Run,
 ) -> Result<(), RecoverError> {
     let data = PathBuf::from(&run.summary.data);
@@ -160,13 +159,14 @@ fn check_truth_of_run(
     }
     for animal in &run.summary.train.per_animal {
         let subject = &animal.subject;
-        let Some(t) = truth.trajectories.iter().find(|t| &t.subject == subject) else {
+        let Some((_, weights)) = truth.trajectories.iter().find(|(s, _)| s == subject) else {
             return Err(mismatch(format!("it has no animal `{subject}`")));
         };
-        if let Some(n) = Some(animal.trials).filter(|&n| n > t.weights.len()) {
+        if animal.trials > weights.len() {
             return Err(mismatch(format!(
-                "`{subject}` has {n} fitted trials but {} true weights",
-                t.weights.len()
+                "`{subject}` has {} fitted trials but {} true weights",
+                animal.trials,
+                weights.len()
             )));
         }
     }
@@ -398,9 +398,12 @@ pub fn history_effect(rule: &Model<ReadBackend>, points: &[Point], k: usize) -> 
 }
 
 /// Reads a truth sidecar.
-fn read_truth(path: &Path) -> Result<GroundTruth, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
-    serde_json::from_str(&text).map_err(|e| format!("not a truth sidecar: {e}"))
+fn read_truth(path: &Path) -> Result<Truth, String> {
+    Truth::read(path).map_err(|e| match e {
+        StudyError::Io { source, .. } => format!("cannot read it: {source}"),
+        StudyError::Format { reason, .. } => reason,
+        other => other.to_string(),
+    })
 }
 
 /// Compares the run `input.run` with the truth `input.truth` of the data it was fitted on:
@@ -432,8 +435,8 @@ pub fn recover(input: &RecoverInput) -> Result<RecoveryReport, RecoverError> {
             truth.regressors.join(", ")
         )));
     }
-    let rule = (truth.rule.clone().validated(2))
-        .map_err(|e| truth_error(format!("the true rule: {e}")))?;
+    // Truth::read validated the rule against the regressors.
+    let rule = truth.rule.clone();
     let run = RunDir::load(&input.run)?;
     if run.regressors() != truth.regressors.as_slice() {
         return Err(RecoverError::Regressors {
@@ -522,7 +525,7 @@ fn test_report(
     regressors: &[String],
     path: &Path,
     other: Option<(&Path, &crate::Run)>,
-    train_truth: &GroundTruth,
+    train_truth: &Truth,
 ) -> Result<TestReport, RecoverError> {
     let data = denovo_data::load(path, Format::Auto)?;
     let sidecar = denovo_sim::sidecar_path(path, data.format);
@@ -533,7 +536,7 @@ fn test_report(
     };
     let test_truth = read_truth(&sidecar).map_err(bad)?;
     let (a, b) = (&train_truth.rule, &test_truth.rule);
-    let (sa, sb) = (&train_truth.config.stimuli, &test_truth.config.stimuli);
+    let (sa, sb) = (&train_truth.stimuli, &test_truth.stimuli);
     if a != b || sa != sb {
         return Err(RecoverError::Mismatch {
             what: format!(
@@ -552,28 +555,23 @@ fn test_report(
             run: regressors.to_vec(),
         });
     }
-    let names: Vec<&str> = regressors.iter().map(String::as_str).collect();
-    let design = DesignOptions::from_names(&names)
-        .and_then(|options| data.design(&options))
-        .map_err(|e| StudyError::Regressors {
-            regressors: regressors.to_vec(),
-            source: Box::new(e),
-        })?;
+    let design = crate::evaluate::design_of(&data, regressors)?;
     let k = regressors.len();
     let mut true_paths = Vec::with_capacity(design.subjects.len());
     for s in &design.subjects {
-        let t = (test_truth.trajectories.iter())
-            .find(|t| t.subject == s.subject)
+        let (_, weights) = (test_truth.trajectories.iter())
+            .find(|(subject, _)| *subject == s.subject)
             .ok_or_else(|| bad(format!("it has no true weights for `{}`", s.subject)))?;
-        if t.weights.len() != s.n_trials() || t.weights.iter().any(|w| w.len() != k) {
+        // (Truth::read checked every row's width.)
+        if weights.len() != s.n_trials() {
             return Err(bad(format!(
-                "its true weights of `{}` are not one row of {k} per trial ({} rows for {} trials)",
+                "its true weights of `{}` are not one row per trial ({} rows for {} trials)",
                 s.subject,
-                t.weights.len(),
+                weights.len(),
                 s.n_trials()
             )));
         }
-        true_paths.push(&t.weights);
+        true_paths.push(weights);
     }
     let n = true_paths.len();
     let device = Default::default();

@@ -12,6 +12,7 @@
 //! backward step then only weights them by the incoming ∂loss/∂LL_a.
 
 use crate::fused::{ScanOutput, ScanRule, scan};
+use crate::lanes::scan_f32;
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -83,7 +84,14 @@ fn host_scan<B: Backend>(
     let params: Tensor<B, 1> = wrap(params);
     let device = params.device();
     let w0: Tensor<B, 2> = wrap(w0);
-    let out = scan(
+    // The kernel's precision follows the backend's: f32 lanes for an f32 backend, the f64
+    // reference kernel for an f64 one.
+    let kernel = if params.dtype() == burn::tensor::DType::F64 {
+        scan
+    } else {
+        scan_f32
+    };
+    let out = kernel(
         rule,
         &to_f64_vec(params),
         &to_f64_vec(w0),

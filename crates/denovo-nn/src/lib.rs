@@ -36,6 +36,8 @@ mod backend;
 mod dnn;
 mod fused;
 mod gru;
+mod lanes;
+mod peak;
 mod precision;
 mod rnn;
 
@@ -43,6 +45,8 @@ pub use backend::{ScanBackend, rule_scan};
 pub use dnn::{DnnConfig, DnnRule};
 pub use fused::{ScanOutput, ScanRule, TAPE_BUDGET_BYTES, scan, trajectories};
 pub use gru::GruCell;
+pub use lanes::{FLUSH_STEPS, SimdLevel, TAPE_BUDGET_BYTES_F32, scan_f32, scan_f32_with};
+pub use peak::peak_gflops;
 pub use precision::cast_to_backend_precision;
 pub use rnn::{RnnConfig, RnnRule};
 

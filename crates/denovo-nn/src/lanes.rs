@@ -1,0 +1,1335 @@
+//! The f32 fused kernels: the scan of [`crate::fused`] with the animals of a thread in SIMD
+//! lanes, so every step of every layer is one small matrix product `[L, in] × [in, out]`
+//! over a block of L animals at once (structure of arrays: activation j of a block is one
+//! SIMD vector, one animal per lane).
+//!
+//! - Activations, gates and the tape are f32; the policy weights w_t, their adjoint λ_t,
+//!   the log-likelihood and the parameter gradients accumulate in f64 (the per-lane f32
+//!   gradient sums are flushed into f64 every [`FLUSH_STEPS`] trials).
+//! - Animals are sorted by length and cut into blocks of at most L; a lane past its
+//!   animal's last trial is frozen (its updates are masked), so padding adds nothing to
+//!   any sum.
+//! - The exponential, sigmoid, tanh and softplus are short polynomials on SIMD vectors (the
+//!   `std` versions are library calls, one lane at a time).
+//! - SIMD through [`pulp`], picked at run time: AVX-512 (16 lanes) for large cohorts,
+//!   AVX2 + FMA (8 lanes), NEON (4), or scalar.
+//!
+//! [`crate::fused::scan`] (f64 throughout) is the reference these kernels are tested against.
+
+// The kernels index several parallel lane buffers by the same j; the index loops read like
+// the equations they implement.
+#![allow(clippy::needless_range_loop)]
+
+use crate::fused::{ScanOutput, ScanRule};
+use denovo_rules::HostSequence;
+use pulp::{Simd, WithSimd, bytemuck};
+
+/// Trials between two flushes of the per-lane f32 gradient sums into f64.
+pub const FLUSH_STEPS: usize = 64;
+
+/// Per-thread bytes the RNN kernel may spend on keeping every step's gates for the adjoint
+/// pass; longer blocks recompute each step from the kept (w_t, h_t) instead.
+pub const TAPE_BUDGET_BYTES_F32: usize = 256 << 20;
+
+/// A 64-byte aligned block of 16 f32: the unit of [`Tape`] buffers (as aligned as any
+/// SIMD vector pulp uses).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Aligned([f32; 16]);
+
+// SAFETY: a plain array of f32 with no padding (size 64 = its alignment).
+unsafe impl bytemuck::Zeroable for Aligned {}
+// SAFETY: as above; every bit pattern is a valid f32 array.
+unsafe impl bytemuck::Pod for Aligned {}
+
+/// Tape buffers kept between scans, so that every epoch does not page-fault its tape in
+/// again (buffers over glibc's mmap threshold go back to the kernel when freed).
+static TAPES: std::sync::Mutex<Vec<Vec<Aligned>>> = std::sync::Mutex::new(Vec::new());
+
+/// Most bytes [`TAPES`] keeps.
+const TAPE_POOL_BYTES: usize = 768 << 20;
+
+/// A tape buffer from the pool (contents left from earlier use: every kernel writes a
+/// record before reading it), returned to it on drop.
+struct Tape(Vec<Aligned>);
+
+impl Tape {
+    /// A buffer of at least `bytes`.
+    fn take(bytes: usize) -> Tape {
+        let units = bytes.div_ceil(64).max(1);
+        let mut pool = TAPES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let best = (0..pool.len())
+            .filter(|&i| pool[i].len() >= units)
+            .min_by_key(|&i| pool[i].len());
+        match best {
+            Some(i) => Tape(pool.swap_remove(i)),
+            None => Tape(vec![Aligned([0.0; 16]); units]),
+        }
+    }
+
+    /// The first `n` vectors.
+    fn lanes<S: Simd>(&mut self, n: usize) -> &mut [S::f32s] {
+        &mut bytemuck::cast_slice_mut(&mut self.0)[..n]
+    }
+}
+
+impl Drop for Tape {
+    fn drop(&mut self) {
+        let mut pool = TAPES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let held: usize = pool.iter().map(|b| b.len() * 64).sum();
+        if held + self.0.len() * 64 <= TAPE_POOL_BYTES {
+            pool.push(std::mem::take(&mut self.0));
+        }
+    }
+}
+
+/// The lanes of a SIMD vector as plain numbers.
+#[inline(always)]
+fn lanes<S: Simd>(v: &S::f32s) -> &[f32] {
+    bytemuck::cast_slice(std::slice::from_ref(v))
+}
+
+/// The lanes of a SIMD vector as plain numbers, writable.
+#[inline(always)]
+fn lanes_mut<S: Simd>(v: &mut S::f32s) -> &mut [f32] {
+    bytemuck::cast_slice_mut(std::slice::from_mut(v))
+}
+
+/// e^x per lane (Cody–Waite reduction by ln 2, degree-6 polynomial; relative error < 3e-7;
+/// x clamped to [−87, 88]). 2ⁿ is built in the exponent bits: rounding x / ln 2 by adding
+/// 1.5 · 2²³ leaves n in the low bits of the sum.
+#[inline(always)]
+fn exp_v<S: Simd>(s: S, x: S::f32s) -> S::f32s {
+    let x = s.min_f32s(s.max_f32s(x, s.splat_f32s(-87.0)), s.splat_f32s(88.0));
+    let shift = s.splat_f32s(12_582_912.0);
+    let t = s.mul_add_f32s(x, s.splat_f32s(std::f32::consts::LOG2_E), shift);
+    let n = s.sub_f32s(t, shift);
+    let r = s.mul_add_f32s(n, s.splat_f32s(-0.693_145_75), x);
+    let r = s.mul_add_f32s(n, s.splat_f32s(-1.428_606_8e-6), r);
+    let mut p = s.splat_f32s(1.0 / 720.0);
+    for c in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        p = s.mul_add_f32s(p, r, s.splat_f32s(c));
+    }
+    // bits(t) = 0x4B40_0000 + n, so bits(2ⁿ) = (bits(t) − 0x4B40_0000 + 127) << 23.
+    let bits = s.add_u32s(
+        s.transmute_u32s_f32s(t),
+        s.splat_u32s(127u32.wrapping_sub(0x4B40_0000)),
+    );
+    let scale = s.transmute_f32s_u32s(s.wrapping_dyn_shl_u32s(bits, s.splat_u32s(23)));
+    s.mul_f32s(p, scale)
+}
+
+/// σ(x) = 1 / (1 + e^−x) per lane.
+#[inline(always)]
+fn sigmoid_v<S: Simd>(s: S, x: S::f32s) -> S::f32s {
+    let one = s.splat_f32s(1.0);
+    s.div_f32s(one, s.add_f32s(one, exp_v(s, s.neg_f32s(x))))
+}
+
+/// tanh x = 2 σ(2x) − 1 per lane (absolute error ~1e-7).
+#[inline(always)]
+fn tanh_v<S: Simd>(s: S, x: S::f32s) -> S::f32s {
+    let two = s.splat_f32s(2.0);
+    s.mul_add_f32s(two, sigmoid_v(s, s.mul_f32s(two, x)), s.splat_f32s(-1.0))
+}
+
+/// softplus(z) = max(z, 0) + ln(1 + e^−|z|) per lane, the logarithm by
+/// ln m = 2 atanh((m−1)/(m+1)) on m ∈ [1, 2] (series to s¹¹; absolute error < 1e-7).
+#[inline(always)]
+fn softplus_v<S: Simd>(s: S, z: S::f32s) -> S::f32s {
+    let e = exp_v(s, s.neg_f32s(s.abs_f32s(z)));
+    let q = s.div_f32s(e, s.add_f32s(s.splat_f32s(2.0), e));
+    let q2 = s.mul_f32s(q, q);
+    let mut p = s.splat_f32s(1.0 / 11.0);
+    for c in [1.0 / 9.0, 1.0 / 7.0, 1.0 / 5.0, 1.0 / 3.0, 1.0] {
+        p = s.mul_add_f32s(p, q2, s.splat_f32s(c));
+    }
+    let log = s.mul_f32s(s.mul_f32s(s.splat_f32s(2.0), q), p);
+    s.add_f32s(s.max_f32s(z, s.splat_f32s(0.0)), log)
+}
+
+/// A dense layer `out = b + in · W` in f32, with W also transposed for the adjoint.
+struct Dense32 {
+    n_in: usize,
+    n_out: usize,
+    /// `[in, out]`, row-major (burn's layout).
+    weight: Vec<f32>,
+    /// `[out, in]`, row-major.
+    weight_t: Vec<f32>,
+    bias: Vec<f32>,
+    /// Offset of the weight in the flat parameter vector; the bias follows.
+    w_at: usize,
+    /// Index of the layer in its rule (its slot in [`Grads`]).
+    slot: usize,
+}
+
+/// Reads dense layers off the flat parameter vector in order (the layout of
+/// [`crate::fused`]).
+struct Reader<'a> {
+    params: &'a [f64],
+    offset: usize,
+    /// Dense layers read so far.
+    layers: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Vec<f32> {
+        let s = self.params[self.offset..self.offset + n]
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        self.offset += n;
+        s
+    }
+
+    fn dense(&mut self, n_in: usize, n_out: usize) -> Dense32 {
+        let w_at = self.offset;
+        let weight = self.take(n_in * n_out);
+        let bias = self.take(n_out);
+        let mut weight_t = vec![0.0; n_in * n_out];
+        for i in 0..n_in {
+            for o in 0..n_out {
+                weight_t[o * n_in + i] = weight[i * n_out + o];
+            }
+        }
+        self.layers += 1;
+        Dense32 {
+            n_in,
+            n_out,
+            weight,
+            weight_t,
+            bias,
+            w_at,
+            slot: self.layers - 1,
+        }
+    }
+
+    fn mlp(&mut self, sizes: &[usize]) -> Mlp32 {
+        let layers: Vec<Dense32> = sizes.windows(2).map(|p| self.dense(p[0], p[1])).collect();
+        let mut offsets = vec![0];
+        for s in sizes {
+            offsets.push(offsets.last().copied().unwrap_or(0) + s);
+        }
+        Mlp32 { layers, offsets }
+    }
+}
+
+/// `acc[j] = init[j] + Σ_i m[i, j] · v[i]` for `j < B` (the B accumulators stay in
+/// registers): `m` is row-major with `stride` columns starting at column 0 of `m`.
+#[inline(always)]
+fn product_block<S: Simd, const B: usize>(
+    s: S,
+    init: impl Fn(usize) -> f32,
+    m: &[f32],
+    stride: usize,
+    v: &[S::f32s],
+    out: &mut [S::f32s],
+) {
+    let mut acc = [s.splat_f32s(0.0); B];
+    for j in 0..B {
+        acc[j] = s.splat_f32s(init(j));
+    }
+    for (i, x) in v.iter().enumerate() {
+        let row: &[f32; B] = m[i * stride..][..B].try_into().unwrap();
+        for j in 0..B {
+            acc[j] = s.mul_add_f32s(s.splat_f32s(row[j]), *x, acc[j]);
+        }
+    }
+    out[..B].copy_from_slice(&acc);
+}
+
+/// `out[j] = init(j) + Σ_i m[i, j] v[i]` for `j < n`, in register blocks of 8, 2 and 1.
+#[inline(always)]
+fn product<S: Simd>(
+    s: S,
+    init: impl Fn(usize) -> f32 + Copy,
+    m: &[f32],
+    stride: usize,
+    v: &[S::f32s],
+    out: &mut [S::f32s],
+    n: usize,
+) {
+    let mut j0 = 0;
+    while j0 + 8 <= n {
+        product_block::<S, 8>(s, |j| init(j0 + j), &m[j0..], stride, v, &mut out[j0..]);
+        j0 += 8;
+    }
+    while j0 + 2 <= n {
+        product_block::<S, 2>(s, |j| init(j0 + j), &m[j0..], stride, v, &mut out[j0..]);
+        j0 += 2;
+    }
+    if j0 < n {
+        product_block::<S, 1>(s, |j| init(j0 + j), &m[j0..], stride, v, &mut out[j0..]);
+    }
+}
+
+impl Dense32 {
+    /// `out = b + input · W` for every lane.
+    #[inline(always)]
+    fn forward<S: Simd>(&self, s: S, input: &[S::f32s], out: &mut [S::f32s]) {
+        let bias = &self.bias;
+        product(
+            s,
+            |j| bias[j],
+            &self.weight,
+            self.n_out,
+            &input[..self.n_in],
+            out,
+            self.n_out,
+        );
+    }
+
+    /// ∂/∂input of the first `rows` inputs: `d_in[i] = Σ_o W[i, o] d_out[o]`.
+    #[inline(always)]
+    fn input_adjoint<S: Simd>(&self, s: S, d_out: &[S::f32s], d_in: &mut [S::f32s], rows: usize) {
+        product(
+            s,
+            |_| 0.0,
+            &self.weight_t,
+            self.n_in,
+            &d_out[..self.n_out],
+            d_in,
+            rows,
+        );
+    }
+}
+
+/// An MLP with ReLU between layers; activations in one lane buffer `[input | … | output]`.
+struct Mlp32 {
+    layers: Vec<Dense32>,
+    offsets: Vec<usize>,
+}
+
+impl Mlp32 {
+    fn width(&self) -> usize {
+        *self.offsets.last().unwrap_or(&0)
+    }
+
+    fn max_width(&self) -> usize {
+        self.offsets
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn output_at(&self) -> usize {
+        self.offsets[self.layers.len()]
+    }
+
+    /// Fills every block after the input.
+    #[inline(always)]
+    fn forward<S: Simd>(&self, s: S, acts: &mut [S::f32s]) {
+        let last = self.layers.len() - 1;
+        let zero = s.splat_f32s(0.0);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let (prev, next) = acts.split_at_mut(self.offsets[i + 1]);
+            let out = &mut next[..layer.n_out];
+            layer.forward(s, &prev[self.offsets[i]..], out);
+            if i < last {
+                for o in out.iter_mut() {
+                    *o = s.max_f32s(*o, zero);
+                }
+            }
+        }
+    }
+
+    /// Backprop `d_out` through a filled activation buffer, gradients into `g`; ∂/∂input
+    /// of the first `rows` inputs ends in `d_a[..rows]`. `d_a`, `d_b`: scratch of
+    /// [`Mlp32::max_width`].
+    #[inline(always)]
+    fn backward<S: Simd>(
+        &self,
+        s: S,
+        acts: &[S::f32s],
+        d_out: &[S::f32s],
+        scratch: (&mut Vec<S::f32s>, &mut Vec<S::f32s>),
+        g: &mut Grads<S>,
+        rows: usize,
+    ) {
+        let (d_a, d_b) = scratch;
+        let n = self.layers.len();
+        let zero = s.splat_f32s(0.0);
+        d_a[..d_out.len()].copy_from_slice(d_out);
+        for i in (0..n).rev() {
+            let layer = &self.layers[i];
+            if i + 1 < n {
+                let out = &acts[self.offsets[i + 1]..self.offsets[i + 2]];
+                for (d, o) in d_a.iter_mut().zip(out) {
+                    *d = s.select_f32s(s.less_than_or_equal_f32s(*o, zero), zero, *d);
+                }
+            }
+            let input = &acts[self.offsets[i]..self.offsets[i + 1]];
+            g.push(layer, input, &d_a[..layer.n_out]);
+            let rows = if i == 0 { rows } else { layer.n_in };
+            layer.input_adjoint(s, &d_a[..layer.n_out], &mut d_b[..layer.n_in], rows);
+            std::mem::swap(d_a, d_b);
+        }
+    }
+}
+
+/// The trials of one block of animals, one lane each (structure of arrays).
+struct Block<S: Simd> {
+    /// Animals (indices into the scan's input) in lanes `0..members.len()`.
+    members: Vec<usize>,
+    /// Steps run: the longest member's scored end.
+    steps: usize,
+    /// Per trial `[x (K), choice, reward, answer, session start]`, `[steps, K + 4]`.
+    ext: Vec<S::f32s>,
+    /// 1 on a member's scored trials, `[steps]`.
+    scored: Vec<S::f32s>,
+    /// 1 when the update after the trial is used (t + 1 < the member's end), `[steps]`.
+    active: Vec<S::f32s>,
+}
+
+impl<S: Simd> Block<S> {
+    fn new(s: S, animals: &[HostSequence], members: Vec<usize>, k: usize) -> Self {
+        let lanes = S::F32_LANES;
+        let steps = members
+            .iter()
+            .map(|&m| animals[m].score.end)
+            .max()
+            .unwrap_or(0);
+        let width = k + 4;
+        let zero = s.splat_f32s(0.0);
+        let mut ext = vec![zero; steps * width];
+        let mut scored = vec![zero; steps];
+        let mut active = vec![zero; steps];
+        {
+            let e: &mut [f32] = bytemuck::cast_slice_mut(&mut ext);
+            let sc: &mut [f32] = bytemuck::cast_slice_mut(&mut scored);
+            let ac: &mut [f32] = bytemuck::cast_slice_mut(&mut active);
+            for (l, &m) in members.iter().enumerate() {
+                let a = &animals[m];
+                for t in 0..a.score.end {
+                    let at = |j: usize| (t * width + j) * lanes + l;
+                    for j in 0..k {
+                        e[at(j)] = a.x[t * k + j] as f32;
+                    }
+                    e[at(k)] = a.choice[t] as f32;
+                    e[at(k + 1)] = a.reward[t] as f32;
+                    e[at(k + 2)] = a.answer[t] as f32;
+                    e[at(k + 3)] = a.session_start[t] as f32;
+                    sc[t * lanes + l] = f32::from(u8::from(a.score.contains(&t)));
+                    ac[t * lanes + l] = f32::from(u8::from(t + 1 < a.score.end));
+                }
+            }
+        }
+        Block {
+            members,
+            steps,
+            ext,
+            scored,
+            active,
+        }
+    }
+}
+
+/// Trials whose ∂/∂W outer products are summed together, in registers, by
+/// [`Grads::contract`].
+const CHUNK_STEPS: usize = 16;
+
+/// One dense layer's inputs and output adjoints of the last steps (`[steps, in]`,
+/// `[steps, out]`), waiting to be contracted into its weight gradient.
+struct LayerChunk<S: Simd> {
+    n_in: usize,
+    n_out: usize,
+    w_at: usize,
+    xs: Vec<S::f32s>,
+    ds: Vec<S::f32s>,
+}
+
+/// Per-lane parameter gradients (`[P, L]`): each dense layer's ∂/∂W = Σ_t x_t ⊗ d_t is
+/// summed over [`CHUNK_STEPS`] trials at a time as a small matrix product per lane (the
+/// accumulators in registers), into f32 sums that are flushed into f64 every
+/// [`FLUSH_STEPS`] trials.
+struct Grads<S: Simd> {
+    s: S,
+    layers: Vec<LayerChunk<S>>,
+    /// Steps pushed since the last contraction.
+    pending: usize,
+    recent: Vec<S::f32s>,
+    total: Vec<f64>,
+    since_flush: usize,
+}
+
+impl<S: Simd> Grads<S> {
+    fn new(s: S, p: usize, layers: &[&Dense32]) -> Self {
+        let zero = s.splat_f32s(0.0);
+        let mut chunks: Vec<LayerChunk<S>> = Vec::with_capacity(layers.len());
+        for d in layers {
+            assert_eq!(d.slot, chunks.len(), "layers in slot order");
+            chunks.push(LayerChunk {
+                n_in: d.n_in,
+                n_out: d.n_out,
+                w_at: d.w_at,
+                xs: vec![zero; CHUNK_STEPS * d.n_in],
+                ds: vec![zero; CHUNK_STEPS * d.n_out],
+            });
+        }
+        Grads {
+            s,
+            layers: chunks,
+            pending: 0,
+            recent: vec![zero; p],
+            total: vec![0.0; p * S::F32_LANES],
+            since_flush: 0,
+        }
+    }
+
+    /// Keeps this step's input and output adjoint of `layer`.
+    #[inline(always)]
+    fn push(&mut self, layer: &Dense32, input: &[S::f32s], d_out: &[S::f32s]) {
+        let c = &mut self.layers[layer.slot];
+        let t = self.pending;
+        c.xs[t * c.n_in..(t + 1) * c.n_in].copy_from_slice(&input[..c.n_in]);
+        c.ds[t * c.n_out..(t + 1) * c.n_out].copy_from_slice(&d_out[..c.n_out]);
+    }
+
+    /// Ends one step: contracts every [`CHUNK_STEPS`], flushes every [`FLUSH_STEPS`].
+    #[inline(always)]
+    fn tick(&mut self) {
+        self.pending += 1;
+        self.since_flush += 1;
+        if self.pending == CHUNK_STEPS {
+            self.contract();
+        }
+        if self.since_flush >= FLUSH_STEPS {
+            self.flush();
+        }
+    }
+
+    /// Adds Σ_t x_t ⊗ d_t (weights) and Σ_t d_t (biases) of the pending steps to `recent`.
+    #[inline(always)]
+    fn contract(&mut self) {
+        let (s, len) = (self.s, self.pending);
+        for c in &self.layers {
+            let g = &mut self.recent[c.w_at..c.w_at + (c.n_in + 1) * c.n_out];
+            let (gw, gb) = g.split_at_mut(c.n_in * c.n_out);
+            for t in 0..len {
+                for (b, d) in gb.iter_mut().zip(&c.ds[t * c.n_out..(t + 1) * c.n_out]) {
+                    *b = s.add_f32s(*b, *d);
+                }
+            }
+            let mut i0 = 0;
+            while i0 < c.n_in {
+                let ib = if c.n_in - i0 >= 3 { 3 } else { 1 };
+                let mut o0 = 0;
+                while o0 < c.n_out {
+                    let ob = match c.n_out - o0 {
+                        r if r >= 4 => 4,
+                        r if r >= 2 => 2,
+                        _ => 1,
+                    };
+                    match (ib, ob) {
+                        (3, 4) => contract_block::<S, 3, 4>(s, c, len, i0, o0, gw),
+                        (3, 2) => contract_block::<S, 3, 2>(s, c, len, i0, o0, gw),
+                        (3, _) => contract_block::<S, 3, 1>(s, c, len, i0, o0, gw),
+                        (_, 4) => contract_block::<S, 1, 4>(s, c, len, i0, o0, gw),
+                        (_, 2) => contract_block::<S, 1, 2>(s, c, len, i0, o0, gw),
+                        _ => contract_block::<S, 1, 1>(s, c, len, i0, o0, gw),
+                    }
+                    o0 += ob;
+                }
+                i0 += ib;
+            }
+        }
+        self.pending = 0;
+    }
+
+    fn flush(&mut self) {
+        if self.pending > 0 {
+            self.contract();
+        }
+        let recent: &mut [f32] = bytemuck::cast_slice_mut(&mut self.recent);
+        for (t, r) in self.total.iter_mut().zip(recent.iter_mut()) {
+            *t += f64::from(*r);
+            *r = 0.0;
+        }
+        self.since_flush = 0;
+    }
+}
+
+/// `gw[i, o] += Σ_t xs[t, i] ds[t, o]` for the IB × OB block at (i0, o0), the
+/// accumulators in registers.
+#[inline(always)]
+fn contract_block<S: Simd, const IB: usize, const OB: usize>(
+    s: S,
+    c: &LayerChunk<S>,
+    len: usize,
+    i0: usize,
+    o0: usize,
+    gw: &mut [S::f32s],
+) {
+    let mut acc = [[s.splat_f32s(0.0); OB]; IB];
+    for t in 0..len {
+        let x: &[S::f32s; IB] = c.xs[t * c.n_in + i0..][..IB].try_into().unwrap();
+        let d: &[S::f32s; OB] = c.ds[t * c.n_out + o0..][..OB].try_into().unwrap();
+        for ii in 0..IB {
+            for oo in 0..OB {
+                acc[ii][oo] = s.mul_add_f32s(x[ii], d[oo], acc[ii][oo]);
+            }
+        }
+    }
+    for ii in 0..IB {
+        let row = &mut gw[(i0 + ii) * c.n_out + o0..][..OB];
+        for oo in 0..OB {
+            row[oo] = s.add_f32s(row[oo], acc[ii][oo]);
+        }
+    }
+}
+
+/// The policy part of one step, per lane: adds the trial's log-likelihood term
+/// `y z − softplus(z)` (scored trials) to `ll` and returns the residual `y − σ(z)` (0 when
+/// not scored), z = w · x with w `[K, L]` in f64.
+#[inline(always)]
+fn policy_step<S: Simd>(
+    s: S,
+    w: &[f64],
+    ext: &[S::f32s],
+    scored: S::f32s,
+    ll: &mut [f64],
+) -> S::f32s {
+    let k = ext.len() - 4;
+    let n = S::F32_LANES;
+    let mut z64 = [0.0f64; 16];
+    let mut z = s.splat_f32s(0.0);
+    {
+        let zl = lanes_mut::<S>(&mut z);
+        for j in 0..k {
+            let x = lanes::<S>(&ext[j]);
+            for l in 0..n {
+                z64[l] += w[j * n + l] * f64::from(x[l]);
+            }
+        }
+        for l in 0..n {
+            zl[l] = z64[l] as f32;
+        }
+    }
+    let sp = softplus_v(s, z);
+    let p = sigmoid_v(s, z);
+    let y = ext[k];
+    let (spl, yl, sl) = (lanes::<S>(&sp), lanes::<S>(&y), lanes::<S>(&scored));
+    for l in 0..n {
+        ll[l] += f64::from(sl[l]) * (f64::from(yl[l]) * z64[l] - f64::from(spl[l]));
+    }
+    s.mul_f32s(scored, s.sub_f32s(y, p))
+}
+
+/// λ (`[K, L]`, f64) += resid · x.
+#[inline(always)]
+fn add_policy_gradient<S: Simd>(lambda: &mut [f64], ext: &[S::f32s], resid: &S::f32s) {
+    let n = S::F32_LANES;
+    let r = lanes::<S>(resid);
+    for j in 0..lambda.len() / n {
+        let x = lanes::<S>(&ext[j]);
+        for l in 0..n {
+            lambda[j * n + l] += f64::from(r[l]) * f64::from(x[l]);
+        }
+    }
+}
+
+/// u = [w, x, y, r, a, s] as f32 lanes, w `[K, L]` in f64.
+#[inline(always)]
+fn fill_input<S: Simd>(u: &mut [S::f32s], w: &[f64], ext: &[S::f32s]) {
+    let n = S::F32_LANES;
+    let k = w.len() / n;
+    for j in 0..k {
+        let uj = lanes_mut::<S>(&mut u[j]);
+        for l in 0..n {
+            uj[l] = w[j * n + l] as f32;
+        }
+    }
+    u[k..k + ext.len()].copy_from_slice(ext);
+}
+
+/// w (`[K, L]`, f64) += active · γ ⊙ o.
+#[inline(always)]
+fn update_weights<S: Simd>(w: &mut [f64], gamma: &[f32], o: &[S::f32s], active: &S::f32s) {
+    let n = S::F32_LANES;
+    let act = lanes::<S>(active);
+    for (j, g) in gamma.iter().enumerate() {
+        let oj = lanes::<S>(&o[j]);
+        for l in 0..n {
+            w[j * n + l] += f64::from(act[l] * g * oj[l]);
+        }
+    }
+}
+
+/// The adjoint of the update at the output: γ's gradient += active · o · λ_{t+1} and
+/// `d_o = active · γ ⊙ λ_{t+1}` (λ `[K, L]`, f64).
+#[inline(always)]
+fn update_adjoint<S: Simd>(
+    s: S,
+    gamma: &[f32],
+    o: &[S::f32s],
+    active: &S::f32s,
+    lambda_next: &[f64],
+    g_gamma: &mut [S::f32s],
+    d_o: &mut [S::f32s],
+) {
+    let n = S::F32_LANES;
+    for (j, g) in gamma.iter().enumerate() {
+        let mut lam = s.splat_f32s(0.0);
+        {
+            let ll = lanes_mut::<S>(&mut lam);
+            for l in 0..n {
+                ll[l] = lambda_next[j * n + l] as f32;
+            }
+        }
+        let lam = s.mul_f32s(*active, lam);
+        g_gamma[j] = s.mul_add_f32s(o[j], lam, g_gamma[j]);
+        d_o[j] = s.mul_f32s(s.splat_f32s(*g), lam);
+    }
+}
+
+/// λ (`[K, L]`, f64) += d (the first K vectors).
+#[inline(always)]
+fn add_lanes<S: Simd>(lambda: &mut [f64], d: &[S::f32s]) {
+    let n = S::F32_LANES;
+    for j in 0..lambda.len() / n {
+        let dj = lanes::<S>(&d[j]);
+        for l in 0..n {
+            lambda[j * n + l] += f64::from(dj[l]);
+        }
+    }
+}
+
+/// What one block's scan returns, lane-major per quantity.
+struct BlockResult {
+    /// `[L]`.
+    ll: Vec<f64>,
+    /// `[P, L]` (empty without gradients).
+    d_params: Vec<f64>,
+    /// `[K, L]` (empty without gradients).
+    d_w0: Vec<f64>,
+}
+
+/// A rule's f32 kernel over one block; `w0` is `[K, L]`.
+trait LaneKernel: Sync {
+    fn n_params(&self) -> usize;
+    fn block<S: Simd>(&self, s: S, b: &Block<S>, w0: Vec<f64>, gradient: bool) -> BlockResult;
+}
+
+/// The DNN rule's f32 kernel.
+struct Dnn32 {
+    mlp: Mlp32,
+    gamma: Vec<f32>,
+    gamma_at: usize,
+}
+
+impl LaneKernel for Dnn32 {
+    fn n_params(&self) -> usize {
+        self.gamma_at + self.gamma.len()
+    }
+
+    #[inline(always)]
+    fn block<S: Simd>(&self, s: S, b: &Block<S>, w0: Vec<f64>, gradient: bool) -> BlockResult {
+        let n = S::F32_LANES;
+        let k = self.gamma.len();
+        let width = self.mlp.width();
+        let ew = k + 4;
+        let steps = b.steps;
+        let zero = s.splat_f32s(0.0);
+        let tape_len = if gradient { steps * width } else { width };
+        let mut tape_buf = Tape::take(tape_len * std::mem::size_of::<S::f32s>());
+        let tape = tape_buf.lanes::<S>(tape_len);
+        let mut states = vec![0.0f64; if gradient { steps * k * n } else { 0 }];
+        let mut w = w0;
+        let mut ll = vec![0.0; n];
+        let out_at = self.mlp.output_at();
+        for t in 0..steps {
+            let ext = &b.ext[t * ew..(t + 1) * ew];
+            if gradient {
+                states[t * k * n..(t + 1) * k * n].copy_from_slice(&w);
+            }
+            policy_step(s, &w, ext, b.scored[t], &mut ll);
+            if t + 1 == steps {
+                break;
+            }
+            let acts = if gradient {
+                &mut tape[t * width..(t + 1) * width]
+            } else {
+                &mut tape[..]
+            };
+            fill_input::<S>(acts, &w, ext);
+            self.mlp.forward(s, acts);
+            update_weights::<S>(&mut w, &self.gamma, &acts[out_at..], &b.active[t]);
+        }
+        if !gradient {
+            return BlockResult {
+                ll,
+                d_params: Vec::new(),
+                d_w0: Vec::new(),
+            };
+        }
+        let layers: Vec<&Dense32> = self.mlp.layers.iter().collect();
+        let mut g = Grads::new(s, self.n_params(), &layers);
+        let mut lambda_next = vec![0.0f64; k * n];
+        let mut lambda = vec![0.0f64; k * n];
+        let mut d_o = vec![zero; k];
+        let mw = self.mlp.max_width();
+        let (mut d_a, mut d_b) = (vec![zero; mw], vec![zero; mw]);
+        let mut scratch_ll = vec![0.0; n];
+        for t in (0..steps).rev() {
+            let ext = &b.ext[t * ew..(t + 1) * ew];
+            let w_t = &states[t * k * n..(t + 1) * k * n];
+            lambda.copy_from_slice(&lambda_next);
+            let resid = policy_step(s, w_t, ext, b.scored[t], &mut scratch_ll);
+            add_policy_gradient::<S>(&mut lambda, ext, &resid);
+            if t + 1 < steps {
+                let acts = &tape[t * width..(t + 1) * width];
+                update_adjoint(
+                    s,
+                    &self.gamma,
+                    &acts[out_at..],
+                    &b.active[t],
+                    &lambda_next,
+                    &mut g.recent[self.gamma_at..],
+                    &mut d_o,
+                );
+                self.mlp
+                    .backward(s, acts, &d_o, (&mut d_a, &mut d_b), &mut g, k);
+                add_lanes::<S>(&mut lambda, &d_a);
+                g.tick();
+            }
+            std::mem::swap(&mut lambda, &mut lambda_next);
+        }
+        g.flush();
+        BlockResult {
+            ll,
+            d_params: g.total,
+            d_w0: lambda_next,
+        }
+    }
+}
+
+/// The RNN rule's f32 kernel.
+struct Rnn32 {
+    input: Dense32,
+    hidden: Dense32,
+    head: Mlp32,
+    gamma: Vec<f32>,
+    gamma_at: usize,
+    size: usize,
+    tape_budget: usize,
+}
+
+impl Rnn32 {
+    /// One step's record: u, r, z, n, gh_n, then the head's activations (input h_{t+1}).
+    fn record_len(&self) -> usize {
+        self.input.n_in + 4 * self.size + self.head.width()
+    }
+
+    /// Where the head's activations start in a record.
+    fn head_at(&self) -> usize {
+        self.input.n_in + 4 * self.size
+    }
+
+    /// One step from (w, h) with trial inputs `ext` into `record`; `gi`, `gh` scratch.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn step<S: Simd>(
+        &self,
+        s: S,
+        record: &mut [S::f32s],
+        w: &[f64],
+        h: &[S::f32s],
+        ext: &[S::f32s],
+        gi: &mut [S::f32s],
+        gh: &mut [S::f32s],
+    ) {
+        let size = self.size;
+        let (u, rest) = record.split_at_mut(self.input.n_in);
+        let (gates, head) = rest.split_at_mut(4 * size);
+        fill_input::<S>(u, w, ext);
+        self.input.forward(s, u, gi);
+        self.hidden.forward(s, h, gh);
+        let (r, rest) = gates.split_at_mut(size);
+        let (z, rest) = rest.split_at_mut(size);
+        let (n, ghn) = rest.split_at_mut(size);
+        for j in 0..size {
+            let rj = sigmoid_v(s, s.add_f32s(gi[j], gh[j]));
+            let zj = sigmoid_v(s, s.add_f32s(gi[size + j], gh[size + j]));
+            let nj = tanh_v(s, s.mul_add_f32s(rj, gh[2 * size + j], gi[2 * size + j]));
+            r[j] = rj;
+            z[j] = zj;
+            n[j] = nj;
+            ghn[j] = gh[2 * size + j];
+            head[j] = s.mul_add_f32s(zj, s.sub_f32s(h[j], nj), nj);
+        }
+        self.head.forward(s, head);
+    }
+}
+
+impl LaneKernel for Rnn32 {
+    fn n_params(&self) -> usize {
+        self.gamma_at + self.gamma.len()
+    }
+
+    #[inline(always)]
+    fn block<S: Simd>(&self, s: S, b: &Block<S>, w0: Vec<f64>, gradient: bool) -> BlockResult {
+        let nl = S::F32_LANES;
+        let k = self.gamma.len();
+        let size = self.size;
+        let ew = k + 4;
+        let steps = b.steps;
+        let len = self.record_len();
+        let zero = s.splat_f32s(0.0);
+        let keep = gradient && steps * len * std::mem::size_of::<S::f32s>() <= self.tape_budget;
+        let tape_len = if keep { steps * len } else { len };
+        let mut tape_buf = Tape::take(tape_len * std::mem::size_of::<S::f32s>());
+        let tape = tape_buf.lanes::<S>(tape_len);
+        // w_t (f64) and h_t of every step, for the adjoint pass.
+        let mut ws = vec![0.0f64; if gradient { steps * k * nl } else { 0 }];
+        let mut hs = vec![zero; if gradient { steps * size } else { 0 }];
+        let (mut gi, mut gh) = (vec![zero; 3 * size], vec![zero; 3 * size]);
+        let mut w = w0;
+        let mut h = vec![zero; size];
+        let mut ll = vec![0.0; nl];
+        let head_at = self.head_at();
+        let out_at = head_at + self.head.output_at();
+        for t in 0..steps {
+            let ext = &b.ext[t * ew..(t + 1) * ew];
+            if gradient {
+                ws[t * k * nl..(t + 1) * k * nl].copy_from_slice(&w);
+                hs[t * size..(t + 1) * size].copy_from_slice(&h);
+            }
+            policy_step(s, &w, ext, b.scored[t], &mut ll);
+            if t + 1 == steps {
+                break;
+            }
+            let record = if keep {
+                &mut tape[t * len..(t + 1) * len]
+            } else {
+                &mut tape[..]
+            };
+            self.step(s, record, &w, &h, ext, &mut gi, &mut gh);
+            update_weights::<S>(&mut w, &self.gamma, &record[out_at..], &b.active[t]);
+            h.copy_from_slice(&record[head_at..head_at + size]);
+        }
+        if !gradient {
+            return BlockResult {
+                ll,
+                d_params: Vec::new(),
+                d_w0: Vec::new(),
+            };
+        }
+        let mut layers = vec![&self.input, &self.hidden];
+        layers.extend(&self.head.layers);
+        let mut g = Grads::new(s, self.n_params(), &layers);
+        let mut lambda_w_next = vec![0.0f64; k * nl];
+        let mut lambda_w = vec![0.0f64; k * nl];
+        let mut lambda_h_next = vec![zero; size];
+        let mut d_o = vec![zero; k];
+        let width = self.head.max_width().max(3 * size).max(self.input.n_in);
+        let (mut d_a, mut d_b) = (vec![zero; width], vec![zero; width]);
+        let (mut d_gi, mut d_gh) = (vec![zero; 3 * size], vec![zero; 3 * size]);
+        let mut d_hp = vec![zero; size];
+        let mut scratch_ll = vec![0.0; nl];
+        let one = s.splat_f32s(1.0);
+        for t in (0..steps).rev() {
+            let ext = &b.ext[t * ew..(t + 1) * ew];
+            let w = &ws[t * k * nl..(t + 1) * k * nl];
+            let h = &hs[t * size..(t + 1) * size];
+            lambda_w.copy_from_slice(&lambda_w_next);
+            let resid = policy_step(s, w, ext, b.scored[t], &mut scratch_ll);
+            add_policy_gradient::<S>(&mut lambda_w, ext, &resid);
+            if t + 1 < steps {
+                if !keep {
+                    self.step(s, tape, w, h, ext, &mut gi, &mut gh);
+                }
+                let record = if keep {
+                    &tape[t * len..(t + 1) * len]
+                } else {
+                    &tape[..]
+                };
+                let (u, rest) = record.split_at(self.input.n_in);
+                let (r, rest) = rest.split_at(size);
+                let (z, rest) = rest.split_at(size);
+                let (n, rest) = rest.split_at(size);
+                let (ghn, head) = rest.split_at(size);
+                update_adjoint(
+                    s,
+                    &self.gamma,
+                    &record[out_at..],
+                    &b.active[t],
+                    &lambda_w_next,
+                    &mut g.recent[self.gamma_at..],
+                    &mut d_o,
+                );
+                self.head
+                    .backward(s, head, &d_o, (&mut d_a, &mut d_b), &mut g, size);
+                // h' = n + z (h − n); n = tanh(gi_n + r gh_n); r, z = σ(gi + gh).
+                for j in 0..size {
+                    let d = s.add_f32s(d_a[j], lambda_h_next[j]);
+                    d_hp[j] = d;
+                    let (rj, zj, nj) = (r[j], z[j], n[j]);
+                    let d_n = s.mul_f32s(
+                        s.mul_f32s(d, s.sub_f32s(one, zj)),
+                        s.negate_mul_add_f32s(nj, nj, one),
+                    );
+                    let d_z = s.mul_f32s(
+                        s.mul_f32s(d, s.sub_f32s(h[j], nj)),
+                        s.negate_mul_add_f32s(zj, zj, zj),
+                    );
+                    let d_r =
+                        s.mul_f32s(s.mul_f32s(d_n, ghn[j]), s.negate_mul_add_f32s(rj, rj, rj));
+                    d_gi[j] = d_r;
+                    d_gh[j] = d_r;
+                    d_gi[size + j] = d_z;
+                    d_gh[size + j] = d_z;
+                    d_gi[2 * size + j] = d_n;
+                    d_gh[2 * size + j] = s.mul_f32s(d_n, rj);
+                }
+                g.push(&self.input, u, &d_gi);
+                self.input.input_adjoint(s, &d_gi, &mut d_a, k);
+                add_lanes::<S>(&mut lambda_w, &d_a);
+                g.push(&self.hidden, h, &d_gh);
+                self.hidden.input_adjoint(s, &d_gh, &mut d_b, size);
+                for j in 0..size {
+                    lambda_h_next[j] = s.mul_add_f32s(d_hp[j], z[j], d_b[j]);
+                }
+                g.tick();
+            }
+            std::mem::swap(&mut lambda_w, &mut lambda_w_next);
+        }
+        g.flush();
+        BlockResult {
+            ll,
+            d_params: g.total,
+            d_w0: lambda_w_next,
+        }
+    }
+}
+
+/// The f32 kernel of `rule` read off the flat parameters.
+enum Built32 {
+    Dnn(Dnn32),
+    Rnn(Box<Rnn32>),
+}
+
+fn build(rule: &ScanRule, params: &[f64]) -> Built32 {
+    assert_eq!(params.len(), rule.n_params(), "flat parameter length");
+    let mut reader = Reader {
+        params,
+        offset: 0,
+        layers: 0,
+    };
+    let k = rule.n_features();
+    match rule {
+        ScanRule::Dnn { sizes } => {
+            let mlp = reader.mlp(sizes);
+            let gamma_at = reader.offset;
+            Built32::Dnn(Dnn32 {
+                mlp,
+                gamma: reader.take(k),
+                gamma_at,
+            })
+        }
+        ScanRule::Rnn {
+            input,
+            hidden,
+            head,
+        } => {
+            let gru_input = reader.dense(*input, 3 * hidden);
+            let gru_hidden = reader.dense(*hidden, 3 * hidden);
+            let head = reader.mlp(head);
+            let gamma_at = reader.offset;
+            Built32::Rnn(Box::new(Rnn32 {
+                input: gru_input,
+                hidden: gru_hidden,
+                head,
+                gamma: reader.take(k),
+                gamma_at,
+                size: *hidden,
+                tape_budget: TAPE_BUDGET_BYTES_F32,
+            }))
+        }
+    }
+}
+
+/// Which SIMD instruction set the f32 kernels use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SimdLevel {
+    /// The widest this CPU has, with AVX-512 only when the cohort fills its 16 lanes.
+    #[default]
+    Auto,
+    /// AVX-512 (16 f32 lanes), where the CPU has it, else as `Auto`.
+    Avx512,
+    /// AVX2 + FMA (8 f32 lanes), where the CPU has it, else as `Auto`.
+    Avx2,
+    /// Whatever `pulp` finds without AVX2/AVX-512 (NEON on aarch64, SSE, scalar).
+    Portable,
+}
+
+/// [`crate::fused::scan`] in f32 with f64 accumulation: the log-likelihood of each animal
+/// `[animals]` and, with `gradient`, ∂LL_a/∂θ `[animals × P]` and ∂LL_a/∂w0_a
+/// `[animals × K]` (row-major, f64). Same arguments and output as the f64 reference;
+/// agrees with it to ~1e-7 relative on log-likelihoods and ~1e-5 on gradients (tested in
+/// `tests/f32_kernel.rs`).
+///
+/// # Panics
+/// If `params` or `w0` have the wrong length (a programming error).
+pub fn scan_f32(
+    rule: &ScanRule,
+    params: &[f64],
+    w0: &[f64],
+    animals: &[HostSequence],
+    gradient: bool,
+) -> ScanOutput {
+    scan_f32_with(SimdLevel::Auto, rule, params, w0, animals, gradient)
+}
+
+/// [`scan_f32`] on a chosen SIMD level (for tests and benchmarks).
+///
+/// # Panics
+/// As [`scan_f32`].
+pub fn scan_f32_with(
+    level: SimdLevel,
+    rule: &ScanRule,
+    params: &[f64],
+    w0: &[f64],
+    animals: &[HostSequence],
+    gradient: bool,
+) -> ScanOutput {
+    assert_eq!(w0.len(), animals.len() * rule.n_features(), "w0 length");
+    match build(rule, params) {
+        Built32::Dnn(kernel) => run(level, &kernel, animals, w0, gradient),
+        Built32::Rnn(kernel) => run(level, &*kernel, animals, w0, gradient),
+    }
+}
+
+/// Cuts `n` animals, sorted by decreasing length, into blocks of at most `lanes`, the
+/// number of blocks a multiple of `threads` where there are enough animals; block b goes
+/// to thread `b % threads`.
+fn blocks(animals: &[HostSequence], lanes: usize, threads: usize) -> Vec<Vec<usize>> {
+    let n = animals.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(animals[i].score.end));
+    let count = n.div_ceil(lanes).div_ceil(threads) * threads;
+    let per = n.div_ceil(count.clamp(1, n.max(1))).max(1);
+    order.chunks(per).map(<[usize]>::to_vec).collect()
+}
+
+/// One thread's share of a scan, as a [`WithSimd`] operation.
+struct ThreadOp<'a, K> {
+    kernel: &'a K,
+    animals: &'a [HostSequence],
+    w0: &'a [f64],
+    mine: &'a [Vec<usize>],
+    gradient: bool,
+}
+
+impl<K: LaneKernel> WithSimd for ThreadOp<'_, K> {
+    type Output = Vec<(Vec<usize>, BlockResult)>;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) -> Self::Output {
+        let n = S::F32_LANES;
+        let k = self.w0.len() / self.animals.len().max(1);
+        let mut results = Vec::with_capacity(self.mine.len());
+        for members in self.mine {
+            let block = Block::<S>::new(s, self.animals, members.clone(), k);
+            let mut w = vec![0.0f64; k * n];
+            for (l, &m) in block.members.iter().enumerate() {
+                for j in 0..k {
+                    w[j * n + l] = self.w0[m * k + j];
+                }
+            }
+            let result = self.kernel.block(s, &block, w, self.gradient);
+            results.push((block.members, result));
+        }
+        results
+    }
+}
+
+/// The lane count `level` runs with for `n` animals on `threads` threads.
+fn lane_count(level: SimdLevel, n: usize, threads: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let v4 = pulp::x86::V4::try_new().is_some();
+        let v3 = pulp::x86::V3::try_new().is_some();
+        let wide = match level {
+            SimdLevel::Avx512 => v4,
+            SimdLevel::Auto => v4 && n >= 12 * threads,
+            _ => false,
+        };
+        if wide {
+            return 16;
+        }
+        if v3 && level != SimdLevel::Portable {
+            return 8;
+        }
+    }
+    let _ = (level, n, threads);
+    pulp::Arch::new().dispatch(LaneCount)
+}
+
+struct LaneCount;
+
+impl WithSimd for LaneCount {
+    type Output = usize;
+    fn with_simd<S: Simd>(self, _: S) -> usize {
+        S::F32_LANES
+    }
+}
+
+/// Runs `op` on the SIMD flavour `level` asks for (AVX-512 for `Auto` where the CPU has
+/// it).
+pub(crate) fn dispatch_op<Op: WithSimd>(level: SimdLevel, op: Op) -> Op::Output {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if matches!(level, SimdLevel::Auto | SimdLevel::Avx512)
+            && let Some(v4) = pulp::x86::V4::try_new()
+        {
+            return Simd::vectorize(v4, op);
+        }
+        if level != SimdLevel::Portable
+            && let Some(v3) = pulp::x86::V3::try_new()
+        {
+            return Simd::vectorize(v3, op);
+        }
+    }
+    let _ = level;
+    pulp::Arch::new().dispatch(op)
+}
+
+/// Runs `op` with the SIMD flavour of `lanes` lanes.
+fn dispatch<K: LaneKernel>(lanes: usize, op: ThreadOp<'_, K>) -> Vec<(Vec<usize>, BlockResult)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if lanes == 16
+            && let Some(v4) = pulp::x86::V4::try_new()
+        {
+            return Simd::vectorize(v4, op);
+        }
+        if lanes == 8
+            && let Some(v3) = pulp::x86::V3::try_new()
+        {
+            return Simd::vectorize(v3, op);
+        }
+    }
+    let _ = lanes;
+    pulp::Arch::new().dispatch(op)
+}
+
+/// Runs `kernel` over every animal: blocks of lanes, split across threads.
+fn run<K: LaneKernel>(
+    level: SimdLevel,
+    kernel: &K,
+    animals: &[HostSequence],
+    w0: &[f64],
+    gradient: bool,
+) -> ScanOutput {
+    let n = animals.len();
+    let k = w0.len() / n.max(1);
+    let p = kernel.n_params();
+    let mut out = ScanOutput {
+        log_likelihood: vec![0.0; n],
+        d_params: vec![0.0; if gradient { n * p } else { 0 }],
+        d_w0: vec![0.0; if gradient { n * k } else { 0 }],
+    };
+    if n == 0 {
+        return out;
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(n)
+        .max(1);
+    let lanes = lane_count(level, n, threads);
+    let all = blocks(animals, lanes, threads);
+    let shares: Vec<Vec<Vec<usize>>> = (0..threads)
+        .map(|t| all.iter().skip(t).step_by(threads).cloned().collect())
+        .collect();
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .iter()
+            .map(|mine| {
+                let op = ThreadOp {
+                    kernel,
+                    animals,
+                    w0,
+                    mine,
+                    gradient,
+                };
+                scope.spawn(move || dispatch(lanes, op))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("scan thread panicked"))
+            .collect()
+    });
+    for (members, r) in results.into_iter().flatten() {
+        let nl = r.ll.len();
+        for (l, &m) in members.iter().enumerate() {
+            out.log_likelihood[m] = r.ll[l];
+            if gradient {
+                for j in 0..p {
+                    out.d_params[m * p + j] = r.d_params[j * nl + l];
+                }
+                for j in 0..k {
+                    out.d_w0[m * k + j] = r.d_w0[j * nl + l];
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The polynomial functions against `std`'s, on pulp's scalar flavour.
+    #[test]
+    fn polynomials_match_std() {
+        let s = pulp::Scalar::new();
+        for i in -4000..=4000 {
+            let x = i as f32 / 100.0;
+            let xd = f64::from(x);
+            let e = f64::from(exp_v(s, x));
+            assert!((e - xd.exp()).abs() <= 3e-7 * xd.exp(), "exp({x}) = {e}");
+            let sp = f64::from(softplus_v(s, x));
+            let want = xd.max(0.0) + (-xd.abs()).exp().ln_1p();
+            assert!(
+                (sp - want).abs() <= 4e-7 * want.max(1.0),
+                "softplus({x}) = {sp}, want {want}"
+            );
+            let th = f64::from(tanh_v(s, x));
+            assert!((th - xd.tanh()).abs() <= 3e-7, "tanh({x}) = {th}");
+            let sg = f64::from(sigmoid_v(s, x));
+            assert!(
+                (sg - 1.0 / (1.0 + (-xd).exp())).abs() <= 2e-7,
+                "σ({x}) = {sg}"
+            );
+        }
+    }
+
+    #[test]
+    fn blocks_cover_every_animal_once() {
+        let seq = |len: usize| HostSequence {
+            x: vec![0.0; 2 * len],
+            choice: vec![0.0; len],
+            reward: vec![0.0; len],
+            answer: vec![0.0; len],
+            session_start: vec![0.0; len],
+            score: 0..len,
+        };
+        for n in [1, 2, 3, 12, 17, 140] {
+            let animals: Vec<HostSequence> = (0..n).map(|i| seq(5 + i % 7)).collect();
+            for (lanes, threads) in [(8, 2), (16, 2), (8, 1), (8, 3), (1, 2)] {
+                let b = blocks(&animals, lanes, threads);
+                assert!(b.iter().all(|m| !m.is_empty() && m.len() <= lanes));
+                let mut all: Vec<usize> = b.concat();
+                all.sort_unstable();
+                assert_eq!(all, (0..n).collect::<Vec<_>>(), "n {n}");
+            }
+        }
+    }
+}

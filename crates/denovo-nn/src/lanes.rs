@@ -153,6 +153,8 @@ fn softplus_v<S: Simd>(s: S, z: S::f32s) -> S::f32s {
 }
 
 /// A dense layer `out = b + in · W` in f32, with W also transposed for the adjoint.
+/// (Weights stored splatted, one SIMD vector per weight, measured no faster than
+/// broadcasting them per use on AVX2 or AVX-512, and they crowd the caches.)
 struct Dense32 {
     n_in: usize,
     n_out: usize,
@@ -218,7 +220,8 @@ impl Reader<'_> {
     }
 }
 
-/// `acc[j] = init[j] + Σ_i m[i, j] · v[i]` for `j < B` (the B accumulators stay in
+/// `acc[j] = init(j) + Σ_i m[i, j] · v[i]` for `j < B`, the B accumulators in registers
+/// and each weight broadcast per use for `j < B` (the B accumulators stay in
 /// registers): `m` is row-major with `stride` columns starting at column 0 of `m`.
 #[inline(always)]
 fn product_block<S: Simd, const B: usize>(
@@ -242,7 +245,8 @@ fn product_block<S: Simd, const B: usize>(
     out[..B].copy_from_slice(&acc);
 }
 
-/// `out[j] = init(j) + Σ_i m[i, j] v[i]` for `j < n`, in register blocks of 8, 2 and 1.
+/// `out[j] = init(j) + Σ_i m[i, j] v[i]` for `j < n` (`m` row-major with `stride`
+/// columns), in register blocks of 16 (AVX-512), 8, 2 and 1.
 #[inline(always)]
 fn product<S: Simd>(
     s: S,
@@ -254,6 +258,13 @@ fn product<S: Simd>(
     n: usize,
 ) {
     let mut j0 = 0;
+    // 16 accumulators where there are 32 vector registers (AVX-512), else 8.
+    if S::REGISTER_COUNT >= 32 {
+        while j0 + 16 <= n {
+            product_block::<S, 16>(s, |j| init(j0 + j), &m[j0..], stride, v, &mut out[j0..]);
+            j0 += 16;
+        }
+    }
     while j0 + 8 <= n {
         product_block::<S, 8>(s, |j| init(j0 + j), &m[j0..], stride, v, &mut out[j0..]);
         j0 += 8;
@@ -272,29 +283,15 @@ impl Dense32 {
     #[inline(always)]
     fn forward<S: Simd>(&self, s: S, input: &[S::f32s], out: &mut [S::f32s]) {
         let bias = &self.bias;
-        product(
-            s,
-            |j| bias[j],
-            &self.weight,
-            self.n_out,
-            &input[..self.n_in],
-            out,
-            self.n_out,
-        );
+        let (init, input, n) = (|j| bias[j], &input[..self.n_in], self.n_out);
+        product(s, init, &self.weight, n, input, out, n);
     }
 
     /// ∂/∂input of the first `rows` inputs: `d_in[i] = Σ_o W[i, o] d_out[o]`.
     #[inline(always)]
     fn input_adjoint<S: Simd>(&self, s: S, d_out: &[S::f32s], d_in: &mut [S::f32s], rows: usize) {
-        product(
-            s,
-            |_| 0.0,
-            &self.weight_t,
-            self.n_in,
-            &d_out[..self.n_out],
-            d_in,
-            rows,
-        );
+        let (d_out, n) = (&d_out[..self.n_out], self.n_in);
+        product(s, |_| 0.0, &self.weight_t, n, d_out, d_in, rows);
     }
 }
 
@@ -620,6 +617,26 @@ fn policy_step<S: Simd>(
     s.mul_f32s(scored, s.sub_f32s(y, p))
 }
 
+/// The residual `y − σ(z)` per lane (0 when not scored), z = w · x with w `[K, L]` in
+/// f64: the policy's gradient in z, without the log-likelihood [`policy_step`] also adds.
+#[inline(always)]
+fn policy_residual<S: Simd>(s: S, w: &[f64], ext: &[S::f32s], scored: S::f32s) -> S::f32s {
+    let k = ext.len() - 4;
+    let n = S::F32_LANES;
+    let mut z = s.splat_f32s(0.0);
+    {
+        let zl = lanes_mut::<S>(&mut z);
+        for l in 0..n {
+            let mut acc = 0.0f64;
+            for j in 0..k {
+                acc += w[j * n + l] * f64::from(lanes::<S>(&ext[j])[l]);
+            }
+            zl[l] = acc as f32;
+        }
+    }
+    s.mul_f32s(scored, s.sub_f32s(ext[k], sigmoid_v(s, z)))
+}
+
 /// λ (`[K, L]`, f64) += resid · x.
 #[inline(always)]
 fn add_policy_gradient<S: Simd>(lambda: &mut [f64], ext: &[S::f32s], resid: &S::f32s) {
@@ -774,12 +791,11 @@ impl LaneKernel for Dnn32 {
         let mut d_o = vec![zero; k];
         let mw = self.mlp.max_width();
         let (mut d_a, mut d_b) = (vec![zero; mw], vec![zero; mw]);
-        let mut scratch_ll = vec![0.0; n];
         for t in (0..steps).rev() {
             let ext = &b.ext[t * ew..(t + 1) * ew];
             let w_t = &states[t * k * n..(t + 1) * k * n];
             lambda.copy_from_slice(&lambda_next);
-            let resid = policy_step(s, w_t, ext, b.scored[t], &mut scratch_ll);
+            let resid = policy_residual(s, w_t, ext, b.scored[t]);
             add_policy_gradient::<S>(&mut lambda, ext, &resid);
             if t + 1 < steps {
                 let acts = &tape[t * width..(t + 1) * width];
@@ -930,14 +946,13 @@ impl LaneKernel for Rnn32 {
         let (mut d_a, mut d_b) = (vec![zero; width], vec![zero; width]);
         let (mut d_gi, mut d_gh) = (vec![zero; 3 * size], vec![zero; 3 * size]);
         let mut d_hp = vec![zero; size];
-        let mut scratch_ll = vec![0.0; nl];
         let one = s.splat_f32s(1.0);
         for t in (0..steps).rev() {
             let ext = &b.ext[t * ew..(t + 1) * ew];
             let w = &ws[t * k * nl..(t + 1) * k * nl];
             let h = &hs[t * size..(t + 1) * size];
             lambda_w.copy_from_slice(&lambda_w_next);
-            let resid = policy_step(s, w, ext, b.scored[t], &mut scratch_ll);
+            let resid = policy_residual(s, w, ext, b.scored[t]);
             add_policy_gradient::<S>(&mut lambda_w, ext, &resid);
             if t + 1 < steps {
                 if !keep {
@@ -1063,7 +1078,7 @@ pub enum SimdLevel {
     Avx512,
     /// AVX2 + FMA (8 f32 lanes), where the CPU has it, else as `Auto`.
     Avx2,
-    /// Whatever `pulp` finds without AVX2/AVX-512 (NEON on aarch64, SSE, scalar).
+    /// No SIMD: one lane (pulp's scalar flavour), the same code on every CPU.
     Portable,
 }
 
@@ -1098,9 +1113,14 @@ pub fn scan_f32_with(
     gradient: bool,
 ) -> ScanOutput {
     assert_eq!(w0.len(), animals.len() * rule.n_features(), "w0 length");
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(animals.len())
+        .max(1);
+    let lanes = lane_count(level, animals.len(), threads);
     match build(rule, params) {
-        Built32::Dnn(kernel) => run(level, &kernel, animals, w0, gradient),
-        Built32::Rnn(kernel) => run(level, &*kernel, animals, w0, gradient),
+        Built32::Dnn(kernel) => run_blocks(lanes, threads, &kernel, animals, w0, gradient),
+        Built32::Rnn(kernel) => run_blocks(lanes, threads, &*kernel, animals, w0, gradient),
     }
 }
 
@@ -1118,6 +1138,7 @@ fn blocks(animals: &[HostSequence], lanes: usize, threads: usize) -> Vec<Vec<usi
 
 /// One thread's share of a scan, as a [`WithSimd`] operation.
 struct ThreadOp<'a, K> {
+    lanes: usize,
     kernel: &'a K,
     animals: &'a [HostSequence],
     w0: &'a [f64],
@@ -1131,6 +1152,7 @@ impl<K: LaneKernel> WithSimd for ThreadOp<'_, K> {
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) -> Self::Output {
         let n = S::F32_LANES;
+        assert_eq!(n, self.lanes, "blocks cut for the dispatched lane count");
         let k = self.w0.len() / self.animals.len().max(1);
         let mut results = Vec::with_capacity(self.mine.len());
         for members in self.mine {
@@ -1150,6 +1172,9 @@ impl<K: LaneKernel> WithSimd for ThreadOp<'_, K> {
 
 /// The lane count `level` runs with for `n` animals on `threads` threads.
 fn lane_count(level: SimdLevel, n: usize, threads: usize) -> usize {
+    if level == SimdLevel::Portable {
+        return 1;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         let v4 = pulp::x86::V4::try_new().is_some();
@@ -1162,11 +1187,11 @@ fn lane_count(level: SimdLevel, n: usize, threads: usize) -> usize {
         if wide {
             return 16;
         }
-        if v3 && level != SimdLevel::Portable {
+        if v3 {
             return 8;
         }
     }
-    let _ = (level, n, threads);
+    let _ = (n, threads);
     pulp::Arch::new().dispatch(LaneCount)
 }
 
@@ -1195,7 +1220,9 @@ pub(crate) fn dispatch_op<Op: WithSimd>(level: SimdLevel, op: Op) -> Op::Output 
             return Simd::vectorize(v3, op);
         }
     }
-    let _ = level;
+    if level == SimdLevel::Portable {
+        return Simd::vectorize(pulp::Scalar::new(), op);
+    }
     pulp::Arch::new().dispatch(op)
 }
 
@@ -1214,13 +1241,16 @@ fn dispatch<K: LaneKernel>(lanes: usize, op: ThreadOp<'_, K>) -> Vec<(Vec<usize>
             return Simd::vectorize(v3, op);
         }
     }
-    let _ = lanes;
+    if lanes == 1 {
+        return Simd::vectorize(pulp::Scalar::new(), op);
+    }
     pulp::Arch::new().dispatch(op)
 }
 
 /// Runs `kernel` over every animal: blocks of lanes, split across threads.
-fn run<K: LaneKernel>(
-    level: SimdLevel,
+fn run_blocks<K: LaneKernel>(
+    lanes: usize,
+    threads: usize,
     kernel: &K,
     animals: &[HostSequence],
     w0: &[f64],
@@ -1237,11 +1267,6 @@ fn run<K: LaneKernel>(
     if n == 0 {
         return out;
     }
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(n)
-        .max(1);
-    let lanes = lane_count(level, n, threads);
     let all = blocks(animals, lanes, threads);
     let shares: Vec<Vec<Vec<usize>>> = (0..threads)
         .map(|t| all.iter().skip(t).step_by(threads).cloned().collect())
@@ -1251,6 +1276,7 @@ fn run<K: LaneKernel>(
             .iter()
             .map(|mine| {
                 let op = ThreadOp {
+                    lanes,
                     kernel,
                     animals,
                     w0,

@@ -2,7 +2,7 @@
 //! log-likelihoods and gradients, on cohorts whose animals differ in length and scored
 //! range (so blocks are padded and lanes frozen), of sizes that leave lanes empty.
 
-use denovo_nn::{ScanOutput, ScanRule, scan, scan_f32};
+use denovo_nn::{ScanOutput, ScanRule, SimdLevel, scan, scan_f32, scan_f32_with};
 use denovo_rules::HostSequence;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
@@ -68,21 +68,25 @@ fn worst(a: &[f64], b: &[f64], per: usize) -> f64 {
 }
 
 fn compare(rule: &ScanRule, n: usize, seed: u64) {
+    compare_at(SimdLevel::Auto, rule, n, seed);
+}
+
+fn compare_at(level: SimdLevel, rule: &ScanRule, n: usize, seed: u64) {
     let animals = cohort(n, seed);
     let k = rule.n_features();
     let mut rng = StdRng::seed_from_u64(seed + 1);
     let w0: Vec<f64> = (0..n * k).map(|_| rng.random_range(-1.0..1.0)).collect();
     let theta = params(rule, seed + 2);
     let reference: ScanOutput = scan(rule, &theta, &w0, &animals, true);
-    let fast = scan_f32(rule, &theta, &w0, &animals, true);
+    let fast = scan_f32_with(level, rule, &theta, &w0, &animals, true);
     let ll = worst(&fast.log_likelihood, &reference.log_likelihood, 1);
     let dp = worst(&fast.d_params, &reference.d_params, rule.n_params());
     let dw = worst(&fast.d_w0, &reference.d_w0, k);
-    eprintln!("{rule:?} n={n}: LL {ll:.2e}, dθ {dp:.2e}, dw0 {dw:.2e}");
+    eprintln!("{level:?} {rule:?} n={n}: LL {ll:.2e}, dθ {dp:.2e}, dw0 {dw:.2e}");
     assert!(ll < 1e-5, "log-likelihood off by {ll:.2e} relative");
     assert!(dp < 1e-4, "parameter gradients off by {dp:.2e} relative");
     assert!(dw < 1e-4, "w0 gradients off by {dw:.2e} relative");
-    let forward = scan_f32(rule, &theta, &w0, &animals, false);
+    let forward = scan_f32_with(level, rule, &theta, &w0, &animals, false);
     assert_eq!(forward.log_likelihood, fast.log_likelihood);
     assert!(forward.d_params.is_empty());
 }
@@ -128,4 +132,30 @@ fn odd_widths_equal_f64_reference() {
         9,
         10,
     );
+}
+
+/// Every SIMD flavour (each falls back to a narrower one where the CPU lacks it) gives the
+/// reference's results; and the default picks one of them.
+#[test]
+fn every_simd_level_equals_f64_reference() {
+    let rnn = ScanRule::Rnn {
+        input: 8,
+        hidden: 16,
+        head: vec![16, 8, 2],
+    };
+    let dnn = ScanRule::Dnn {
+        sizes: vec![8, 16, 2],
+    };
+    for level in [SimdLevel::Avx512, SimdLevel::Avx2, SimdLevel::Portable] {
+        compare_at(level, &rnn, 7, 11);
+        compare_at(level, &dnn, 19, 12);
+    }
+    let animals = cohort(3, 13);
+    let theta = params(&dnn, 14);
+    let w0 = vec![0.1; 6];
+    let auto = scan_f32(&dnn, &theta, &w0, &animals, true);
+    let some_level = [SimdLevel::Avx512, SimdLevel::Avx2, SimdLevel::Portable]
+        .into_iter()
+        .any(|l| scan_f32_with(l, &dnn, &theta, &w0, &animals, true) == auto);
+    assert!(some_level, "Auto equals one of the explicit levels");
 }

@@ -25,7 +25,10 @@ fn main() {
             score: 0..len,
         })
         .collect();
-    for level in [SimdLevel::Avx2, SimdLevel::Avx512] {
+    for level in [SimdLevel::Avx2, SimdLevel::Avx512]
+        .into_iter()
+        .filter(|_| std::env::var_os("PEAK").is_some())
+    {
         let (peak, lanes) = denovo_nn::peak_gflops(level, 400);
         println!("peak {level:?}: {peak:.1} GFLOP/s ({lanes} lanes)");
     }
@@ -39,6 +42,17 @@ fn main() {
             head: vec![32, 32, 32, 2],
         },
     ] {
+        let name = if matches!(rule, ScanRule::Dnn { .. }) {
+            "dnn"
+        } else {
+            "rnn"
+        };
+        if !std::env::var("RULES")
+            .unwrap_or_else(|_| "dnn,rnn".into())
+            .contains(name)
+        {
+            continue;
+        }
         let p: Vec<f64> = (0..rule.n_params())
             .map(|i| ((i * 37 % 23) as f64 - 11.0) / 60.0)
             .collect();

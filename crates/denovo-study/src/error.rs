@@ -91,7 +91,8 @@ pub enum StudyError {
         /// What is wrong and what to do.
         reason: String,
     },
-    /// The backend asked for is not compiled in.
+    /// The backend asked for is not compiled in, or cannot run the precision asked for
+    /// (f64 on wgpu).
     #[error("{0}")]
     Backend(String),
 }

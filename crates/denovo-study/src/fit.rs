@@ -5,7 +5,7 @@
 use crate::model::{Describe, Model, ModelSpec};
 use crate::score::SplitScore;
 use crate::spec::EarlyStopping;
-use crate::{BackendChoice, FitSpec, StudyError};
+use crate::{BackendChoice, FitSpec, Precision, StudyError};
 use burn::module::{AutodiffModule, Module, ModuleDisplay};
 use burn::record::{DefaultRecorder, FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::Tensor;
@@ -24,6 +24,10 @@ pub type ReadBackend = burn::backend::NdArray<f64>;
 
 /// The default training backend: ndarray (CPU), f32, with burn's autodiff.
 pub type CpuBackend = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
+
+/// The f64 training backend (`precision = "f64"`): ndarray (CPU) with burn's autodiff; the
+/// neural rules run the f64 reference kernel on it.
+pub type CpuBackend64 = burn::backend::Autodiff<burn::backend::NdArray<f64>>;
 
 /// The `schema` of `summary.json` this version writes and reads.
 pub const SUMMARY_SCHEMA: &str = "denovo.fit/1";
@@ -60,7 +64,7 @@ pub struct FitSummary {
     pub w0: Option<Vec<Vec<f64>>>,
     /// Backend used.
     pub backend: BackendChoice,
-    /// Float precision of the backend.
+    /// Float precision of the training backend: `f32` or `f64` ([`FitSpec::precision`]).
     pub precision: String,
     /// Optimiser settings (defaults resolved).
     pub fit: FitConfig,
@@ -221,7 +225,7 @@ impl<'a> FitOptions<'a> {
 ///
 /// Errors: [`StudyError::Data`] (the data), [`StudyError::Setting`] (a setting out of
 /// range), [`StudyError::Fit`] (a non-finite loss; the last good parameters inside),
-/// [`StudyError::Backend`] (wgpu not compiled in).
+/// [`StudyError::Backend`] (wgpu not compiled in, or asked for in f64).
 pub fn fit(spec: &FitSpec) -> Result<FitResult<Model<ReadBackend>>, StudyError> {
     fit_with(spec, FitOptions::default())
 }
@@ -232,13 +236,25 @@ pub fn fit_with(
     options: FitOptions<'_>,
 ) -> Result<FitResult<Model<ReadBackend>>, StudyError> {
     spec.check()?;
+    if spec.backend == BackendChoice::Ndarray {
+        // The same seed draws the same initial network in f32 and in f64: burn 0.21 draws a
+        // module's random initialisation in the device's default float type, which the
+        // first backend to touch the device fixes for the process; make that f32 (as an
+        // f32 fit in a fresh process does) unless something touched the CPU device before.
+        let cpu = Default::default();
+        burn::tensor::get_device_settings::<burn::backend::NdArray<f32>>(&cpu);
+    }
     let (data, design) = options.data(spec)?;
     let k = design.names.len();
-    let result = match spec.backend {
-        BackendChoice::Ndarray => {
+    let result = match (spec.backend, spec.precision) {
+        (BackendChoice::Ndarray, Precision::F32) => {
             dispatch::<CpuBackend>(spec, &data, &design, &Default::default(), options)?
         }
-        BackendChoice::Wgpu => wgpu_dispatch(spec, &data, &design, options)?,
+        (BackendChoice::Ndarray, Precision::F64) => {
+            dispatch::<CpuBackend64>(spec, &data, &design, &Default::default(), options)?
+        }
+        (BackendChoice::Wgpu, Precision::F32) => wgpu_dispatch(spec, &data, &design, options)?,
+        (BackendChoice::Wgpu, Precision::F64) => return Err(crate::spec::wgpu_f64_refused()),
     };
     let rule = read_model(
         &spec.model,
@@ -849,7 +865,12 @@ where
         w0: (spec.fit_w0 || spec.w0.is_some())
             .then(|| to_f64_vec(w0).chunks(k).map(<[f64]>::to_vec).collect()),
         backend: spec.backend,
-        precision: "f32".into(),
+        // The precision the fit ran in: the training backend's float type.
+        precision: match <B::FloatElem as burn::tensor::Element>::dtype() {
+            burn::tensor::DType::F64 => "f64",
+            _ => "f32",
+        }
+        .into(),
         fit: config,
         epochs: one.history.len(),
         seconds: started.elapsed().as_secs_f64(),

@@ -78,16 +78,16 @@ pub use error::StudyError;
 pub use evaluate::evaluate;
 pub use evaluation::{RunEvaluation, evaluate_run};
 pub use fit::{
-    AnimalWeights, CpuBackend, EarlyStoppingReport, FitOptions, FitResult, FitSummary, Progress,
-    ReadBackend, SUMMARY_SCHEMA, fit, fit_rule, fit_with, score_rule_spec,
+    AnimalWeights, CpuBackend, CpuBackend64, EarlyStoppingReport, FitOptions, FitResult,
+    FitSummary, Progress, ReadBackend, SUMMARY_SCHEMA, fit, fit_rule, fit_with, score_rule_spec,
 };
 pub use model::{Describe, Model, ModelKind, ModelSpec};
 pub use readout::RuleGrid;
 pub use run_dir::{Run, RunDir, RunWriter, write_weights};
 pub use score::{AnimalSplitScore, SplitScore};
 pub use spec::{
-    BackendChoice, DEFAULT_NEURAL_EPOCHS_CAP, DEFAULT_PATIENCE, EarlyStopping, FitSpec, SplitSpec,
-    TrainingSpec, default_regressors,
+    BackendChoice, DEFAULT_NEURAL_EPOCHS_CAP, DEFAULT_PATIENCE, EarlyStopping, FitSpec, Precision,
+    SplitSpec, TrainingSpec, default_regressors,
 };
 pub use truth::Truth;
 pub use twin::{Distribution, quantile, simulate_rule_under, simulate_twins};

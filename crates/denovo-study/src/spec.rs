@@ -42,6 +42,59 @@ impl std::str::FromStr for BackendChoice {
     }
 }
 
+/// The float precision of a fit's training (the neural rules' scan kernels follow it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precision {
+    /// f32 tensors; the neural rules run the fast f32 kernels (animals in SIMD lanes, f64
+    /// accumulation of the log-likelihood and gradients).
+    #[default]
+    F32,
+    /// f64 tensors (`Autodiff<NdArray<f64>>`); the neural rules run the f64 reference
+    /// kernel (~5–10× slower). ndarray only: wgpu is f32.
+    F64,
+}
+
+impl Precision {
+    /// The name in `fit.toml`, on the command line and in `summary.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = StudyError;
+    /// `f32` or `f64`; errors: [`StudyError::Setting`].
+    fn from_str(s: &str) -> Result<Self, StudyError> {
+        [Precision::F32, Precision::F64]
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| StudyError::Setting {
+                setting: "precision",
+                expected: "f32 or f64",
+                got: s.to_string(),
+            })
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The error of `precision = "f64"` on `backend = "wgpu"`.
+pub(crate) fn wgpu_f64_refused() -> StudyError {
+    StudyError::Backend(
+        "--precision f64 needs --backend ndarray: wgpu runs in f32 only (in fit.toml: \
+         precision = \"f64\" with backend = \"wgpu\"); use --precision f32 on wgpu"
+            .into(),
+    )
+}
+
 fn auto() -> Format {
     Format::Auto
 }
@@ -193,6 +246,10 @@ pub struct FitSpec {
     /// The compute backend.
     #[serde(default)]
     pub backend: BackendChoice,
+    /// The float precision of training: f32 (default, the fast kernels) or f64 (the
+    /// reference kernel; ndarray only).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 /// `fit.toml` as it is read: every key at the top level, unknown keys refused (so a typo
@@ -244,6 +301,8 @@ struct FlatSpec {
     format: Format,
     #[serde(default)]
     backend: BackendChoice,
+    #[serde(default)]
+    precision: Precision,
     #[serde(default, rename = "out")]
     _out: Option<PathBuf>,
     #[serde(default, rename = "quiet")]
@@ -287,13 +346,14 @@ impl From<FlatSpec> for FitSpec {
             first_trials: f.first_trials,
             format: f.format,
             backend: f.backend,
+            precision: f.precision,
         }
     }
 }
 
 impl FitSpec {
     /// A fit of `model` to `data` with every other setting at its default: no held-out
-    /// animals or sessions, seed 0, w0 fixed at 0, default regressors, ndarray.
+    /// animals or sessions, seed 0, w0 fixed at 0, default regressors, ndarray, f32.
     pub fn new(data: impl Into<PathBuf>, model: ModelSpec) -> Self {
         FitSpec {
             data: data.into(),
@@ -307,6 +367,7 @@ impl FitSpec {
             first_trials: None,
             format: Format::Auto,
             backend: BackendChoice::Ndarray,
+            precision: Precision::F32,
         }
     }
 
@@ -353,7 +414,8 @@ impl FitSpec {
         toml::to_string(self).map_err(|e| StudyError::format("fit.toml", e))
     }
 
-    /// Checks every setting's range. Errors: [`StudyError::Setting`] naming the setting.
+    /// Checks every setting's range. Errors: [`StudyError::Setting`] naming the setting;
+    /// [`StudyError::Backend`] for f64 on wgpu.
     pub fn check(&self) -> Result<(), StudyError> {
         let bad = |setting, expected, got: String| {
             Err(StudyError::Setting {
@@ -371,6 +433,9 @@ impl FitSpec {
         }
         if self.training.epochs == Some(0) {
             return bad("epochs", "at least 1", "0".into());
+        }
+        if (self.backend, self.precision) == (BackendChoice::Wgpu, Precision::F64) {
+            return Err(wgpu_f64_refused());
         }
         if self.split.folds == 1 {
             return bad("folds", "0 (off) or at least 2", "1".into());

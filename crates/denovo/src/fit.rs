@@ -5,7 +5,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use denovo_data::Format;
 use denovo_study::{
-    BackendChoice, FitOptions, FitSpec, FitSummary, ModelKind, Progress, RunWriter, StudyError,
+    BackendChoice, FitOptions, FitSpec, FitSummary, ModelKind, Precision, Progress, RunWriter,
+    StudyError,
 };
 use denovo_train::EpochReport;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -152,6 +153,9 @@ pub struct FitArgs {
     /// The compute backend: ndarray (CPU) or wgpu (GPU; needs the `wgpu` cargo feature).
     #[arg(long, default_value = "ndarray")]
     pub backend: BackendChoice,
+    /// f32 (the fast kernels) or f64 (the reference kernel, ~5–10× slower; ndarray only).
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
     /// No progress bar.
     #[arg(long)]
     #[serde(skip)]

@@ -520,6 +520,69 @@ fn fit_fast_and_generic_paths_agree() {
     );
 }
 
+/// `--precision f64` fits in f64 (the reference kernel) from the same initial network as
+/// the default f32 fit with the same seed, though each runs in its own process: their
+/// held-out LL agree within 1e-4 nats/trial. f64 on wgpu is refused.
+#[test]
+fn fit_in_f32_and_f64_agree_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = simulate_small(dir.path(), "reinforce");
+    let mut ll = Vec::new();
+    for precision in ["f32", "f64"] {
+        let run = dir.path().join(precision);
+        let o = denovo(&[
+            "fit",
+            data.to_str().unwrap(),
+            "--model",
+            "rnn",
+            "--holdout-sessions",
+            "0.2",
+            "--epochs",
+            "10",
+            "--seed",
+            "2",
+            "--precision",
+            precision,
+            "--quiet",
+            "--out",
+            run.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s = read_json(&run.join("summary.json"));
+        assert_eq!(s["precision"], precision);
+        assert!(
+            std::fs::read_to_string(run.join("fit.toml"))
+                .unwrap()
+                .contains(precision)
+        );
+        ll.push(s["heldout_sessions"]["ll_per_trial"].as_f64().unwrap());
+    }
+    assert!(
+        (ll[0] - ll[1]).abs() < 1e-4,
+        "f32 {} vs f64 {}",
+        ll[0],
+        ll[1]
+    );
+    let o = denovo(&[
+        "fit",
+        data.to_str().unwrap(),
+        "--model",
+        "dnn",
+        "--precision",
+        "f64",
+        "--backend",
+        "wgpu",
+        "--out",
+        dir.path().join("gpu").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("wgpu runs in f32 only"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn fit_stops_on_a_non_finite_loss_and_keeps_the_last_good_parameters() {
     let dir = tempfile::tempdir().unwrap();
@@ -1092,8 +1155,9 @@ fn twin_rejects_a_bad_protocol() {
     assert!(!stderr(&o).contains("panicked"));
 }
 
-/// `denovo bench --json` measures both paths and reports positive times, FLOPs and memory
-/// (what it measures is not asserted: speed lives in benchmarks, not tests).
+/// `denovo bench --json` measures both paths, the fused one in both precisions, and reports
+/// positive times, FLOPs, memory and fractions of the measured peak (what it measures is
+/// not asserted: speed lives in benchmarks, not tests).
 #[test]
 fn bench_reports_both_paths() {
     let o = denovo(&[
@@ -1110,15 +1174,48 @@ fn bench_reports_both_paths() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["schema"], "denovo.bench/1");
     let rows = v["rows"].as_array().unwrap();
-    let paths: Vec<&str> = rows.iter().map(|r| r["path"].as_str().unwrap()).collect();
-    assert_eq!(paths, ["fused", "fused", "generic"]);
+    let rows_of = |key: &str| -> Vec<String> {
+        (rows.iter().map(|r| r[key].as_str().unwrap().to_string())).collect()
+    };
+    let paths = rows_of("path");
+    assert_eq!(paths, ["fused", "fused", "fused", "fused", "generic"]);
+    assert_eq!(rows_of("precision"), ["f32", "f64", "f32", "f64", "f32"]);
     assert_eq!(rows[0]["animals"], 12);
     assert_eq!(rows[0]["trials"], 10_000);
+    let peak = v["peak_gflop_per_second"].as_f64().unwrap();
+    assert!(peak > 0.0 && v["peak_lanes"].as_u64().unwrap() >= 1);
     for r in rows {
         assert!(r["seconds_per_epoch"].as_f64().unwrap() > 0.0);
         assert!(r["gflop_per_epoch"].as_f64().unwrap() > 0.0);
         assert!(r["peak_heap_mb"].as_f64().unwrap() > 0.0);
+        let fraction = r["fraction_of_peak"].as_f64().unwrap();
+        let rate = r["gflop_per_second"].as_f64().unwrap();
+        assert!(fraction > 0.0 && (fraction - rate / peak).abs() < 1e-9 * fraction);
     }
+    // One precision on request; an unknown one is refused.
+    let o = denovo(&[
+        "bench",
+        "--models",
+        "dnn",
+        "--epochs",
+        "1",
+        "--generic-trials",
+        "0",
+        "--precision",
+        "f64",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["rows"].as_array().unwrap().len(), 1);
+    assert_eq!(v["rows"][0]["precision"], "f64");
+    let o = denovo(&["bench", "--precision", "f16"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("unknown precision `f16`"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// Every file of a folder, by relative path, with its bytes.

@@ -298,8 +298,9 @@ fn dense_flops(sizes: &[usize]) -> f64 {
     sizes.windows(2).map(|p| 2.0 * (p[0] * p[1]) as f64).sum()
 }
 
-/// FLOPs per trial of the kernel as run: DNN forward + backward (3 × the forward's matrix
-/// products); RNN forward, the backward pass's recomputation and the backward (4 ×).
+/// Useful FLOPs per trial: forward + backward = 3 × the forward's matrix products (×2
+/// flops per multiply-add), for both rules. A recomputation of the RNN's gates in the
+/// adjoint pass (when a tape exceeds its memory budget) is not counted.
 pub fn flops_per_trial(model: &str, k: usize) -> f64 {
     let input = denovo_nn::rule_input_size(k);
     if model == "dnn" {
@@ -314,7 +315,7 @@ pub fn flops_per_trial(model: &str, k: usize) -> f64 {
         head.extend(&c.head);
         head.push(k);
         let gru = dense_flops(&[input, 3 * c.hidden]) + dense_flops(&[c.hidden, 3 * c.hidden]);
-        4.0 * (gru + dense_flops(&head))
+        3.0 * (gru + dense_flops(&head))
     }
 }
 

@@ -189,6 +189,30 @@ pub enum LoadError {
         /// The accepted coding.
         expected: &'static str,
     },
+    /// A parquet trials table could not be read or written.
+    #[error("{path}: {message}")]
+    Table {
+        /// The .pqt file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value of a parquet trials table is outside its coding.
+    #[error(
+        "{path}: column `{column}`, row {row} (0-based trial index in the session): `{value}` is outside its coding ({expected})"
+    )]
+    BadTableValue {
+        /// The .pqt file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// 0-based row.
+        row: usize,
+        /// The value found.
+        value: String,
+        /// The accepted coding.
+        expected: &'static str,
+    },
     /// A request the loader or writer cannot serve.
     #[error("{path}: {message}")]
     Unsupported {

@@ -5,15 +5,17 @@
 //! Conventions: `choice` 1 = right, 0 = left; `feedbackType` 1 = correct, 0 = error (−1 is
 //! read as error too); `answer` is the correct side (1 = right); an empty or NaN contrast
 //! reads as 0. A session is the pair (date, session); rows are ordered by subject, date,
-//! session. Inputs of the resulting dataset: `contrastLeft`, `contrastRight`,
+//! session. The session number is a whole number, kept with three digits (`1` and `001`
+//! both read as `001`, the session key `2019-08-05/001`, as in an ALF tree). Inputs of the resulting dataset: `contrastLeft`, `contrastRight`,
 //! `probabilityLeft`.
 
 use crate::ibl::{
     IBL_INPUTS, probability_left, require_contrasts, session_date_number, sided_contrasts,
 };
-use crate::util::{Columns, Row, SubjectBuilder, csv_error, fmt_num, open_csv};
+use crate::util::{
+    Columns, Row, SubjectBuilder, csv_error, dated_order, fmt_num, ibl_number, open_csv,
+};
 use crate::{Dataset, Format, LoadError, Trial};
-use std::cmp::Ordering;
 use std::path::Path;
 
 const FORMAT: &str = "ibl-csv";
@@ -88,10 +90,12 @@ pub(crate) fn read(path: &Path) -> Result<Dataset, LoadError> {
         if date.is_empty() {
             return Err(row.bad_coding(date_col, "a non-empty session date"));
         }
-        let session = row.field(session_col).to_string();
-        session
-            .parse::<f64>()
+        let raw = row.field(session_col);
+        raw.parse::<f64>()
             .map_err(|_| row.not_numeric(session_col))?;
+        let session = ibl_number(raw).ok_or_else(|| {
+            row.bad_coding(session_col, "a session number: a whole number ≥ 0")
+        })?;
         let lab = lab_col
             .map(|i| row.field(i).to_string())
             .filter(|l| !l.is_empty());
@@ -104,7 +108,7 @@ pub(crate) fn read(path: &Path) -> Result<Dataset, LoadError> {
             &key,
             Some(date),
             &session,
-            session_order,
+            dated_order,
             Trial {
                 inputs: vec![left, right, prob_left],
                 choice,
@@ -125,19 +129,8 @@ pub(crate) fn read(path: &Path) -> Result<Dataset, LoadError> {
         input_names: IBL_INPUTS.iter().map(|s| s.to_string()).collect(),
         ignored_columns: Vec::new(),
         subjects: builder.subjects,
+        skipped: Vec::new(),
     })
-}
-
-/// Orders `date/session` keys by date (ISO text), then session number.
-fn session_order(a: &str, b: &str) -> Ordering {
-    let split = |k: &str| {
-        let (d, s) = k.rsplit_once('/').unwrap_or((k, "0"));
-        (d.to_string(), s.parse::<f64>().unwrap_or(0.0))
-    };
-    let (da, sa) = split(a);
-    let (db, sb) = split(b);
-    da.cmp(&db)
-        .then(sa.partial_cmp(&sb).unwrap_or(Ordering::Equal))
 }
 
 /// Writes `data` to `path` as an IBL processed CSV (header and conventions as above).
@@ -172,7 +165,7 @@ pub(crate) fn write(data: &Dataset, path: &Path) -> Result<(), LoadError> {
                     subject.lab.clone().unwrap_or_default(),
                     subject.name.clone(),
                     date.clone(),
-                    number.to_string(),
+                    format!("{number:03}"),
                     trial.answer.to_string(),
                 ])
                 .map_err(|e| csv_error(path, e))?;

@@ -7,6 +7,8 @@
 //!
 //! Every loader returns a typed [`LoadError`] that names the file, the line (or array
 //! element) and the column, and shows the offending value. No input makes a loader panic.
+//! Nothing is dropped silently: an ALF session folder that gives no trials is listed in
+//! [`Dataset::skipped`] with its path and reason, and logged (`log::warn!`).
 //!
 //! Read the real rat (`../shared/data/rat_W053.csv`) and build its design matrix:
 //!
@@ -25,6 +27,7 @@ mod design;
 mod error;
 mod ibl;
 mod ibl_csv;
+mod pqt;
 mod schema;
 mod split;
 mod trials_csv;
@@ -35,24 +38,82 @@ pub use design::{
     stimulus_transform,
 };
 pub use error::{LoadError, OrderedField};
-pub use schema::{Dataset, DatasetSummary, Format, Session, Subject, SubjectSummary, Trial};
+pub use pqt::write_trials_table;
+pub use schema::{
+    Dataset, DatasetSummary, Format, Session, SessionSource, SessionSummary, SkippedSession,
+    Subject, SubjectSummary, Trial,
+};
 pub use split::{Fold, holdout_last_sessions, kfold_by_subject};
 
 use std::path::Path;
 
+/// How to read a dataset: the format, and for an IBL ALF tree which revision and
+/// collection (ONE's `revision` and `collection`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LoadOptions {
+    /// The format ([`Format::Auto`]: detect it).
+    pub format: Format,
+    /// ALF: pin a revision; per dataset that revision or the latest before it (names
+    /// compare as text). `None`: the latest revision of every dataset.
+    pub revision: Option<String>,
+    /// ALF: the collection holding the trials (`alf`, `alf/task_00`, or `task_00` for
+    /// `alf/task_00`). `None`: the one collection of a session that holds trials.
+    pub collection: Option<String>,
+}
+
+impl LoadOptions {
+    /// Options of the given format, with the latest revision and the collection found.
+    pub fn new(format: Format) -> Self {
+        LoadOptions {
+            format,
+            ..LoadOptions::default()
+        }
+    }
+}
+
 /// Loads a dataset from `path` in the given format; [`Format::Auto`] detects it (a
-/// directory is read as an IBL ALF tree, a CSV by its header).
+/// directory is read as an IBL ALF tree, a CSV by its header). Same as [`load_with`]
+/// with the latest revision and the collection found.
 pub fn load(path: &Path, format: Format) -> Result<Dataset, LoadError> {
-    let format = match format {
+    load_with(path, &LoadOptions::new(format))
+}
+
+/// Loads a dataset from `path` with `options`. Session folders of an ALF tree that gave
+/// no trials are in [`Dataset::skipped`], and each is logged with `log::warn!` (the
+/// `denovo` binary prints them to stderr as `warning: skipped PATH: REASON`).
+///
+/// Errors: any [`LoadError`] of the format's reader (naming file, line, column); a
+/// `revision` or `collection` with a CSV format ([`LoadError::Unsupported`]).
+pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Dataset, LoadError> {
+    let format = match options.format {
         Format::Auto => detect_format(path)?,
         f => f,
     };
-    match format {
+    if format != Format::IblAlf && (options.revision.is_some() || options.collection.is_some()) {
+        return Err(LoadError::Unsupported {
+            path: path.to_path_buf(),
+            message: format!(
+                "--revision and --collection apply to IBL ALF trees, not to the {} format",
+                format.name()
+            ),
+        });
+    }
+    let data = match format {
         Format::TrialsCsv => trials_csv::read(path),
         Format::IblCsv => ibl_csv::read(path),
-        Format::IblAlf => alf::read(path),
+        Format::IblAlf => alf::read(
+            path,
+            alf::AlfOptions {
+                revision: options.revision.as_deref(),
+                collection: options.collection.as_deref(),
+            },
+        ),
         Format::Auto => unreachable!("resolved above"),
+    }?;
+    for warning in data.warnings() {
+        log::warn!("{warning}");
     }
+    Ok(data)
 }
 
 /// Writes `data` to `path` in `format` (which must not be [`Format::Auto`]). For

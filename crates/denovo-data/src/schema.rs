@@ -4,17 +4,19 @@ use serde::Serialize;
 use std::path::PathBuf;
 
 /// The file formats denovo reads and writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     /// Detect from the path: a folder is an ALF tree, a CSV is told by its header.
+    #[default]
     Auto,
     /// The generic trials CSV: `subject, session, choice, answer` (+ `trial`, `reward`,
     /// any numeric input columns).
     TrialsCsv,
     /// The learning-rule literature's `ibl_processed.csv`.
     IblCsv,
-    /// An IBL ALF tree `<subject>/<date>/<number>/alf/_ibl_trials.<field>.npy`.
+    /// An IBL ALF tree as ONE caches it: `<subject>/<date>/<number>/alf[/task_NN]/`
+    /// `[#revision#/]_ibl_trials.<field>[.<uuid>].npy` or `_ibl_trials.table[.<uuid>].pqt`.
     IblAlf,
 }
 
@@ -75,18 +77,67 @@ impl Trial {
 }
 
 /// One training session: consecutive trials of a day.
+///
+/// Its identity within the subject is [`Session::key`]: `<date>/<number>` for dated (IBL)
+/// sessions, e.g. `2019-08-05/001`, the same whether it was read from an ALF tree or an
+/// IBL processed CSV; else the file's session value. Together with its 1-based index in
+/// the subject's training order it names the session in every output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
-    /// The session's identifier within the subject (the file's session value; for IBL
-    /// data the session number of the day).
+    /// The session's identifier within the subject: for IBL data the session number of
+    /// the day, written with three digits (`001`, as ALF folders are); otherwise the
+    /// file's session value as written.
     pub id: String,
     /// The date, for IBL data (`YYYY-MM-DD`).
     pub date: Option<String>,
     /// The trials, in order.
     pub trials: Vec<Trial>,
+    /// Where the trials were read from, for sessions of an ALF tree (`None` otherwise).
+    pub source: Option<SessionSource>,
+}
+
+/// Where an ALF session's trials were read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionSource {
+    /// The session folder (`<subject>/<date>/<number>`).
+    pub path: PathBuf,
+    /// The collection read, relative to the session folder (`alf` or `alf/task_00` …).
+    pub collection: String,
+    /// The newest revision any of its datasets came from (`None`: all unrevised).
+    pub revision: Option<String>,
+    /// `npy` (one file per field), `table` (`_ibl_trials.table.pqt`) or `npy+table`.
+    pub layout: String,
+}
+
+/// A session folder (or a folder with trials datasets) that gave no trials, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedSession {
+    /// The folder.
+    pub path: PathBuf,
+    /// The subject, when the folder is a session of one.
+    pub subject: Option<String>,
+    /// The session's key (`<date>/<number>`), when the folder is a session.
+    pub session: Option<String>,
+    /// What happened, e.g. `0 trials`, `all 12 trials are no-go (choice 0)`.
+    pub reason: String,
+}
+
+impl std::fmt::Display for SkippedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "skipped {}: {}", self.path.display(), self.reason)
+    }
 }
 
 impl Session {
+    /// The session's unique key within its subject: `<date>/<id>` when it has a date
+    /// (`2019-08-05/001`), else its id.
+    pub fn key(&self) -> String {
+        match &self.date {
+            Some(d) => format!("{d}/{}", self.id),
+            None => self.id.clone(),
+        }
+    }
+
     /// Fraction of trials with the correct choice.
     pub fn accuracy(&self) -> f64 {
         fraction_correct(self.trials.iter())
@@ -134,6 +185,9 @@ pub struct Dataset {
     pub ignored_columns: Vec<String>,
     /// The subjects, in the order they first appear.
     pub subjects: Vec<Subject>,
+    /// Session folders of an ALF tree that gave no trials, with the reason (empty for the
+    /// other formats). [`load`](crate::load) also logs each as a warning (`log::warn!`).
+    pub skipped: Vec<SkippedSession>,
 }
 
 /// Per-subject figures of [`DatasetSummary`].
@@ -153,6 +207,27 @@ pub struct SubjectSummary {
     pub session_accuracy: Vec<f64>,
     /// Trials per session.
     pub session_trials: Vec<usize>,
+    /// Every session in training order: its identity, size and where it was read from.
+    pub session_list: Vec<SessionSummary>,
+}
+
+/// One session in [`SubjectSummary::session_list`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionSummary {
+    /// Its key, [`Session::key`] (`2019-08-05/001`, or the file's session value).
+    pub session: String,
+    /// Its date (IBL data), else null.
+    pub date: Option<String>,
+    /// Its number of the day (IBL, `001`) or the file's session value.
+    pub number: String,
+    /// 1-based position in the subject's training order.
+    pub index: usize,
+    /// Trials kept.
+    pub trials: usize,
+    /// Fraction correct.
+    pub accuracy: f64,
+    /// For an ALF session: where it was read from (folder, collection, revision, layout).
+    pub source: Option<SessionSource>,
 }
 
 /// Counts and learning curves of a dataset (the `denovo inspect --json` document).
@@ -178,6 +253,8 @@ pub struct DatasetSummary {
     pub ignored_columns: Vec<String>,
     /// One entry per subject.
     pub per_subject: Vec<SubjectSummary>,
+    /// Session folders that gave no trials, with path and reason.
+    pub skipped: Vec<SkippedSession>,
 }
 
 impl Dataset {
@@ -196,6 +273,10 @@ impl Dataset {
     /// Fraction correct over all trials.
     pub fn accuracy(&self) -> f64 {
         fraction_correct(self.subjects.iter().flat_map(Subject::trials))
+    }
+    /// One warning line per skipped session folder (`skipped PATH: REASON`).
+    pub fn warnings(&self) -> Vec<String> {
+        self.skipped.iter().map(ToString::to_string).collect()
     }
     /// Index of the named input, if present.
     pub fn input_index(&self, name: &str) -> Option<usize> {
@@ -241,8 +322,20 @@ impl Dataset {
                     accuracy: s.accuracy(),
                     session_accuracy: s.sessions.iter().map(Session::accuracy).collect(),
                     session_trials: s.sessions.iter().map(|x| x.trials.len()).collect(),
+                    session_list: (s.sessions.iter().enumerate())
+                        .map(|(k, x)| SessionSummary {
+                            session: x.key(),
+                            date: x.date.clone(),
+                            number: x.id.clone(),
+                            index: k + 1,
+                            trials: x.trials.len(),
+                            accuracy: x.accuracy(),
+                            source: x.source.clone(),
+                        })
+                        .collect(),
                 })
                 .collect(),
+            skipped: self.skipped.clone(),
         }
     }
 }

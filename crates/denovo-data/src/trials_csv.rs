@@ -2,16 +2,23 @@
 //!
 //! Required columns: `subject`, `session`, `choice` (0 = left, 1 = right), `answer` (the
 //! correct side, 0/1). Optional: `trial` (number within the session, must increase),
-//! `reward` (any finite number; default `choice == answer`). Every other column whose first
+//! `reward` (any finite number; default `choice == answer`), `date` (a session's date:
+//! sessions are then keyed `<date>/<session>` and ordered by date, then session, as in
+//! the IBL formats; written for data that has dates). Every other column whose first
 //! value is numeric is a named input; other columns are ignored and listed in the summary.
+//! Without dates a session's key is its `session` value, unique within the subject.
 
-use crate::util::{Columns, Row, SubjectBuilder, csv_error, fmt_num, numeric_order, open_csv};
+use crate::util::{
+    Columns, Row, SubjectBuilder, csv_error, dated_order, fmt_num, numeric_order, open_csv,
+};
 use crate::{Dataset, Format, LoadError, Trial};
 use std::collections::HashMap;
 use std::path::Path;
 
 const FORMAT: &str = "trials-csv";
-const OWN: [&str; 6] = ["subject", "session", "trial", "choice", "answer", "reward"];
+const OWN: [&str; 7] = [
+    "subject", "session", "trial", "choice", "answer", "reward", "date",
+];
 
 pub(crate) fn read(path: &Path) -> Result<Dataset, LoadError> {
     let mut reader = open_csv(path)?;
@@ -22,6 +29,7 @@ pub(crate) fn read(path: &Path) -> Result<Dataset, LoadError> {
     let answer_col = columns.required("answer", FORMAT)?;
     let trial_col = columns.optional("trial");
     let reward_col = columns.optional("reward");
+    let date_col = columns.optional("date");
     let candidates: Vec<usize> = (0..columns.names.len())
         .filter(|&i| !columns.names[i].is_empty() && !OWN.contains(&columns.names[i].as_str()))
         .collect();
@@ -77,15 +85,31 @@ pub(crate) fn read(path: &Path) -> Result<Dataset, LoadError> {
             answer,
             reward,
         };
+        let date = match date_col {
+            Some(c) if row.field(c).is_empty() => {
+                return Err(row.bad_coding(c, "a non-empty session date"));
+            }
+            Some(c) => Some(row.field(c).to_string()),
+            None => None,
+        };
+        let key = match &date {
+            Some(d) => format!("{d}/{session}"),
+            None => session.clone(),
+        };
+        let order = if date.is_some() {
+            dated_order
+        } else {
+            numeric_order
+        };
         let (subject_idx, new_session) = builder.push(
             &row,
             session_col,
             &subject,
             None,
+            &key,
+            date,
             &session,
-            None,
-            &session,
-            numeric_order,
+            order,
             trial,
         )?;
         if let Some(tc) = trial_col {
@@ -125,23 +149,38 @@ pub(crate) fn read(path: &Path) -> Result<Dataset, LoadError> {
         input_names,
         ignored_columns: ignored,
         subjects: builder.subjects,
+        skipped: Vec::new(),
     })
 }
 
 pub(crate) fn write(data: &Dataset, path: &Path) -> Result<(), LoadError> {
     let mut out = csv::Writer::from_path(path).map_err(|e| csv_error(path, e))?;
+    // Dated sessions keep their date and number (their identity); others are numbered.
+    let dated = data
+        .subjects
+        .iter()
+        .flat_map(|s| &s.sessions)
+        .any(|s| s.date.is_some());
     let mut header = vec!["subject", "session", "trial"];
+    if dated {
+        header.insert(1, "date");
+    }
     header.extend(data.input_names.iter().map(String::as_str));
     header.extend(["choice", "answer", "reward"]);
     out.write_record(&header).map_err(|e| csv_error(path, e))?;
     for subject in &data.subjects {
         for (k, session) in subject.sessions.iter().enumerate() {
             for (t, trial) in session.trials.iter().enumerate() {
-                let mut row = vec![
-                    subject.name.clone(),
-                    (k + 1).to_string(),
-                    (t + 1).to_string(),
-                ];
+                let mut row = vec![subject.name.clone()];
+                if let Some(date) = session.date.as_ref().filter(|_| dated) {
+                    row.extend([date.clone(), session.id.clone()]);
+                } else if dated {
+                    let (date, number) = crate::ibl::session_date_number(session, k);
+                    row.extend([date, format!("{number:03}")]);
+                } else {
+                    row.push((k + 1).to_string());
+                }
+                row.push((t + 1).to_string());
                 row.extend(trial.inputs.iter().map(|v| fmt_num(*v)));
                 row.extend([
                     trial.choice.to_string(),

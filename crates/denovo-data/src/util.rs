@@ -278,6 +278,7 @@ impl SubjectBuilder {
                 id: session_id.to_string(),
                 date,
                 trials: Vec::new(),
+                source: None,
             });
         }
         sessions
@@ -291,10 +292,26 @@ impl SubjectBuilder {
 
 /// The key that identifies a session within its subject: `date/id` when a date is known.
 pub(crate) fn session_key_of(s: &crate::Session) -> String {
-    match &s.date {
-        Some(d) => format!("{d}/{}", s.id),
-        None => s.id.clone(),
-    }
+    s.key()
+}
+
+/// The IBL session number `text` (`1`, `001`, `1.0`) written as ALF writes it, with three
+/// digits (`001`); `None` unless it is a whole number in 0..=999999.
+pub(crate) fn ibl_number(text: &str) -> Option<String> {
+    let v: f64 = text.trim().parse().ok()?;
+    (v.fract() == 0.0 && (0.0..1e6).contains(&v)).then(|| format!("{:03}", v as u64))
+}
+
+/// Orders `date/number` keys by date (ISO text), then number.
+pub(crate) fn dated_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let split = |k: &str| {
+        let (d, s) = k.rsplit_once('/').unwrap_or((k, "0"));
+        (d.to_string(), s.parse::<f64>().unwrap_or(0.0))
+    };
+    let (da, sa) = split(a);
+    let (db, sb) = split(b);
+    da.cmp(&db)
+        .then(sa.partial_cmp(&sb).unwrap_or(std::cmp::Ordering::Equal))
 }
 
 /// Compares two values numerically when both are numbers, else reports them as ordered
@@ -339,6 +356,17 @@ mod tests {
         assert_eq!(date_after_epoch(0), "2020-01-01");
         assert_eq!(date_after_epoch(59), "2020-02-29");
         assert_eq!(date_after_epoch(366), "2021-01-01");
+    }
+
+    #[test]
+    fn ibl_numbers_have_three_digits() {
+        assert_eq!(ibl_number("1").as_deref(), Some("001"));
+        assert_eq!(ibl_number("001").as_deref(), Some("001"));
+        assert_eq!(ibl_number("12.0").as_deref(), Some("012"));
+        assert_eq!(ibl_number("1234").as_deref(), Some("1234"));
+        assert_eq!(ibl_number("1.5"), None);
+        assert_eq!(ibl_number("-1"), None);
+        assert_eq!(ibl_number("x"), None);
     }
 
     #[test]

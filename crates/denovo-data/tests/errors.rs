@@ -285,8 +285,13 @@ fn alf_subject_with_only_no_go_trials() {
     let nan = f64::NAN;
     let dir = alf_dir(&[0.0, 0.0], &[nan, 1.0], &[1.0, nan], &[-1.0, -1.0]);
     let err = load(dir.path(), Format::Auto).unwrap_err();
-    assert!(matches!(err, LoadError::NoValidTrials { .. }), "{err}");
-    assert!(err.to_string().contains("`mouse`"), "{err}");
+    // The only session is skipped, so nothing is left: the error gives path and reason.
+    assert!(matches!(err, LoadError::NoTrials { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("mouse/2020-01-01/001") && msg.contains("all 2 trials are no-go"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -310,10 +315,14 @@ fn alf_arrays_of_different_lengths() {
     let nan = f64::NAN;
     let dir = alf_dir(&[-1.0, 1.0], &[nan], &[1.0, nan], &[1.0, 1.0]);
     let err = load(dir.path(), Format::Auto).unwrap_err();
-    assert!(matches!(err, LoadError::Npy { .. }), "{err}");
+    assert!(matches!(err, LoadError::NoTrials { .. }), "{err}");
+    let msg = err.to_string();
     assert!(
-        err.to_string().contains("contrastLeft") && err.to_string().contains("1 trials"),
-        "{err}"
+        msg.contains("different lengths")
+            && msg.contains("1 trials in ")
+            && msg.contains("_ibl_trials.contrastLeft.npy")
+            && msg.contains("2 trials in "),
+        "{msg}"
     );
 }
 

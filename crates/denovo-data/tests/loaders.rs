@@ -64,7 +64,9 @@ fn ibl_processed_fixture() {
     let sizes: Vec<usize> = a.sessions.iter().map(|s| s.trials.len()).collect();
     assert_eq!(sizes, vec![3, 1, 1]);
     assert_eq!(a.sessions[1].date.as_deref(), Some("2019-03-01"));
-    assert_eq!(a.sessions[1].id, "2");
+    // The session number keeps three digits, whether written `2` or `002`.
+    assert_eq!(a.sessions[1].id, "002");
+    assert_eq!(a.sessions[1].key(), "2019-03-01/002");
     // NaN contrast (empty or "nan") reads as 0.
     assert_eq!(a.sessions[0].trials[0].inputs, vec![0.0, 0.25, 0.5]);
     assert_eq!(a.sessions[0].trials[1].inputs, vec![0.0625, 0.0, 0.5]);
@@ -180,7 +182,9 @@ fn alf_tree_written_by_the_test() {
     assert_eq!(a.sessions[0].trials[0].inputs, vec![0.0, 1.0, 0.5]);
     assert_eq!(a.sessions[1].trials[0].choice, 0);
     assert_eq!(a.sessions[1].trials[0].answer, 1);
-    assert_eq!(d.subjects[1].sessions[0].id, "2");
+    assert_eq!(d.subjects[1].sessions[0].id, "002");
+    assert_eq!(d.subjects[1].sessions[0].key(), "2020-02-01/002");
+    assert!(d.skipped.is_empty());
     assert_eq!(d.n_dropped(), 1);
     assert_eq!(d.n_trials(), 6);
 }

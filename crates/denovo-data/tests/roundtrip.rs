@@ -37,6 +37,7 @@ fn dataset_strategy() -> impl Strategy<Value = Dataset> {
                         id: (k + 1).to_string(),
                         date: None,
                         trials,
+                        source: None,
                     })
                     .collect(),
                 dropped_trials: 0,
@@ -52,6 +53,7 @@ fn dataset_strategy() -> impl Strategy<Value = Dataset> {
             ],
             ignored_columns: vec![],
             subjects,
+            skipped: vec![],
         }
     })
 }

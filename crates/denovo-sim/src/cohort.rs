@@ -737,6 +737,7 @@ pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
                         id: (sessions.len() + 1).to_string(),
                         date: None,
                         trials: Vec::new(),
+                        source: None,
                     });
                 }
                 sessions
@@ -774,6 +775,7 @@ pub fn simulate_rule<B: Backend, R: LearningRule<B>>(
         },
         ignored_columns: Vec::new(),
         subjects,
+        skipped: Vec::new(),
     };
     Ok((dataset, trajectories))
 }

@@ -361,6 +361,7 @@ pub fn simulate_protocol<B: Backend, R: LearningRule<B>>(
         ],
         ignored_columns: Vec::new(),
         subjects: Vec::new(),
+        skipped: Vec::new(),
     };
     let criterion = &protocol.criterion;
     for session in 0..protocol.max_sessions {
@@ -369,6 +370,7 @@ pub fn simulate_protocol<B: Backend, R: LearningRule<B>>(
                 id: (session + 1).to_string(),
                 date: None,
                 trials: Vec::with_capacity(protocol.session_trials),
+                source: None,
             });
             stages[a].push(stage[a]);
             prev[a] = None;

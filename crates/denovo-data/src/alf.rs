@@ -63,9 +63,13 @@ fn trials_name(name: &str) -> Option<(&str, &str)> {
 fn is_date(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 10
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
 }
 
 fn is_number(s: &str) -> bool {
@@ -190,7 +194,11 @@ fn discover(
             .strip_prefix(session)
             .map(|p| p.iter().map(|c| c.to_string_lossy().to_string()).collect())
             .unwrap_or_default();
-        if let Some(r) = inside.last().and_then(|d| revision_of(d)).map(str::to_string) {
+        if let Some(r) = inside
+            .last()
+            .and_then(|d| revision_of(d))
+            .map(str::to_string)
+        {
             inside.pop();
             options.revision.get_or_insert(r);
         }
@@ -232,7 +240,11 @@ struct DatasetFile {
 
 /// Every file of the trials object below the session folder `dir` (`rel`: the folders
 /// between them).
-fn datasets(dir: &Path, rel: &mut Vec<String>, out: &mut Vec<DatasetFile>) -> Result<(), LoadError> {
+fn datasets(
+    dir: &Path,
+    rel: &mut Vec<String>,
+    out: &mut Vec<DatasetFile>,
+) -> Result<(), LoadError> {
     if rel.len() > 4 {
         return Ok(());
     }
@@ -343,7 +355,13 @@ fn read_session(found: &Found, options: &AlfOptionsOwned) -> Result<Outcome, Loa
         .collect();
     let listed = |set: &BTreeSet<&str>| {
         set.iter()
-            .map(|c| if c.is_empty() { "(the session folder)" } else { c })
+            .map(|c| {
+                if c.is_empty() {
+                    "(the session folder)"
+                } else {
+                    c
+                }
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -499,11 +517,7 @@ fn read_session(found: &Found, options: &AlfOptionsOwned) -> Result<Outcome, Loa
         return Ok(Outcome::Skip("0 trials".into()));
     }
     let get = |k: usize| arrays[k].as_ref().expect("required fields are present");
-    let (trials, dropped) = trials_of(
-        [get(0), get(1), get(2), get(3)],
-        arrays[4].as_ref(),
-        n,
-    )?;
+    let (trials, dropped) = trials_of([get(0), get(1), get(2), get(3)], arrays[4].as_ref(), n)?;
     if trials.is_empty() {
         return Ok(Outcome::Skip(format!(
             "all {dropped} trials are no-go (choice 0)"
@@ -511,8 +525,14 @@ fn read_session(found: &Found, options: &AlfOptionsOwned) -> Result<Outcome, Loa
     }
     let revision = used.iter().filter_map(|f| f.revision.clone()).max();
     let layout = match (
-        columns.iter().flatten().any(|c| matches!(c, Column::Npy(_))),
-        columns.iter().flatten().any(|c| matches!(c, Column::Table(_))),
+        columns
+            .iter()
+            .flatten()
+            .any(|c| matches!(c, Column::Npy(_))),
+        columns
+            .iter()
+            .flatten()
+            .any(|c| matches!(c, Column::Table(_))),
     ) {
         (true, true) => "npy+table",
         (false, true) => "table",
@@ -730,6 +750,15 @@ pub(crate) fn read_npy(path: &Path) -> Result<Vec<f64>, LoadError> {
     let shape = file.shape().to_vec();
     if shape.len() > 2 || (shape.len() == 2 && shape[1] != 1) {
         return Err(npy(format!("expected a 1-D array, found shape {shape:?}")));
+    }
+    // Every element takes at least one byte: a shape larger than the file is damaged
+    // (checked before reading, so a damaged header cannot ask for a huge allocation).
+    let elements = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
+    if elements.is_none_or(|n| n > bytes.len() as u64) {
+        return Err(npy(format!(
+            "shape {shape:?} does not fit in the file's {} bytes (truncated or damaged)",
+            bytes.len()
+        )));
     }
     let dtype = file.dtype().descr();
     macro_rules! attempt {

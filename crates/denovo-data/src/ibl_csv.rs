@@ -93,9 +93,8 @@ pub(crate) fn read(path: &Path) -> Result<Dataset, LoadError> {
         let raw = row.field(session_col);
         raw.parse::<f64>()
             .map_err(|_| row.not_numeric(session_col))?;
-        let session = ibl_number(raw).ok_or_else(|| {
-            row.bad_coding(session_col, "a session number: a whole number ≥ 0")
-        })?;
+        let session = ibl_number(raw)
+            .ok_or_else(|| row.bad_coding(session_col, "a session number: a whole number ≥ 0"))?;
         let lab = lab_col
             .map(|i| row.field(i).to_string())
             .filter(|l| !l.is_empty());

@@ -41,7 +41,10 @@ pub(crate) fn read_table(path: &Path) -> Result<Table, LoadError> {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_rows(file)));
     match result {
         Ok(Ok(table)) => Ok(table),
-        Ok(Err(e)) => Err(table_error(path, format!("not a readable parquet file: {e}"))),
+        Ok(Err(e)) => Err(table_error(
+            path,
+            format!("not a readable parquet file: {e}"),
+        )),
         Err(_) => Err(table_error(
             path,
             "not a readable parquet file (the parquet reader failed on its contents)".into(),
@@ -50,7 +53,24 @@ pub(crate) fn read_table(path: &Path) -> Result<Table, LoadError> {
 }
 
 fn read_rows(file: std::fs::File) -> parquet::errors::Result<Table> {
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let reader = SerializedFileReader::new(file)?;
+    // The crate panics on negative column offsets (`ColumnChunkMetaData::byte_range`);
+    // refuse offsets outside the file first.
+    for group in reader.metadata().row_groups() {
+        for column in group.columns() {
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or(column.data_page_offset());
+            let len = column.compressed_size();
+            if start < 0 || len < 0 || (start as u64).saturating_add(len as u64) > size {
+                return Err(parquet::errors::ParquetError::General(format!(
+                    "column `{}` lies outside the file (offset {start}, {len} bytes, file {size} bytes)",
+                    column.column_path()
+                )));
+            }
+        }
+    }
     let mut table = Table::default();
     let fields = reader.metadata().file_metadata().schema().get_fields();
     let names: Vec<String> = fields.iter().map(|f| f.name().to_string()).collect();
@@ -101,7 +121,10 @@ fn read_rows(file: std::fs::File) -> parquet::errors::Result<Table> {
 pub fn write_trials_table(path: &Path, columns: &[(&str, Vec<f64>)]) -> Result<(), LoadError> {
     let rows = columns.first().map_or(0, |c| c.1.len());
     for (name, values) in columns {
-        if values.len() != rows || name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if values.len() != rows
+            || name.is_empty()
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
             return Err(LoadError::Unsupported {
                 path: path.to_path_buf(),
                 message: format!(
@@ -116,13 +139,15 @@ pub fn write_trials_table(path: &Path, columns: &[(&str, Vec<f64>)]) -> Result<(
         .map(|(name, _)| format!("REQUIRED DOUBLE {name}; "))
         .collect();
     let pq = |e: parquet::errors::ParquetError| table_error(path, format!("writing: {e}"));
-    let schema = parquet::schema::parser::parse_message_type(&format!("message schema {{ {fields}}}"))
-        .map_err(pq)?;
+    let schema =
+        parquet::schema::parser::parse_message_type(&format!("message schema {{ {fields}}}"))
+            .map_err(pq)?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
     let file = std::fs::File::create(path).map_err(|e| LoadError::io(path, e))?;
-    let mut writer = SerializedFileWriter::new(file, Arc::new(schema), Arc::new(props)).map_err(pq)?;
+    let mut writer =
+        SerializedFileWriter::new(file, Arc::new(schema), Arc::new(props)).map_err(pq)?;
     let mut group = writer.next_row_group().map_err(pq)?;
     for (_, values) in columns {
         let Some(mut column) = group.next_column().map_err(pq)? else {

@@ -135,7 +135,10 @@ fn write_table(dir: &Path, name: &str, raw: &Raw, compression: parquet::basic::C
 
 /// `<root>/lab/Subjects/<subject>/<date>/<number>`.
 fn session(root: &Path, subject: &str, date: &str, number: &str) -> PathBuf {
-    root.join("lab/Subjects").join(subject).join(date).join(number)
+    root.join("lab/Subjects")
+        .join(subject)
+        .join(date)
+        .join(number)
 }
 
 fn counts(d: &Dataset) -> (usize, usize) {
@@ -145,7 +148,11 @@ fn counts(d: &Dataset) -> (usize, usize) {
 fn keys(d: &Dataset) -> Vec<String> {
     d.subjects
         .iter()
-        .flat_map(|s| s.sessions.iter().map(move |x| format!("{}:{}", s.name, x.key())))
+        .flat_map(|s| {
+            s.sessions
+                .iter()
+                .map(move |x| format!("{}:{}", s.name, x.key()))
+        })
         .collect()
 }
 
@@ -190,7 +197,9 @@ fn the_latest_revision_of_every_dataset_wins() {
     assert_eq!(d.skipped.len(), 1, "{:?}", reasons(&d));
     assert!(
         d.skipped[0].reason.contains("missing dataset `choice`")
-            && d.skipped[0].reason.contains("at revision 2024-01-01 or before"),
+            && d.skipped[0]
+                .reason
+                .contains("at revision 2024-01-01 or before"),
         "{}",
         d.skipped[0]
     );
@@ -225,15 +234,27 @@ fn dataset_uuids_in_file_names_are_read() {
     let uuid = "8f1a2b3c-4d5e-6f70-8192-a3b4c5d6e7f8";
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write_npy(&session(root, "m1", "2024-01-01", "001").join("alf"), &raw(3, 0), None);
-    write_npy(&session(root, "m1", "2024-01-02", "001").join("alf"), &raw(5, 0), Some(uuid));
+    write_npy(
+        &session(root, "m1", "2024-01-01", "001").join("alf"),
+        &raw(3, 0),
+        None,
+    );
+    write_npy(
+        &session(root, "m1", "2024-01-02", "001").join("alf"),
+        &raw(5, 0),
+        Some(uuid),
+    );
     let d = load(root, Format::Auto).unwrap();
     assert_eq!(counts(&d), (2, 8));
 
     // A tree of only UUID-named sessions, one with two extra parts.
     let dir = tempfile::tempdir().unwrap();
     let only = dir.path();
-    write_npy(&session(only, "m1", "2024-01-01", "001").join("alf"), &raw(3, 0), Some(uuid));
+    write_npy(
+        &session(only, "m1", "2024-01-01", "001").join("alf"),
+        &raw(3, 0),
+        Some(uuid),
+    );
     write_npy(
         &session(only, "m1", "2024-01-02", "002").join("alf"),
         &raw(2, 0),
@@ -244,10 +265,18 @@ fn dataset_uuids_in_file_names_are_read() {
     assert_eq!(keys(&d), ["m1:2024-01-01/001", "m1:2024-01-02/002"]);
 
     // The same dataset twice (with and without a UUID) is ambiguous: listed, not guessed.
-    write_npy(&session(only, "m1", "2024-01-01", "001").join("alf"), &raw(3, 0), None);
+    write_npy(
+        &session(only, "m1", "2024-01-01", "001").join("alf"),
+        &raw(3, 0),
+        None,
+    );
     let d = load(only, Format::Auto).unwrap();
     assert_eq!(counts(&d), (1, 2));
-    assert!(d.skipped[0].reason.contains("two files for one dataset"), "{}", d.skipped[0]);
+    assert!(
+        d.skipped[0].reason.contains("two files for one dataset"),
+        "{}",
+        d.skipped[0]
+    );
 }
 
 /// Item 3: the parquet trials table, also under a task collection, chosen by
@@ -258,7 +287,12 @@ fn the_trials_table_and_task_collections_are_read() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let day1 = session(root, "m1", "2024-02-01", "001").join("alf");
-    write_table(&day1, "_ibl_trials.table.pqt", &raw(6, 1), Compression::SNAPPY);
+    write_table(
+        &day1,
+        "_ibl_trials.table.pqt",
+        &raw(6, 1),
+        Compression::SNAPPY,
+    );
     let day2 = session(root, "m1", "2024-02-02", "001").join("alf/task_00");
     write_table(
         &day2,
@@ -271,22 +305,36 @@ fn the_trials_table_and_task_collections_are_read() {
     assert_eq!(d.n_dropped(), 1);
     let s = &d.subjects[0].sessions;
     let src = |k: usize| s[k].source.clone().unwrap();
-    assert_eq!((src(0).collection, src(0).layout), ("alf".into(), "table".into()));
+    assert_eq!(
+        (src(0).collection, src(0).layout),
+        ("alf".into(), "table".into())
+    );
     assert_eq!(src(1).collection, "alf/task_00");
     // The table's trials equal the same trials written as .npy.
     let dir2 = tempfile::tempdir().unwrap();
-    write_npy(&session(dir2.path(), "m1", "2024-02-01", "001").join("alf"), &raw(6, 1), None);
+    write_npy(
+        &session(dir2.path(), "m1", "2024-02-01", "001").join("alf"),
+        &raw(6, 1),
+        None,
+    );
     let npy = load(dir2.path(), Format::Auto).unwrap();
     assert_eq!(npy.subjects[0].sessions[0].trials, s[0].trials);
 
     // A session with two tasks is skipped until --collection chooses.
     let day3 = session(root, "m1", "2024-02-03", "001").join("alf");
-    write_table(&day3.join("task_00"), "_ibl_trials.table.pqt", &raw(3, 0), Compression::SNAPPY);
+    write_table(
+        &day3.join("task_00"),
+        "_ibl_trials.table.pqt",
+        &raw(3, 0),
+        Compression::SNAPPY,
+    );
     write_npy(&day3.join("task_01"), &raw(7, 0), None);
     let d = load(root, Format::Auto).unwrap();
     assert_eq!(counts(&d), (2, 9));
     assert!(
-        d.skipped[0].reason.contains("several collections (alf/task_00, alf/task_01)"),
+        d.skipped[0]
+            .reason
+            .contains("several collections (alf/task_00, alf/task_01)"),
         "{}",
         d.skipped[0]
     );
@@ -298,7 +346,11 @@ fn the_trials_table_and_task_collections_are_read() {
     let d = with("task_01");
     assert_eq!(counts(&d), (1, 7));
     // Sessions without that collection are listed, naming what they have.
-    assert!(reasons(&d).iter().any(|r| r.contains("no trials datasets in collection `task_01` (found in: alf)")));
+    assert!(
+        reasons(&d)
+            .iter()
+            .any(|r| r.contains("no trials datasets in collection `task_01` (found in: alf)"))
+    );
     assert_eq!(counts(&with("alf/task_00")), (2, 4 + 3));
     assert_eq!(counts(&with("alf")), (1, 5));
 }
@@ -309,15 +361,31 @@ fn the_trials_table_and_task_collections_are_read() {
 fn sessions_without_trials_are_listed_with_their_reason() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write_npy(&session(root, "good", "2024-03-01", "001").join("alf"), &raw(4, 1), None);
+    write_npy(
+        &session(root, "good", "2024-03-01", "001").join("alf"),
+        &raw(4, 1),
+        None,
+    );
     // No trials datasets: only raw data.
     let raw_only = session(root, "good", "2024-03-02", "001");
     std::fs::create_dir_all(raw_only.join("raw_behavior_data")).unwrap();
-    std::fs::write(raw_only.join("raw_behavior_data/_iblrig_taskData.raw.jsonable"), "{}").unwrap();
+    std::fs::write(
+        raw_only.join("raw_behavior_data/_iblrig_taskData.raw.jsonable"),
+        "{}",
+    )
+    .unwrap();
     // Zero trials.
-    write_npy(&session(root, "good", "2024-03-03", "001").join("alf"), &raw(0, 0), None);
+    write_npy(
+        &session(root, "good", "2024-03-03", "001").join("alf"),
+        &raw(0, 0),
+        None,
+    );
     // Only no-go trials.
-    write_npy(&session(root, "good", "2024-03-04", "001").join("alf"), &raw(3, 3), None);
+    write_npy(
+        &session(root, "good", "2024-03-04", "001").join("alf"),
+        &raw(3, 3),
+        None,
+    );
     // A dataset of the wrong length.
     let short = session(root, "good", "2024-03-05", "001").join("alf");
     write_npy(&short, &raw(4, 0), None);
@@ -327,11 +395,23 @@ fn sessions_without_trials_are_listed_with_their_reason() {
     write_npy(&missing, &raw(4, 0), None);
     std::fs::remove_file(missing.join("_ibl_trials.feedbackType.npy")).unwrap();
     // An unknown layout: the day is not a date.
-    write_npy(&root.join("lab/Subjects/good/day7/001/alf"), &raw(4, 0), None);
+    write_npy(
+        &root.join("lab/Subjects/good/day7/001/alf"),
+        &raw(4, 0),
+        None,
+    );
     // Trials only in an unknown collection.
-    write_npy(&session(root, "good", "2024-03-08", "001").join("alf/probe00"), &raw(4, 0), None);
+    write_npy(
+        &session(root, "good", "2024-03-08", "001").join("alf/probe00"),
+        &raw(4, 0),
+        None,
+    );
     // A subject whose only session has no trials.
-    write_npy(&session(root, "empty", "2024-03-01", "001").join("alf"), &raw(2, 2), None);
+    write_npy(
+        &session(root, "empty", "2024-03-01", "001").join("alf"),
+        &raw(2, 2),
+        None,
+    );
 
     let d = load(root, Format::Auto).unwrap();
     assert_eq!(d.subjects.len(), 1);
@@ -352,20 +432,32 @@ fn sessions_without_trials_are_listed_with_their_reason() {
     assert_eq!(listed.len(), expect.len(), "{listed:#?}");
     for (path, reason) in expect {
         assert!(
-            listed.iter().any(|l| l.contains(path) && l.contains(reason)),
+            listed
+                .iter()
+                .any(|l| l.contains(path) && l.contains(reason)),
             "{path}: {reason} not in {listed:#?}"
         );
     }
-    assert!(!listed.iter().any(|l| l.contains("all 0 trials")), "{listed:#?}");
+    assert!(
+        !listed.iter().any(|l| l.contains("all 0 trials")),
+        "{listed:#?}"
+    );
     // The summary (inspect --json) carries the same list.
     assert_eq!(d.summary().skipped.len(), expect.len());
 
     // A tree where nothing gives trials fails, giving every reason.
     let dir = tempfile::tempdir().unwrap();
-    write_npy(&session(dir.path(), "m", "2024-03-01", "001").join("alf"), &raw(0, 0), None);
+    write_npy(
+        &session(dir.path(), "m", "2024-03-01", "001").join("alf"),
+        &raw(0, 0),
+        None,
+    );
     let err = load(dir.path(), Format::Auto).unwrap_err();
     assert!(matches!(err, LoadError::NoTrials { .. }));
-    assert!(err.to_string().contains("m/2024-03-01/001: 0 trials"), "{err}");
+    assert!(
+        err.to_string().contains("m/2024-03-01/001: 0 trials"),
+        "{err}"
+    );
 }
 
 /// Item 5: sessions are keyed `<date>/<number>` the same way from ALF, the IBL CSV and a
@@ -374,24 +466,50 @@ fn sessions_without_trials_are_listed_with_their_reason() {
 fn sessions_are_keyed_the_same_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("alf");
-    write_npy(&session(&root, "m1", "2019-08-05", "001").join("alf"), &raw(3, 0), None);
-    write_npy(&session(&root, "m1", "2019-08-06", "001").join("alf"), &raw(2, 0), None);
-    write_npy(&session(&root, "m1", "2019-08-06", "002").join("alf"), &raw(2, 0), None);
+    write_npy(
+        &session(&root, "m1", "2019-08-05", "001").join("alf"),
+        &raw(3, 0),
+        None,
+    );
+    write_npy(
+        &session(&root, "m1", "2019-08-06", "001").join("alf"),
+        &raw(2, 0),
+        None,
+    );
+    write_npy(
+        &session(&root, "m1", "2019-08-06", "002").join("alf"),
+        &raw(2, 0),
+        None,
+    );
     let alf = load(&root, Format::Auto).unwrap();
-    let want = ["m1:2019-08-05/001", "m1:2019-08-06/001", "m1:2019-08-06/002"];
+    let want = [
+        "m1:2019-08-05/001",
+        "m1:2019-08-06/001",
+        "m1:2019-08-06/002",
+    ];
     assert_eq!(keys(&alf), want);
     // The ALF tree's lab comes from `<lab>/Subjects/`.
     assert_eq!(alf.subjects[0].lab.as_deref(), Some("lab"));
-    for (format, name) in [(Format::IblCsv, "ibl.csv"), (Format::TrialsCsv, "trials.csv")] {
+    for (format, name) in [
+        (Format::IblCsv, "ibl.csv"),
+        (Format::TrialsCsv, "trials.csv"),
+    ] {
         let path = dir.path().join(name);
         denovo_data::save(&alf, &path, format).unwrap();
         let back = load(&path, Format::Auto).unwrap();
         assert_eq!(keys(&back), want, "{format:?}");
-        assert_eq!(back.subjects[0].sessions, alf.subjects[0].sessions.iter().map(|s| {
-            let mut s = s.clone();
-            s.source = None;
-            s
-        }).collect::<Vec<_>>());
+        assert_eq!(
+            back.subjects[0].sessions,
+            alf.subjects[0]
+                .sessions
+                .iter()
+                .map(|s| {
+                    let mut s = s.clone();
+                    s.source = None;
+                    s
+                })
+                .collect::<Vec<_>>()
+        );
     }
     // `session` written `1` or `001` in the IBL CSV is the same session.
     let csv = dir.path().join("mixed.csv");
@@ -413,7 +531,10 @@ fn sessions_are_keyed_the_same_in_every_format() {
     )
     .unwrap();
     let err = load(&csv, Format::Auto).unwrap_err().to_string();
-    assert!(err.contains("mixed.csv:2:9") && err.contains("`1.5`"), "{err}");
+    assert!(
+        err.contains("mixed.csv:2:9") && err.contains("`1.5`"),
+        "{err}"
+    );
 }
 
 /// Item 6: the lab root, `Subjects/`, a subject, a date, a session and its `alf/` (and a
@@ -424,9 +545,21 @@ fn every_folder_the_user_may_point_at_reads() {
     let root = dir.path();
     let s1 = session(root, "m1", "2024-04-01", "001");
     write_npy(&s1.join("alf"), &raw(3, 0), None);
-    write_npy(&session(root, "m1", "2024-04-01", "002").join("alf"), &raw(2, 0), None);
-    write_npy(&session(root, "m1", "2024-04-02", "001").join("alf/#2024-05-01#"), &raw(4, 0), None);
-    write_npy(&session(root, "m2", "2024-04-01", "001").join("alf/task_00"), &raw(5, 0), None);
+    write_npy(
+        &session(root, "m1", "2024-04-01", "002").join("alf"),
+        &raw(2, 0),
+        None,
+    );
+    write_npy(
+        &session(root, "m1", "2024-04-02", "001").join("alf/#2024-05-01#"),
+        &raw(4, 0),
+        None,
+    );
+    write_npy(
+        &session(root, "m2", "2024-04-01", "001").join("alf/task_00"),
+        &raw(5, 0),
+        None,
+    );
     let cases: [(PathBuf, (usize, usize), usize); 7] = [
         (root.to_path_buf(), (4, 14), 2),
         (root.join("lab"), (4, 14), 2),
@@ -441,7 +574,12 @@ fn every_folder_the_user_may_point_at_reads() {
         assert_eq!(counts(&d), want, "{}", path.display());
         assert_eq!(d.subjects.len(), subjects, "{}", path.display());
         assert_eq!(d.subjects[0].name, "m1");
-        assert!(d.skipped.is_empty(), "{}: {:?}", path.display(), reasons(&d));
+        assert!(
+            d.skipped.is_empty(),
+            "{}: {:?}",
+            path.display(),
+            reasons(&d)
+        );
     }
     // Inside a session: a collection folder and a revision folder.
     let task = session(root, "m2", "2024-04-01", "001").join("alf/task_00");

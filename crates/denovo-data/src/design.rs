@@ -135,6 +135,9 @@ pub struct SubjectDesign {
     pub session_start: Vec<bool>,
     /// 0-based session index of each trial.
     pub session: Vec<usize>,
+    /// Every session's key ([`Session::key`](crate::Session::key): `<date>/<number>` or
+    /// the file's session value), by session index.
+    pub session_keys: Vec<String>,
 }
 
 impl SubjectDesign {
@@ -145,6 +148,16 @@ impl SubjectDesign {
     /// Number of sessions.
     pub fn n_sessions(&self) -> usize {
         self.session.last().map_or(0, |s| s + 1)
+    }
+    /// The keys of the sessions that trials `range` fall in, in order.
+    pub fn session_keys_in(&self, range: std::ops::Range<usize>) -> Vec<String> {
+        let end = range.end.min(self.n_trials());
+        if range.start >= end {
+            return Vec::new();
+        }
+        (self.session[range.start]..=self.session[end - 1])
+            .filter_map(|s| self.session_keys.get(s).cloned())
+            .collect()
     }
     /// The regressors of trial `t`.
     pub fn row(&self, t: usize) -> &[f64] {
@@ -281,6 +294,7 @@ fn subject_design(subject: &Subject, columns: &[Column<'_>]) -> SubjectDesign {
         answer: Vec::with_capacity(n),
         session_start: Vec::with_capacity(n),
         session: Vec::with_capacity(n),
+        session_keys: subject.sessions.iter().map(crate::Session::key).collect(),
     };
     for (si, session) in subject.sessions.iter().enumerate() {
         let mut prev: Option<&Trial> = None;
@@ -316,7 +330,17 @@ mod tests {
                 .map(|t| t == 0 || session[t] != session[t - 1])
                 .collect(),
             session,
+            session_keys: ["s1", "s2", "s3", "s4"].map(String::from).to_vec(),
         }
+    }
+
+    #[test]
+    fn session_keys_of_a_range() {
+        let d = design();
+        assert_eq!(d.session_keys_in(0..10), ["s1", "s2", "s3", "s4"]);
+        assert_eq!(d.session_keys_in(4..6), ["s2", "s3"]);
+        assert_eq!(d.session_keys_in(9..12), ["s4"]);
+        assert!(d.session_keys_in(5..5).is_empty());
     }
 
     #[test]

@@ -69,6 +69,15 @@ impl LoadOptions {
             ..LoadOptions::default()
         }
     }
+
+    /// Options of the given format with an ALF revision pin and collection.
+    pub fn alf(format: Format, revision: Option<String>, collection: Option<String>) -> Self {
+        LoadOptions {
+            format,
+            revision,
+            collection,
+        }
+    }
 }
 
 /// Loads a dataset from `path` in the given format; [`Format::Auto`] detects it (a

@@ -224,13 +224,22 @@ fn truth_of(
 pub(crate) fn load(dir: &Path, warnings: &mut Vec<String>) -> Result<Loaded, ReportError> {
     let run = RunDir::load(dir)?;
     let data_path = PathBuf::from(&run.summary.data);
-    let data = denovo_data::load(&data_path, run.summary.format).map_err(|source| {
-        ReportError::RunData {
+    let options = denovo_data::LoadOptions {
+        format: run.summary.format,
+        revision: run.summary.revision.clone(),
+        collection: run.summary.collection.clone(),
+    };
+    let data =
+        denovo_data::load_with(&data_path, &options).map_err(|source| ReportError::RunData {
             run: dir.to_path_buf(),
             data: data_path.clone(),
             source: Box::new(source),
-        }
-    })?;
+        })?;
+    warnings.extend(
+        data.warnings()
+            .into_iter()
+            .map(|w| format!("{}: {w}", dir.display())),
+    );
     let names: Vec<&str> = run.regressors().iter().map(String::as_str).collect();
     let design = data.design(&DesignOptions::from_names(&names)?)?;
     let weights = read_weights(&dir.join("weights.csv"), &design)?;
@@ -267,6 +276,14 @@ fn read_weights(path: &Path, design: &DesignMatrix) -> Result<Vec<Trajectory>, R
         })
     };
     let (subject, split) = (col("subject")?, col("split")?);
+    // Runs since `denovo.fit/2` key every row's session (`<date>/<number>`): each row must
+    // name the session the data has at that trial, or the data changed since the fit.
+    let session = header
+        .iter()
+        .any(|h| h == "date")
+        .then(|| col("session"))
+        .transpose()?;
+    let mut keys: HashMap<String, Vec<(String, usize)>> = HashMap::new();
     let w_cols: Vec<usize> = design
         .names
         .iter()
@@ -279,6 +296,10 @@ fn read_weights(path: &Path, design: &DesignMatrix) -> Result<Vec<Trajectory>, R
             let at = e.position().map_or(line, |p| p.line() as usize);
             ReportError::weights(path, Some(at), csv_reason(&e))
         })?;
+        if let Some(c) = session {
+            (keys.entry(record[subject].to_string()).or_default())
+                .push((record[c].to_string(), line));
+        }
         let entry = by_subject
             .entry(record[subject].to_string())
             .or_insert_with(|| (Vec::new(), usize::MAX));
@@ -322,6 +343,25 @@ fn read_weights(path: &Path, design: &DesignMatrix) -> Result<Vec<Trajectory>, R
                         s.n_trials()
                     ),
                 ));
+            }
+            for (t, (key, line)) in keys
+                .remove(&s.subject)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                let want = &s.session_keys[s.session[t]];
+                if key != want {
+                    return Err(ReportError::weights(
+                        path,
+                        Some(*line),
+                        format!(
+                            "{}: session `{key}` where the data has session `{want}` (the data \
+                             changed since the fit, e.g. a new revision; refit it)",
+                            s.subject
+                        ),
+                    ));
+                }
             }
             Ok((w, end.min(s.n_trials())))
         })

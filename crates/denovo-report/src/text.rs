@@ -90,7 +90,77 @@ pub fn summary_text(s: &DatasetSummary) -> String {
             sparkline(&p.session_accuracy, 0.5, 1.0, 60)
         );
     }
+    alf_text(s, &mut out);
+    if !s.skipped.is_empty() {
+        let _ = writeln!(out, "  skipped {} (no trials read):", s.skipped.len());
+        for k in &s.skipped {
+            let _ = writeln!(out, "    {}: {}", k.path.display(), k.reason);
+        }
+    }
     out
+}
+
+/// For an ALF tree: the collections and layouts read, and every session that came from
+/// a revision (the others are unrevised).
+fn alf_text(s: &DatasetSummary, out: &mut String) {
+    let sessions: Vec<(&str, &denovo_data::SessionSummary)> = (s.per_subject.iter())
+        .flat_map(|p| p.session_list.iter().map(move |x| (p.name.as_str(), x)))
+        .filter(|(_, x)| x.source.is_some())
+        .collect();
+    if sessions.is_empty() {
+        return;
+    }
+    let mut read: std::collections::BTreeMap<String, usize> = Default::default();
+    for (_, x) in &sessions {
+        let src = x.source.as_ref().expect("filtered");
+        *read
+            .entry(format!("{} ({})", src.collection, src.layout))
+            .or_default() += 1;
+    }
+    let read: Vec<String> = read.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+    let _ = writeln!(out, "  sessions read from {}", read.join(", "));
+    let revised: Vec<_> = (sessions.iter())
+        .filter_map(|(name, x)| Some((name, x, x.source.as_ref()?.revision.as_ref()?)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  revisions: {} session(s) unrevised, {} from a revision{}",
+        sessions.len() - revised.len(),
+        revised.len(),
+        if revised.is_empty() { "" } else { ":" }
+    );
+    for (name, x, revision) in revised {
+        let _ = writeln!(
+            out,
+            "    {name} {} ({} trials): #{revision}#",
+            x.session, x.trials
+        );
+    }
+}
+
+/// A `log` logger for the terminal: denovo's warnings (e.g. the session folders a loader
+/// skipped, `denovo_data::load`) printed to stderr as `warning: …`.
+struct StderrWarnings;
+
+impl log::Log for StderrWarnings {
+    fn enabled(&self, meta: &log::Metadata<'_>) -> bool {
+        meta.level() <= log::Level::Warn && meta.target().starts_with("denovo")
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            eprintln!("warning: {}", record.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+/// Prints denovo's `log` warnings to stderr from now on (what the `denovo` binary does
+/// first); a no-op when a logger is already installed.
+pub fn warnings_to_stderr() {
+    static LOGGER: StderrWarnings = StderrWarnings;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
 }
 
 #[cfg(test)]

@@ -21,8 +21,10 @@ pub(crate) fn score_windows(
     let w0 = float_tensor::<ReadBackend, 2>(w0.repeat(n), [n, k], &device);
     let batch = SequenceBatch::<ReadBackend>::new(&subjects, windows, &device);
     let eval = crate::with_model!(model, r => denovo_train::evaluate(r, &batch, w0.clone()));
-    let names: Vec<&str> = subjects.iter().map(|s| s.subject.as_str()).collect();
-    SplitScore::from_evaluation(&eval, &names)
+    let animals: Vec<(&str, Vec<String>)> = (subjects.iter().zip(windows))
+        .map(|(s, w)| (s.subject.as_str(), s.session_keys_in(w.score.clone())))
+        .collect();
+    SplitScore::from_evaluation(&eval, &animals)
 }
 
 /// Scores `model` on every trial of every animal of `data`, with the regressors

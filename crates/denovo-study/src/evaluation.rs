@@ -1,7 +1,7 @@
 //! [`evaluate_run`]: a run directory's rule scored on data — what `denovo evaluate` prints.
 
 use crate::{Run, SplitScore, StudyError};
-use denovo_data::Format;
+use denovo_data::LoadOptions;
 use serde::Serialize;
 use std::path::Path;
 
@@ -21,13 +21,17 @@ pub struct RunEvaluation {
     pub score: SplitScore,
 }
 
-/// Loads the data at `path` (in `format`) and scores `run`'s rule on every trial of every
+/// Loads the data at `path` (with `options`: format, ALF revision and collection) and scores `run`'s rule on every trial of every
 /// animal, each starting from the run's mean fitted w0 (else 0), with the run's regressors
 /// (see [`evaluate`](crate::evaluate)).
 ///
 /// Errors: [`StudyError::Data`], [`StudyError::Regressors`].
-pub fn evaluate_run(run: &Run, path: &Path, format: Format) -> Result<RunEvaluation, StudyError> {
-    let data = denovo_data::load(path, format)?;
+pub fn evaluate_run(
+    run: &Run,
+    path: &Path,
+    options: &LoadOptions,
+) -> Result<RunEvaluation, StudyError> {
+    let data = denovo_data::load_with(path, options)?;
     Ok(RunEvaluation {
         data: path.display().to_string(),
         model: run.model().to_string(),

@@ -30,7 +30,12 @@ pub type CpuBackend = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
 pub type CpuBackend64 = burn::backend::Autodiff<burn::backend::NdArray<f64>>;
 
 /// The `schema` of `summary.json` this version writes and reads.
-pub const SUMMARY_SCHEMA: &str = "denovo.fit/1";
+pub const SUMMARY_SCHEMA: &str = "denovo.fit/2";
+
+/// Earlier schemas that [`RunDir::load`](crate::RunDir::load) still reads: `denovo.fit/1`
+/// (before sessions were keyed by date and number; its `weights.csv` has no `date`,
+/// `number`, `index` columns and its scores no `sessions`).
+pub const SUMMARY_SCHEMAS_READ: [&str; 2] = ["denovo.fit/1", SUMMARY_SCHEMA];
 
 /// `summary.json`: everything a fit produced except the model record and the weights.
 /// Documented field by field in `docs/run-dir.md`.
@@ -51,6 +56,12 @@ pub struct FitSummary {
     pub data: String,
     /// Format read.
     pub format: Format,
+    /// The ALF revision pinned (`--revision`), when one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// The ALF collection chosen (`--collection`), when one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
     /// Regressor names, in order.
     pub regressors: Vec<String>,
     /// Animals fitted.
@@ -126,13 +137,40 @@ impl FitSummary {
     }
 }
 
+/// A session as `weights.csv` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionLabel {
+    /// Its unique key within the subject, [`Session::key`](denovo_data::Session::key):
+    /// `<date>/<number>` (`2019-08-05/001`) for IBL data, else the file's session value.
+    pub key: String,
+    /// Its date (IBL data).
+    pub date: Option<String>,
+    /// Its number of the day (IBL, three digits) or the file's session value.
+    pub number: String,
+    /// Its trials.
+    pub trials: usize,
+}
+
+impl SessionLabel {
+    /// The label of `session`.
+    pub fn of(session: &denovo_data::Session) -> SessionLabel {
+        SessionLabel {
+            key: session.key(),
+            date: session.date.clone(),
+            number: session.id.clone(),
+            trials: session.trials.len(),
+        }
+    }
+}
+
 /// One animal's weight trajectory under the fitted rule (what `weights.csv` holds).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnimalWeights {
     /// Subject name.
     pub subject: String,
-    /// Its sessions in training order: (session id, trials).
-    pub sessions: Vec<(String, usize)>,
+    /// Its sessions in training order (their index in this list + 1 is the `index`
+    /// column of `weights.csv`).
+    pub sessions: Vec<SessionLabel>,
     /// Index of the first held-out trial (= trials when no session is held out).
     pub train_end: usize,
     /// w_t before every trial t, `[trials][features]`.
@@ -758,6 +796,15 @@ where
     let names_of = |idx: &[usize]| -> Vec<&str> {
         idx.iter().map(|&i| subjects[i].subject.as_str()).collect()
     };
+    // Each animal's name and the keys of its sessions in trials `range(i)`.
+    let scored = |idx: &[usize], range: &dyn Fn(usize) -> std::ops::Range<usize>| {
+        idx.iter()
+            .map(|&i| {
+                let s = subjects[i];
+                (s.subject.as_str(), s.session_keys_in(range(i)))
+            })
+            .collect::<Vec<_>>()
+    };
 
     // Held-out animals: k folds.
     let mut fold_parameters = Vec::new();
@@ -775,7 +822,8 @@ where
             let one = fit_on(&fold.train, &label, Some((&batch, &fold.test)))?;
             let w0 = w0_of(&one.model, &fold.test, false);
             let eval = denovo_train::evaluate(&one.model.rule, &batch, w0);
-            parts.push(SplitScore::from_evaluation(&eval, &names_of(&fold.test)));
+            let animals = scored(&fold.test, &|i| 0..train_end[i]);
+            parts.push(SplitScore::from_evaluation(&eval, &animals));
             fold_parameters.push(one.model.rule.parameters());
         }
         Some(SplitScore::merge(parts))
@@ -799,12 +847,12 @@ where
         .collect();
     let train_batch = inner(&all, train_windows);
     let train_eval = denovo_train::evaluate(&one.model.rule, &train_batch, w0.clone());
-    let train = SplitScore::from_evaluation(&train_eval, &names_of(&all));
+    let train = SplitScore::from_evaluation(&train_eval, &scored(&all, &|i| 0..train_end[i]));
     let heldout_sessions = (spec.split.holdout_sessions > 0.0)
         .then(|| {
             SplitScore::from_evaluation(
                 &denovo_train::evaluate(&one.model.rule, &full_batch, w0.clone()),
-                &names_of(&all),
+                &scored(&all, &|i| train_end[i]..subjects[i].n_trials()),
             )
         })
         // Every animal with a single session: nothing was held out.
@@ -822,11 +870,7 @@ where
         .zip(&train_end)
         .map(|(((subject, d), w), &end)| AnimalWeights {
             subject: d.subject.clone(),
-            sessions: subject
-                .sessions
-                .iter()
-                .map(|s| (s.id.clone(), s.trials.len()))
-                .collect(),
+            sessions: subject.sessions.iter().map(SessionLabel::of).collect(),
             train_end: end,
             w,
         })
@@ -854,6 +898,8 @@ where
         architecture,
         data: spec.data.display().to_string(),
         format: data.format,
+        revision: spec.revision.clone(),
+        collection: spec.collection.clone(),
         regressors: design.names.clone(),
         subjects: names_of(&all).iter().map(|s| s.to_string()).collect(),
         initial_weights: match (spec.fit_w0, &spec.w0) {

@@ -79,7 +79,8 @@ pub use evaluate::evaluate;
 pub use evaluation::{RunEvaluation, evaluate_run};
 pub use fit::{
     AnimalWeights, CpuBackend, CpuBackend64, EarlyStoppingReport, FitOptions, FitResult,
-    FitSummary, Progress, ReadBackend, SUMMARY_SCHEMA, fit, fit_rule, fit_with, score_rule_spec,
+    FitSummary, Progress, ReadBackend, SUMMARY_SCHEMA, SUMMARY_SCHEMAS_READ, SessionLabel, fit,
+    fit_rule, fit_with, score_rule_spec,
 };
 pub use model::{Describe, Model, ModelKind, ModelSpec};
 pub use readout::RuleGrid;

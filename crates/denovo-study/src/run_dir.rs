@@ -2,7 +2,7 @@
 //! `fit.toml`, `checkpoints/`), written so that a reader never sees a mix of two runs, and
 //! read back. The format is documented in `docs/run-dir.md`.
 
-use crate::fit::{AnimalWeights, FitResult, ReadBackend, SUMMARY_SCHEMA};
+use crate::fit::{AnimalWeights, FitResult, ReadBackend, SUMMARY_SCHEMAS_READ};
 use crate::model::{Model, ModelKind, ModelSpec};
 use crate::{FitSpec, FitSummary, StudyError};
 use denovo_nn::{DnnConfig, RnnConfig};
@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 /// A run directory: where [`RunDir::save`] stores a [`FitResult`] and [`RunDir::load`]
 /// reads it back.
 ///
-/// Layout (version [`SUMMARY_SCHEMA`]): `summary.json` ([`FitSummary`]), `weights.csv`
-/// (subject, session, trial, split, `w_<regressor>`…: w_t before every trial),
+/// Layout (version [`SUMMARY_SCHEMA`](crate::SUMMARY_SCHEMA)): `summary.json` ([`FitSummary`]), `weights.csv`
+/// (subject, session, date, number, index, trial, split, `w_<regressor>`…: w_t before
+/// every trial),
 /// `model.mpk` (the fitted rule as a burn record, named MessagePack, full precision),
 /// `fit.toml` ([`FitSpec`] plus the `out` folder), `checkpoints/` (when checkpointing).
 ///
@@ -65,12 +66,13 @@ impl RunDir {
         };
         let value: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| StudyError::format(&path, format!("invalid JSON: {e}")))?;
-        if value["schema"] != SUMMARY_SCHEMA {
+        if !SUMMARY_SCHEMAS_READ.iter().any(|s| value["schema"] == *s) {
             return Err(StudyError::format(
                 &path,
                 format!(
-                    "unknown schema {} (expected {SUMMARY_SCHEMA})",
-                    value["schema"]
+                    "unknown schema {} (expected {})",
+                    value["schema"],
+                    SUMMARY_SCHEMAS_READ.join(" or ")
                 ),
             ));
         }
@@ -167,8 +169,11 @@ impl Run {
     }
 }
 
-/// Writes `weights.csv`: subject, session, trial (1-based within the session), split
-/// (`train` / `heldout`), then `w_<regressor>` per regressor.
+/// Writes `weights.csv`: subject; session (its unique key, `<date>/<number>` such as
+/// `2019-08-05/001` for IBL data, else the file's session value), date (empty without
+/// one), number (of the day, or the file's session value), index (1-based in training
+/// order); trial (1-based within the session), split (`train` / `heldout`), then
+/// `w_<regressor>` per regressor.
 pub fn write_weights(
     path: &Path,
     regressors: &[String],
@@ -176,21 +181,23 @@ pub fn write_weights(
 ) -> Result<(), StudyError> {
     let io = |e: csv::Error| StudyError::format(path, e);
     let mut out = csv::Writer::from_path(path).map_err(io)?;
-    let mut header = vec![
-        "subject".to_string(),
-        "session".into(),
-        "trial".into(),
-        "split".into(),
-    ];
+    let mut header: Vec<String> = [
+        "subject", "session", "date", "number", "index", "trial", "split",
+    ]
+    .map(String::from)
+    .to_vec();
     header.extend(regressors.iter().map(|n| format!("w_{n}")));
     out.write_record(&header).map_err(io)?;
     for a in weights {
         let mut t = 0;
-        for (session, n) in &a.sessions {
-            for j in 0..*n {
+        for (k, session) in a.sessions.iter().enumerate() {
+            for j in 0..session.trials {
                 let mut row = vec![
                     a.subject.clone(),
-                    session.clone(),
+                    session.key.clone(),
+                    session.date.clone().unwrap_or_default(),
+                    session.number.clone(),
+                    (k + 1).to_string(),
                     (j + 1).to_string(),
                     if t < a.train_end { "train" } else { "heldout" }.to_string(),
                 ];

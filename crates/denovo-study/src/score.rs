@@ -27,11 +27,16 @@ pub struct AnimalSplitScore {
     pub accuracy: f64,
     /// Scored trials.
     pub trials: usize,
+    /// The sessions scored, in training order, by their keys (`<date>/<number>`, e.g.
+    /// `2019-08-05/001`, or the file's session value); absent in runs written before.
+    #[serde(default)]
+    pub sessions: Vec<String>,
 }
 
 impl SplitScore {
-    /// A split's scores from an evaluation of the animals named `names` (in batch order).
-    pub fn from_evaluation(eval: &Evaluation, names: &[&str]) -> SplitScore {
+    /// A split's scores from an evaluation of `animals` (in batch order): each one's
+    /// name and the keys of its scored sessions.
+    pub fn from_evaluation(eval: &Evaluation, animals: &[(&str, Vec<String>)]) -> SplitScore {
         SplitScore {
             ll_per_trial: eval.ll_per_trial,
             accuracy: eval.accuracy,
@@ -39,12 +44,13 @@ impl SplitScore {
             per_animal: eval
                 .animals
                 .iter()
-                .zip(names)
-                .map(|(a, n)| AnimalSplitScore {
-                    subject: n.to_string(),
+                .zip(animals)
+                .map(|(a, (name, sessions))| AnimalSplitScore {
+                    subject: name.to_string(),
                     ll_per_trial: a.ll_per_trial,
                     accuracy: a.accuracy,
                     trials: a.trials,
+                    sessions: sessions.clone(),
                 })
                 .collect(),
         }

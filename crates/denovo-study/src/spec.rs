@@ -1,7 +1,7 @@
 //! [`FitSpec`]: a fit described as plain data — what `fit.toml` holds.
 
 use crate::{ModelSpec, StudyError};
-use denovo_data::{Dataset, DesignMatrix, DesignOptions, Format};
+use denovo_data::{Dataset, DesignMatrix, DesignOptions, Format, LoadOptions};
 use denovo_train::{FitConfig, GradientPath};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -243,6 +243,14 @@ pub struct FitSpec {
     /// The data format (default: detected).
     #[serde(default = "auto")]
     pub format: Format,
+    /// ALF: pin this revision (per dataset, it or the latest before it; default: the
+    /// latest of every dataset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// ALF: the collection holding the trials (`alf`, `alf/task_00`; default: the one
+    /// collection of each session that holds trials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
     /// The compute backend.
     #[serde(default)]
     pub backend: BackendChoice,
@@ -299,6 +307,8 @@ struct FlatSpec {
     first_trials: Option<usize>,
     #[serde(default = "auto")]
     format: Format,
+    revision: Option<String>,
+    collection: Option<String>,
     #[serde(default)]
     backend: BackendChoice,
     #[serde(default)]
@@ -345,6 +355,8 @@ impl From<FlatSpec> for FitSpec {
             regressors: f.regressors,
             first_trials: f.first_trials,
             format: f.format,
+            revision: f.revision,
+            collection: f.collection,
             backend: f.backend,
             precision: f.precision,
         }
@@ -366,6 +378,8 @@ impl FitSpec {
             regressors: Vec::new(),
             first_trials: None,
             format: Format::Auto,
+            revision: None,
+            collection: None,
             backend: BackendChoice::Ndarray,
             precision: Precision::F32,
         }
@@ -633,10 +647,19 @@ impl FitSpec {
         }
     }
 
+    /// How the data is read: format, ALF revision and collection.
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            format: self.format,
+            revision: self.revision.clone(),
+            collection: self.collection.clone(),
+        }
+    }
+
     /// Loads the data (keeping the first trials when asked) and builds the design matrix
     /// of the spec's regressors. Errors: [`StudyError::Data`] naming file, line, column.
     pub fn load(&self) -> Result<(Dataset, DesignMatrix), StudyError> {
-        self.design(denovo_data::load(&self.data, self.format)?)
+        self.design(denovo_data::load_with(&self.data, &self.load_options())?)
     }
 
     /// Keeps the first trials of `data` when asked and builds the design matrix of the

@@ -22,6 +22,8 @@ pub struct EvaluateArgs {
     /// The data format.
     #[arg(long, default_value = "auto")]
     pub format: Format,
+    #[command(flatten)]
+    pub alf: crate::AlfArgs,
     /// Print JSON (the `SplitScore` document of docs/cli.md) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -30,7 +32,7 @@ pub struct EvaluateArgs {
 /// Runs `denovo evaluate`.
 pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
     let run = RunDir::load(&args.run)?;
-    let scored = denovo_study::evaluate_run(&run, &args.data, args.format)?;
+    let scored = denovo_study::evaluate_run(&run, &args.data, &args.alf.options(args.format))?;
     if args.json {
         let doc = serde_json::to_value(&scored)?;
         println!("{}", serde_json::to_string_pretty(&doc)?);

@@ -150,6 +150,9 @@ pub struct FitArgs {
     /// The data format.
     #[arg(long, default_value = "auto")]
     pub format: Format,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub alf: crate::AlfArgs,
     /// The compute backend: ndarray (CPU) or wgpu (GPU; needs the `wgpu` cargo feature).
     #[arg(long, default_value = "ndarray")]
     pub backend: BackendChoice,

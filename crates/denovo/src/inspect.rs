@@ -12,16 +12,20 @@ use std::path::PathBuf;
   denovo inspect ibl_processed.csv --json > summary.json
   denovo inspect alf_root/ --plot curve.svg
 
-Formats: trials-csv (subject, session, choice, answer [, trial, reward, inputs…]),
-ibl-csv (the literature's ibl_processed.csv), ibl-alf (<subject>/<date>/<number>/alf/
-_ibl_trials.*.npy). `auto` reads a folder as ALF and tells the CSVs apart by their header.
-The --json document is described in docs/cli.md.")]
+Formats: trials-csv (subject, session, choice, answer [, trial, reward, date, inputs…]),
+ibl-csv (the literature's ibl_processed.csv), ibl-alf (an IBL tree as ONE caches it:
+<subject>/<date>/<number>/alf[/task_NN][/#revision#]/_ibl_trials.<field>[.<uuid>].npy or
+_ibl_trials.table.pqt; the latest revision of every dataset). `auto` reads a folder as ALF
+and tells the CSVs apart by their header. Session folders that gave no trials are listed
+with the reason. The --json document is described in docs/cli.md.")]
 pub struct InspectArgs {
     /// The behaviour file (CSV) or ALF folder.
     pub data: PathBuf,
     /// The file format.
     #[arg(long, default_value = "auto")]
     pub format: Format,
+    #[command(flatten)]
+    pub alf: crate::AlfArgs,
     /// Print the summary as JSON (stable; see docs/cli.md) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -34,7 +38,7 @@ pub struct InspectArgs {
 pub const INSPECT_SCHEMA: &str = "denovo.inspect/1";
 
 pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
-    let data = denovo_data::load(&args.data, args.format)?;
+    let data = denovo_data::load_with(&args.data, &args.alf.options(args.format))?;
     let summary = data.summary();
     if args.json {
         let mut doc = serde_json::to_value(&summary)?;

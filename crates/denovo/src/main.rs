@@ -37,6 +37,24 @@ struct Cli {
     command: Command,
 }
 
+/// Which ALF revision and collection to read (IBL trees as ONE caches them; docs/cli.md).
+#[derive(clap::Args, Debug, Clone, Default, serde::Serialize)]
+pub struct AlfArgs {
+    /// ALF: pin a revision; per dataset it, or the latest before it (default: the latest).
+    #[arg(long)]
+    pub revision: Option<String>,
+    /// ALF: the collection of the trials, e.g. alf/task_00 (default: the one with trials).
+    #[arg(long)]
+    pub collection: Option<String>,
+}
+
+impl AlfArgs {
+    /// The load options of these flags and `format`.
+    pub fn options(&self, format: denovo_data::Format) -> denovo_data::LoadOptions {
+        denovo_data::LoadOptions::alf(format, self.revision.clone(), self.collection.clone())
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Summarise a behaviour file: subjects, sessions, trials, dropped trials and the
@@ -76,6 +94,7 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    denovo_report::text::warnings_to_stderr();
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Simulate(args) => simulate::run(&args),

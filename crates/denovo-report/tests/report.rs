@@ -205,10 +205,10 @@ fn damaged_weights_name_file_line_and_column() {
         || write_report(std::slice::from_ref(&run), &out, &ReportOptions::default()).unwrap_err();
     let file = weights.display().to_string();
 
-    // Not a number: subject, session, trial, split, w_stim, w_bias.
+    // Not a number: subject, session, date, number, index, trial, split, w_stim, w_bias.
     edit_line(&weights, 5, |l| {
         let mut f: Vec<&str> = l.split(',').collect();
-        f[4] = "oops";
+        f[7] = "oops";
         f.join(",")
     });
     let err = report();
@@ -220,7 +220,7 @@ fn damaged_weights_name_file_line_and_column() {
     assert!(
         msg.contains(&file)
             && msg.contains("line 5")
-            && msg.contains("column 5 (`w_stim`)")
+            && msg.contains("column 8 (`w_stim`)")
             && msg.contains("`oops` is not a number"),
         "{msg}"
     );
@@ -237,8 +237,25 @@ fn damaged_weights_name_file_line_and_column() {
     assert!(
         msg.contains(&file)
             && msg.contains("line 7")
-            && msg.contains("5 fields where the header has 6"),
+            && msg.contains("8 fields where the header has 9"),
         "{msg}"
+    );
+
+    // A row whose session is not the data's session at that trial (the data changed).
+    std::fs::write(&weights, &original).unwrap();
+    edit_line(&weights, 6, |l| {
+        let mut f: Vec<String> = l.split(',').map(String::from).collect();
+        f[1] = format!("{}0", f[1]);
+        f.join(",")
+    });
+    let err = report();
+    assert!(
+        matches!(err, ReportError::Weights { line: Some(6), .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("the data changed since the fit"),
+        "{err}"
     );
 
     // A missing column.

@@ -434,7 +434,7 @@ fn fit_writes_summary_and_weights() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let s: serde_json::Value = read_json(&run.join("summary.json"));
-    assert_eq!(s["schema"], "denovo.fit/1");
+    assert_eq!(s["schema"], "denovo.fit/2");
     assert_eq!(s["model"], "reinforce");
     assert_eq!(s["backend"], "ndarray");
     assert_eq!(s["regressors"], serde_json::json!(["stim", "bias"]));
@@ -467,19 +467,21 @@ fn fit_writes_summary_and_weights() {
     let mut lines = weights.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "subject,session,trial,split,w_stim,w_bias"
+        "subject,session,date,number,index,trial,split,w_stim,w_bias"
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 2400);
     assert_eq!(
-        rows.iter().filter(|r| r[3] == "heldout").count() as u64,
+        rows.iter().filter(|r| r[6] == "heldout").count() as u64,
         held
     );
     assert!(
         rows.iter()
-            .all(|r| r[4].parse::<f64>().unwrap().is_finite())
+            .all(|r| r[7].parse::<f64>().unwrap().is_finite())
     );
-    assert_eq!(&rows[0][4..], &["0", "0"]);
+    // A simulated cohort has no dates: a session is its number, and its index.
+    assert_eq!(&rows[0][..7], &["sim001", "1", "", "1", "1", "1", "train"]);
+    assert_eq!(&rows[0][7..], &["0", "0"]);
 }
 
 #[test]

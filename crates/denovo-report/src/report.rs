@@ -235,11 +235,6 @@ pub(crate) fn load(dir: &Path, warnings: &mut Vec<String>) -> Result<Loaded, Rep
             data: data_path.clone(),
             source: Box::new(source),
         })?;
-    warnings.extend(
-        data.warnings()
-            .into_iter()
-            .map(|w| format!("{}: {w}", dir.display())),
-    );
     let names: Vec<&str> = run.regressors().iter().map(String::as_str).collect();
     let design = data.design(&DesignOptions::from_names(&names)?)?;
     let weights = read_weights(&dir.join("weights.csv"), &design)?;

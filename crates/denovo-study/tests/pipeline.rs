@@ -117,6 +117,26 @@ fn a_run_directory_reads_back_what_was_fitted() {
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
     assert_eq!(beside, vec!["dnn".to_string()]);
+
+    // A run written before sessions were keyed (`denovo.fit/1`: no `sessions` in the
+    // scores) still reads; an unknown schema does not.
+    let path = run_dir.join("summary.json");
+    let mut old: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    old["schema"] = "denovo.fit/1".into();
+    for animal in old["train"]["per_animal"].as_array_mut().unwrap() {
+        animal.as_object_mut().unwrap().remove("sessions");
+    }
+    std::fs::write(&path, old.to_string()).unwrap();
+    let back = RunDir::load(&run_dir).unwrap();
+    assert!(back.summary.train.per_animal[0].sessions.is_empty());
+    old["schema"] = "denovo.fit/9".into();
+    std::fs::write(&path, old.to_string()).unwrap();
+    let err = RunDir::load(&run_dir).err().unwrap().to_string();
+    assert!(
+        err.contains("unknown schema") && err.contains("denovo.fit/2"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -40,8 +40,8 @@ fn trials(n: usize, seed: usize, no_go: Option<usize>) -> Vec<Raw> {
     let contrasts = [1.0, 0.5, 0.25, 0.125, 0.0625, 0.0];
     (0..n)
         .map(|i| {
-            let right = (i + seed) % 2 == 0;
-            let correct = !(i % 3 == 0 && i < n / 2) || (i + seed) % 5 == 0;
+            let right = (i + seed).is_multiple_of(2);
+            let correct = !(i % 3 == 0 && i < n / 2) || (i + seed).is_multiple_of(5);
             let choice = if Some(i) == no_go {
                 0.0
             } else if right == correct {

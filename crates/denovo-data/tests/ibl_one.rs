@@ -170,7 +170,10 @@ fn the_latest_revision_of_every_dataset_wins() {
     write_npy(&s("2024-05-02"), &raw(4, 0), None);
     write_npy(&s("2024-05-02").join("#2024-05-06#"), &raw(5, 0), None);
     write_npy(&s("2024-05-03").join("#2024-05-06#"), &raw(5, 0), None);
-    // An older revision of day 1 loses to nothing newer: it is newer than unrevised.
+    // The tree: 3 sessions and 4 + 5 + 5 trials (not 2 and 8).
+    let d = load(root, Format::Auto).unwrap();
+    assert_eq!(counts(&d), (3, 14));
+    // A revision of day 1 older than day 2's is still newer than unrevised: it wins.
     write_npy(&s("2024-05-01").join("#2023-01-01#"), &raw(6, 0), None);
     let d = load(root, Format::Auto).unwrap();
     assert_eq!(counts(&d), (3, 6 + 5 + 5));

@@ -670,7 +670,7 @@ pub(crate) fn read(root: &Path, options: AlfOptions<'_>) -> Result<Dataset, Load
             session: Some(key.clone()),
             reason,
         };
-        *read_any.entry(f.subject.clone()).or_default() += 0;
+        read_any.entry(f.subject.clone()).or_default();
         let id = (f.subject.clone(), f.date.clone(), f.number.clone());
         if let Some(first) = seen.get(&id) {
             skipped.push(skip(format!(

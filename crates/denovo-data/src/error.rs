@@ -157,16 +157,6 @@ pub enum LoadError {
         /// The value before it.
         previous: String,
     },
-    /// A subject ended up with no usable trial (e.g. every trial was a no-go).
-    #[error("{path}: subject `{subject}` has no valid trials ({detail})")]
-    NoValidTrials {
-        /// The file or folder.
-        path: PathBuf,
-        /// The subject.
-        subject: String,
-        /// Why.
-        detail: String,
-    },
     /// An .npy file could not be read or holds an unexpected array.
     #[error("{path}: {message}")]
     Npy {

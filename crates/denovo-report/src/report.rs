@@ -279,7 +279,10 @@ fn read_weights(path: &Path, design: &DesignMatrix) -> Result<Vec<Trajectory>, R
         .iter()
         .map(|n| col(&format!("sd_{n}")).ok())
         .collect();
-    let w_cols: Vec<usize> = w_cols.into_iter().chain(sd_cols.unwrap_or_default()).collect();
+    let w_cols: Vec<usize> = w_cols
+        .into_iter()
+        .chain(sd_cols.unwrap_or_default())
+        .collect();
     let mut by_subject: HashMap<String, Trajectory> = HashMap::new();
     for (i, record) in reader.records().enumerate() {
         let line = i + 2;

@@ -568,7 +568,11 @@ impl FitSpec {
         if self.model.model == crate::ModelKind::Psytrack {
             return format!(
                 "psytrack: σ{} by the Laplace evidence (BFGS in ln σ), σ_init {}, held-out sessions scored {}",
-                if self.model.sigma_day { " and σ_day" } else { "" },
+                if self.model.sigma_day {
+                    " and σ_day"
+                } else {
+                    ""
+                },
                 self.model.sigma_init,
                 self.model.scoring
             );

@@ -26,7 +26,7 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scoring {
-    /// Each trial predicted from the trials before it by the Laplace filter
+    /// Each trial predicted from the trials before it by the Gaussian (moment-matching) filter
     /// ([`denovo_walk::filter`]), started from the training posterior.
     #[default]
     OneStep,
@@ -331,8 +331,8 @@ pub(crate) fn fit_walk(
         });
     }
     let train = score(&train_parts);
-    let heldout_sessions = (spec.split.holdout_sessions > 0.0 && !held_parts.is_empty())
-        .then(|| score(&held_parts));
+    let heldout_sessions =
+        (spec.split.holdout_sessions > 0.0 && !held_parts.is_empty()).then(|| score(&held_parts));
     if spec.split.holdout_sessions > 0.0 && held_parts.is_empty() {
         progress.warning("no session was held out (every animal has a single session)");
     }

@@ -26,7 +26,11 @@ fn rat_psytrack_one_step_and_last_weights() {
     let held = s.heldout_sessions.as_ref().unwrap();
     assert_eq!((s.train.trials, held.trials), (17_080, 2_920));
     // Issue 16: one step ahead −0.6246 ± 0.0005.
-    assert!((held.ll_per_trial - -0.6246).abs() < 5e-4, "{}", held.ll_per_trial);
+    assert!(
+        (held.ll_per_trial - -0.6246).abs() < 5e-4,
+        "{}",
+        held.ll_per_trial
+    );
     let sigma: Vec<f64> = serde_json::from_value(s.parameters["sigma"].clone()).unwrap();
     for (got, want) in sigma.iter().zip([0.03302553, 0.00563557, 0.00801698]) {
         assert!((got / want - 1.0).abs() < 0.01, "σ {got} vs {want}");
@@ -62,12 +66,20 @@ fn rat_psytrack_one_step_and_last_weights() {
     let data = denovo_data::load(&spec.data, denovo_data::Format::Auto).unwrap();
     let score = denovo_study::evaluate(&run.rule, run.regressors(), &run.mean_w0(), &data).unwrap();
     assert_eq!(score.trials, 20_000);
-    assert!(score.ll_per_trial > -0.66 && score.ll_per_trial < -0.6, "{}", score.ll_per_trial);
+    assert!(
+        score.ll_per_trial > -0.66 && score.ll_per_trial < -0.6,
+        "{}",
+        score.ll_per_trial
+    );
 
     // Issue 16: the last weights carried forward, −0.6319 ± 0.0005.
     let spec = rat_spec(Scoring::LastWeights).unwrap();
     let held = fit(&spec).unwrap().summary.heldout_sessions.unwrap();
-    assert!((held.ll_per_trial - -0.6319).abs() < 5e-4, "{}", held.ll_per_trial);
+    assert!(
+        (held.ll_per_trial - -0.6319).abs() < 5e-4,
+        "{}",
+        held.ll_per_trial
+    );
 }
 
 #[test]
@@ -102,5 +114,10 @@ fn psytrack_on_held_out_animals_of_a_cohort() {
         // REINFORCE learners become predictable: the walk beats chance.
         assert!(score.ll_per_trial > 0.5f64.ln(), "{}", score.ll_per_trial);
     }
-    assert!(result.weights.iter().all(|a| a.sd.as_ref().unwrap().len() == a.w.len()));
+    assert!(
+        result
+            .weights
+            .iter()
+            .all(|a| a.sd.as_ref().unwrap().len() == a.w.len())
+    );
 }

@@ -9,7 +9,8 @@
 //!   ([`blocks`], O(T K³)), the Laplace evidence, posterior SDs ([`MapFit::posterior_sd`]).
 //! - [`optimise`]: σ (and σ_day) by maximising the Laplace evidence with its exact gradient
 //!   ([`evidence_gradient`]).
-//! - [`filter`]: one-step-ahead prediction of every trial from the trials before it.
+//! - [`filter`]: one-step-ahead prediction of every trial from the trials before it (a
+//!   Gaussian filter, moment-matched after every trial).
 //!
 //! Everything is plain f64 on slices; [`Series`] borrows one animal's regressors
 //! (`[trials, K]`), choices and session starts, e.g. from a

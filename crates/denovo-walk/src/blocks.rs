@@ -90,14 +90,27 @@ impl BlockTridiag {
     /// complement has no Cholesky factor (H is not positive definite, or holds NaN).
     pub fn factor(&self) -> Result<Factor, WalkError> {
         let (k, n) = (self.k, self.n);
-        let mut sinv = Vec::with_capacity(n * k * k);
+        let kk = k * k;
+        let mut sinv: Vec<f64> = Vec::with_capacity(n * kk);
         let mut logdet = 0.0;
-        let mut s = if n > 0 {
-            self.a(0)
-        } else {
-            DMatrix::zeros(k, k)
-        };
+        let mut sb = vec![0.0; kk];
         for t in 0..n {
+            // S_t = A_t − B_{t−1}ᵀ S_{t−1}⁻¹ B_{t−1} (the products as plain loops).
+            let mut s = DMatrix::from_row_slice(k, k, &self.diag[t * kk..(t + 1) * kk]);
+            if t > 0 {
+                let si = &sinv[(t - 1) * kk..t * kk];
+                let b = &self.upper[(t - 1) * kk..t * kk];
+                for p in 0..k {
+                    for j in 0..k {
+                        sb[p * k + j] = (0..k).map(|q| si[p * k + q] * b[q * k + j]).sum();
+                    }
+                }
+                for i in 0..k {
+                    for j in 0..k {
+                        s[(i, j)] -= (0..k).map(|p| b[p * k + i] * sb[p * k + j]).sum::<f64>();
+                    }
+                }
+            }
             let chol =
                 nalgebra::Cholesky::new(s).ok_or(WalkError::NotPositiveDefinite { block: t })?;
             logdet += 2.0
@@ -107,15 +120,8 @@ impl BlockTridiag {
                     .iter()
                     .map(|d| d.ln())
                     .sum::<f64>();
-            let inv = chol.inverse();
-            if t + 1 < n {
-                let b = self.b(t);
-                s = self.a(t + 1) - b.transpose() * &inv * &b;
-            } else {
-                s = DMatrix::zeros(k, k);
-            }
-            // Transposed storage of a symmetric matrix: row-major = column-major.
-            sinv.extend_from_slice(inv.as_slice());
+            // Symmetric: column-major storage reads as row-major.
+            sinv.extend_from_slice(chol.inverse().as_slice());
         }
         if !logdet.is_finite() {
             return Err(WalkError::NotPositiveDefinite { block: n });
@@ -142,25 +148,43 @@ impl Factor {
         DMatrix::from_column_slice(self.k, self.k, &self.sinv[t * kk..(t + 1) * kk])
     }
 
-    /// Solves H d = g for `g` of length n k (the matrix `h` that was factored).
+    /// Solves H d = g for `g` of length n k (the matrix `h` that was factored). The K-vector
+    /// products are plain loops on the stored blocks (no allocation per block).
     pub fn solve(&self, h: &BlockTridiag, g: &[f64]) -> Vec<f64> {
         let (k, n) = (self.k, self.n);
-        let mut u: Vec<DVector<f64>> = Vec::with_capacity(n);
-        for t in 0..n {
-            let mut ut = DVector::from_column_slice(&g[t * k..(t + 1) * k]);
-            if t > 0 {
-                ut -= h.b(t - 1).transpose() * (self.s_inv(t - 1) * &u[t - 1]);
+        let kk = k * k;
+        // Forward: u_t = g_t − B_{t−1}ᵀ S_{t−1}⁻¹ u_{t−1}.
+        let mut u = g.to_vec();
+        let mut tmp = vec![0.0; k];
+        for t in 1..n {
+            let si = &self.sinv[(t - 1) * kk..t * kk];
+            let b = &h.upper[(t - 1) * kk..t * kk];
+            for (i, ti) in tmp.iter_mut().enumerate() {
+                *ti = (0..k).map(|j| si[i * k + j] * u[(t - 1) * k + j]).sum();
             }
-            u.push(ut);
+            for j in 0..k {
+                // (Bᵀ tmp)_j = Σ_i B_ij tmp_i.
+                let v: f64 = (0..k).map(|i| b[i * k + j] * tmp[i]).sum();
+                u[t * k + j] -= v;
+            }
         }
+        // Backward: d_t = S_t⁻¹ (u_t − B_t d_{t+1}).
         let mut d = vec![0.0; n * k];
+        let mut r = vec![0.0; k];
         for t in (0..n).rev() {
-            let mut r = u[t].clone();
+            r.copy_from_slice(&u[t * k..(t + 1) * k]);
             if t + 1 < n {
-                r -= h.b(t) * DVector::from_column_slice(&d[(t + 1) * k..(t + 2) * k]);
+                let b = &h.upper[t * kk..(t + 1) * kk];
+                for (i, ri) in r.iter_mut().enumerate() {
+                    *ri -= (0..k)
+                        .map(|j| b[i * k + j] * d[(t + 1) * k + j])
+                        .sum::<f64>();
+                }
             }
-            let dt = self.s_inv(t) * r;
-            d[t * k..(t + 1) * k].copy_from_slice(dt.as_slice());
+            let si = &self.sinv[t * kk..(t + 1) * kk];
+            for i in 0..k {
+                d[t * k + i] = (0..k).map(|j| si[i * k + j] * r[j]).sum();
+            }
         }
         d
     }

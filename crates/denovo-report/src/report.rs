@@ -61,8 +61,9 @@ pub(crate) struct Loaded {
     pub(crate) truth: Option<Truth>,
 }
 
-/// One animal's weights from `weights.csv`: w_t per trial, and the index of the first
-/// held-out trial.
+/// One animal's weights from `weights.csv`: w_t per trial (followed, for runs that write
+/// `sd_<regressor>` columns — psytrack — by the posterior SDs, so a row holds 2K values),
+/// and the index of the first held-out trial.
 type Trajectory = (Vec<Vec<f64>>, usize);
 
 /// A written figure.
@@ -284,6 +285,16 @@ fn read_weights(path: &Path, design: &DesignMatrix) -> Result<Vec<Trajectory>, R
         .iter()
         .map(|n| col(&format!("w_{n}")))
         .collect::<Result<_, _>>()?;
+    // Posterior SDs (psytrack runs), appended to w when every regressor has one.
+    let sd_cols: Option<Vec<usize>> = design
+        .names
+        .iter()
+        .map(|n| col(&format!("sd_{n}")).ok())
+        .collect();
+    let w_cols: Vec<usize> = w_cols
+        .into_iter()
+        .chain(sd_cols.unwrap_or_default())
+        .collect();
     let mut by_subject: HashMap<String, Trajectory> = HashMap::new();
     for (i, record) in reader.records().enumerate() {
         let line = i + 2;
@@ -530,6 +541,19 @@ pub(crate) fn weights_panels(l: &Loaded, max_animals: usize) -> Vec<Panel> {
             (l.design.names.iter().enumerate())
                 .map(|(j, name)| (format!("w_{name}"), j + 1, false, series(w, j))),
         );
+        // 95% bands (w ± 1.96 SD) as thin dashed lines, when the run has posterior SDs.
+        let k = l.design.names.len();
+        if w.first().is_some_and(|r| r.len() == 2 * k) {
+            for j in 0..k {
+                for sign in [-1.0, 1.0] {
+                    let band: Vec<Vec<f64>> = w
+                        .iter()
+                        .map(|r| vec![r[j] + sign * 1.96 * r[k + j]])
+                        .collect();
+                    curves.push((String::new(), j + 1, true, series(&band, 0)));
+                }
+            }
+        }
         let markers = (0..n)
             .filter(|&t| t > 0 && d.session_start[t])
             .map(|t| (t + 1) as f64)
@@ -562,6 +586,16 @@ fn weights_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure, 
          from the fit). Up to {max_animals} animals.",
         l.run.model()
     );
+    if l.weights.first().is_some_and(|(w, _)| {
+        w.first()
+            .is_some_and(|r| r.len() == 2 * l.design.names.len())
+    }) {
+        caption.push_str(
+            " Dashed lines: the 95% band (± 1.96 posterior SD) of every weight — on \
+             training trials the Laplace posterior given all training trials, on held-out \
+             trials the one-step-ahead prediction.",
+        );
+    }
     if let Some(t) = &l.truth {
         _ = write!(
             caption,

@@ -432,3 +432,37 @@ fn the_comparison_warns_when_it_compares_no_predictions() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("No animal is common to all runs"));
 }
+
+/// A psytrack run beside a parametric one: its weights figure draws the 95% bands from
+/// weights.csv's `sd_` columns (captioned), its rule figure and the comparison include it.
+#[test]
+fn report_of_a_psytrack_run_draws_weight_bands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = cohort(d);
+    let runs = vec![
+        fit_run(
+            &data,
+            d,
+            "reinforce",
+            ModelSpec::parametric(RuleKind::Reinforce),
+            20,
+        ),
+        fit_run(
+            &data,
+            d,
+            "psytrack",
+            ModelSpec::new(denovo_study::ModelKind::Psytrack),
+            1,
+        ),
+    ];
+    let header = std::fs::read_to_string(d.join("psytrack/weights.csv")).unwrap();
+    assert!(header.lines().next().unwrap().ends_with("sd_stim,sd_bias"));
+    let out = d.join("report");
+    write_report(&runs, &out, &ReportOptions::default()).unwrap();
+    assert_png(&out.join("weights_psytrack.png"));
+    assert_svg(&out.join("weights_psytrack.svg"));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("95% band"), "the bands are captioned");
+    assert!(html.contains("psytrack"));
+}

@@ -50,12 +50,13 @@ pub fn demo_cohort(
 }
 
 /// The models the demo fits to the real rat: REINFORCE, REINFORCE with baseline, the DNN
-/// and the RNN rule.
-pub const DEMO_RAT_MODELS: [ModelKind; 4] = [
+/// and the RNN rule, and PsyTrack's random walk (scored one step ahead).
+pub const DEMO_RAT_MODELS: [ModelKind; 5] = [
     ModelKind::Parametric(RuleKind::Reinforce),
     ModelKind::Parametric(RuleKind::ReinforceBaseline),
     ModelKind::Dnn,
     ModelKind::Rnn,
+    ModelKind::Psytrack,
 ];
 
 /// The folds over animals the demo cross-validates with: `folds` capped at `animals`, and

@@ -12,6 +12,10 @@ pub enum StudyError {
     /// A rule description (e.g. a true rule's parameters) does not fit the regressors.
     #[error(transparent)]
     Spec(#[from] denovo_rules::SpecError),
+    /// A random-walk (psytrack) fit failed: bad data or hyperparameters, a non-finite
+    /// value, no convergence.
+    #[error(transparent)]
+    Walk(#[from] denovo_walk::WalkError),
     /// A simulation (twins) failed.
     #[error(transparent)]
     Sim(Box<denovo_sim::SimError>),

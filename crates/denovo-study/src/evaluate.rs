@@ -40,6 +40,9 @@ pub fn evaluate(
     data: &Dataset,
 ) -> Result<SplitScore, StudyError> {
     let design = design_of(data, regressors)?;
+    if let Model::Walk(rule) = model {
+        return crate::walk::evaluate_walk(rule, &design);
+    }
     let windows: Vec<SubjectWindow> = design
         .subjects
         .iter()

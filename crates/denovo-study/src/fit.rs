@@ -175,6 +175,10 @@ pub struct AnimalWeights {
     pub train_end: usize,
     /// w_t before every trial t, `[trials][features]`.
     pub w: Vec<Vec<f64>>,
+    /// The posterior SD of every weight on every trial, `[trials][features]`: psytrack's
+    /// (the Laplace posterior on training trials, the filter's predictive SD after them);
+    /// `None` for learning rules.
+    pub sd: Option<Vec<Vec<f64>>>,
 }
 
 /// A finished fit: the summary, the fitted rule and the weight trajectories.
@@ -283,6 +287,11 @@ pub fn fit_with(
         burn::tensor::get_device_settings::<burn::backend::NdArray<f32>>(&cpu);
     }
     let (data, design) = options.data(spec)?;
+    if spec.model.model == crate::ModelKind::Psytrack {
+        let mut silent = ();
+        let progress = options.progress.unwrap_or(&mut silent);
+        return crate::walk::fit_walk(spec, &data, &design, progress);
+    }
     let k = design.names.len();
     let result = match (spec.backend, spec.precision) {
         (BackendChoice::Ndarray, Precision::F32) => {
@@ -331,6 +340,10 @@ pub(crate) fn read_model(
         }
         Model::Dnn(rule) => Model::Dnn(Box::new(load_bytes(*rule, record, mpk)?)),
         Model::Rnn(rule) => Model::Rnn(Box::new(load_bytes(*rule, record, mpk)?)),
+        Model::Walk(_) => Model::Walk(
+            crate::walk::read_walk(parameters, k)
+                .map_err(|e| StudyError::format(dir.join("summary.json"), e))?,
+        ),
     })
 }
 
@@ -873,6 +886,7 @@ where
             sessions: subject.sessions.iter().map(SessionLabel::of).collect(),
             train_end: end,
             w,
+            sd: None,
         })
         .collect();
 

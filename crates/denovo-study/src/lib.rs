@@ -72,6 +72,7 @@ mod spec;
 mod truth;
 mod twin;
 mod twin_study;
+mod walk;
 
 pub use demo::{DEMO_RAT_MODELS, DemoCohort, demo_cohort, demo_fit_spec, demo_folds};
 pub use error::StudyError;
@@ -93,6 +94,7 @@ pub use spec::{
 pub use truth::Truth;
 pub use twin::{Distribution, quantile, simulate_rule_under, simulate_twins};
 pub use twin_study::{TwinStudy, twin_study};
+pub use walk::{Scoring, WalkParameters, WalkRule};
 
 /// Re-exported for specs and custom rules: the parametric rules' names and parameters,
 /// the rule trait and its per-trial input, and the data set.

@@ -19,6 +19,9 @@ pub enum ModelKind {
     Dnn,
     /// The RNN rule: a GRU over the trial history, Δw = γ ⊙ MLP(h) (same paper).
     Rnn,
+    /// PsyTrack's random walk w_t = w_{t−1} + ε_t, σ by the Laplace evidence (Roy et al.
+    /// 2021; [`denovo_walk`]).
+    Psytrack,
 }
 
 impl ModelKind {
@@ -41,12 +44,13 @@ impl ModelKind {
             ModelKind::Parametric(k) => k.name(),
             ModelKind::Dnn => "dnn",
             ModelKind::Rnn => "rnn",
+            ModelKind::Psytrack => "psytrack",
         }
     }
 
     /// Whether the model is a neural network (different training defaults).
     pub fn is_neural(self) -> bool {
-        !matches!(self, ModelKind::Parametric(_))
+        matches!(self, ModelKind::Dnn | ModelKind::Rnn)
     }
 }
 
@@ -62,7 +66,10 @@ impl std::str::FromStr for ModelKind {
     fn from_str(s: &str) -> Result<Self, StudyError> {
         ModelKind::ALL
             .into_iter()
-            .chain([ModelKind::Parametric(RuleKind::ReinforceStreak)])
+            .chain([
+                ModelKind::Parametric(RuleKind::ReinforceStreak),
+                ModelKind::Psytrack,
+            ])
             .find(|k| k.name() == s)
             .ok_or_else(|| StudyError::UnknownModel(s.to_string()))
     }
@@ -93,6 +100,9 @@ pub(crate) fn default_gamma_init() -> f64 {
 pub(crate) fn default_init_alpha() -> f64 {
     0.01
 }
+pub(crate) fn default_sigma_init() -> f64 {
+    denovo_walk::SIGMA_INIT
+}
 
 /// A model by name with its options: what [`FitSpec`](crate::FitSpec) fits. Serialised
 /// flat into `fit.toml` (`model`, `hidden`, `gru_hidden`, `gamma_init`, `init_alpha`).
@@ -113,6 +123,17 @@ pub struct ModelSpec {
     /// Starting learning rate α of every weight of a parametric rule (default 0.01).
     #[serde(default = "default_init_alpha")]
     pub init_alpha: f64,
+    /// psytrack: the prior SD σ_init of the first trial's weights (default 2⁴ = 16).
+    #[serde(default = "default_sigma_init")]
+    pub sigma_init: f64,
+    /// psytrack: also fit σ_day, the SD of the step into a session's first trial (default:
+    /// no σ_day, every step has SD σ).
+    #[serde(default)]
+    pub sigma_day: bool,
+    /// psytrack: how trials after the training data are predicted (default one step
+    /// ahead; `last-weights` carries the last fitted weights forward).
+    #[serde(default)]
+    pub scoring: crate::walk::Scoring,
 }
 
 impl ModelSpec {
@@ -124,6 +145,9 @@ impl ModelSpec {
             gru_hidden: default_gru_hidden(),
             gamma_init: default_gamma_init(),
             init_alpha: default_init_alpha(),
+            sigma_init: default_sigma_init(),
+            sigma_day: false,
+            scoring: Default::default(),
         }
     }
     /// The DNN rule with the default options.
@@ -153,6 +177,13 @@ impl ModelSpec {
                 setting: "gamma_init",
                 expected: "a finite number",
                 got: self.gamma_init.to_string(),
+            });
+        }
+        if !(self.sigma_init > 0.0 && self.sigma_init.is_finite()) {
+            return Err(StudyError::Setting {
+                setting: "sigma_init",
+                expected: "> 0",
+                got: self.sigma_init.to_string(),
             });
         }
         if !(self.init_alpha > 0.0 && self.init_alpha.is_finite()) {
@@ -187,7 +218,7 @@ impl ModelSpec {
     pub fn architecture(&self) -> Option<serde_json::Value> {
         let inputs = ["w…", "x…", "choice", "reward", "answer", "session_start"];
         match self.model {
-            ModelKind::Parametric(_) => None,
+            ModelKind::Parametric(_) | ModelKind::Psytrack => None,
             ModelKind::Dnn => {
                 Some(serde_json::json!({ "dnn": self.dnn_config(), "inputs": inputs }))
             }
@@ -208,6 +239,10 @@ impl ModelSpec {
             )),
             ModelKind::Dnn => Model::Dnn(Box::new(self.dnn_config().init(n_features, device))),
             ModelKind::Rnn => Model::Rnn(Box::new(self.rnn_config().init(n_features, device))),
+            ModelKind::Psytrack => Model::Walk(crate::walk::WalkRule::new(
+                crate::walk::WalkParameters::start(n_features, self),
+                device,
+            )),
         }
     }
 }
@@ -224,6 +259,8 @@ pub enum Model<B: Backend> {
     Dnn(Box<DnnRule<B>>),
     /// The RNN rule.
     Rnn(Box<RnnRule<B>>),
+    /// PsyTrack's random walk, as the rule that carries the weights forward.
+    Walk(crate::walk::WalkRule<B>),
 }
 
 impl<B: Backend> Model<B> {
@@ -237,6 +274,7 @@ impl<B: Backend> Model<B> {
             Model::Parametric(p) => ModelKind::Parametric(p.spec().kind),
             Model::Dnn(_) => ModelKind::Dnn,
             Model::Rnn(_) => ModelKind::Rnn,
+            Model::Walk(_) => ModelKind::Psytrack,
         }
     }
     /// Whether the rule carries a trial history (the RNN, and `reinforce-streak` whose
@@ -272,6 +310,10 @@ macro_rules! with_model {
             }
             $crate::Model::Rnn(b) => {
                 let $r = &**b;
+                $body
+            }
+            $crate::Model::Walk(w) => {
+                let $r = w;
                 $body
             }
         }

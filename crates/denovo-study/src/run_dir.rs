@@ -136,7 +136,7 @@ fn model_spec(kind: ModelKind, summary: &FitSummary) -> Result<ModelSpec, String
             spec.hidden = c.head;
             spec.gamma_init = c.gamma_init;
         }
-        ModelKind::Parametric(_) => {}
+        ModelKind::Parametric(_) | ModelKind::Psytrack => {}
     }
     Ok(spec)
 }
@@ -187,6 +187,10 @@ pub fn write_weights(
     .map(String::from)
     .to_vec();
     header.extend(regressors.iter().map(|n| format!("w_{n}")));
+    let with_sd = weights.iter().any(|a| a.sd.is_some());
+    if with_sd {
+        header.extend(regressors.iter().map(|n| format!("sd_{n}")));
+    }
     out.write_record(&header).map_err(io)?;
     for a in weights {
         let mut t = 0;
@@ -202,6 +206,11 @@ pub fn write_weights(
                     if t < a.train_end { "train" } else { "heldout" }.to_string(),
                 ];
                 row.extend(a.w[t].iter().map(|w| format!("{w}")));
+                if with_sd {
+                    let sd = a.sd.as_ref().map(|s| s[t].clone());
+                    let sd = sd.unwrap_or_else(|| vec![f64::NAN; regressors.len()]);
+                    row.extend(sd.iter().map(|v| format!("{v}")));
+                }
                 out.write_record(&row).map_err(io)?;
                 t += 1;
             }

@@ -277,6 +277,12 @@ struct FlatSpec {
     gamma_init: f64,
     #[serde(default = "crate::model::default_init_alpha")]
     init_alpha: f64,
+    #[serde(default = "crate::model::default_sigma_init")]
+    sigma_init: f64,
+    #[serde(default)]
+    sigma_day: bool,
+    #[serde(default)]
+    scoring: crate::walk::Scoring,
     #[serde(default)]
     folds: usize,
     #[serde(default)]
@@ -329,6 +335,9 @@ impl From<FlatSpec> for FitSpec {
                 gru_hidden: f.gru_hidden,
                 gamma_init: f.gamma_init,
                 init_alpha: f.init_alpha,
+                sigma_init: f.sigma_init,
+                sigma_day: f.sigma_day,
+                scoring: f.scoring,
             },
             split: SplitSpec {
                 folds: f.folds,
@@ -534,8 +543,16 @@ impl FitSpec {
             (
                 "--init-alpha",
                 m.init_alpha != crate::model::default_init_alpha(),
-                !neural,
+                matches!(kind, crate::ModelKind::Parametric(_)),
                 "the parametric rules",
+            ),
+            (
+                "--sigma-init, --sigma-day and --scoring",
+                m.sigma_init != crate::model::default_sigma_init()
+                    || m.sigma_day
+                    || m.scoring != crate::walk::Scoring::default(),
+                kind == crate::ModelKind::Psytrack,
+                "psytrack",
             ),
         ]
         .into_iter()
@@ -562,6 +579,18 @@ impl FitSpec {
     /// One line saying how the model will be trained: epochs, learning rate and early
     /// stopping (what `denovo fit` prints before fitting).
     pub fn training_line(&self) -> String {
+        if self.model.model == crate::ModelKind::Psytrack {
+            return format!(
+                "psytrack: σ{} by the Laplace evidence (BFGS in ln σ), σ_init {}, held-out sessions scored {}",
+                if self.model.sigma_day {
+                    " and σ_day"
+                } else {
+                    ""
+                },
+                self.model.sigma_init,
+                self.model.scoring
+            );
+        }
         let c = self.config();
         let stop = match self.early_stopping() {
             EarlyStopping::Off => "no early stopping".to_string(),

@@ -76,7 +76,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     print!("{}", text::fit_table(&rows));
     let mut reports = vec![report(&args.out.join("report_sim"), &sim_runs)?];
     if let Some(rat) = &rat {
-        println!("\n== 5. Fit REINFORCE (+ baseline), the DNN and the RNN rule to the rat ==");
+        println!("\n== 5. Fit REINFORCE (+ baseline), DNN, RNN and PsyTrack to the rat ==");
         println!("held out: the last 20% of its sessions; inputs s1, s2, bias");
         let models = denovo_study::DEMO_RAT_MODELS;
         let (rows, rat_runs) = fit_models(args, rat, &models, 0, "rat", None)?;

@@ -57,27 +57,21 @@ impl AlfArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Summarise a behaviour file: subjects, sessions, trials, dropped trials and the
-    /// learning curve (accuracy per session).
+    /// Summarise a behaviour file: subjects, sessions, trials, what was skipped, learning curve.
     Inspect(inspect::InspectArgs),
-    /// Simulate a cohort of animals learning the IBL task by a known rule, and write it
-    /// with a ground-truth sidecar.
+    /// Simulate a cohort learning the IBL task by a known rule (with a ground-truth sidecar).
     Simulate(simulate::SimulateArgs),
-    /// Fit a learning rule to behaviour by maximum likelihood and score it on held-out
-    /// animals and sessions.
+    /// Fit a learning rule by maximum likelihood; score it on held-out animals and sessions.
     Fit(fit::FitArgs),
     /// Read out a fitted rule: Δw on a grid of weights, stimuli and outcomes (grid.csv).
     Rule(rule::RuleArgs),
     /// Score a fitted rule on (new) behaviour.
     Evaluate(evaluate::EvaluateArgs),
-    /// The built-in main job: simulate a small cohort and inspect it, then inspect the real
-    /// rat of ../shared/data when it is there.
+    /// The built-in main job: simulate a cohort and fit every rule, then the rat; reports.
     Demo(demo::DemoArgs),
-    /// Figures and an HTML report of fitted runs: learning curves, weight trajectories,
-    /// the inferred rules on one grid, and a per-animal model comparison.
+    /// Figures and an HTML report of fitted runs: curves, weights, rules, model comparison.
     Report(report::ReportArgs),
-    /// Digital twins: virtual animals learning by a fitted rule under a training protocol;
-    /// trials to the IBL trained criterion, one protocol or two side by side.
+    /// Digital twins of a fitted rule under training protocols: trials to the IBL criterion.
     Twin(twin::TwinArgs),
     /// A fitted run against the truth of its simulation: grid error, held-out LL, history.
     Recover(recover::RecoverArgs),

@@ -379,7 +379,7 @@ fn demo_runs_on_a_small_cohort() {
     if rat.is_some() {
         assert!(stdout(&o).contains("20,000 trials"));
         assert!(out.join("rat_learning_curve.png").is_file());
-        for m in ["reinforce", "reinforce-baseline", "dnn", "rnn"] {
+        for m in ["reinforce", "reinforce-baseline", "dnn", "rnn", "psytrack"] {
             assert!(
                 out.join(format!("rat_{m}/summary.json")).is_file(),
                 "rat {m}"

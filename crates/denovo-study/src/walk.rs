@@ -144,8 +144,11 @@ impl<B: Backend> crate::Describe for WalkRule<B> {
 }
 
 /// Scores of predictions: `(subject, p(right) per trial, choices)` per animal.
-/// `parts`: (subject, keys of its scored sessions, p(right) per trial, choices).
-fn score(parts: &[(&str, Vec<String>, Vec<f64>, &[f64])]) -> SplitScore {
+/// One animal's scored trials: (subject, keys of its scored sessions, p(right) per trial,
+/// choices).
+type ScoredAnimal<'a> = (&'a str, Vec<String>, Vec<f64>, &'a [f64]);
+
+fn score(parts: &[ScoredAnimal<'_>]) -> SplitScore {
     let per_animal: Vec<AnimalSplitScore> = parts
         .iter()
         .map(|(name, sessions, p, y)| {

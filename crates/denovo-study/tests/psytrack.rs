@@ -46,7 +46,7 @@ fn rat_psytrack_one_step_and_last_weights() {
     let header = csv.lines().next().unwrap();
     assert_eq!(
         header,
-        "subject,session,trial,split,w_bias,w_s1,w_s2,sd_bias,sd_s1,sd_s2"
+        "subject,session,date,number,index,trial,split,w_bias,w_s1,w_s2,sd_bias,sd_s1,sd_s2"
     );
     assert_eq!(csv.lines().count(), 20_001);
     let last_train: Vec<f64> = csv
@@ -54,7 +54,7 @@ fn rat_psytrack_one_step_and_last_weights() {
         .nth(17_080)
         .unwrap()
         .split(',')
-        .skip(7)
+        .skip(10)
         .map(|v| v.parse().unwrap())
         .collect();
     // psytrack's W_std at the last training trial (at its σ): 0.268, 0.131, 0.165.

@@ -147,3 +147,22 @@ mod tests {
         assert_eq!(vec1(masked_sum(v, m)), vec![3.5]);
     }
 }
+
+/// The policy's link on plain `f64` numbers, for host kernels (the parametric rules' closed
+/// forms, the random-walk models): p(right) = σ(w · x), log p(y) = y z − softplus(z).
+pub mod scalar {
+    /// σ(z) = 1 / (1 + e⁻ᶻ), stable for any z.
+    pub fn sigmoid(z: f64) -> f64 {
+        if z >= 0.0 {
+            1.0 / (1.0 + (-z).exp())
+        } else {
+            let e = z.exp();
+            e / (1.0 + e)
+        }
+    }
+
+    /// softplus(z) = log(1 + eᶻ), stable for any z.
+    pub fn softplus(z: f64) -> f64 {
+        z.max(0.0) + (-z.abs()).exp().ln_1p()
+    }
+}

@@ -191,17 +191,6 @@ impl ClosedForm {
     }
 }
 
-/// σ(z), stable for any z.
-pub fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
-
-/// log(1 + eᶻ), stable for any z.
-pub fn softplus(z: f64) -> f64 {
-    z.max(0.0) + (-z.abs()).exp().ln_1p()
-}
+/// The policy's scalar σ(z) and softplus(z), re-exported from the GLM crate (their one
+/// home, shared with the random-walk models).
+pub use denovo_glm::scalar::{sigmoid, softplus};

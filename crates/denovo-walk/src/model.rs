@@ -10,6 +10,7 @@
 
 use crate::WalkError;
 use crate::blocks::{BlockTridiag, Factor};
+pub(crate) use denovo_glm::scalar::{sigmoid, softplus};
 
 /// One animal's trials: regressors, choices and session starts.
 #[derive(Debug, Clone, Copy)]
@@ -117,25 +118,6 @@ pub(crate) fn variances(s: &Series<'_>, h: &Hyper) -> Vec<f64> {
         }
     }
     v
-}
-
-/// ln(1 + eᶻ) without overflow.
-pub(crate) fn softplus(z: f64) -> f64 {
-    if z > 0.0 {
-        z + (-z).exp().ln_1p()
-    } else {
-        z.exp().ln_1p()
-    }
-}
-
-/// σ(z) = 1 / (1 + e⁻ᶻ).
-pub(crate) fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
 }
 
 /// The negative log posterior (up to its constant), its gradient and Hessian at `w`

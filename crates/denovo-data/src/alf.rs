@@ -459,11 +459,24 @@ fn read_session(found: &Found, options: &AlfOptionsOwned) -> Result<Outcome, Loa
                     message: format!("column `{field}` is not numeric"),
                 });
             }
-            let present: BTreeSet<&str> = files
-                .iter()
-                .filter(|f| f.collection == collection)
+            // Datasets readable under the pin, and the later revisions that hold this one.
+            let readable =
+                |f: &&DatasetFile| pin.is_none_or(|p| f.revision.as_deref().unwrap_or("") <= p);
+            let in_collection = files.iter().filter(|f| f.collection == collection);
+            let present: BTreeSet<&str> = (in_collection.clone().filter(readable))
                 .map(|f| f.attribute.as_str())
                 .collect();
+            let later: BTreeSet<String> = in_collection
+                .filter(|f| f.attribute == *field && !readable(f))
+                .filter_map(|f| f.revision.as_ref().map(|r| format!("#{r}#")))
+                .collect();
+            if let (Some(p), false) = (pin, later.is_empty()) {
+                return Ok(Outcome::Skip(format!(
+                    "dataset `{field}` in {collection}/ exists only in revisions after the \
+                     pinned {p}: {}",
+                    later.into_iter().collect::<Vec<_>>().join(", ")
+                )));
+            }
             return Ok(Outcome::Skip(format!(
                 "missing dataset `{field}` in {collection}/ (neither _ibl_trials.{field}.npy nor a \
                  `{field}` column of _ibl_trials.table.pqt{}; found: {})",
@@ -652,7 +665,8 @@ pub(crate) fn read(root: &Path, options: AlfOptions<'_>) -> Result<Dataset, Load
         });
     }
     let mut options = AlfOptionsOwned {
-        revision: options.revision.map(str::to_string),
+        // `#2024-05-06#` as the folder is named, or `2024-05-06`.
+        revision: options.revision.map(|r| r.trim_matches('#').to_string()),
         collection: options.collection.map(str::to_string),
     };
     let (mut found, mut skipped) = discover(root, &mut options)?;

@@ -122,6 +122,18 @@ pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Dataset, LoadErro
     for warning in data.warnings() {
         log::warn!("{warning}");
     }
+    if let Some(pin) = options.revision.as_deref().map(|r| r.trim_matches('#')) {
+        let sources = data.subjects.iter().flat_map(|s| &s.sessions);
+        if !sources
+            .filter_map(|s| s.source.as_ref())
+            .any(|s| s.revision.as_deref() == Some(pin))
+        {
+            log::warn!(
+                "no session has revision {pin}: each dataset was read at the latest revision \
+                 before it, or unrevised"
+            );
+        }
+    }
     Ok(data)
 }
 
@@ -146,6 +158,16 @@ pub fn detect_format(path: &Path) -> Result<Format, LoadError> {
     let meta = std::fs::metadata(path).map_err(|e| LoadError::io(path, e))?;
     if meta.is_dir() {
         return Ok(Format::IblAlf);
+    }
+    // One dataset of an ALF session (`.npy`, `.pqt`) is not a behaviour file by itself.
+    if let Some(ext @ ("npy" | "pqt")) = path.extension().and_then(|e| e.to_str()) {
+        return Err(LoadError::Unsupported {
+            path: path.to_path_buf(),
+            message: format!(
+                "a .{ext} file is one dataset of an IBL ALF session; pass the session folder \
+                 (or any folder above it: subject, lab, the whole tree)"
+            ),
+        });
     }
     let header = util::read_header(path)?;
     let has = |name: &str| header.iter().any(|h| h == name);

@@ -38,7 +38,7 @@ fn table_error(path: &Path, message: String) -> LoadError {
 /// reader on a damaged file is caught and reported as such an error.
 pub(crate) fn read_table(path: &Path) -> Result<Table, LoadError> {
     let file = std::fs::File::open(path).map_err(|e| LoadError::io(path, e))?;
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_rows(file)));
+    let result = quietly(|| read_rows(file));
     match result {
         Ok(Ok(table)) => Ok(table),
         Ok(Err(e)) => Err(table_error(
@@ -52,6 +52,30 @@ pub(crate) fn read_table(path: &Path) -> Result<Table, LoadError> {
     }
 }
 
+thread_local! {
+    /// Set while this thread runs the parquet reader under [`quietly`].
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, turning a panic into `Err` without the default panic message on stderr (the
+/// caller reports it as an error naming the file). The process's panic hook is wrapped once:
+/// it stays silent only on a thread inside `quietly`, so other panics print as before.
+fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    static WRAP: std::sync::Once = std::sync::Once::new();
+    WRAP.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.with(|q| q.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(false));
+    result
+}
+
 fn read_rows(file: std::fs::File) -> parquet::errors::Result<Table> {
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let reader = SerializedFileReader::new(file)?;
@@ -63,6 +87,18 @@ fn read_rows(file: std::fs::File) -> parquet::errors::Result<Table> {
                 .dictionary_page_offset()
                 .unwrap_or(column.data_page_offset());
             let len = column.compressed_size();
+            if !matches!(
+                column.compression(),
+                Compression::UNCOMPRESSED | Compression::SNAPPY | Compression::ZSTD(_)
+            ) {
+                return Err(parquet::errors::ParquetError::General(format!(
+                    "column `{}` is compressed with {:?}; denovo reads snappy, zstd or \
+                     uncompressed tables (pandas' default is snappy: \
+                     df.to_parquet(path, compression=\"snappy\"))",
+                    column.column_path(),
+                    column.compression()
+                )));
+            }
             if start < 0 || len < 0 || (start as u64).saturating_add(len as u64) > size {
                 return Err(parquet::errors::ParquetError::General(format!(
                     "column `{}` lies outside the file (offset {start}, {len} bytes, file {size} bytes)",
@@ -162,4 +198,16 @@ pub fn write_trials_table(path: &Path, columns: &[(&str, Vec<f64>)]) -> Result<(
     group.close().map_err(pq)?;
     writer.close().map_err(pq)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{QUIET, quietly};
+
+    #[test]
+    fn quietly_turns_a_panic_into_err_and_leaves_the_thread_loud_again() {
+        assert_eq!(quietly(|| 3).ok(), Some(3));
+        assert!(quietly(|| -> u8 { panic!("damaged page") }).is_err());
+        assert!(!QUIET.with(std::cell::Cell::get));
+    }
 }

@@ -3,13 +3,15 @@
 //! Required columns: `subject`, `session`, `choice` (0 = left, 1 = right), `answer` (the
 //! correct side, 0/1). Optional: `trial` (number within the session, must increase),
 //! `reward` (any finite number; default `choice == answer`), `date` (a session's date:
-//! sessions are then keyed `<date>/<session>` and ordered by date, then session, as in
-//! the IBL formats; written for data that has dates). Every other column whose first
+//! sessions are then keyed `<date>/<session>`, a whole-number session with three digits
+//! (`2019-08-05/001` for `1` or `001`), and ordered by date, then session, as in the IBL
+//! formats; written for data that has dates). Every other column whose first
 //! value is numeric is a named input; other columns are ignored and listed in the summary.
 //! Without dates a session's key is its `session` value, unique within the subject.
 
 use crate::util::{
-    Columns, Row, SubjectBuilder, csv_error, dated_order, fmt_num, numeric_order, open_csv,
+    Columns, Row, SubjectBuilder, csv_error, dated_order, fmt_num, ibl_number, numeric_order,
+    open_csv,
 };
 use crate::{Dataset, Format, LoadError, Trial};
 use std::collections::HashMap;
@@ -91,6 +93,12 @@ pub(crate) fn read(path: &Path) -> Result<Dataset, LoadError> {
             }
             Some(c) => Some(row.field(c).to_string()),
             None => None,
+        };
+        // A dated session number is kept with three digits, as in the IBL formats (`1` and
+        // `001` are both `2019-08-05/001`), so the same data gets the same keys.
+        let session = match date {
+            Some(_) => ibl_number(&session).unwrap_or(session),
+            None => session,
         };
         let key = match &date {
             Some(d) => format!("{d}/{session}"),

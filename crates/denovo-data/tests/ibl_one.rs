@@ -198,11 +198,12 @@ fn the_latest_revision_of_every_dataset_wins() {
     let d = pinned("2024-01-01");
     assert_eq!(counts(&d), (2, 6 + 4));
     assert_eq!(d.skipped.len(), 1, "{:?}", reasons(&d));
+    // Day 3's datasets exist, but only in a later revision: the reason says so.
     assert!(
-        d.skipped[0].reason.contains("missing dataset `choice`")
+        d.skipped[0].reason.contains("dataset `choice`")
             && d.skipped[0]
                 .reason
-                .contains("at revision 2024-01-01 or before"),
+                .contains("only in revisions after the pinned 2024-01-01: #2024-05-06#"),
         "{}",
         d.skipped[0]
     );
@@ -210,6 +211,9 @@ fn the_latest_revision_of_every_dataset_wins() {
     // Pinned before every revision: only the unrevised days.
     assert_eq!(counts(&pinned("2000")), (2, 4 + 4));
     assert_eq!(counts(&pinned("2024-05-06")), (3, 16));
+    // The revision as its folder is named, `#…#`, is the same pin.
+    assert_eq!(counts(&pinned("#2024-05-06#")), (3, 16));
+    assert_eq!(counts(&pinned("#2024-01-01#")), (2, 6 + 4));
 
     // Per dataset: a revision that re-extracted only `feedbackType` (all errors) mixes
     // with the unrevised rest.
@@ -526,6 +530,20 @@ fn sessions_are_keyed_the_same_in_every_format() {
     let d = load(&csv, Format::Auto).unwrap();
     assert_eq!(keys(&d), ["m1:2019-08-05/001", "m1:2019-08-06/001"]);
     assert_eq!(d.subjects[0].sessions[0].trials.len(), 2);
+    // So is a trials CSV with dates whose sessions are written `1`.
+    let dated = dir.path().join("dated.csv");
+    std::fs::write(
+        &dated,
+        "subject,date,session,choice,answer
+m1,2019-08-05,1,1,1
+m1,2019-08-05,001,0,1
+         m1,2019-08-06,1,1,1
+",
+    )
+    .unwrap();
+    let d = load(&dated, Format::Auto).unwrap();
+    assert_eq!(keys(&d), ["m1:2019-08-05/001", "m1:2019-08-06/001"]);
+    assert_eq!(d.subjects[0].sessions[0].trials.len(), 2);
     // A session number that is not a whole number names line and column.
     std::fs::write(
         &csv,
@@ -597,4 +615,11 @@ fn every_folder_the_user_may_point_at_reads() {
     o.revision = Some("2024".into());
     let err = load_with(&csv, &o).unwrap_err().to_string();
     assert!(err.contains("t.csv") && err.contains("--revision"), "{err}");
+    // One dataset file is not the session: the error says what to pass.
+    let file = s1.join("alf/_ibl_trials.choice.npy");
+    let err = load(&file, Format::Auto).unwrap_err().to_string();
+    assert!(
+        err.contains("_ibl_trials.choice.npy") && err.contains("pass the session folder"),
+        "{err}"
+    );
 }

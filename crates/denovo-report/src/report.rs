@@ -139,7 +139,10 @@ pub fn write_report(
         figures.push(learning_figure(out, l, options.animals)?);
         figures.push(weights_figure(out, l, options.animals)?);
     }
-    figures.push(rule_figure(out, &loaded, None)?);
+    // Random walks (psytrack) have no rule to read out: no figure when every run is one.
+    if loaded.iter().any(|l| !is_walk(l)) {
+        figures.push(rule_figure(out, &loaded, None)?);
+    }
     if loaded.iter().any(|l| l.run.rule.has_history()) && options.history > 0 {
         figures.push(rule_figure(out, &loaded, Some(options.history))?);
     }
@@ -343,7 +346,9 @@ fn read_weights(path: &Path, design: &DesignMatrix) -> Result<Vec<Trajectory>, R
                     path,
                     None,
                     format!(
-                        "{} rows for {} but the data has {} trials",
+                        "{} rows for {} but the data has {} trials: the data changed since the \
+                         fit (e.g. a new ALF revision: pin the fit's with --revision) or is not \
+                         the data of this run",
                         w.len(),
                         s.subject,
                         s.n_trials()
@@ -505,10 +510,17 @@ fn learning_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure,
         title,
         caption: format!(
             "Fraction of correct choices per session: observed (black dots) and predicted by \
-             the fitted {} rule (colored line: the mean of p(correct) under the model's own \
-             weight trajectory, which is driven by the animal's actual choices and \
-             rewards). First panel: mean over animals; then up to {max_animals} animals.",
-            l.run.model()
+             the fitted {} (colored line: the mean of p(correct) under {}). First panel: mean \
+             over animals; then up to {max_animals} animals.",
+            l.run.model(),
+            if is_walk(l) {
+                "the posterior mean weights: on training sessions given all training trials, \
+                 later ones included; on held-out sessions as they were scored (one step ahead \
+                 from the trials before, or the last training weights carried forward)"
+            } else {
+                "the rule's own weight trajectory, which is driven by the animal's actual \
+                 choices and rewards"
+            }
         ),
         png,
         svg,
@@ -779,7 +791,7 @@ pub(crate) fn rule_panels(runs: &[Loaded], history: Option<usize>) -> (String, V
             }
         }
         for (i, l) in runs.iter().enumerate() {
-            if history.is_some() && !l.run.rule.has_history() {
+            if is_walk(l) || (history.is_some() && !l.run.rule.has_history()) {
                 continue;
             }
             let names = &l.design.names;
@@ -809,6 +821,11 @@ pub(crate) fn rule_panels(runs: &[Loaded], history: Option<usize>) -> (String, V
     (primary_name, panels)
 }
 
+/// A psytrack run: a random walk, whose mean Δw is 0 (no learning rule to read out).
+fn is_walk(l: &Loaded) -> bool {
+    l.run.rule.kind() == denovo_study::ModelKind::Psytrack
+}
+
 fn rule_figure(out: &Path, runs: &[Loaded], history: Option<usize>) -> Result<Figure, ReportError> {
     let (primary_name, panels) = rule_panels(runs, history);
     let grid = RuleGrid::of(runs);
@@ -821,7 +838,8 @@ fn rule_figure(out: &Path, runs: &[Loaded], history: Option<usize>) -> Result<Fi
                  weight after a trial, against that trial's {primary_name} input, for correct \
                  (solid) and error (dashed) trials, at {} of w_{primary_name} (the \
                  other weights at 0, the bias input 1). One colour per run; parametric rules \
-                 are evaluated in closed form, neural rules from a fresh state.",
+                 are evaluated in closed form, neural rules from a fresh state; psytrack runs \
+                 (random walks, mean Δw 0) have no rule and are not drawn.",
                 if grid.stimuli.is_some() {
                     "the values −2, −1, 0, 1, 2".to_string()
                 } else {

@@ -606,10 +606,12 @@ where
     for warning in spec.warnings() {
         progress.warning(&warning);
     }
-    if spec.split.holdout_sessions > 0.0
-        && (subjects.iter().zip(&train_end)).all(|(s, &end)| end == s.n_trials())
-    {
-        progress.warning("no session was held out (every animal has a single session)");
+    if spec.split.holdout_sessions > 0.0 {
+        let names: Vec<&str> = subjects.iter().map(|s| s.subject.as_str()).collect();
+        let n: Vec<usize> = subjects.iter().map(|s| s.n_trials()).collect();
+        if let Some(w) = crate::score::single_session_warning(&names, &train_end, &n) {
+            progress.warning(&w);
+        }
     }
     let mut minibatch_warned = false;
 

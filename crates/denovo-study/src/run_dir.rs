@@ -167,6 +167,24 @@ impl Run {
     pub fn mean_w0(&self) -> Vec<f64> {
         self.summary.mean_w0()
     }
+    /// Checks that the run holds a learning rule, which `what` (e.g. `denovo rule`) reads
+    /// out or runs. Errors: [`StudyError::RunDir`] for a psytrack run, a random walk whose
+    /// mean step Δw is 0 on every trial (its weights and their posterior SDs are in
+    /// `weights.csv`).
+    pub fn require_learning_rule(&self, what: &str) -> Result<(), StudyError> {
+        match self.rule.kind() {
+            ModelKind::Psytrack => Err(StudyError::run_dir(
+                &self.dir,
+                format!(
+                    "{what} needs a learning rule; a psytrack run is a random walk (w_t = \
+                     w_t−1 + noise: its mean Δw is 0 whatever happened on the trial), so it has \
+                     no rule to read out, simulate or recover. Its weights, with their posterior \
+                     SDs, are in weights.csv; `denovo report` draws them"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Writes `weights.csv`: subject; session (its unique key, `<date>/<number>` such as

@@ -513,14 +513,17 @@ impl FitSpec {
     }
 
     /// Settings that the model does not use (they are ignored): `hidden` and `gamma_init`
-    /// off dnn/rnn, `gru_hidden` off rnn, `init_alpha` off the parametric rules, when they
-    /// differ from their defaults. [`fit_with`](crate::fit_with) reports each through
+    /// off dnn/rnn, `gru_hidden` off rnn, `init_alpha` off the parametric rules, the
+    /// walk's settings off psytrack and the training settings on psytrack, when they differ
+    /// from their defaults. [`fit_with`](crate::fit_with) reports each through
     /// [`Progress::warning`](crate::Progress::warning).
     pub fn warnings(&self) -> Vec<String> {
         let m = &self.model;
         let kind = m.model;
         let neural = kind.is_neural();
         let rnn = kind == crate::ModelKind::Rnn;
+        let walk = kind == crate::ModelKind::Psytrack;
+        let t = &self.training;
         [
             (
                 "--hidden",
@@ -547,12 +550,23 @@ impl FitSpec {
                 "the parametric rules",
             ),
             (
-                "--sigma-init, --sigma-day and --scoring",
-                m.sigma_init != crate::model::default_sigma_init()
-                    || m.sigma_day
-                    || m.scoring != crate::walk::Scoring::default(),
-                kind == crate::ModelKind::Psytrack,
+                "--sigma-init",
+                m.sigma_init != crate::model::default_sigma_init(),
+                walk,
                 "psytrack",
+            ),
+            ("--sigma-day", m.sigma_day, walk, "psytrack"),
+            (
+                "--scoring",
+                m.scoring != crate::walk::Scoring::default(),
+                walk,
+                "psytrack",
+            ),
+            (
+                "--epochs, --lr and --lbfgs",
+                t.epochs.is_some() || t.lr.is_some() || t.lbfgs.is_some(),
+                !walk,
+                "the learning rules (psytrack's σ comes from the evidence, by BFGS)",
             ),
         ]
         .into_iter()

@@ -27,24 +27,27 @@ pub struct TwinStudy {
 }
 
 /// Simulates `animals` twins of `run` (from its mean w0) under each of `protocols`, the
-/// i-th with seed `seed + i`; with `observed`, first scores those animals by the first
-/// protocol's criterion; with `out`, writes each protocol's virtual behaviour to
+/// i-th with seed `seed + i`; with `observed` (a behaviour file or ALF tree, read with the
+/// given load options: format, ALF revision and collection), first scores those animals by
+/// the first protocol's criterion; with `out`, writes each protocol's virtual behaviour to
 /// `out/twin_<protocol>.csv`.
 ///
 /// Errors: [`StudyError::Data`] (the observed data), [`StudyError::Format`] naming the
 /// observed data when it lacks contrast inputs, [`StudyError::RunDir`] when a protocol
-/// cannot be simulated with the run's rule, [`StudyError::Io`] writing `out`.
+/// cannot be simulated with the run's rule or the run has no learning rule (psytrack),
+/// [`StudyError::Io`] writing `out`.
 pub fn twin_study(
     run: &Run,
     protocols: Vec<Protocol>,
     animals: usize,
     seed: u64,
-    observed: Option<&Path>,
+    observed: Option<(&Path, &denovo_data::LoadOptions)>,
     out: Option<&Path>,
 ) -> Result<TwinStudy, StudyError> {
+    run.require_learning_rule("denovo twin")?;
     let mut groups = Vec::new();
-    if let (Some(path), Some(first)) = (observed, protocols.first()) {
-        let data = denovo_data::load(path, Format::Auto)?;
+    if let (Some((path, options)), Some(first)) = (observed, protocols.first()) {
+        let data = denovo_data::load_with(path, options)?;
         let label = format!("observed ({})", path.display());
         groups.push(
             Distribution::observed(&label, &data, first)

@@ -344,8 +344,10 @@ pub(crate) fn fit_walk(
     let train = score(&train_parts);
     let heldout_sessions =
         (spec.split.holdout_sessions > 0.0 && !held_parts.is_empty()).then(|| score(&held_parts));
-    if spec.split.holdout_sessions > 0.0 && held_parts.is_empty() {
-        progress.warning("no session was held out (every animal has a single session)");
+    let n: Vec<usize> = subjects.iter().map(|s| s.n_trials()).collect();
+    let single = crate::score::single_session_warning(&names, &train_end, &n);
+    if let Some(w) = single.filter(|_| spec.split.holdout_sessions > 0.0) {
+        progress.warning(&w);
     }
     let parameters = WalkParameters {
         sigma: hyper.sigma.clone(),

@@ -557,6 +557,34 @@ fn settings_without_effect_are_warned_about() {
         run(&spec),
         ["no session was held out (every animal has a single session)"]
     );
+
+    // One animal of four with a single session: it is named, has no held-out score (its
+    // LL per trial would be 0/0), and the run reads back.
+    let mut mixed = denovo_data::load(&data, Format::Auto).unwrap();
+    let first = &mut mixed.subjects[0];
+    let trials: Vec<_> = first.sessions.drain(1..).flat_map(|s| s.trials).collect();
+    first.sessions[0].trials.extend(trials);
+    let single = first.name.clone();
+    spec.data = dir.path().join("mixed.csv");
+    denovo_data::save(&mixed, &spec.data, Format::TrialsCsv).unwrap();
+    assert_eq!(
+        run(&spec),
+        [format!(
+            "no session was held out for 1 of 4 animals, which have a single session (left \
+             out of the held-out-session scores): {single}"
+        )]
+    );
+    let result = fit(&spec).unwrap();
+    let held = result.summary.heldout_sessions.as_ref().unwrap();
+    assert_eq!(held.per_animal.len(), 3);
+    assert!(
+        held.per_animal
+            .iter()
+            .all(|a| a.subject != single && a.trials > 0)
+    );
+    let run_dir = dir.path().join("runs/mixed");
+    RunDir::save(&run_dir, &result, false).unwrap();
+    assert_eq!(RunDir::load(&run_dir).unwrap().summary, result.summary);
 }
 
 /// The paper's grid metric: a rule against itself is 0; REINFORCE against REINFORCE with

@@ -120,4 +120,30 @@ fn psytrack_on_held_out_animals_of_a_cohort() {
             .iter()
             .all(|a| a.sd.as_ref().unwrap().len() == a.w.len())
     );
+
+    // A random walk has no rule: reading it out, twins and recovery refuse, and say why.
+    let run_dir = dir.path().join("psy");
+    RunDir::save(&run_dir, &result, false).unwrap();
+    let run = RunDir::load(&run_dir).unwrap();
+    let err = run.require_learning_rule("denovo rule").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("denovo rule needs a learning rule"),
+        "{err}"
+    );
+    let protocol = denovo_sim::Protocol::from_file(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../datasets/protocols/ibl_training.toml"),
+    )
+    .unwrap();
+    let err = denovo_study::twin_study(&run, vec![protocol], 2, 0, None, None).unwrap_err();
+    assert!(err.to_string().contains("random walk"), "{err}");
+    let truth = data.with_extension("truth.json");
+    let input = denovo_study::recovery::RecoverInput::new(&truth, &run_dir);
+    let err = denovo_study::recovery::recover(&input).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("denovo recover needs a learning rule"),
+        "{err}"
+    );
 }

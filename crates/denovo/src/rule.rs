@@ -30,6 +30,7 @@ pub struct RuleArgs {
 /// Runs `denovo rule`.
 pub fn run(args: &RuleArgs) -> anyhow::Result<()> {
     let run = RunDir::load(&args.run)?;
+    run.require_learning_rule("denovo rule")?;
     if args.history > 0 && !run.rule.has_history() {
         eprintln!(
             "note: --history is ignored for {} (the rule has no memory)",

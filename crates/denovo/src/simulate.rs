@@ -135,50 +135,41 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     if format == Format::Auto {
         anyhow::bail!("--format auto cannot be written; choose trials-csv, ibl-csv or ibl-alf");
     }
-    if let Some(protocol) = &args.protocol {
+    let (said, sidecar, what) = if let Some(protocol) = &args.protocol {
         let p = denovo_sim::Protocol::from_file(protocol)?;
         let (data, outcomes) =
             denovo_study::simulate_rule_under(&spec, &p, config.animals, args.seed, &args.w0_mean)?;
         let sidecar = denovo_sim::write_protocol_cohort(
             &data, &outcomes, &spec, protocol, &args.out, format,
         )?;
-        let trained = outcomes
-            .iter()
-            .filter(|o| o.trials_to_trained.is_some())
-            .count();
-        println!(
-            "simulated {} animals by {} under {}: {trained} reached the trained criterion; accuracy {:.4}",
+        let trained = outcomes.iter().filter(|o| o.trials_to_trained.is_some());
+        let said = format!(
+            "{} animals by {} under {}: {} reached the trained criterion; accuracy {:.4}",
             config.animals,
             spec.kind.name(),
             protocol.display(),
+            trained.count(),
             data.accuracy()
         );
-        println!("wrote {} ({})", args.out.display(), format.name());
-        println!(
-            "wrote {} (true rule and trials to criterion)",
-            sidecar.display()
+        (said, sidecar, "true rule and trials to criterion")
+    } else {
+        let cohort = denovo_sim::simulate(&spec, &config)?;
+        let sidecar = denovo_sim::write_cohort(&cohort, &args.out, format)?;
+        let rule = &cohort.truth.rule;
+        let beta = (!rule.beta.is_empty()).then(|| format!(", β = {:?}", rule.beta));
+        let said = format!(
+            "{} animals × {} trials by {} (α = {:?}{}): accuracy {:.4}",
+            config.animals,
+            config.trials,
+            spec.kind.name(),
+            rule.alpha,
+            beta.unwrap_or_default(),
+            cohort.dataset.accuracy()
         );
-        return Ok(());
-    }
-    let cohort = denovo_sim::simulate(&spec, &config)?;
-    let sidecar = denovo_sim::write_cohort(&cohort, &args.out, format)?;
-    println!(
-        "simulated {} animals × {} trials by {} (α = {:?}{}): accuracy {:.4}",
-        config.animals,
-        config.trials,
-        spec.kind.name(),
-        cohort.truth.rule.alpha,
-        if cohort.truth.rule.beta.is_empty() {
-            String::new()
-        } else {
-            format!(", β = {:?}", cohort.truth.rule.beta)
-        },
-        cohort.dataset.accuracy()
-    );
+        (said, sidecar, "true rule and weight trajectories")
+    };
+    println!("simulated {said}");
     println!("wrote {} ({})", args.out.display(), format.name());
-    println!(
-        "wrote {} (true rule and weight trajectories)",
-        sidecar.display()
-    );
+    println!("wrote {} ({what})", sidecar.display());
     Ok(())
 }

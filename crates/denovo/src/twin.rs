@@ -41,6 +41,8 @@ pub struct TwinArgs {
     /// Behaviour of real (or simulated) animals to score by the same criterion.
     #[arg(long)]
     pub observed: Option<PathBuf>,
+    #[command(flatten)]
+    pub alf: crate::AlfArgs,
     /// Write the virtual animals' behaviour and the figure (twin.png/svg) here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -56,7 +58,9 @@ pub fn run(args: &TwinArgs) -> anyhow::Result<()> {
     if let Some(p) = &args.compare {
         protocols.push(Protocol::from_file(p)?);
     }
-    let (observed, out) = (args.observed.as_deref(), args.out.as_deref());
+    let options = args.alf.options(denovo_data::Format::Auto);
+    let observed = args.observed.as_deref().map(|p| (p, &options));
+    let out = args.out.as_deref();
     let study = twin_study(&run, protocols, args.animals, args.seed, observed, out)?;
     if let Some(out) = out {
         denovo_report::twin_figure(&study.groups, out)?;

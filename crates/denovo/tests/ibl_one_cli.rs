@@ -253,6 +253,18 @@ fn inspect_and_fit_a_tree_that_mixes_every_situation() {
     .unwrap();
     assert_eq!(pinned["sessions"], 5);
     assert_eq!(pinned["trials"], 30 + 20 + 20 + 30 + 24);
+    // The pin as its folder is named; a pin that no session has is said on stderr.
+    let hashed = ok(&["inspect", s(&lab), "--revision", "#2024-01-01#", "--json"]);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&hashed.stdout).unwrap(),
+        pinned
+    );
+    let none = ok(&["inspect", s(&lab), "--revision", "2099-01-01"]);
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("no session has revision 2099-01-01"),
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
     let task: serde_json::Value = serde_json::from_slice(
         &ok(&["inspect", s(&lab), "--collection", "task_00", "--json"]).stdout,
     )

@@ -438,6 +438,7 @@ pub fn recover(input: &RecoverInput) -> Result<RecoveryReport, RecoverError> {
     // Truth::read validated the rule against the regressors.
     let rule = truth.rule.clone();
     let run = RunDir::load(&input.run)?;
+    run.require_learning_rule("denovo recover")?;
     if run.regressors() != truth.regressors.as_slice() {
         return Err(RecoverError::Regressors {
             truth: truth.regressors.clone(),

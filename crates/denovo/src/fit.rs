@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
   denovo fit ../shared/data/rat_W053.csv --model reinforce --holdout-sessions 0.2 --out runs/rat_reinforce
   denovo fit cohort.csv --model reinforce-baseline --folds 5 --out runs/cv
   denovo fit ibl_processed.csv --model qlearning --first-trials 10000 --fit-w0 --out runs/q
+  denovo fit ONE_cache/cortexlab/Subjects --revision 2024-05-06 --model dnn --folds 5 --out runs/ibl
+  denovo fit ../shared/data/rat_W053.csv --model psytrack --holdout-sessions 0.2 --out runs/rat_psy
 
 Writes RUN_DIR/summary.json (parameters, log-likelihood per trial on the training trials,
 the held-out sessions and the held-out animals, per animal), RUN_DIR/model.mpk (the fitted

@@ -4,9 +4,8 @@
 //! fit on `Autodiff<Wgpu>` lowers the loss.
 //!
 //! Needs a Vulkan/Metal/DX12 adapter: a GPU, or Mesa's lavapipe on a CPU
-//! (`apt-get install mesa-vulkan-drivers`). CI only compiles it
-//! (`cargo check -p denovo-nn --features wgpu --tests`); run it with
-//! `cargo test -p denovo-nn --features wgpu --test wgpu`.
+//! (`apt-get install mesa-vulkan-drivers`). CI runs it on lavapipe (`.ci/run`); run it
+//! with `cargo test -p denovo-nn --features wgpu --test wgpu`.
 #![cfg(feature = "wgpu")]
 
 use burn::backend::{Autodiff, NdArray, Wgpu};

@@ -543,7 +543,10 @@ impl FitSpec {
             (
                 "--init-alpha",
                 m.init_alpha != crate::model::default_init_alpha(),
-                matches!(kind, crate::ModelKind::Parametric(_)),
+                matches!(
+                    kind,
+                    crate::ModelKind::Parametric(_) | crate::ModelKind::Noisy(_)
+                ),
                 "the parametric rules",
             ),
             (
@@ -551,8 +554,8 @@ impl FitSpec {
                 m.sigma_init != crate::model::default_sigma_init()
                     || m.sigma_day
                     || m.scoring != crate::walk::Scoring::default(),
-                kind == crate::ModelKind::Psytrack,
-                "psytrack",
+                kind.is_walk(),
+                "psytrack and the rules with noise",
             ),
         ]
         .into_iter()
@@ -579,13 +582,19 @@ impl FitSpec {
     /// One line saying how the model will be trained: epochs, learning rate and early
     /// stopping (what `denovo fit` prints before fitting).
     pub fn training_line(&self) -> String {
-        if self.model.model == crate::ModelKind::Psytrack {
+        if self.model.model.is_walk() {
             return format!(
-                "psytrack: σ{} by the Laplace evidence (BFGS in ln σ), σ_init {}, held-out sessions scored {}",
+                "{}: σ{}{} by the Laplace evidence (BFGS), σ_init {}, held-out sessions scored {}",
+                self.model.model,
                 if self.model.sigma_day {
                     " and σ_day"
                 } else {
                     ""
+                },
+                if self.model.model == crate::ModelKind::Psytrack {
+                    ""
+                } else {
+                    ", the rule's parameters"
                 },
                 self.model.sigma_init,
                 self.model.scoring

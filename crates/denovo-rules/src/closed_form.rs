@@ -78,7 +78,11 @@ impl ClosedForm {
     /// The same rule with the stored parameters `values` (`[P]`, as [`ClosedForm::values`]
     /// orders them); α, β and τ follow. Panics if `values` has not P entries.
     pub fn with_values(&self, values: &[f64]) -> ClosedForm {
-        assert_eq!(values.len(), self.n_params(), "closed form: parameter count");
+        assert_eq!(
+            values.len(),
+            self.n_params(),
+            "closed form: parameter count"
+        );
         let mut out = self.clone();
         let mut at = 0;
         for p in &mut out.params {

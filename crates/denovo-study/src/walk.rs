@@ -93,9 +93,7 @@ impl WalkParameters {
             scoring: spec.scoring,
             log_evidence: None,
             rule: match spec.model {
-                crate::ModelKind::Noisy(kind) => {
-                    Some(RuleSpec::initial(kind, k, spec.init_alpha))
-                }
+                crate::ModelKind::Noisy(kind) => Some(RuleSpec::initial(kind, k, spec.init_alpha)),
                 _ => None,
             },
         }
@@ -103,9 +101,9 @@ impl WalkParameters {
 
     /// Which model: psytrack, or the rule with noise.
     pub fn kind(&self) -> crate::ModelKind {
-        self.rule
-            .as_ref()
-            .map_or(crate::ModelKind::Psytrack, |r| crate::ModelKind::Noisy(r.kind))
+        self.rule.as_ref().map_or(crate::ModelKind::Psytrack, |r| {
+            crate::ModelKind::Noisy(r.kind)
+        })
     }
 
     /// The rule as the walk's drift (`None` for psytrack). Errors: [`StudyError::Walk`].

@@ -85,9 +85,15 @@ fn reinforce_with_noise_recovers_the_rule_and_beats_both_parts() {
     let run = RunDir::load(dir.path().join("run")).unwrap();
     assert_eq!(run.summary, noisy.summary);
     assert_eq!(run.rule.kind(), ModelKind::Noisy(RuleKind::Reinforce));
-    assert!(noisy.weights.iter().all(|a| a.sd.as_ref().unwrap().len() == a.w.len()));
+    assert!(
+        noisy
+            .weights
+            .iter()
+            .all(|a| a.sd.as_ref().unwrap().len() == a.w.len())
+    );
     let loaded = denovo_data::load(&data, denovo_data::Format::Auto).unwrap();
-    let score = denovo_study::evaluate(&run.rule, run.regressors(), &run.mean_w0(), &loaded).unwrap();
+    let score =
+        denovo_study::evaluate(&run.rule, run.regressors(), &run.mean_w0(), &loaded).unwrap();
     assert_eq!(score.trials, 32_000);
     assert!(score.ll_per_trial > 0.5f64.ln(), "{}", score.ll_per_trial);
 }
@@ -119,8 +125,15 @@ fn every_rule_with_noise_fits_and_names_parse() {
         spec.split.folds = 2;
         let s = fit(&spec).unwrap().summary;
         assert_eq!(s.model, kind.name());
-        for score in [&s.train, s.heldout_sessions.as_ref().unwrap(), s.heldout_animals.as_ref().unwrap()] {
-            assert!(score.ll_per_trial.is_finite() && score.ll_per_trial < 0.0, "{kind}");
+        for score in [
+            &s.train,
+            s.heldout_sessions.as_ref().unwrap(),
+            s.heldout_animals.as_ref().unwrap(),
+        ] {
+            assert!(
+                score.ll_per_trial.is_finite() && score.ll_per_trial < 0.0,
+                "{kind}"
+            );
         }
         assert_eq!(s.fold_parameters.len(), 2);
     }

@@ -102,8 +102,7 @@ impl RuleDrift {
     pub fn new(spec: &RuleSpec) -> Result<Self, WalkError> {
         if spec.kind == RuleKind::ReinforceStreak {
             return Err(WalkError::Hyper(
-                "reinforce-streak has no form with noise (its streak count is not a weight)"
-                    .into(),
+                "reinforce-streak has no form with noise (its streak count is not a weight)".into(),
             ));
         }
         if spec.alpha.is_empty() {
@@ -155,7 +154,11 @@ impl RuleDrift {
     /// The weights w = M s of a state `s` (`[S]`), `[K]`.
     pub fn weights(&self, s: &[f64]) -> Vec<f64> {
         (0..self.k)
-            .map(|i| (0..self.dim).map(|j| self.readout[i * self.dim + j] * s[j]).sum())
+            .map(|i| {
+                (0..self.dim)
+                    .map(|j| self.readout[i * self.dim + j] * s[j])
+                    .sum()
+            })
             .collect()
     }
 
@@ -261,7 +264,14 @@ fn objective(
         if t == 0 {
             r.copy_from_slice(st);
         } else {
-            drift.step(tr, t - 1, &s[(t - 1) * d..t * d], &mut next, &mut jac, &mut dth);
+            drift.step(
+                tr,
+                t - 1,
+                &s[(t - 1) * d..t * d],
+                &mut next,
+                &mut jac,
+                &mut dth,
+            );
             for j in 0..d {
                 r[j] = st[j] - next[j];
             }
@@ -287,8 +297,9 @@ fn objective(
                 let prev = &mut hess.diag[(t - 1) * dd..t * dd];
                 for a in 0..d {
                     for b in 0..d {
-                        prev[a * d + b] +=
-                            (0..d).map(|j| jac[j * d + a] * jac[j * d + b] / vt[j]).sum::<f64>();
+                        prev[a * d + b] += (0..d)
+                            .map(|j| jac[j * d + a] * jac[j * d + b] / vt[j])
+                            .sum::<f64>();
                     }
                 }
                 let up = &mut hess.upper[(t - 1) * dd..t * dd];
@@ -413,7 +424,10 @@ pub fn optimise_rule(
     };
     let mut th: Vec<f64> = start.sigma.iter().map(|s| s.ln()).collect();
     if free.day {
-        let day = start.sigma_day.clone().unwrap_or_else(|| start.sigma.clone());
+        let day = start
+            .sigma_day
+            .clone()
+            .unwrap_or_else(|| start.sigma.clone());
         th.extend(day.iter().map(|s| s.ln()));
     }
     th.extend(drift.values());
@@ -494,7 +508,11 @@ pub fn filter_rule(
         sd: Vec::with_capacity(n * k),
         last: Gaussian::prior(d, hyper.sigma_init),
     };
-    let (mut next, mut jac, mut dth) = (vec![0.0; d], vec![0.0; d * d], vec![0.0; d * drift.form.n_params()]);
+    let (mut next, mut jac, mut dth) = (
+        vec![0.0; d],
+        vec![0.0; d * d],
+        vec![0.0; d * drift.form.n_params()],
+    );
     let (mut xt, mut px, mut jp) = (vec![0.0; d], vec![0.0; d], vec![0.0; d * d]);
     for t in first..n {
         if t > 0 {
@@ -561,7 +579,11 @@ pub fn mean_path(
         return Err(WalkError::Data(format!("a state of {} for {d}", s.len())));
     }
     let mut st = s.to_vec();
-    let (mut next, mut jac, mut dth) = (vec![0.0; d], vec![0.0; d * d], vec![0.0; d * drift.form.n_params()]);
+    let (mut next, mut jac, mut dth) = (
+        vec![0.0; d],
+        vec![0.0; d * d],
+        vec![0.0; d * drift.form.n_params()],
+    );
     let mut p = Vec::with_capacity(n);
     let mut w = Vec::with_capacity(n * k);
     for t in 1..n {
@@ -574,7 +596,9 @@ pub fn mean_path(
             .map(|(a, b)| a * b)
             .sum();
         if !z.is_finite() {
-            return Err(WalkError::NonFinite(format!("the rule's weights at trial {t}")));
+            return Err(WalkError::NonFinite(format!(
+                "the rule's weights at trial {t}"
+            )));
         }
         p.push(sigmoid(z).clamp(1e-15, 1.0 - 1e-15));
         w.extend(wt);
@@ -600,7 +624,9 @@ mod tests {
         // A small LCG: the test needs no statistics, only varied inputs.
         let mut state = 12345u64;
         let mut u = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (state >> 11) as f64 / (1u64 << 53) as f64
         };
         let mut t = Toy {
@@ -747,7 +773,9 @@ mod tests {
             walk.log_evidence
         );
         let p_rule = filter_rule(&tr, &drift, &h, &Start::Prior).unwrap().p_right;
-        let p_walk = crate::filter(&tr.series, &h, &Start::Prior).unwrap().p_right;
+        let p_walk = crate::filter(&tr.series, &h, &Start::Prior)
+            .unwrap()
+            .p_right;
         for (a, b) in p_rule.iter().zip(&p_walk) {
             assert!((a - b).abs() < 1e-12);
         }

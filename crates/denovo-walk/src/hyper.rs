@@ -117,9 +117,18 @@ pub fn optimise(
         max_iterations: options.max_iterations,
         what: "σ",
     };
-    let out = maximise(pack(start, free), settings, |th, warm: Option<&Vec<MapFit>>| {
-        evidence(series, &unpack(th, start, k, free), free, warm.map(Vec::as_slice))
-    })?;
+    let out = maximise(
+        pack(start, free),
+        settings,
+        |th, warm: Option<&Vec<MapFit>>| {
+            evidence(
+                series,
+                &unpack(th, start, k, free),
+                free,
+                warm.map(Vec::as_slice),
+            )
+        },
+    )?;
     Ok(WalkFit {
         hyper: unpack(&out.theta, start, k, free),
         maps: out.state,

@@ -5,7 +5,7 @@
 //! with tensors; tests keep the two equal (values and gradients). The modules remain the
 //! reference and the only path for custom rules.
 
-use crate::RuleKind;
+use crate::{RuleKind, RuleSpec};
 use burn::module::ParamId;
 
 /// One parameter tensor of a rule, flattened: its id (to register a gradient), its shape's
@@ -39,6 +39,78 @@ pub struct ClosedForm {
 }
 
 impl ClosedForm {
+    /// The closed form of a parametric rule given as plain numbers (fresh parameter ids;
+    /// `spec` should be [`RuleSpec::validated`]): log α, then β (REINFORCE with baseline)
+    /// or log τ (Q-learning).
+    pub fn from_spec(spec: &RuleSpec) -> ClosedForm {
+        let mut params = vec![ClosedFormParam {
+            id: ParamId::new(),
+            values: spec.alpha.iter().map(|a| a.ln()).collect(),
+        }];
+        if spec.kind == RuleKind::ReinforceBaseline {
+            params.push(ClosedFormParam {
+                id: ParamId::new(),
+                values: spec.beta.clone(),
+            });
+        }
+        let tau = spec.inverse_temperature.unwrap_or(1.0);
+        if spec.kind == RuleKind::Qlearning {
+            params.push(ClosedFormParam {
+                id: ParamId::new(),
+                values: vec![tau.ln()],
+            });
+        }
+        ClosedForm {
+            kind: spec.kind,
+            alpha: spec.alpha.clone(),
+            beta: spec.beta.clone(),
+            tau,
+            streak_cap: spec.streak_cap.unwrap_or(0),
+            params,
+        }
+    }
+
+    /// The stored parameters flattened, `[P]`, in the order of [`ClosedForm::params`].
+    pub fn values(&self) -> Vec<f64> {
+        self.params.iter().flat_map(|p| p.values.clone()).collect()
+    }
+
+    /// The same rule with the stored parameters `values` (`[P]`, as [`ClosedForm::values`]
+    /// orders them); α, β and τ follow. Panics if `values` has not P entries.
+    pub fn with_values(&self, values: &[f64]) -> ClosedForm {
+        assert_eq!(
+            values.len(),
+            self.n_params(),
+            "closed form: parameter count"
+        );
+        let mut out = self.clone();
+        let mut at = 0;
+        for p in &mut out.params {
+            let n = p.values.len();
+            p.values.copy_from_slice(&values[at..at + n]);
+            at += n;
+        }
+        let k = out.alpha.len();
+        out.alpha = values[..k].iter().map(|v| v.exp()).collect();
+        match out.kind {
+            RuleKind::ReinforceBaseline => out.beta = values[k..2 * k].to_vec(),
+            RuleKind::Qlearning => out.tau = values[k].exp(),
+            _ => {}
+        }
+        out
+    }
+
+    /// The parameters as a [`RuleSpec`].
+    pub fn spec(&self) -> RuleSpec {
+        RuleSpec {
+            kind: self.kind,
+            alpha: self.alpha.clone(),
+            beta: self.beta.clone(),
+            inverse_temperature: (self.kind == RuleKind::Qlearning).then_some(self.tau),
+            streak_cap: (self.kind == RuleKind::ReinforceStreak).then_some(self.streak_cap),
+        }
+    }
+
     /// Number of scalar parameters P (columns of the parameter Jacobians).
     pub fn n_params(&self) -> usize {
         self.params.iter().map(|p| p.values.len()).sum()

@@ -53,9 +53,10 @@ pub enum StudyError {
         /// What the data lacks.
         source: Box<denovo_data::LoadError>,
     },
-    /// A model name that is not one of [`ModelKind::ALL`](crate::ModelKind::ALL).
+    /// A model name that is not one of [`ModelKind::ALL`](crate::ModelKind::ALL),
+    /// `reinforce-streak`, `psytrack` or a rule with noise ([`ModelKind::NOISY`](crate::ModelKind::NOISY)).
     #[error(
-        "unknown model `{0}` (expected reinforce, reinforce-baseline, rewardmax, predictmax, qlearning, reinforce-streak, dnn or rnn)"
+        "unknown model `{0}` (expected reinforce, reinforce-baseline, rewardmax, predictmax, qlearning, reinforce-streak, dnn, rnn, psytrack, or a rule with noise: reinforce-noise, reinforce-baseline-noise, rewardmax-noise, predictmax-noise, qlearning-noise)"
     )]
     UnknownModel(String),
     /// The Adam epochs hit a non-finite loss (or a checkpoint could not be stored).

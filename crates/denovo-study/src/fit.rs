@@ -287,7 +287,7 @@ pub fn fit_with(
         burn::tensor::get_device_settings::<burn::backend::NdArray<f32>>(&cpu);
     }
     let (data, design) = options.data(spec)?;
-    if spec.model.model == crate::ModelKind::Psytrack {
+    if spec.model.model.is_walk() {
         let mut silent = ();
         let progress = options.progress.unwrap_or(&mut silent);
         return crate::walk::fit_walk(spec, &data, &design, progress);

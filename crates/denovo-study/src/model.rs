@@ -22,6 +22,11 @@ pub enum ModelKind {
     /// PsyTrack's random walk w_t = w_{t−1} + ε_t, σ by the Laplace evidence (Roy et al.
     /// 2021; [`denovo_walk`]).
     Psytrack,
+    /// A parametric rule with noise: the rule's step as the drift of the walk,
+    /// w_t = w_{t−1} + Δw_rule(t−1) + ε_t, the rule's parameters and σ by the Laplace
+    /// evidence (Ashwood et al. 2020; [`denovo_walk::optimise_rule`]). Named
+    /// `<rule>-noise`; every parametric rule but `reinforce-streak`.
+    Noisy(RuleKind),
 }
 
 impl ModelKind {
@@ -45,7 +50,30 @@ impl ModelKind {
             ModelKind::Dnn => "dnn",
             ModelKind::Rnn => "rnn",
             ModelKind::Psytrack => "psytrack",
+            ModelKind::Noisy(k) => match k {
+                RuleKind::Reinforce => "reinforce-noise",
+                RuleKind::ReinforceBaseline => "reinforce-baseline-noise",
+                RuleKind::Rewardmax => "rewardmax-noise",
+                RuleKind::Predictmax => "predictmax-noise",
+                RuleKind::Qlearning => "qlearning-noise",
+                RuleKind::ReinforceStreak => "reinforce-streak-noise",
+            },
         }
+    }
+
+    /// The rules with noise, in a stable order (every parametric rule of [`ModelKind::ALL`]).
+    pub const NOISY: [ModelKind; 5] = [
+        ModelKind::Noisy(RuleKind::Reinforce),
+        ModelKind::Noisy(RuleKind::ReinforceBaseline),
+        ModelKind::Noisy(RuleKind::Rewardmax),
+        ModelKind::Noisy(RuleKind::Predictmax),
+        ModelKind::Noisy(RuleKind::Qlearning),
+    ];
+
+    /// Whether the model is a random walk fitted by the Laplace evidence (psytrack or a
+    /// rule with noise; [`denovo_walk`]).
+    pub fn is_walk(self) -> bool {
+        matches!(self, ModelKind::Psytrack | ModelKind::Noisy(_))
     }
 
     /// Whether the model is a neural network (different training defaults).
@@ -70,6 +98,7 @@ impl std::str::FromStr for ModelKind {
                 ModelKind::Parametric(RuleKind::ReinforceStreak),
                 ModelKind::Psytrack,
             ])
+            .chain(ModelKind::NOISY)
             .find(|k| k.name() == s)
             .ok_or_else(|| StudyError::UnknownModel(s.to_string()))
     }
@@ -120,17 +149,18 @@ pub struct ModelSpec {
     /// Initial γ, the per-weight output scale of the neural rules (default 1e-3).
     #[serde(default = "default_gamma_init")]
     pub gamma_init: f64,
-    /// Starting learning rate α of every weight of a parametric rule (default 0.01).
+    /// Starting learning rate α of every weight of a parametric rule, with or without noise
+    /// (default 0.01).
     #[serde(default = "default_init_alpha")]
     pub init_alpha: f64,
-    /// psytrack: the prior SD σ_init of the first trial's weights (default 2⁴ = 16).
+    /// psytrack and the rules with noise: the prior SD σ_init of the first trial's weights (default 2⁴ = 16).
     #[serde(default = "default_sigma_init")]
     pub sigma_init: f64,
-    /// psytrack: also fit σ_day, the SD of the step into a session's first trial (default:
+    /// psytrack and the rules with noise: also fit σ_day, the SD of the step into a session's first trial (default:
     /// no σ_day, every step has SD σ).
     #[serde(default)]
     pub sigma_day: bool,
-    /// psytrack: how trials after the training data are predicted (default one step
+    /// psytrack and the rules with noise: how trials after the training data are predicted (default one step
     /// ahead; `last-weights` carries the last fitted weights forward).
     #[serde(default)]
     pub scoring: crate::walk::Scoring,
@@ -218,7 +248,7 @@ impl ModelSpec {
     pub fn architecture(&self) -> Option<serde_json::Value> {
         let inputs = ["w…", "x…", "choice", "reward", "answer", "session_start"];
         match self.model {
-            ModelKind::Parametric(_) | ModelKind::Psytrack => None,
+            ModelKind::Parametric(_) | ModelKind::Psytrack | ModelKind::Noisy(_) => None,
             ModelKind::Dnn => {
                 Some(serde_json::json!({ "dnn": self.dnn_config(), "inputs": inputs }))
             }
@@ -239,7 +269,7 @@ impl ModelSpec {
             )),
             ModelKind::Dnn => Model::Dnn(Box::new(self.dnn_config().init(n_features, device))),
             ModelKind::Rnn => Model::Rnn(Box::new(self.rnn_config().init(n_features, device))),
-            ModelKind::Psytrack => Model::Walk(crate::walk::WalkRule::new(
+            ModelKind::Psytrack | ModelKind::Noisy(_) => Model::Walk(crate::walk::WalkRule::new(
                 crate::walk::WalkParameters::start(n_features, self),
                 device,
             )),
@@ -259,7 +289,8 @@ pub enum Model<B: Backend> {
     Dnn(Box<DnnRule<B>>),
     /// The RNN rule.
     Rnn(Box<RnnRule<B>>),
-    /// PsyTrack's random walk, as the rule that carries the weights forward.
+    /// PsyTrack's random walk (the rule that carries the weights forward) or a rule with
+    /// noise (the rule).
     Walk(crate::walk::WalkRule<B>),
 }
 
@@ -274,7 +305,7 @@ impl<B: Backend> Model<B> {
             Model::Parametric(p) => ModelKind::Parametric(p.spec().kind),
             Model::Dnn(_) => ModelKind::Dnn,
             Model::Rnn(_) => ModelKind::Rnn,
-            Model::Walk(_) => ModelKind::Psytrack,
+            Model::Walk(w) => w.fitted.kind(),
         }
     }
     /// Whether the rule carries a trial history (the RNN, and `reinforce-streak` whose

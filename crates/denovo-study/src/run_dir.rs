@@ -136,7 +136,7 @@ fn model_spec(kind: ModelKind, summary: &FitSummary) -> Result<ModelSpec, String
             spec.hidden = c.head;
             spec.gamma_init = c.gamma_init;
         }
-        ModelKind::Parametric(_) | ModelKind::Psytrack => {}
+        ModelKind::Parametric(_) | ModelKind::Psytrack | ModelKind::Noisy(_) => {}
     }
     Ok(spec)
 }

@@ -522,7 +522,7 @@ impl FitSpec {
         let kind = m.model;
         let neural = kind.is_neural();
         let rnn = kind == crate::ModelKind::Rnn;
-        let walk = kind == crate::ModelKind::Psytrack;
+        let walk = kind.is_walk();
         let t = &self.training;
         [
             (
@@ -546,27 +546,30 @@ impl FitSpec {
             (
                 "--init-alpha",
                 m.init_alpha != crate::model::default_init_alpha(),
-                matches!(kind, crate::ModelKind::Parametric(_)),
+                matches!(
+                    kind,
+                    crate::ModelKind::Parametric(_) | crate::ModelKind::Noisy(_)
+                ),
                 "the parametric rules",
             ),
             (
                 "--sigma-init",
                 m.sigma_init != crate::model::default_sigma_init(),
                 walk,
-                "psytrack",
+                "psytrack and the rules with noise",
             ),
-            ("--sigma-day", m.sigma_day, walk, "psytrack"),
+            ("--sigma-day", m.sigma_day, walk, "psytrack and the rules with noise"),
             (
                 "--scoring",
                 m.scoring != crate::walk::Scoring::default(),
                 walk,
-                "psytrack",
+                "psytrack and the rules with noise",
             ),
             (
                 "--epochs, --lr and --lbfgs",
                 t.epochs.is_some() || t.lr.is_some() || t.lbfgs.is_some(),
                 !walk,
-                "the learning rules (psytrack's σ comes from the evidence, by BFGS)",
+                "the learning rules without noise (a walk's σ and rule come from the evidence, by BFGS)",
             ),
         ]
         .into_iter()
@@ -593,13 +596,19 @@ impl FitSpec {
     /// One line saying how the model will be trained: epochs, learning rate and early
     /// stopping (what `denovo fit` prints before fitting).
     pub fn training_line(&self) -> String {
-        if self.model.model == crate::ModelKind::Psytrack {
+        if self.model.model.is_walk() {
             return format!(
-                "psytrack: σ{} by the Laplace evidence (BFGS in ln σ), σ_init {}, held-out sessions scored {}",
+                "{}: σ{}{} by the Laplace evidence (BFGS), σ_init {}, held-out sessions scored {}",
+                self.model.model,
                 if self.model.sigma_day {
                     " and σ_day"
                 } else {
                     ""
+                },
+                if self.model.model == crate::ModelKind::Psytrack {
+                    ""
+                } else {
+                    ", the rule's parameters"
                 },
                 self.model.sigma_init,
                 self.model.scoring

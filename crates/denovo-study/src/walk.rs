@@ -9,6 +9,13 @@
 //! from the trials before it, with the fitted σ); held-out sessions from the posterior at
 //! the last training trial (mean and covariance) — one step ahead, or its mean carried
 //! forward; held-out animals (folds) one step ahead from the prior with the fold's σ.
+//!
+//! `--model <rule>-noise` (`reinforce-noise`, `reinforce-baseline-noise`, `rewardmax-noise`,
+//! `predictmax-noise`, `qlearning-noise`): a learning rule with noise (Ashwood et al. 2020;
+//! [`denovo_walk::optimise_rule`]) — the rule's step as the drift of the same walk, the
+//! rule's parameters and σ by the Laplace evidence; scored like psytrack (one step ahead by
+//! the filter with the drift, or "last weights": the last training trial's MAP weights
+//! moved on by the rule's own steps, without noise).
 
 use crate::fit::{AnimalWeights, FitResult, FitSummary, ReadBackend, SUMMARY_SCHEMA, SessionLabel};
 use crate::score::{AnimalSplitScore, SplitScore};
@@ -18,7 +25,8 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use denovo_data::{Dataset, DesignMatrix, SubjectDesign};
 use denovo_rules::{LearningRule, TrialBatch};
-use denovo_walk::{Free, Gaussian, Hyper, OptimiseOptions, Series, Start};
+use denovo_rules::{ParametricRule, RuleSpec, with_parametric};
+use denovo_walk::{Free, Gaussian, Hyper, MapFit, OptimiseOptions, RuleDrift, Series, Start};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -68,6 +76,10 @@ pub struct WalkParameters {
     pub scoring: Scoring,
     /// The Laplace log evidence summed over the fitted animals (nats; null before a fit).
     pub log_evidence: Option<f64>,
+    /// The learning rule of a rule with noise (`<rule>-noise`): its kind and fitted α (β,
+    /// τ); absent for psytrack. For Q-learning σ is in units of θ_R, θ_L per trial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleSpec>,
 }
 
 impl WalkParameters {
@@ -80,7 +92,23 @@ impl WalkParameters {
             sigma_day: spec.sigma_day.then_some(s),
             scoring: spec.scoring,
             log_evidence: None,
+            rule: match spec.model {
+                crate::ModelKind::Noisy(kind) => Some(RuleSpec::initial(kind, k, spec.init_alpha)),
+                _ => None,
+            },
         }
+    }
+
+    /// Which model: psytrack, or the rule with noise.
+    pub fn kind(&self) -> crate::ModelKind {
+        self.rule.as_ref().map_or(crate::ModelKind::Psytrack, |r| {
+            crate::ModelKind::Noisy(r.kind)
+        })
+    }
+
+    /// The rule as the walk's drift (`None` for psytrack). Errors: [`StudyError::Walk`].
+    pub fn drift(&self) -> Result<Option<RuleDrift>, StudyError> {
+        Ok(self.rule.as_ref().map(RuleDrift::new).transpose()?)
     }
 
     /// The walk's hyperparameters.
@@ -93,10 +121,11 @@ impl WalkParameters {
     }
 }
 
-/// The random walk as a [`LearningRule`]: its expected step is zero, so the rule carries
-/// the weights forward (Δw = 0). Read-outs of it show no learning and twins keep their
-/// initial weights; its predictions in [`fit`](crate::fit) and
-/// [`evaluate`](crate::evaluate) come from the filter, not from this rule.
+/// The random walk as a [`LearningRule`]: its expected step — zero for psytrack (the rule
+/// carries the weights forward; read-outs show no learning, twins keep their initial
+/// weights), the rule's own step for a rule with noise. Its predictions in
+/// [`fit`](crate::fit) and [`evaluate`](crate::evaluate) come from the filter, not from
+/// this rule.
 #[derive(Module, Debug)]
 pub struct WalkRule<B: Backend> {
     /// ln σ per weight (kept as a tensor so the rule is a burn module).
@@ -118,22 +147,43 @@ impl<B: Backend> WalkRule<B> {
     }
 }
 
+impl<B: Backend> WalkRule<B> {
+    fn parametric(&self, device: &B::Device) -> Option<ParametricRule<B>> {
+        self.fitted
+            .rule
+            .as_ref()
+            .map(|spec| ParametricRule::from_spec(spec, device))
+    }
+}
+
 impl<B: Backend> LearningRule<B> for WalkRule<B> {
     type State = Tensor<B, 2>;
     fn name(&self) -> &'static str {
-        "psytrack"
+        self.fitted.kind().name()
     }
     fn initial_state(&self, w0: Tensor<B, 2>) -> Tensor<B, 2> {
-        w0
+        match self.parametric(&w0.device()) {
+            Some(rule) => with_parametric!(&rule, r => r.initial_state(w0)),
+            None => w0,
+        }
     }
     fn policy_weights(&self, state: &Tensor<B, 2>) -> Tensor<B, 2> {
-        state.clone()
+        match self.parametric(&state.device()) {
+            Some(rule) => with_parametric!(&rule, r => r.policy_weights(state)),
+            None => state.clone(),
+        }
     }
-    fn step(&self, w: Tensor<B, 2>, _: &TrialBatch<B>) -> Tensor<B, 2> {
-        w
+    fn step(&self, w: Tensor<B, 2>, trial: &TrialBatch<B>) -> Tensor<B, 2> {
+        match self.parametric(&w.device()) {
+            Some(rule) => with_parametric!(&rule, r => r.step(w, trial)),
+            None => w,
+        }
     }
     fn perturb_weights(&self, state: Tensor<B, 2>, delta: Tensor<B, 2>) -> Tensor<B, 2> {
-        state + delta
+        match self.parametric(&state.device()) {
+            Some(rule) => with_parametric!(&rule, r => r.perturb_weights(state, delta)),
+            None => state + delta,
+        }
     }
 }
 
@@ -195,43 +245,99 @@ fn constant_p(x: &[f64], w: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// One-step-ahead predictions of every trial of `d` in `range` from the prior.
+/// One-step-ahead predictions of every trial of `d` in `range` from the prior, by the walk
+/// or (with `drift`) the rule with noise.
 fn from_prior(
     d: &SubjectDesign,
     range: std::ops::Range<usize>,
     hyper: &Hyper,
+    drift: Option<&RuleDrift>,
 ) -> Result<denovo_walk::Prediction, StudyError> {
-    Ok(denovo_walk::filter(
-        &denovo_walk::series(d, range),
-        hyper,
-        &Start::Prior,
-    )?)
+    Ok(match drift {
+        None => denovo_walk::filter(&denovo_walk::series(d, range), hyper, &Start::Prior)?,
+        Some(drift) => {
+            denovo_walk::filter_rule(&denovo_walk::trials(d, range), drift, hyper, &Start::Prior)?
+        }
+    })
 }
 
-/// σ by the evidence over the training trials `0..train_end[i]` of the animals `idx`.
+/// A fitted walk or rule with noise.
+struct Fitted {
+    hyper: Hyper,
+    drift: Option<RuleDrift>,
+    maps: Vec<MapFit>,
+    log_evidence: f64,
+    iterations: usize,
+}
+
+/// σ (and a rule's parameters) by the evidence over the training trials `0..train_end[i]`
+/// of the animals `idx`.
 fn optimise(
     spec: &FitSpec,
     subjects: &[&SubjectDesign],
     train_end: &[usize],
     idx: &[usize],
-) -> Result<denovo_walk::WalkFit, StudyError> {
+) -> Result<Fitted, StudyError> {
     let k = subjects.first().map_or(0, |s| s.n_features);
+    let params = WalkParameters::start(k, &spec.model);
+    let start = params.hyper();
+    let free = Free {
+        day: spec.model.sigma_day,
+    };
+    if let Some(drift) = params.drift()? {
+        let trials: Vec<denovo_walk::Trials<'_>> = idx
+            .iter()
+            .map(|&i| denovo_walk::trials(subjects[i], 0..train_end[i]))
+            .collect();
+        // The evidence's gradient is by finite differences: stop at 10⁻³ nats.
+        let options = OptimiseOptions {
+            free,
+            gradient_tolerance: 1e-3,
+            ..Default::default()
+        };
+        let fit = denovo_walk::optimise_rule(&trials, &drift, &start, options)?;
+        return Ok(Fitted {
+            hyper: fit.hyper,
+            drift: Some(fit.drift),
+            maps: fit.maps,
+            log_evidence: fit.log_evidence,
+            iterations: fit.iterations,
+        });
+    }
     let series: Vec<Series<'_>> = idx
         .iter()
         .map(|&i| denovo_walk::series(subjects[i], 0..train_end[i]))
         .collect();
-    let start = WalkParameters::start(k, &spec.model).hyper();
     let options = OptimiseOptions {
-        free: Free {
-            day: spec.model.sigma_day,
-        },
+        free,
         ..Default::default()
     };
-    Ok(denovo_walk::optimise(&series, &start, options)?)
+    let fit = denovo_walk::optimise(&series, &start, options)?;
+    Ok(Fitted {
+        hyper: fit.hyper,
+        drift: None,
+        maps: fit.maps,
+        log_evidence: fit.log_evidence,
+        iterations: fit.iterations,
+    })
+}
+
+impl Fitted {
+    /// The fitted parameters as `summary.json` records them.
+    fn parameters(&self, spec: &FitSpec) -> WalkParameters {
+        WalkParameters {
+            sigma: self.hyper.sigma.clone(),
+            sigma_init: self.hyper.sigma_init,
+            sigma_day: self.hyper.sigma_day.clone(),
+            scoring: spec.model.scoring,
+            log_evidence: Some(self.log_evidence),
+            rule: self.drift.as_ref().map(RuleDrift::spec),
+        }
+    }
 }
 
 /// The random-walk fit of `spec` on loaded data: what [`fit_with`](crate::fit_with) runs
-/// for `--model psytrack`.
+/// for `--model psytrack` and the rules with noise (`--model <rule>-noise`).
 pub(crate) fn fit_walk(
     spec: &FitSpec,
     data: &Dataset,
@@ -244,7 +350,10 @@ pub(crate) fn fit_walk(
         progress.warning(&warning);
     }
     if spec.fit_w0 || spec.w0.is_some() {
-        progress.warning("--fit-w0 and --w0 are not used by psytrack (w_0 ~ N(0, σ_init² I))");
+        progress.warning(&format!(
+            "--fit-w0 and --w0 are not used by {} (w_0 ~ N(0, σ_init² I))",
+            spec.model.model
+        ));
     }
     let subjects: Vec<&SubjectDesign> = design.subjects.iter().collect();
     let names: Vec<&str> = subjects.iter().map(|s| s.subject.as_str()).collect();
@@ -266,7 +375,8 @@ pub(crate) fn fit_walk(
             progress.finish(&label);
             let mut scored = Vec::new();
             for &i in &fold.test {
-                let p = from_prior(subjects[i], 0..train_end[i], &fit.hyper)?.p_right;
+                let p = from_prior(subjects[i], 0..train_end[i], &fit.hyper, fit.drift.as_ref())?
+                    .p_right;
                 scored.push((
                     names[i],
                     subjects[i].session_keys_in(0..train_end[i]),
@@ -275,11 +385,7 @@ pub(crate) fn fit_walk(
                 ));
             }
             parts.push(score(&scored));
-            let mut params = WalkParameters::start(k, &spec.model);
-            params.sigma = fit.hyper.sigma.clone();
-            params.sigma_day = fit.hyper.sigma_day.clone();
-            params.log_evidence = Some(fit.log_evidence);
-            fold_parameters.push(serde_json::to_value(&params).unwrap_or_default());
+            fold_parameters.push(serde_json::to_value(fit.parameters(spec)).unwrap_or_default());
         }
         Some(SplitScore::merge(parts))
     } else {
@@ -292,6 +398,7 @@ pub(crate) fn fit_walk(
     let fit = optimise(spec, &subjects, &train_end, &all)?;
     progress.finish("fit");
     let hyper = fit.hyper.clone();
+    let drift = fit.drift.as_ref();
     let scoring = spec.model.scoring;
     let mut train_parts = Vec::new();
     let mut held_parts = Vec::new();
@@ -301,31 +408,57 @@ pub(crate) fn fit_walk(
         train_parts.push((
             names[i],
             d.session_keys_in(0..end),
-            from_prior(d, 0..end, &hyper)?.p_right,
+            from_prior(d, 0..end, &hyper, drift)?.p_right,
             &d.choice[..end],
         ));
+        // The state (the weights, or Q-learning's θ_R, θ_L) and its covariance blocks.
+        let dim = map.w.len() / end;
         let (cov, _) = map.covariance_blocks();
-        let sd_train = map.posterior_sd();
         let last = Gaussian {
-            mean: map.w[(end - 1) * k..end * k].to_vec(),
-            cov: cov[(end - 1) * k * k..end * k * k].to_vec(),
+            mean: map.w[(end - 1) * dim..end * dim].to_vec(),
+            cov: cov[(end - 1) * dim * dim..end * dim * dim].to_vec(),
         };
-        let mut w: Vec<Vec<f64>> = map.w.chunks(k).map(<[f64]>::to_vec).collect();
-        let mut sd: Vec<Vec<f64>> = sd_train.chunks(k).map(<[f64]>::to_vec).collect();
+        let (mut w, mut sd): (Vec<Vec<f64>>, Vec<Vec<f64>>) = match drift {
+            None => (
+                map.w.chunks(k).map(<[f64]>::to_vec).collect(),
+                map.posterior_sd().chunks(k).map(<[f64]>::to_vec).collect(),
+            ),
+            Some(r) => (
+                map.w.chunks(dim).map(|s| r.weights(s)).collect(),
+                cov.chunks(dim * dim).map(|c| r.weights_sd(c)).collect(),
+            ),
+        };
         if end < n {
-            let test = denovo_walk::series(d, end..n);
-            let pred = denovo_walk::filter(&test, &hyper, &Start::After(last.clone()))?;
+            // The walk predicts from the belief at the last training trial; the rule's
+            // filter and mean path start on that trial (they need its outcome).
+            let (pred, path) = match drift {
+                None => {
+                    let test = denovo_walk::series(d, end..n);
+                    let pred = denovo_walk::filter(&test, &hyper, &Start::After(last.clone()))?;
+                    let path = (
+                        constant_p(test.x, &last.mean),
+                        (end..n).flat_map(|_| last.mean.clone()).collect(),
+                    );
+                    (pred, path)
+                }
+                Some(r) => {
+                    let test = denovo_walk::trials(d, end - 1..n);
+                    let pred =
+                        denovo_walk::filter_rule(&test, r, &hyper, &Start::After(last.clone()))?;
+                    (pred, denovo_walk::mean_path(&test, r, &last.mean)?)
+                }
+            };
             let p = match scoring {
                 Scoring::OneStep => {
                     w.extend(pred.mean.chunks(k).map(<[f64]>::to_vec));
                     pred.p_right
                 }
                 Scoring::LastWeights => {
-                    w.extend((end..n).map(|_| last.mean.clone()));
-                    constant_p(test.x, &last.mean)
+                    w.extend(path.1.chunks(k).map(<[f64]>::to_vec));
+                    path.0
                 }
             };
-            // The SDs of the walk's prediction (growing from the last training trial).
+            // The SDs of the filter's prediction (growing from the last training trial).
             sd.extend(pred.sd.chunks(k).map(<[f64]>::to_vec));
             held_parts.push((names[i], d.session_keys_in(end..n), p, &d.choice[end..n]));
         }
@@ -349,18 +482,12 @@ pub(crate) fn fit_walk(
     if let Some(w) = single.filter(|_| spec.split.holdout_sessions > 0.0) {
         progress.warning(&w);
     }
-    let parameters = WalkParameters {
-        sigma: hyper.sigma.clone(),
-        sigma_init: hyper.sigma_init,
-        sigma_day: hyper.sigma_day.clone(),
-        scoring,
-        log_evidence: Some(fit.log_evidence),
-    };
+    let parameters = fit.parameters(spec);
     let train_trials = train.trials.max(1) as f64;
     let summary = FitSummary {
         schema: SUMMARY_SCHEMA.into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        model: "psytrack".into(),
+        model: spec.model.model.name().into(),
         parameters: serde_json::to_value(&parameters).unwrap_or_default(),
         architecture: None,
         data: spec.data.display().to_string(),
@@ -398,15 +525,16 @@ pub(crate) fn fit_walk(
 
 /// Scores a fitted walk on every trial of `design`'s animals, each predicted one step
 /// ahead from the prior (new animals): what [`evaluate`](crate::evaluate) does for
-/// psytrack runs.
+/// psytrack runs and rules with noise.
 pub(crate) fn evaluate_walk(
     rule: &WalkRule<ReadBackend>,
     design: &DesignMatrix,
 ) -> Result<SplitScore, StudyError> {
     let hyper = rule.fitted.hyper();
+    let drift = rule.fitted.drift()?;
     let mut parts = Vec::new();
     for d in &design.subjects {
-        let p = from_prior(d, 0..d.n_trials(), &hyper)?.p_right;
+        let p = from_prior(d, 0..d.n_trials(), &hyper, drift.as_ref())?.p_right;
         parts.push((
             d.subject.as_str(),
             d.session_keys_in(0..d.n_trials()),
@@ -425,5 +553,9 @@ pub(crate) fn read_walk(
     let p: WalkParameters =
         serde_json::from_value(parameters.clone()).map_err(|e| format!("`parameters`: {e}"))?;
     p.hyper().check(k).map_err(|e| e.to_string())?;
+    if let Some(rule) = &p.rule {
+        let rule = rule.clone().validated(k).map_err(|e| e.to_string())?;
+        RuleDrift::new(&rule).map_err(|e| e.to_string())?;
+    }
     Ok(WalkRule::new(p, &Default::default()))
 }

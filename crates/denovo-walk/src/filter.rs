@@ -115,7 +115,7 @@ pub fn predictive_p(mu: f64, s2: f64) -> f64 {
 const LAPLACE_STEP: bool = false;
 
 /// Mean and variance of z under N(z; μ, s²) σ(z) (`right`) or N(z; μ, s²) σ(−z), normalised.
-fn tilted_moments(mu: f64, s2: f64, right: bool) -> (f64, f64) {
+pub(crate) fn tilted_moments(mu: f64, s2: f64, right: bool) -> (f64, f64) {
     let (nodes, weights) = hermite();
     let sd = s2.max(0.0).sqrt();
     let sign = if right { 1.0 } else { -1.0 };

@@ -112,9 +112,67 @@ pub fn optimise(
         ));
     }
     let free = options.free;
-    let m = free.len(k);
-    let mut th = pack(start, free);
-    let (mut maps, mut f, mut g) = evidence(series, &unpack(&th, start, k, free), free, None)?;
+    let settings = Bfgs {
+        gradient_tolerance: options.gradient_tolerance,
+        max_iterations: options.max_iterations,
+        what: "σ",
+    };
+    let out = maximise(
+        pack(start, free),
+        settings,
+        |th, warm: Option<&Vec<MapFit>>| {
+            evidence(
+                series,
+                &unpack(th, start, k, free),
+                free,
+                warm.map(Vec::as_slice),
+            )
+        },
+    )?;
+    Ok(WalkFit {
+        hyper: unpack(&out.theta, start, k, free),
+        maps: out.state,
+        log_evidence: out.value,
+        iterations: out.iterations,
+        evaluations: out.evaluations,
+    })
+}
+
+/// Settings of [`maximise`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bfgs {
+    /// Stop when every |∂L/∂θ| is below this.
+    pub gradient_tolerance: f64,
+    /// At most this many iterations.
+    pub max_iterations: usize,
+    /// What is optimised (for the error message).
+    pub what: &'static str,
+}
+
+/// The optimum [`maximise`] reached: θ, what the last accepted evaluation carried (the
+/// MAP fits), the objective, iterations and evaluations used.
+pub(crate) struct Maximum<S> {
+    pub theta: Vec<f64>,
+    pub state: S,
+    pub value: f64,
+    pub iterations: usize,
+    pub evaluations: usize,
+}
+
+/// Maximises `eval` (θ ↦ (state, L, ∂L/∂θ), warm-started from the last accepted state) by
+/// BFGS (Nocedal & Wright 2006, algorithm 6.1) with a backtracking Armijo line search, a
+/// first step of length 0.5 and steps of at most 2 per coordinate. An evaluation that fails
+/// counts as no increase; when the line search can no longer increase L the current point
+/// is returned (converged as far as the objective allows).
+///
+/// Errors: the first evaluation's; [`WalkError::NotConverged`] after `max_iterations`.
+pub(crate) fn maximise<S>(
+    mut th: Vec<f64>,
+    settings: Bfgs,
+    mut eval: impl FnMut(&[f64], Option<&S>) -> Result<(S, f64, Vec<f64>), WalkError>,
+) -> Result<Maximum<S>, WalkError> {
+    let m = th.len();
+    let (mut state, mut f, mut g) = eval(&th, None)?;
     let mut evaluations = 1;
     // Minimise −L: inverse-Hessian approximation, started at a scaled identity.
     let mut hinv = vec![0.0; m * m];
@@ -122,17 +180,17 @@ pub fn optimise(
         hinv[i * m + i] = 1.0;
     }
     let mut first = true;
-    for it in 0..options.max_iterations {
-        if g.iter().all(|x| x.abs() < options.gradient_tolerance) {
-            return Ok(WalkFit {
-                hyper: unpack(&th, start, k, free),
-                maps,
-                log_evidence: f,
+    for it in 0..settings.max_iterations {
+        if g.iter().all(|x| x.abs() < settings.gradient_tolerance) {
+            return Ok(Maximum {
+                theta: th,
+                state,
+                value: f,
                 iterations: it,
                 evaluations,
             });
         }
-        // Ascent direction p = H⁻¹ g (maximising L); at most 2 in ln σ per step.
+        // Ascent direction p = H⁻¹ g (maximising L); at most 2 per coordinate per step.
         let mut p: Vec<f64> = (0..m)
             .map(|i| (0..m).map(|j| hinv[i * m + j] * g[j]).sum())
             .collect();
@@ -156,21 +214,21 @@ pub fn optimise(
             continue;
         }
         let mut step = 1.0;
-        let (new_th, new_maps, new_f, new_g) = loop {
+        let (new_th, new_state, new_f, new_g) = loop {
             let cand: Vec<f64> = th.iter().zip(&p).map(|(a, b)| a + step * b).collect();
-            let res = evidence(series, &unpack(&cand, start, k, free), free, Some(&maps));
+            let res = eval(&cand, Some(&state));
             evaluations += 1;
             match res {
-                Ok((mp, fv, gv)) if fv >= f + 1e-4 * step * slope => break (cand, mp, fv, gv),
+                Ok((st, fv, gv)) if fv >= f + 1e-4 * step * slope => break (cand, st, fv, gv),
                 _ => {}
             }
             step *= 0.5;
             if step < 1e-6 {
                 // No further increase along the direction: converged as far as it goes.
-                return Ok(WalkFit {
-                    hyper: unpack(&th, start, k, free),
-                    maps,
-                    log_evidence: f,
+                return Ok(Maximum {
+                    theta: th,
+                    state,
+                    value: f,
                     iterations: it,
                     evaluations,
                 });
@@ -203,12 +261,12 @@ pub fn optimise(
             first = false;
         }
         th = new_th;
-        maps = new_maps;
+        state = new_state;
         f = new_f;
         g = new_g;
     }
     Err(WalkError::NotConverged(format!(
-        "σ: {} BFGS iterations (|∂L/∂ ln σ| = {:?})",
-        options.max_iterations, g
+        "{}: {} BFGS iterations (gradient {:?})",
+        settings.what, settings.max_iterations, g
     )))
 }

@@ -12,15 +12,23 @@
 //! - [`filter`]: one-step-ahead prediction of every trial from the trials before it (a
 //!   Gaussian filter, moment-matched after every trial).
 //!
+//! - [`optimise_rule`], [`map_rule`], [`filter_rule`]: learning rules with noise (Ashwood
+//!   et al. 2020): a parametric rule's step as the drift of the walk, its parameters and σ
+//!   by the Laplace evidence ([`RuleDrift`]).
+//!
 //! Everything is plain f64 on slices; [`Series`] borrows one animal's regressors
 //! (`[trials, K]`), choices and session starts, e.g. from a
 //! [`SubjectDesign`](denovo_data::SubjectDesign) with [`series`].
 
 pub mod blocks;
+mod drift;
 mod filter;
 mod hyper;
 mod model;
 
+pub use drift::{
+    RuleDrift, RuleWalkFit, Trials, filter_rule, map_rule, mean_path, optimise_rule, trials,
+};
 pub use filter::{Gaussian, Prediction, Start, filter, predictive_p};
 pub use hyper::{OptimiseOptions, WalkFit, evidence, optimise};
 pub use model::{Free, Hyper, MapFit, Series, evidence_gradient, map_estimate};

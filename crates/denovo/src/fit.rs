@@ -41,7 +41,9 @@ pub struct FitArgs {
     #[arg(required_unless_present_any = ["resume", "config"])]
     pub data: Option<PathBuf>,
     /// The learning rule to fit: reinforce, reinforce-baseline, rewardmax, predictmax,
-    /// qlearning, reinforce-streak (cap 3), dnn, rnn, or psytrack (a random walk).
+    /// qlearning, reinforce-streak (cap 3), dnn, rnn, psytrack (a random walk), or a rule
+    /// with noise (the rule as the walk's drift): reinforce-noise, reinforce-baseline-noise,
+    /// rewardmax-noise, predictmax-noise, qlearning-noise.
     #[arg(long, required_unless_present_any = ["resume", "config"])]
     pub model: Option<ModelKind>,
     /// Run directory for summary.json, weights.csv, model.mpk, fit.toml.
@@ -134,13 +136,13 @@ pub struct FitArgs {
     /// Starting learning rate α of every weight.
     #[arg(long, default_value_t = 0.01)]
     pub init_alpha: f64,
-    /// psytrack: predict held-out sessions one step ahead, or with the last weights.
+    /// psytrack, *-noise: predict held-out sessions one step ahead, or with the last weights.
     #[arg(long, default_value = "one-step", value_name = "one-step|last-weights")]
     pub scoring: denovo_study::Scoring,
-    /// psytrack: also fit σ_day, the SD of the step into a session's first trial.
+    /// psytrack, *-noise: also fit σ_day, the SD of the step into a session's first trial.
     #[arg(long)]
     pub sigma_day: bool,
-    /// psytrack: the prior SD σ_init of the first trial's weights.
+    /// psytrack, *-noise: the prior SD σ_init of the first trial's weights.
     #[arg(long, default_value_t = 16.0)]
     pub sigma_init: f64,
     /// Fit each animal's initial weights (held-out animals start from their mean) instead of

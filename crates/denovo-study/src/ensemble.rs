@@ -26,6 +26,14 @@ pub const ENSEMBLE_FILE: &str = "ensemble.json";
 /// The schema of [`ENSEMBLE_FILE`].
 pub const ENSEMBLE_SCHEMA: &str = "denovo.ensemble/1";
 
+/// w_t of every member on every trial of every animal,
+/// `[members][animals][trials][features]` ([`member_trajectories`]).
+pub type MemberWeights = Vec<Vec<Vec<Vec<f64>>>>;
+
+/// Every member's p(right) per animal and held-out trial, and the choices per animal and
+/// held-out trial.
+type Predictions = (Vec<Vec<Vec<f64>>>, Vec<Vec<f64>>);
+
 /// How each replicate chooses its animals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -311,7 +319,7 @@ pub fn member_trajectories(
     members: &[Run],
     names: &[String],
     subjects: &[&denovo_data::SubjectDesign],
-) -> Result<Vec<Vec<Vec<Vec<f64>>>>, StudyError> {
+) -> Result<MemberWeights, StudyError> {
     let runs: Vec<usize> = subjects.iter().map(|s| s.n_trials()).collect();
     let windows: Vec<SubjectWindow> = runs.iter().map(|&n| SubjectWindow::until(n)).collect();
     let device = Default::default();
@@ -340,10 +348,7 @@ pub fn member_trajectories(
 /// Every member's p(right) on every held-out-session trial of the original animals of
 /// `spec` (no bootstrap), `[members][animals][held-out trials]`, with the choices
 /// `[animals][held-out trials]` (see [`member_trajectories`]).
-fn heldout_predictions(
-    spec: &FitSpec,
-    members: &[Run],
-) -> Result<(Vec<Vec<Vec<f64>>>, Vec<Vec<f64>>), StudyError> {
+fn heldout_predictions(spec: &FitSpec, members: &[Run]) -> Result<Predictions, StudyError> {
     let mut original = spec.clone();
     original.bootstrap = None;
     let (_, design) = original.load()?;

@@ -404,7 +404,9 @@ where
     // by side (an ensemble's replicates) each get their own seed's network.
     let start = {
         static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _init = INIT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _init = INIT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         B::seed(device, spec.seed);
         spec.model.init::<B>(k, device)
     };

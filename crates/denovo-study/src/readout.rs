@@ -5,6 +5,10 @@ use crate::{Run, StudyError};
 use denovo_train::readout::{Point, grid, read_out};
 use std::path::Path;
 
+/// Δw across an ensemble's members per condition, point and feature: [mean, 2.5%, 50%,
+/// 97.5% percentile].
+pub type Band = Vec<Vec<Vec<[f64; 4]>>>;
+
 /// Δw of a rule on the grid of [`denovo_train::readout::grid`], under one or more
 /// history conditions.
 #[derive(Debug, Clone)]
@@ -21,7 +25,7 @@ pub struct RuleGrid {
     /// Across an ensemble's members (see [`RuleGrid::of_run_dir`]): per condition, per
     /// point, per feature, Δw's [mean, 2.5%, 50%, 97.5%] percentile; `None` without
     /// replicates.
-    pub band: Option<Vec<Vec<Vec<[f64; 4]>>>>,
+    pub band: Option<Band>,
     /// Members in [`RuleGrid::band`].
     pub members: usize,
     /// Per point, how many training trials of the run's animals fall in its cell (w_t

@@ -93,7 +93,10 @@ fn an_ensemble_is_stored_scored_and_read_out() {
     let visits = grid.visits.as_ref().unwrap();
     let total: usize = visits.iter().sum();
     let train = run.summary.train.trials;
-    assert!(total > 0 && total <= train, "{total} visits of {train} trials");
+    assert!(
+        total > 0 && total <= train,
+        "{total} visits of {train} trials"
+    );
     let csv_path = tmp.path().join("grid.csv");
     grid.write_csv(&csv_path).unwrap();
     let text = std::fs::read_to_string(&csv_path).unwrap();

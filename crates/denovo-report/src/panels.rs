@@ -14,6 +14,9 @@ pub(crate) fn plot_err<E: std::error::Error + Send + Sync + 'static>(
 /// A chart's worth of curves: (label, colour index, dashed, points).
 pub(crate) type Curves = Vec<(String, usize, bool, Vec<(f64, f64)>)>;
 
+/// Shaded ranges: (colour index, [(x, low, high)]).
+pub(crate) type Ranges = Vec<(usize, Vec<(f64, f64, f64)>)>;
+
 /// One panel: title, x/y labels, curves, optional vertical markers and shaded x-range.
 pub(crate) struct Panel {
     pub(crate) title: String,
@@ -34,7 +37,7 @@ pub(crate) struct Panel {
     pub(crate) x_ticks: XTicks,
     /// Shaded ranges beneath the curves, (colour index, [(x, low, high)]): an ensemble's
     /// 95% band around a fitted curve.
-    pub(crate) ranges: Vec<(usize, Vec<(f64, f64, f64)>)>,
+    pub(crate) ranges: Ranges,
     /// Points drawn as hollow grey circles over the curves: read-outs in cells the data
     /// never visit.
     pub(crate) unvisited: Vec<(f64, f64)>,

@@ -656,11 +656,9 @@ fn figure_visits(l: &Loaded, weights: &[f64], xs: &[f64]) -> HashMap<(usize, usi
     let (tol_w, tol_x) = (half_gap(weights), half_gap(xs));
     let mut counts = HashMap::new();
     for (d, (w, train_end)) in l.design.subjects.iter().zip(&l.weights) {
-        for t in 0..(*train_end).min(w.len()) {
-            let (Some(p), Some(x)) = (
-                cell(weights, w[t][j], tol_w),
-                cell(xs, d.x[t * k + j], tol_x),
-            ) else {
+        for (t, wt) in w.iter().enumerate().take(*train_end) {
+            let (Some(p), Some(x)) = (cell(weights, wt[j], tol_w), cell(xs, d.x[t * k + j], tol_x))
+            else {
                 continue;
             };
             *counts.entry((p, x, d.reward[t] > 0.0)).or_insert(0) += 1;

@@ -240,11 +240,8 @@ fn visits(run: &Run, points: &[Point]) -> Result<Vec<usize>, StudyError> {
     let x_axes: Vec<Vec<f64>> = (0..k).map(|j| axis(&|p: &Point| p.x[j])).collect();
     let key = |w: &[f64], x: &[f64], choice: f64, correct: bool| -> Option<Vec<usize>> {
         let mut cell = Vec::with_capacity(2 * k + 2);
-        for j in 0..k {
-            cell.push(nearest(&w_axes[j], w[j])?);
-        }
-        for j in 0..k {
-            cell.push(nearest(&x_axes[j], x[j])?);
+        for (axis, v) in w_axes.iter().zip(w).chain(x_axes.iter().zip(x)) {
+            cell.push(nearest(axis, *v)?);
         }
         cell.push(usize::from(choice > 0.5));
         cell.push(usize::from(correct));
@@ -257,11 +254,9 @@ fn visits(run: &Run, points: &[Point]) -> Result<Vec<usize>, StudyError> {
         .collect();
     let mut counts = vec![0usize; points.len()];
     for ((s, path), &end) in subjects.iter().zip(&paths).zip(&ends) {
-        for t in 0..end.min(path.len()) {
+        for (t, w) in path.iter().enumerate().take(end) {
             let x = &s.x[t * k..(t + 1) * k];
-            if let Some(i) =
-                key(&path[t], x, s.choice[t], s.reward[t] > 0.0).and_then(|c| index.get(&c))
-            {
+            if let Some(i) = key(w, x, s.choice[t], s.reward[t] > 0.0).and_then(|c| index.get(&c)) {
                 counts[*i] += 1;
             }
         }

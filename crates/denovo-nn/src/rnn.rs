@@ -18,8 +18,9 @@ pub struct RnnConfig {
     pub head: Vec<usize>,
     /// Initial value of every γ.
     pub gamma_init: f64,
-    /// The structural hypothesis (gate, dropped inputs); the default is the free rule.
-    #[serde(default)]
+    /// The structural hypothesis (gate, dropped inputs); the default is the free rule
+    /// (not written then, so a free rule's record reads as before).
+    #[serde(default, skip_serializing_if = "Structure::is_free")]
     pub structure: Structure,
 }
 

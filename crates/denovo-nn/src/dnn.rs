@@ -1,7 +1,7 @@
 //! The DNN rule: Δw = γ ⊙ MLP([w, x, y, r, a, s]).
 
 use crate::{ScanBackend, ScanRule};
-use crate::{cast_to_backend_precision, rule_input, rule_input_size};
+use crate::{Structure, cast_to_backend_precision, rule_input_size, structured_input};
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Tensor, activation::relu, backend::Backend};
@@ -15,6 +15,10 @@ pub struct DnnConfig {
     pub hidden: Vec<usize>,
     /// Initial value of every γ.
     pub gamma_init: f64,
+    /// The structural hypothesis (gate, dropped inputs); the default is the free rule
+    /// (not written then, so a free rule's record reads as before).
+    #[serde(default, skip_serializing_if = "Structure::is_free")]
+    pub structure: Structure,
 }
 
 impl Default for DnnConfig {
@@ -22,6 +26,7 @@ impl Default for DnnConfig {
         DnnConfig {
             hidden: vec![32, 32],
             gamma_init: 1e-3,
+            structure: Structure::default(),
         }
     }
 }
@@ -41,6 +46,7 @@ impl DnnConfig {
         cast_to_backend_precision(DnnRule {
             layers,
             gamma: Param::from_tensor(gamma),
+            structure: self.structure.clone(),
         })
     }
 }
@@ -52,6 +58,9 @@ pub struct DnnRule<B: Backend> {
     pub layers: Vec<Linear<B>>,
     /// The per-weight scale γ.
     pub gamma: Param<Tensor<B, 1>>,
+    /// The structural hypothesis: Δw_t = g_t γ ⊙ MLP(u_t with dropped inputs at 0).
+    #[module(skip)]
+    pub structure: Structure,
 }
 
 /// Runs `layers` with ReLU between them (none after the last).
@@ -67,10 +76,15 @@ pub(crate) fn mlp<B: Backend>(layers: &[Linear<B>], mut h: Tensor<B, 2>) -> Tens
 }
 
 impl<B: Backend> DnnRule<B> {
-    /// Δw for the completed trial from weights `w`, `[animals, features]`.
+    /// Δw for the completed trial from weights `w`, `[animals, features]` (gated and with
+    /// dropped inputs as [`DnnRule::structure`] says).
     pub fn delta(&self, w: Tensor<B, 2>, trial: &TrialBatch<B>) -> Tensor<B, 2> {
-        let out = mlp(&self.layers, rule_input(w, trial));
-        out * self.gamma.val().unsqueeze_dim(0)
+        let out = mlp(&self.layers, structured_input(w, trial, &self.structure));
+        let delta = out * self.gamma.val().unsqueeze_dim(0);
+        match crate::gate_column(&self.structure, trial) {
+            Some(g) => delta * g,
+            None => delta,
+        }
     }
 }
 
@@ -79,7 +93,10 @@ impl<B: Backend> DnnRule<B> {
     pub fn scan_rule(&self) -> ScanRule {
         let mut sizes: Vec<usize> = self.layers.iter().map(|l| l.weight.dims()[0]).collect();
         sizes.extend(self.layers.last().map(|l| l.weight.dims()[1]));
-        ScanRule::Dnn { sizes }
+        ScanRule::Dnn {
+            sizes,
+            structure: self.structure.clone(),
+        }
     }
 
     /// All parameters as one flat vector in [`ScanRule`]'s order.

@@ -24,6 +24,7 @@
 // equations they implement.
 #![allow(clippy::needless_range_loop)]
 
+use crate::structure::Structure;
 use denovo_rules::HostSequence;
 use denovo_rules::closed_form::{sigmoid, softplus};
 
@@ -34,6 +35,8 @@ pub enum ScanRule {
     Dnn {
         /// Widths of the MLP, input and output included.
         sizes: Vec<usize>,
+        /// Gate and dropped inputs ([`Structure::default`]: the free rule).
+        structure: Structure,
     },
     /// h' = GRU(h, u), Δw = γ ⊙ MLP(h'): parameters are the GRU's input layer
     /// (`input × 3·hidden`) and hidden layer (`hidden × 3·hidden`), gates ordered r, z, n,
@@ -45,14 +48,23 @@ pub enum ScanRule {
         hidden: usize,
         /// Widths of the head MLP, `hidden` first and the features last.
         head: Vec<usize>,
+        /// Gate and dropped inputs ([`Structure::default`]: the free rule).
+        structure: Structure,
     },
 }
 
 impl ScanRule {
+    /// The rule's structural hypothesis (gate, dropped inputs).
+    pub fn structure(&self) -> &Structure {
+        match self {
+            ScanRule::Dnn { structure, .. } | ScanRule::Rnn { structure, .. } => structure,
+        }
+    }
+
     /// Number of policy weights.
     pub fn n_features(&self) -> usize {
         let sizes = match self {
-            ScanRule::Dnn { sizes } => sizes,
+            ScanRule::Dnn { sizes, .. } => sizes,
             ScanRule::Rnn { head, .. } => head,
         };
         sizes.last().copied().unwrap_or(0)
@@ -63,11 +75,12 @@ impl ScanRule {
         let dense =
             |sizes: &[usize]| -> usize { sizes.windows(2).map(|p| (p[0] + 1) * p[1]).sum() };
         let layers = match self {
-            ScanRule::Dnn { sizes } => dense(sizes),
+            ScanRule::Dnn { sizes, .. } => dense(sizes),
             ScanRule::Rnn {
                 input,
                 hidden,
                 head,
+                ..
             } => dense(&[*input, 3 * hidden]) + dense(&[*hidden, 3 * hidden]) + dense(head),
         };
         layers + self.n_features()
@@ -78,11 +91,12 @@ impl ScanRule {
         let dense =
             |sizes: &[usize]| -> f64 { sizes.windows(2).map(|p| 2.0 * (p[0] * p[1]) as f64).sum() };
         match self {
-            ScanRule::Dnn { sizes } => dense(sizes),
+            ScanRule::Dnn { sizes, .. } => dense(sizes),
             ScanRule::Rnn {
                 input,
                 hidden,
                 head,
+                ..
             } => dense(&[*input, 3 * hidden]) + dense(&[*hidden, 3 * hidden]) + dense(head),
         }
     }
@@ -149,10 +163,12 @@ enum Built {
 
 fn build(rule: &ScanRule, params: &[f64]) -> Built {
     assert_eq!(params.len(), rule.n_params(), "flat parameter length");
+    let input = InputMask::new(rule.structure(), rule.n_features());
     match rule {
-        ScanRule::Dnn { sizes } => {
+        ScanRule::Dnn { sizes, .. } => {
             let mut layers = Layers::new(params);
             let kernel = DnnKernel {
+                input,
                 mlp: Mlp::new(sizes, &mut layers),
                 // (γ's offset first: `take` moves past it.)
                 gamma_at: layers.offset,
@@ -162,15 +178,17 @@ fn build(rule: &ScanRule, params: &[f64]) -> Built {
             Built::Dnn(kernel)
         }
         ScanRule::Rnn {
-            input,
+            input: n_input,
             hidden,
             head,
+            ..
         } => {
             let mut layers = Layers::new(params);
-            let gru_input = layers.dense(*input, 3 * hidden);
+            let gru_input = layers.dense(*n_input, 3 * hidden);
             let gru_hidden = layers.dense(*hidden, 3 * hidden);
             let head = Mlp::new(head, &mut layers);
             let kernel = RnnKernel {
+                mask: input,
                 input: gru_input,
                 hidden: gru_hidden,
                 head,
@@ -187,10 +205,7 @@ fn build(rule: &ScanRule, params: &[f64]) -> Built {
 
 /// How `n` animals are split across threads: (threads, animals per thread).
 fn split_animals(n: usize) -> (usize, usize) {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(n)
-        .max(1);
+    let threads = denovo_rules::threads::kernel_threads().min(n).max(1);
     (threads, n.div_ceil(threads).max(1))
 }
 
@@ -398,16 +413,45 @@ impl Mlp {
     }
 }
 
-/// Fills u_t = [w, x, y, r, a, s] for trial `t` of `a`.
-#[inline(always)]
-fn rule_input(u: &mut [f64], w: &[f64], a: &HostSequence, t: usize) {
-    let k = w.len();
-    u[..k].copy_from_slice(w);
-    u[k..2 * k].copy_from_slice(&a.x[t * k..(t + 1) * k]);
-    u[2 * k] = a.choice[t];
-    u[2 * k + 1] = a.reward[t];
-    u[2 * k + 2] = a.answer[t];
-    u[2 * k + 3] = a.session_start[t];
+/// A [`Structure`] as the kernels apply it: the gate and the columns of u_t held at 0.
+pub(crate) struct InputMask {
+    /// Columns of u_t held at 0.
+    pub(crate) dropped: Vec<usize>,
+    /// Whether ∂Δw/∂w_t flows into the adjoint (w_t not dropped).
+    pub(crate) sees_weights: bool,
+    /// The gate.
+    pub(crate) gate: crate::structure::Gate,
+}
+
+impl InputMask {
+    pub(crate) fn new(structure: &Structure, k: usize) -> InputMask {
+        InputMask {
+            dropped: structure.dropped_columns(k),
+            sees_weights: structure.sees_weights(),
+            gate: structure.gate,
+        }
+    }
+
+    /// g_t: 1 where the update after trial `t` is allowed, else 0.
+    #[inline(always)]
+    fn gate(&self, a: &HostSequence, t: usize) -> f64 {
+        self.gate.value(a.reward[t])
+    }
+
+    /// Fills u_t = [w, x, y, r, a, s] for trial `t` of `a`, dropped columns at 0.
+    #[inline(always)]
+    fn rule_input(&self, u: &mut [f64], w: &[f64], a: &HostSequence, t: usize) {
+        let k = w.len();
+        u[..k].copy_from_slice(w);
+        u[k..2 * k].copy_from_slice(&a.x[t * k..(t + 1) * k]);
+        u[2 * k] = a.choice[t];
+        u[2 * k + 1] = a.reward[t];
+        u[2 * k + 2] = a.answer[t];
+        u[2 * k + 3] = a.session_start[t];
+        for &j in &self.dropped {
+            u[j] = 0.0;
+        }
+    }
 }
 
 /// Trial `t`'s log-likelihood term with weights `w`, or 0 when the trial is not scored.
@@ -538,22 +582,24 @@ fn run<K: Kernel>(kernel: &K, animals: &[HostSequence], w0: &[f64], gradient: bo
 
 /// The DNN rule's kernel.
 struct DnnKernel {
+    input: InputMask,
     mlp: Mlp,
     gamma: Vec<f64>,
     gamma_at: usize,
 }
 
 impl DnnKernel {
-    /// w ← w + γ ⊙ MLP(u_t) after trial `t`, the MLP's activations left in `acts`.
+    /// w ← w + g_t γ ⊙ MLP(u_t) after trial `t`, the MLP's activations left in `acts`.
     #[inline(always)]
     fn advance(&self, acts: &mut [f64], w: &mut [f64], a: &HostSequence, t: usize) {
-        rule_input(acts, w, a, t);
+        self.input.rule_input(acts, w, a, t);
         self.mlp.forward(acts);
         let o = self.mlp.output(acts);
+        let gate = self.input.gate(a, t);
         w.iter_mut()
             .zip(&self.gamma)
             .zip(o)
-            .for_each(|((w, g), o)| *w += g * o);
+            .for_each(|((w, g), o)| *w += gate * g * o);
     }
 }
 
@@ -597,15 +643,19 @@ impl Kernel for DnnKernel {
             let (w_t, rest) = acts[t * per_trial..(t + 1) * per_trial].split_at(k);
             lambda.copy_from_slice(&lambda_next);
             add_trial_gradient(&mut lambda, a, w_t, t);
-            if t + 1 < end {
+            // A gated-off step (g_t = 0) contributes nothing to any gradient.
+            let gate = self.input.gate(a, t);
+            if t + 1 < end && gate != 0.0 {
                 let o = self.mlp.output(rest);
                 for j in 0..k {
-                    grads[self.gamma_at + j] += o[j] * lambda_next[j];
-                    d_o[j] = self.gamma[j] * lambda_next[j];
+                    grads[self.gamma_at + j] += gate * o[j] * lambda_next[j];
+                    d_o[j] = gate * self.gamma[j] * lambda_next[j];
                 }
                 self.mlp.backward(rest, &d_o, &mut d_a, &mut d_b, grads);
-                // The w_t part of the input u_t.
-                lambda.iter_mut().zip(&d_a[..k]).for_each(|(l, d)| *l += d);
+                // The w_t part of the input u_t (a constant 0 when w_t is dropped).
+                if self.input.sees_weights {
+                    lambda.iter_mut().zip(&d_a[..k]).for_each(|(l, d)| *l += d);
+                }
             }
             std::mem::swap(&mut lambda, &mut lambda_next);
         }
@@ -628,6 +678,7 @@ impl Kernel for DnnKernel {
 
 /// The RNN rule's kernel.
 struct RnnKernel {
+    mask: InputMask,
     input: Dense,
     hidden: Dense,
     head: Mlp,
@@ -688,7 +739,7 @@ impl RnnKernel {
     fn step(&self, record: &mut [f64], w: &[f64], h: &[f64], a: &HostSequence, t: usize) {
         let size = self.size;
         let s = self.parts(record);
-        rule_input(s.u, w, a, t);
+        self.mask.rule_input(s.u, w, a, t);
         self.input.forward(s.u, s.gi);
         self.hidden.forward(h, s.gh);
         for j in 0..size {
@@ -737,8 +788,9 @@ impl Kernel for RnnKernel {
             self.step(record, w, h, a, t);
             let head = self.parts(record).head;
             let o = self.head.output(head);
+            let gate = self.mask.gate(a, t);
             for j in 0..k {
-                next[j] = w[j] + self.gamma[j] * o[j];
+                next[j] = w[j] + gate * self.gamma[j] * o[j];
             }
             next[k..per_trial].copy_from_slice(&head[..size]);
         }
@@ -766,9 +818,10 @@ impl Kernel for RnnKernel {
                 };
                 let s = self.parts(record);
                 let o = self.head.output(s.head);
+                let gate = self.mask.gate(a, t);
                 for j in 0..k {
-                    grads[self.gamma_at + j] += o[j] * lambda_w_next[j];
-                    d_o[j] = self.gamma[j] * lambda_w_next[j];
+                    grads[self.gamma_at + j] += gate * o[j] * lambda_w_next[j];
+                    d_o[j] = gate * self.gamma[j] * lambda_w_next[j];
                 }
                 self.head.backward(s.head, &d_o, &mut d_a, &mut d_b, grads);
                 // ∂/∂h_{t+1}: through the head and through the later steps.
@@ -790,10 +843,13 @@ impl Kernel for RnnKernel {
                 }
                 self.input
                     .backward(s.u, &d_gi, &mut d_a[..self.input.n_in], grads);
-                lambda_w
-                    .iter_mut()
-                    .zip(&d_a[..k])
-                    .for_each(|(l, d)| *l += d);
+                // (A constant 0 in u_t when w_t is dropped.)
+                if self.mask.sees_weights {
+                    lambda_w
+                        .iter_mut()
+                        .zip(&d_a[..k])
+                        .for_each(|(l, d)| *l += d);
+                }
                 self.hidden.backward(h, &d_gh, &mut d_b[..size], grads);
                 for j in 0..size {
                     lambda_h_next[j] = d_b[j] + d_hp[j] * s.z[j];
@@ -819,8 +875,9 @@ impl Kernel for RnnKernel {
             self.step(&mut record, &w, &h, a, t);
             let head = self.parts(&mut record).head;
             let o = self.head.output(head);
+            let gate = self.mask.gate(a, t);
             for j in 0..k {
-                w[j] += self.gamma[j] * o[j];
+                w[j] += gate * self.gamma[j] * o[j];
             }
             h.copy_from_slice(&head[..size]);
         }
@@ -855,6 +912,7 @@ mod tests {
             input: 8,
             hidden: 6,
             head: vec![6, 5, 2],
+            structure: Structure::default(),
         };
         let params = (0..rule.n_params())
             .map(|i| ((i * 37 % 23) as f64 - 11.0) / 20.0)
@@ -874,12 +932,14 @@ mod tests {
             input,
             hidden,
             head,
+            ..
         } = &rule
         else {
             unreachable!()
         };
         let mut layers = Layers::new(&params);
         let kernel = RnnKernel {
+            mask: InputMask::new(&Structure::default(), 2),
             input: layers.dense(*input, 3 * hidden),
             hidden: layers.dense(*hidden, 3 * hidden),
             head: Mlp::new(head, &mut layers),
@@ -906,6 +966,7 @@ mod tests {
     fn parameter_counts() {
         let dnn = ScanRule::Dnn {
             sizes: vec![8, 32, 32, 2],
+            structure: Structure::default(),
         };
         assert_eq!(dnn.n_params(), 9 * 32 + 33 * 32 + 33 * 2 + 2);
         let (rnn, _) = rnn();

@@ -20,7 +20,7 @@
 // the equations they implement.
 #![allow(clippy::needless_range_loop)]
 
-use crate::fused::{ScanOutput, ScanRule};
+use crate::fused::{InputMask, ScanOutput, ScanRule};
 use denovo_rules::HostSequence;
 use pulp::{Simd, WithSimd, bytemuck};
 
@@ -379,12 +379,19 @@ struct Block<S: Simd> {
     ext: Vec<S::f32s>,
     /// 1 on a member's scored trials, `[steps]`.
     scored: Vec<S::f32s>,
-    /// 1 when the update after the trial is used (t + 1 < the member's end), `[steps]`.
+    /// g_t when the update after the trial is used (t + 1 < the member's end; g_t the
+    /// structure's gate, 1 for the free rule), else 0, `[steps]`.
     active: Vec<S::f32s>,
 }
 
 impl<S: Simd> Block<S> {
-    fn new(s: S, animals: &[HostSequence], members: Vec<usize>, k: usize) -> Self {
+    fn new(
+        s: S,
+        animals: &[HostSequence],
+        members: Vec<usize>,
+        k: usize,
+        gate: crate::structure::Gate,
+    ) -> Self {
         let lanes = S::F32_LANES;
         let steps = members
             .iter()
@@ -412,7 +419,8 @@ impl<S: Simd> Block<S> {
                     e[at(k + 2)] = a.answer[t] as f32;
                     e[at(k + 3)] = a.session_start[t] as f32;
                     sc[t * lanes + l] = f32::from(u8::from(a.score.contains(&t)));
-                    ac[t * lanes + l] = f32::from(u8::from(t + 1 < a.score.end));
+                    ac[t * lanes + l] =
+                        f32::from(u8::from(t + 1 < a.score.end)) * gate.value(a.reward[t]) as f32;
                 }
             }
         }
@@ -630,9 +638,9 @@ fn add_policy_gradient<S: Simd>(lambda: &mut [f64], ext: &[S::f32s], resid: &S::
     }
 }
 
-/// u = [w, x, y, r, a, s] as f32 lanes, w `[K, L]` in f64.
+/// u = [w, x, y, r, a, s] as f32 lanes, w `[K, L]` in f64; the `dropped` columns at 0.
 #[inline(always)]
-fn fill_input<S: Simd>(u: &mut [S::f32s], w: &[f64], ext: &[S::f32s]) {
+fn fill_input<S: Simd>(s: S, u: &mut [S::f32s], w: &[f64], ext: &[S::f32s], dropped: &[usize]) {
     let n = S::F32_LANES;
     let k = w.len() / n;
     for j in 0..k {
@@ -642,6 +650,9 @@ fn fill_input<S: Simd>(u: &mut [S::f32s], w: &[f64], ext: &[S::f32s]) {
         }
     }
     u[k..k + ext.len()].copy_from_slice(ext);
+    for &j in dropped {
+        u[j] = s.splat_f32s(0.0);
+    }
 }
 
 /// w (`[K, L]`, f64) += active · γ ⊙ o.
@@ -709,11 +720,13 @@ struct BlockResult {
 /// A rule's f32 kernel over one block; `w0` is `[K, L]`.
 trait LaneKernel: Sync {
     fn n_params(&self) -> usize;
+    fn gate(&self) -> crate::structure::Gate;
     fn block<S: Simd>(&self, s: S, b: &Block<S>, w0: Vec<f64>, gradient: bool) -> BlockResult;
 }
 
 /// The DNN rule's f32 kernel.
 struct Dnn32 {
+    mask: InputMask,
     mlp: Mlp32,
     gamma: Vec<f32>,
     gamma_at: usize,
@@ -722,6 +735,10 @@ struct Dnn32 {
 impl LaneKernel for Dnn32 {
     fn n_params(&self) -> usize {
         self.gamma_at + self.gamma.len()
+    }
+
+    fn gate(&self) -> crate::structure::Gate {
+        self.mask.gate
     }
 
     #[inline(always)]
@@ -753,7 +770,7 @@ impl LaneKernel for Dnn32 {
             } else {
                 &mut tape[..]
             };
-            fill_input::<S>(acts, &w, ext);
+            fill_input::<S>(s, acts, &w, ext, &self.mask.dropped);
             self.mlp.forward(s, acts);
             update_weights::<S>(&mut w, &self.gamma, &acts[out_at..], &b.active[t]);
         }
@@ -792,7 +809,10 @@ impl LaneKernel for Dnn32 {
                 );
                 self.mlp
                     .backward(s, acts, &d_o, (&mut d_a, &mut d_b), &mut g, k);
-                add_lanes::<S>(&mut lambda, &d_a);
+                // (A constant 0 in u_t when w_t is dropped.)
+                if self.mask.sees_weights {
+                    add_lanes::<S>(&mut lambda, &d_a);
+                }
                 g.tick();
             }
             std::mem::swap(&mut lambda, &mut lambda_next);
@@ -808,6 +828,7 @@ impl LaneKernel for Dnn32 {
 
 /// The RNN rule's f32 kernel.
 struct Rnn32 {
+    mask: InputMask,
     input: Dense32,
     hidden: Dense32,
     head: Mlp32,
@@ -844,7 +865,7 @@ impl Rnn32 {
         let size = self.size;
         let (u, rest) = record.split_at_mut(self.input.n_in);
         let (gates, head) = rest.split_at_mut(4 * size);
-        fill_input::<S>(u, w, ext);
+        fill_input::<S>(s, u, w, ext, &self.mask.dropped);
         self.input.forward(s, u, gi);
         self.hidden.forward(s, h, gh);
         let (r, rest) = gates.split_at_mut(size);
@@ -867,6 +888,10 @@ impl Rnn32 {
 impl LaneKernel for Rnn32 {
     fn n_params(&self) -> usize {
         self.gamma_at + self.gamma.len()
+    }
+
+    fn gate(&self) -> crate::structure::Gate {
+        self.mask.gate
     }
 
     #[inline(always)]
@@ -985,7 +1010,9 @@ impl LaneKernel for Rnn32 {
                 }
                 g.push(&self.input, u, &d_gi);
                 self.input.input_adjoint(s, &d_gi, &mut d_a, k);
-                add_lanes::<S>(&mut lambda_w, &d_a);
+                if self.mask.sees_weights {
+                    add_lanes::<S>(&mut lambda_w, &d_a);
+                }
                 g.push(&self.hidden, h, &d_gh);
                 self.hidden.input_adjoint(s, &d_gh, &mut d_b, size);
                 for j in 0..size {
@@ -1018,11 +1045,13 @@ fn build(rule: &ScanRule, params: &[f64]) -> Built32 {
         layers: 0,
     };
     let k = rule.n_features();
+    let mask = InputMask::new(rule.structure(), k);
     match rule {
-        ScanRule::Dnn { sizes } => {
+        ScanRule::Dnn { sizes, .. } => {
             let mlp = reader.mlp(sizes);
             let gamma_at = reader.offset;
             Built32::Dnn(Dnn32 {
+                mask,
                 mlp,
                 gamma: reader.take(k),
                 gamma_at,
@@ -1032,12 +1061,14 @@ fn build(rule: &ScanRule, params: &[f64]) -> Built32 {
             input,
             hidden,
             head,
+            ..
         } => {
             let gru_input = reader.dense(*input, 3 * hidden);
             let gru_hidden = reader.dense(*hidden, 3 * hidden);
             let head = reader.mlp(head);
             let gamma_at = reader.offset;
             Built32::Rnn(Box::new(Rnn32 {
+                mask,
                 input: gru_input,
                 hidden: gru_hidden,
                 head,
@@ -1095,8 +1126,7 @@ pub fn scan_f32_with(
     gradient: bool,
 ) -> ScanOutput {
     assert_eq!(w0.len(), animals.len() * rule.n_features(), "w0 length");
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
+    let threads = denovo_rules::threads::kernel_threads()
         .min(animals.len())
         .max(1);
     let lanes = lane_count(level, animals.len(), threads);
@@ -1138,7 +1168,7 @@ impl<K: LaneKernel> WithSimd for ThreadOp<'_, K> {
         let k = self.w0.len() / self.animals.len().max(1);
         let mut results = Vec::with_capacity(self.mine.len());
         for members in self.mine {
-            let block = Block::<S>::new(s, self.animals, members.clone(), k);
+            let block = Block::<S>::new(s, self.animals, members.clone(), k, self.kernel.gate());
             let mut w = vec![0.0f64; k * n];
             for (l, &m) in block.members.iter().enumerate() {
                 for j in 0..k {

@@ -40,6 +40,7 @@ mod lanes;
 mod peak;
 mod precision;
 mod rnn;
+mod structure;
 
 pub use backend::{ScanBackend, rule_scan};
 pub use dnn::{DnnConfig, DnnRule};
@@ -49,6 +50,7 @@ pub use lanes::{FLUSH_STEPS, SimdLevel, TAPE_BUDGET_BYTES_F32, scan_f32, scan_f3
 pub use peak::peak_gflops;
 pub use precision::cast_to_backend_precision;
 pub use rnn::{RnnConfig, RnnRule};
+pub use structure::{Gate, RuleInput, Structure, UnknownName};
 
 use burn::tensor::{Tensor, backend::Backend};
 use denovo_rules::TrialBatch;
@@ -67,6 +69,41 @@ pub fn rule_input<B: Backend>(w: Tensor<B, 2>, trial: &TrialBatch<B>) -> Tensor<
         ],
         1,
     )
+}
+
+/// [`rule_input`] with `structure`'s dropped inputs held at 0, `[animals, 2 × features + 4]`.
+pub fn structured_input<B: Backend>(
+    w: Tensor<B, 2>,
+    trial: &TrialBatch<B>,
+    structure: &Structure,
+) -> Tensor<B, 2> {
+    let u = rule_input(w, trial);
+    if structure.drop.is_empty() {
+        return u;
+    }
+    let [_, width] = u.dims();
+    let mut mask = vec![1.0; width];
+    for j in structure.dropped_columns((width - 4) / 2) {
+        mask[j] = 0.0;
+    }
+    let mask = denovo_glm::float_tensor::<B, 2>(mask, [1, width], &u.device()).cast(u.dtype());
+    u * mask
+}
+
+/// The gate g_t of `structure` for each animal's completed trial, `[animals, 1]` (1 where
+/// the update is allowed, else 0), or `None` for an ungated rule.
+pub fn gate_column<B: Backend>(
+    structure: &Structure,
+    trial: &TrialBatch<B>,
+) -> Option<Tensor<B, 2>> {
+    let reward = trial.reward.clone();
+    let zeros = reward.zeros_like();
+    let gate = match structure.gate {
+        Gate::None => return None,
+        Gate::CorrectOnly => zeros.mask_fill(reward.greater_elem(0.0), 1.0),
+        Gate::ErrorOnly => zeros.mask_fill(reward.lower_equal_elem(0.0), 1.0),
+    };
+    Some(gate.unsqueeze_dim(1))
 }
 
 /// The width of [`rule_input`] for `n_features` regressors.

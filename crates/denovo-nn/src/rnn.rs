@@ -1,7 +1,7 @@
 //! The RNN rule: h_t = GRU(h_{t−1}, [w, x, y, r, a, s]), Δw = γ ⊙ MLP(h_t).
 
 use crate::dnn::mlp;
-use crate::{GruCell, cast_to_backend_precision, rule_input, rule_input_size};
+use crate::{GruCell, Structure, cast_to_backend_precision, rule_input_size, structured_input};
 use crate::{ScanBackend, ScanRule};
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
@@ -18,6 +18,10 @@ pub struct RnnConfig {
     pub head: Vec<usize>,
     /// Initial value of every γ.
     pub gamma_init: f64,
+    /// The structural hypothesis (gate, dropped inputs); the default is the free rule
+    /// (not written then, so a free rule's record reads as before).
+    #[serde(default, skip_serializing_if = "Structure::is_free")]
+    pub structure: Structure,
 }
 
 impl Default for RnnConfig {
@@ -26,6 +30,7 @@ impl Default for RnnConfig {
             hidden: 32,
             head: vec![32, 32],
             gamma_init: 1e-3,
+            structure: Structure::default(),
         }
     }
 }
@@ -47,6 +52,7 @@ impl RnnConfig {
             head,
             gamma: Param::from_tensor(gamma),
             n_features,
+            structure: self.structure.clone(),
         })
     }
 }
@@ -63,6 +69,10 @@ pub struct RnnRule<B: Backend> {
     pub gamma: Param<Tensor<B, 1>>,
     /// Number of policy weights.
     pub n_features: usize,
+    /// The structural hypothesis: the GRU sees u_t with dropped inputs at 0, and
+    /// Δw_t = g_t γ ⊙ MLP(h_{t+1}).
+    #[module(skip)]
+    pub structure: Structure,
 }
 
 impl<B: Backend> RnnRule<B> {
@@ -90,6 +100,7 @@ impl<B: Backend> RnnRule<B> {
             input: self.gru.input.weight.dims()[0],
             hidden: self.gru.size,
             head,
+            structure: self.structure.clone(),
         }
     }
 
@@ -142,8 +153,13 @@ impl<B: ScanBackend> LearningRule<B> for RnnRule<B> {
     }
     fn step(&self, state: Tensor<B, 2>, trial: &TrialBatch<B>) -> Tensor<B, 2> {
         let (w, h) = self.split(&state);
-        let h = self.gru.forward(rule_input(w.clone(), trial), h);
-        let delta = mlp(&self.head, h.clone()) * self.gamma.val().unsqueeze_dim(0);
+        let h = self
+            .gru
+            .forward(structured_input(w.clone(), trial, &self.structure), h);
+        let mut delta = mlp(&self.head, h.clone()) * self.gamma.val().unsqueeze_dim(0);
+        if let Some(g) = crate::gate_column(&self.structure, trial) {
+            delta = delta * g;
+        }
         Tensor::cat(vec![w + delta, h], 1)
     }
     fn detach(&self, state: Tensor<B, 2>) -> Tensor<B, 2> {

@@ -95,6 +95,7 @@ fn compare_at(level: SimdLevel, rule: &ScanRule, n: usize, seed: u64) {
 fn dnn_f32_equals_f64_reference() {
     let rule = ScanRule::Dnn {
         sizes: vec![8, 32, 32, 2],
+        structure: Default::default(),
     };
     for (n, seed) in [(1, 1), (5, 2), (12, 3), (37, 4)] {
         compare(&rule, n, seed);
@@ -107,6 +108,7 @@ fn rnn_f32_equals_f64_reference() {
         input: 8,
         hidden: 32,
         head: vec![32, 32, 32, 2],
+        structure: Default::default(),
     };
     for (n, seed) in [(1, 5), (5, 6), (12, 7), (37, 8)] {
         compare(&rule, n, seed);
@@ -119,6 +121,7 @@ fn odd_widths_equal_f64_reference() {
     compare(
         &ScanRule::Dnn {
             sizes: vec![8, 13, 5, 2],
+            structure: Default::default(),
         },
         9,
         9,
@@ -128,6 +131,7 @@ fn odd_widths_equal_f64_reference() {
             input: 8,
             hidden: 7,
             head: vec![7, 11, 2],
+            structure: Default::default(),
         },
         9,
         10,
@@ -142,9 +146,11 @@ fn every_simd_level_equals_f64_reference() {
         input: 8,
         hidden: 16,
         head: vec![16, 8, 2],
+        structure: Default::default(),
     };
     let dnn = ScanRule::Dnn {
         sizes: vec![8, 16, 2],
+        structure: Default::default(),
     };
     for level in [SimdLevel::Avx512, SimdLevel::Avx2, SimdLevel::Portable] {
         compare_at(level, &rnn, 7, 11);
@@ -158,4 +164,34 @@ fn every_simd_level_equals_f64_reference() {
         .into_iter()
         .any(|l| scan_f32_with(l, &dnn, &theta, &w0, &animals, true) == auto);
     assert!(some_level, "Auto equals one of the explicit levels");
+}
+
+/// Gated and input-dropped rules: the f32 lanes give the f64 reference's log-likelihoods and
+/// gradients (the gate folds into the lanes' update mask, the dropped columns into the input).
+#[test]
+fn structured_f32_equals_f64_reference() {
+    use denovo_nn::{Gate, RuleInput, Structure};
+    for structure in [
+        Structure::new(Gate::CorrectOnly, vec![RuleInput::Answer]),
+        Structure::new(Gate::ErrorOnly, vec![RuleInput::Weights, RuleInput::Reward]),
+    ] {
+        compare(
+            &ScanRule::Dnn {
+                sizes: vec![8, 13, 5, 2],
+                structure: structure.clone(),
+            },
+            9,
+            21,
+        );
+        compare(
+            &ScanRule::Rnn {
+                input: 8,
+                hidden: 7,
+                head: vec![7, 11, 2],
+                structure,
+            },
+            9,
+            22,
+        );
+    }
 }

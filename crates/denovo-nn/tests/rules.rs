@@ -6,7 +6,7 @@ use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Element, Tensor, TensorData, backend::Backend};
 use denovo_data::SubjectDesign;
 use denovo_glm::{float_tensor, to_f64_vec};
-use denovo_nn::{DnnConfig, DnnRule, RnnConfig, RnnRule};
+use denovo_nn::{DnnConfig, DnnRule, Gate, RnnConfig, RnnRule, RuleInput, Structure};
 use denovo_rules::{LearningRule, RuleKind, RuleSpec};
 use denovo_train::{
     SequenceBatch, SubjectWindow, sequence_log_likelihood, truncated_log_likelihood,
@@ -161,21 +161,40 @@ fn initialised<T>(seed: Option<u64>, init: impl FnOnce() -> T) -> T {
 /// on every test input (all its ReLUs off), so a parameter's gradient is exactly zero and
 /// the gradient checks prove nothing (seen once in CI: "a zero gradient proves nothing").
 fn small_dnn<Bk: Backend>() -> DnnRule<Bk> {
+    small_dnn_with(Structure::default())
+}
+
+fn small_dnn_with<Bk: Backend>(structure: Structure) -> DnnRule<Bk> {
     // γ large enough that the MLP shapes the likelihood.
     let config = DnnConfig {
         hidden: vec![6, 5],
         gamma_init: 0.3,
+        structure,
     };
     initialised(Some(11), || config.init(2, &Default::default()))
 }
 
 fn small_rnn<Bk: Backend>() -> RnnRule<Bk> {
+    small_rnn_with(Structure::default())
+}
+
+fn small_rnn_with<Bk: Backend>(structure: Structure) -> RnnRule<Bk> {
     let config = RnnConfig {
         hidden: 5,
         head: vec![6],
         gamma_init: 0.3,
+        structure,
     };
     initialised(Some(12), || config.init(2, &Default::default()))
+}
+
+/// The structural variants the tests below check: a gate with a dropped outcome input, and
+/// the other gate with the weights dropped (which also cuts ∂Δw/∂w from the adjoint).
+fn structures() -> [Structure; 2] {
+    [
+        Structure::new(Gate::CorrectOnly, vec![RuleInput::Reward]),
+        Structure::new(Gate::ErrorOnly, vec![RuleInput::Weights, RuleInput::Choice]),
+    ]
 }
 
 #[test]
@@ -457,6 +476,7 @@ fn fused_and_generic_fits_reach_the_same_held_out_likelihood() {
                     hidden: 5,
                     head: vec![6],
                     gamma_init: 0.3,
+                    ..Default::default()
                 };
                 let rule = initialised(Some(5), || config.init::<F>(2, &Default::default()));
                 held_out(rule, path, &train, &test)
@@ -464,6 +484,7 @@ fn fused_and_generic_fits_reach_the_same_held_out_likelihood() {
                 let config = DnnConfig {
                     hidden: vec![6, 5],
                     gamma_init: 0.3,
+                    ..Default::default()
                 };
                 let rule = initialised(Some(5), || config.init::<F>(2, &Default::default()));
                 held_out(rule, path, &train, &test)
@@ -583,4 +604,75 @@ fn dnn_rule_learns_a_reinforce_cohort() {
         "grid RMSE {relative} of the RMS of the truth"
     );
     assert!(corr > 0.3, "grid correlation {corr}");
+}
+
+/// Gated and input-dropped rules: the generic path's autodiff gradient against finite
+/// differences, the fused op (f64 and f32) against the generic path, and the host
+/// trajectories against the per-trial path — so a structural variant is fitted with exact
+/// gradients like the free rule.
+#[test]
+fn structured_rules_keep_exact_gradients() {
+    type F = Autodiff<NdArray<f32>>;
+    for structure in structures() {
+        check_gradient(small_dnn_with(structure.clone()));
+        check_gradient(small_rnn_with(structure.clone()));
+        assert_fused_equals_generic::<B, _>(small_dnn_with(structure.clone()), 1e-8);
+        assert_fused_equals_generic::<B, _>(small_rnn_with(structure.clone()), 1e-8);
+        assert_fused_equals_generic::<F, _>(small_dnn_with(structure.clone()), 1e-4);
+        assert_fused_equals_generic::<F, _>(small_rnn_with(structure.clone()), 1e-4);
+        check_host_trajectories(&small_dnn_with::<B>(structure.clone()).valid());
+        check_host_trajectories(&small_rnn_with::<B>(structure).valid());
+    }
+}
+
+/// What each variant encodes holds in its trajectories: with `correct-only` the weights do
+/// not move after an unrewarded trial (and do after rewarded ones), with `error-only` the
+/// reverse; a dropped input changes nothing when it changes.
+#[test]
+fn structured_rules_do_what_they_say() {
+    let d = designs(3, 40, 8);
+    let b = batch::<Inner>(&d, &windows());
+    let runs: Vec<usize> = b.host.iter().map(|h| h.choice.len()).collect();
+    for gate in [Gate::CorrectOnly, Gate::ErrorOnly] {
+        let structure = Structure::new(gate, Vec::new());
+        let dnn = small_dnn_with::<Inner>(structure.clone());
+        let rnn = small_rnn_with::<Inner>(structure);
+        for paths in [
+            dnn.host_trajectories(&b.host, w0(), &runs).unwrap(),
+            rnn.host_trajectories(&b.host, w0(), &runs).unwrap(),
+        ] {
+            let (mut frozen, mut moved) = (0, 0);
+            for (path, h) in paths.iter().zip(b.host.iter()) {
+                for t in 0..runs[0].min(h.choice.len()).saturating_sub(1) {
+                    let step = (path[(t + 1) * 2] - path[t * 2]).abs()
+                        + (path[(t + 1) * 2 + 1] - path[t * 2 + 1]).abs();
+                    let allowed = gate.value(h.reward[t]) == 1.0;
+                    if allowed {
+                        moved += usize::from(step > 0.0);
+                    } else {
+                        assert_eq!(step, 0.0, "{gate:?}: weights moved on a gated trial");
+                        frozen += 1;
+                    }
+                }
+            }
+            assert!(
+                frozen > 5 && moved > 5,
+                "{gate:?}: {frozen} frozen, {moved} moved"
+            );
+        }
+    }
+    // Dropping the session-start flag: the log-likelihood ignores the flags.
+    let drop = Structure::new(Gate::None, vec![RuleInput::SessionStart]);
+    let mut shuffled = b.host.to_vec();
+    for h in &mut shuffled {
+        h.session_start.iter_mut().for_each(|s| *s = 1.0 - *s);
+    }
+    let shuffled: denovo_rules::SharedSequences = shuffled.into();
+    let ll = |rule: &DnnRule<Inner>, host: &denovo_rules::SharedSequences| {
+        to_f64_vec(rule.fused_log_likelihood(host, w0()).unwrap())
+    };
+    let dropped = small_dnn_with::<Inner>(drop);
+    assert_eq!(ll(&dropped, &b.host), ll(&dropped, &shuffled));
+    let free = small_dnn::<Inner>();
+    assert_ne!(ll(&free, &b.host), ll(&free, &shuffled));
 }

@@ -151,6 +151,7 @@ fn both_rules_agree_with_ndarray_on_wgpu() {
     let dnn = DnnConfig {
         hidden: vec![16, 16],
         gamma_init: 0.3,
+        ..Default::default()
     };
     check_rule(
         "dnn",
@@ -163,6 +164,7 @@ fn both_rules_agree_with_ndarray_on_wgpu() {
         hidden: 8,
         head: vec![16],
         gamma_init: 0.3,
+        ..Default::default()
     };
     check_rule(
         "rnn",

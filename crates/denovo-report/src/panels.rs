@@ -14,6 +14,9 @@ pub(crate) fn plot_err<E: std::error::Error + Send + Sync + 'static>(
 /// A chart's worth of curves: (label, colour index, dashed, points).
 pub(crate) type Curves = Vec<(String, usize, bool, Vec<(f64, f64)>)>;
 
+/// Shaded ranges: (colour index, [(x, low, high)]).
+pub(crate) type Ranges = Vec<(usize, Vec<(f64, f64, f64)>)>;
+
 /// One panel: title, x/y labels, curves, optional vertical markers and shaded x-range.
 pub(crate) struct Panel {
     pub(crate) title: String,
@@ -32,6 +35,12 @@ pub(crate) struct Panel {
     pub(crate) legend_below: bool,
     /// How x tick labels read.
     pub(crate) x_ticks: XTicks,
+    /// Shaded ranges beneath the curves, (colour index, [(x, low, high)]): an ensemble's
+    /// 95% band around a fitted curve.
+    pub(crate) ranges: Ranges,
+    /// Points drawn as hollow grey circles over the curves: read-outs in cells the data
+    /// never visit.
+    pub(crate) unvisited: Vec<(f64, f64)>,
 }
 
 /// X tick labels.
@@ -62,7 +71,12 @@ impl XTicks {
 }
 
 fn bounds(panel: &Panel) -> ((f64, f64), (f64, f64)) {
-    let pts = panel.curves.iter().flat_map(|c| c.3.iter());
+    let ranges = panel
+        .ranges
+        .iter()
+        .flat_map(|r| r.1.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]));
+    let ranges: Vec<(f64, f64)> = ranges.collect();
+    let pts = panel.curves.iter().flat_map(|c| c.3.iter()).chain(&ranges);
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in pts {
         if x.is_finite() && y.is_finite() {
@@ -186,6 +200,17 @@ where
                 .draw_series(LineSeries::new([(m, y0), (m, y1)], BLACK.mix(0.2)))
                 .map_err(plot_err)?;
         }
+        for (color, range) in &panel.ranges {
+            let outline: Vec<(f64, f64)> = (range.iter().map(|&(x, lo, _)| (x, lo)))
+                .chain(range.iter().rev().map(|&(x, _, hi)| (x, hi)))
+                .collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    outline,
+                    colour(*color).mix(0.18).filled(),
+                )))
+                .map_err(plot_err)?;
+        }
         for (label, color, dashed, points) in &panel.curves {
             let c = colour(*color);
             let band = is_band(panel, label);
@@ -235,6 +260,12 @@ where
                 );
             }
         }
+        chart
+            .draw_series(
+                (panel.unvisited.iter())
+                    .map(|&p| Circle::new(p, 4, RGBColor(150, 150, 150).stroke_width(2))),
+            )
+            .map_err(plot_err)?;
         if !shared && panel.curves.iter().any(|c| !c.0.is_empty()) {
             chart
                 .configure_series_labels()

@@ -59,6 +59,11 @@ pub(crate) struct Loaded {
     /// The simulation's truth beside the run's data, when there is one that fits the
     /// run's regressors.
     pub(crate) truth: Option<Truth>,
+    /// The run's ensemble members (`RUN_DIR/replicates/`; empty without).
+    members: Vec<Run>,
+    /// Every member's w_t on every trial of the design's animals,
+    /// `[members][animals][trials][features]` (empty without members).
+    member_weights: denovo_study::ensemble::MemberWeights,
 }
 
 /// One animal's weights from `weights.csv`: w_t per trial (followed, for runs that write
@@ -247,12 +252,28 @@ pub(crate) fn load(dir: &Path, warnings: &mut Vec<String>) -> Result<Loaded, Rep
         || run.model().to_string(),
         |f| f.to_string_lossy().to_string(),
     );
+    let members = denovo_study::ensemble::load_replicates(dir).unwrap_or_else(|e| {
+        warnings.push(format!(
+            "{}: its replicates are not drawn: {e}",
+            dir.display()
+        ));
+        Vec::new()
+    });
+    let subjects: Vec<&SubjectDesign> = design.subjects.iter().collect();
+    let member_weights =
+        denovo_study::ensemble::member_trajectories(&members, run.regressors(), &subjects)
+            .unwrap_or_else(|e| {
+                warnings.push(format!("{}: no weight bands: {e}", dir.display()));
+                Vec::new()
+            });
     Ok(Loaded {
         run,
         label,
         design,
         weights,
         truth,
+        members,
+        member_weights,
     })
 }
 
@@ -472,7 +493,7 @@ fn learning_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure,
         curves: vec![
             ("observed".into(), 0, false, pooled(|c| &c.1)),
             (
-                format!("predicted ({})", l.run.model()),
+                format!("predicted ({})", l.run.label()),
                 1,
                 false,
                 pooled(|c| &c.2),
@@ -484,6 +505,8 @@ fn learning_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure,
         bands_for: None,
         legend_below: false,
         x_ticks: XTicks::Integer,
+        ranges: vec![],
+        unvisited: vec![],
     }];
     for (name, obs, pred) in curves.iter().take(max_animals) {
         panels.push(Panel {
@@ -500,11 +523,13 @@ fn learning_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure,
             bands_for: None,
             legend_below: false,
             x_ticks: XTicks::Integer,
+            ranges: vec![],
+            unvisited: vec![],
         });
     }
     let name = format!("learning_curves_{}", slug(&l.label));
     let (size, cols) = grid_size(panels.len());
-    let title = format!("Learning curves — {} ({})", l.label, l.run.model());
+    let title = format!("Learning curves — {} ({})", l.label, l.run.label());
     let (png, svg) = both!(out, name, size, draw_panels(&title, &panels, cols));
     Ok(Figure {
         title,
@@ -512,7 +537,7 @@ fn learning_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure,
             "Fraction of correct choices per session: observed (black dots) and predicted by \
              the fitted {} (colored line: the mean of p(correct) under {}). First panel: mean \
              over animals; then up to {max_animals} animals.",
-            l.run.model(),
+            l.run.label(),
             if is_walk(l) {
                 "the posterior mean weights: on training sessions given all training trials, \
                  later ones included; on held-out sessions as they were scored (one step ahead \
@@ -570,6 +595,22 @@ pub(crate) fn weights_panels(l: &Loaded, max_animals: usize) -> Vec<Panel> {
             .filter(|&t| t > 0 && d.session_start[t])
             .map(|t| (t + 1) as f64)
             .collect();
+        // The 2.5–97.5% range of the ensemble's members, per regressor.
+        let a = panels.len();
+        let ranges = (0..k)
+            .filter(|_| !l.member_weights.is_empty())
+            .map(|j| {
+                let range = (0..n)
+                    .step_by(stride)
+                    .map(|t| {
+                        let v: Vec<f64> = l.member_weights.iter().map(|m| m[a][t][j]).collect();
+                        let (lo, hi) = percentile_range(v);
+                        ((t + 1) as f64, lo, hi)
+                    })
+                    .collect();
+                (j + 1, range)
+            })
+            .collect();
         panels.push(Panel {
             title: d.subject.clone(),
             x_desc: "trial".into(),
@@ -581,23 +622,83 @@ pub(crate) fn weights_panels(l: &Loaded, max_animals: usize) -> Vec<Panel> {
             bands_for: true_w.map(|_| "truth".into()),
             legend_below: false,
             x_ticks: XTicks::Integer,
+            ranges,
+            unvisited: vec![],
         });
     }
     panels
+}
+
+/// The 2.5% and 97.5% percentiles of `v` (linearly interpolated; NaN when empty).
+fn percentile_range(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let q = |q: f64| {
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        let pos = q * (v.len() - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        v[lo] + (pos - lo as f64) * (v[hi] - v[lo])
+    };
+    (q(0.025), q(0.975))
+}
+
+/// The index of the value of `values` nearest `v`, when within `tol` of it.
+fn cell(values: &[f64], v: f64, tol: f64) -> Option<usize> {
+    let (i, d) = (values.iter().enumerate())
+        .map(|(i, g)| (i, (g - v).abs()))
+        .min_by(|a, b| a.1.total_cmp(&b.1))?;
+    (d <= tol).then_some(i)
+}
+
+/// Half the smallest gap between neighbouring `values` (ascending), 0.5 for one value.
+fn half_gap(values: &[f64]) -> f64 {
+    (values.windows(2).map(|w| (w[1] - w[0]).abs()))
+        .fold(f64::INFINITY, f64::min)
+        .min(1.0)
+        / 2.0
+}
+
+/// Training trials of `l` per cell of the rule figure, keyed (panel, x index, correct):
+/// the primary weight w_t rounded to the nearest of the panels' `weights`, the primary
+/// input x_t to the nearest of `xs` (within half their smallest gap), and the outcome.
+fn figure_visits(l: &Loaded, weights: &[f64], xs: &[f64]) -> HashMap<(usize, usize, bool), usize> {
+    let j = primary(&l.design.names);
+    let k = l.design.names.len();
+    let (tol_w, tol_x) = (half_gap(weights), half_gap(xs));
+    let mut counts = HashMap::new();
+    for (d, (w, train_end)) in l.design.subjects.iter().zip(&l.weights) {
+        for (t, wt) in w.iter().enumerate().take(*train_end) {
+            let (Some(p), Some(x)) = (cell(weights, wt[j], tol_w), cell(xs, d.x[t * k + j], tol_x))
+            else {
+                continue;
+            };
+            *counts.entry((p, x, d.reward[t] > 0.0)).or_insert(0) += 1;
+        }
+    }
+    counts
 }
 
 fn weights_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure, ReportError> {
     let panels = weights_panels(l, max_animals);
     let name = format!("weights_{}", slug(&l.label));
     let (size, cols) = grid_size(panels.len());
-    let title = format!("Weight trajectories — {} ({})", l.label, l.run.model());
+    let title = format!("Weight trajectories — {} ({})", l.label, l.run.label());
     let (png, svg) = both!(out, name, size, draw_panels(&title, &panels, cols));
     let mut caption = format!(
         "Policy weights w_t over trials under the fitted {} rule (one line per \
          regressor; thin vertical lines mark session starts; the shaded part is held out \
          from the fit). Up to {max_animals} animals.",
-        l.run.model()
+        l.run.label()
     );
+    if !l.members.is_empty() {
+        _ = write!(
+            caption,
+            " Shaded: the 2.5–97.5% range of w_t across the {} ensemble members \
+             (RUN_DIR/replicates), each run on every animal's trials from its mean w0.",
+            l.members.len()
+        );
+    }
     if l.weights.first().is_some_and(|(w, _)| {
         w.first()
             .is_some_and(|r| r.len() == 2 * l.design.names.len())
@@ -774,8 +875,12 @@ pub(crate) fn rule_panels(runs: &[Loaded], history: Option<usize>) -> (String, V
             truths.push((t, &l.design.names, &l.label));
         }
     }
-    for &w in &grid.weights {
+    let visits: Vec<_> = (runs.iter())
+        .map(|l| figure_visits(l, &grid.weights, &grid.xs(&l.design.names)))
+        .collect();
+    for (p, &w) in grid.weights.iter().enumerate() {
         let mut curves = Vec::new();
+        let (mut ranges, mut unvisited) = (Vec::new(), Vec::new());
         for &(truth, names, label) in &truths {
             let j = primary(names);
             let who = if truths.len() > 1 {
@@ -801,7 +906,28 @@ pub(crate) fn rule_panels(runs: &[Loaded], history: Option<usize>) -> (String, V
                 let (xs, points) = grid.points(names, w, correct);
                 let delta =
                     with_model!(&l.run.rule, r => read_out::<ReadBackend, _>(r, &points, k, hist));
-                let pts = xs.iter().zip(&delta).map(|(x, d)| (*x, d[j])).collect();
+                let pts: Vec<(f64, f64)> = xs.iter().zip(&delta).map(|(x, d)| (*x, d[j])).collect();
+                if !l.members.is_empty() {
+                    let each: Vec<Vec<Vec<f64>>> = (l.members.iter())
+                        .map(|m| with_model!(&m.rule, r => read_out::<ReadBackend, _>(r, &points, k, hist)))
+                        .collect();
+                    let range = (xs.iter().enumerate())
+                        .map(|(x, &xv)| {
+                            let (lo, hi) = percentile_range(each.iter().map(|m| m[x][j]).collect());
+                            (xv, lo, hi)
+                        })
+                        .collect();
+                    ranges.push((i + 1, range));
+                }
+                if hist.is_none() {
+                    let seen = |x: usize| visits[i].get(&(p, x, correct)).copied().unwrap_or(0) > 0;
+                    unvisited.extend(
+                        pts.iter()
+                            .enumerate()
+                            .filter(|(x, _)| !seen(*x))
+                            .map(|(_, q)| *q),
+                    );
+                }
                 curves.push((format!("{} — {what}", l.label), i + 1, c == 1, pts));
             }
         }
@@ -816,6 +942,8 @@ pub(crate) fn rule_panels(runs: &[Loaded], history: Option<usize>) -> (String, V
             bands_for: (!truths.is_empty()).then(|| "truth".into()),
             legend_below: true,
             x_ticks: XTicks::Auto,
+            ranges,
+            unvisited,
         });
     }
     (primary_name, panels)
@@ -863,7 +991,7 @@ fn rule_figure(out: &Path, runs: &[Loaded], history: Option<usize>) -> Result<Fi
                     ),
                 )
             } else {
-                let kinds: Vec<String> = drawn.map(|l| l.run.model().to_string()).collect();
+                let kinds: Vec<String> = drawn.map(|l| l.run.label()).collect();
                 (
                     "rule_history".to_string(),
                     format!(
@@ -906,6 +1034,26 @@ fn rule_figure(out: &Path, runs: &[Loaded], history: Option<usize>) -> Result<Fi
             " The wide pale black lines are the true rule of the simulation, read out on the \
              same points {how}: {}.",
             what.join("; ")
+        );
+    }
+    let ensembles: Vec<String> = (runs.iter())
+        .filter(|l| !l.members.is_empty())
+        .map(|l| format!("{}: {}", l.label, l.members.len()))
+        .collect();
+    if !ensembles.is_empty() {
+        _ = write!(
+            caption,
+            " Shaded: the 2.5–97.5% range of the read-out across the run's ensemble members \
+             (RUN_DIR/replicates; members per run — {}); where the shaded range is wide the \
+             data do not determine the rule.",
+            ensembles.join(", ")
+        );
+    }
+    if history.is_none() {
+        caption.push_str(
+            " Hollow grey circles: read-outs in cells the run's training trials never visit \
+             (the fitted w_t of that weight within half a panel step of the panel's value, \
+             that input, that outcome) — there the curve is an extrapolation, not a finding.",
         );
     }
     let (size, cols) = grid_size(panels.len());
@@ -1011,6 +1159,8 @@ fn comparison_figure(out: &Path, c: &Comparison) -> Result<Figure, ReportError> 
         bands_for: None,
         legend_below: false,
         x_ticks: XTicks::Names(names.clone()),
+        ranges: vec![],
+        unvisited: vec![],
     };
     for (i, s) in c.subjects.iter().enumerate() {
         let pts = c
@@ -1045,6 +1195,8 @@ fn comparison_figure(out: &Path, c: &Comparison) -> Result<Figure, ReportError> 
         bands_for: None,
         legend_below: false,
         x_ticks: XTicks::Names(names),
+        ranges: vec![],
+        unvisited: vec![],
     };
     let mut animal_pts = Vec::new();
     for (r, (_, v)) in c.runs.iter().enumerate().skip(1) {
@@ -1173,7 +1325,7 @@ fn html(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&l.label),
-            escape(l.run.model()),
+            escape(&l.run.label()),
             escape(&s.data),
             l.design.subjects.len(),
             ll("train"),

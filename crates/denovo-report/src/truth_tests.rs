@@ -433,3 +433,48 @@ fn the_history_figure_draws_the_true_streak_rule() {
     assert!(svg.contains("truth — correct after 3 rewarded"));
     assert!(svg.contains("Rules with a history") && !svg.contains("RNN rules"));
 }
+
+/// An ensemble in the figures: every rule panel draws one 95% range per condition around
+/// the run's read-out (low ≤ high, at the curve's x points), each weights panel one range
+/// per regressor over the trials; the rule figure marks as unvisited some but not all of
+/// its points (the paper's animals start at w_stim = −2: whole panels stay unvisited),
+/// each one on a drawn curve; and the report with them is written.
+#[test]
+fn an_ensemble_draws_bands_and_marks_unvisited_cells() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, _, run) = simulated_run(tmp.path());
+    let spec = RunDir::load(&run).unwrap().spec.unwrap();
+    let resample = denovo_study::Resample::Animals;
+    denovo_study::ensemble::fit_ensemble(&spec, &run, 3, resample, &|_, _| {}).unwrap();
+    let mut warnings = Vec::new();
+    let l = load(&run, &mut warnings).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let (_, panels) = rule_panels(std::slice::from_ref(&l), None);
+    let (mut unvisited, mut points) = (0, 0);
+    for p in &panels {
+        assert_eq!(p.ranges.len(), 2, "{}: correct and error", p.title);
+        let fitted: Vec<&(f64, f64)> = (p.curves.iter())
+            .filter(|c| !c.0.starts_with("truth"))
+            .flat_map(|c| c.3.iter())
+            .collect();
+        for (_, range) in &p.ranges {
+            assert_eq!(range.len(), paper_stimuli().len());
+            assert!(range.iter().all(|&(_, lo, hi)| lo.is_finite() && lo <= hi));
+        }
+        for q in &p.unvisited {
+            assert!(fitted.contains(&q), "{}: {q:?} is not on a curve", p.title);
+        }
+        unvisited += p.unvisited.len();
+        points += fitted.len();
+    }
+    assert!(
+        unvisited > 0 && unvisited < points,
+        "{unvisited} of {points}"
+    );
+    for p in weights_panels(&l, 3) {
+        assert_eq!(p.ranges.len(), 2, "{}: one range per regressor", p.title);
+    }
+    let out = tmp.path().join("report");
+    write_report(&[run], &out, &ReportOptions::default()).unwrap();
+    assert!(out.join("rule.png").is_file());
+}

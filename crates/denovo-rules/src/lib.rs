@@ -39,6 +39,7 @@ mod any;
 pub mod closed_form;
 mod parametric;
 mod spec;
+pub mod threads;
 
 pub use any::ParametricRule;
 pub use closed_form::{ClosedForm, ClosedFormParam};

@@ -399,9 +399,17 @@ where
     B::InnerBackend: ScanBackend,
 {
     let k = design.names.len();
-    // Seeded initialisation of the neural rules: the same seed gives the same fit.
-    B::seed(device, spec.seed);
-    let start = spec.model.init::<B>(k, device);
+    // Seeded initialisation of the neural rules: the same seed gives the same fit. burn
+    // draws from one process-wide generator, so seeding and drawing hold a lock: fits side
+    // by side (an ensemble's replicates) each get their own seed's network.
+    let start = {
+        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _init = INIT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        B::seed(device, spec.seed);
+        spec.model.init::<B>(k, device)
+    };
     let name = spec.model.model.name();
     let arch = spec.model.architecture();
     crate::with_model!(&start, r => fit_loaded::<B, _>(

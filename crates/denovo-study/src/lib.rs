@@ -59,6 +59,7 @@
 
 pub mod compare;
 mod demo;
+pub mod ensemble;
 mod error;
 mod evaluate;
 mod evaluation;
@@ -75,6 +76,7 @@ mod twin_study;
 mod walk;
 
 pub use demo::{DEMO_RAT_MODELS, DemoCohort, demo_cohort, demo_fit_spec, demo_folds};
+pub use ensemble::{EnsembleSummary, Resample};
 pub use error::StudyError;
 pub use evaluate::evaluate;
 pub use evaluation::{RunEvaluation, evaluate_run};
@@ -99,6 +101,8 @@ pub use walk::{Scoring, WalkParameters, WalkRule};
 /// Re-exported for specs and custom rules: the parametric rules' names and parameters,
 /// the rule trait and its per-trial input, and the data set.
 pub use denovo_data::{Dataset, Format};
+/// The structural hypotheses of the neural rules (`ModelSpec::gate`, `ModelSpec::drop_input`).
+pub use denovo_nn::{Gate, RuleInput, Structure};
 pub use denovo_rules::{LearningRule, RuleKind, RuleSpec, TrialBatch};
 
 #[doc(hidden)]

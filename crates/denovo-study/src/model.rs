@@ -3,7 +3,7 @@
 
 use crate::StudyError;
 use burn::tensor::backend::Backend;
-use denovo_nn::{DnnConfig, DnnRule, RnnConfig, RnnRule};
+use denovo_nn::{DnnConfig, DnnRule, Gate, RnnConfig, RnnRule, RuleInput, Structure};
 use denovo_rules::{
     ParametricRule, PredictMax, QLearning, Reinforce, ReinforceBaseline, ReinforceStreak,
     RewardMax, RuleKind, RuleSpec,
@@ -164,6 +164,18 @@ pub struct ModelSpec {
     /// ahead; `last-weights` carries the last fitted weights forward).
     #[serde(default)]
     pub scoring: crate::walk::Scoring,
+    /// dnn/rnn: a structural hypothesis — only rewarded (`correct-only`) or only
+    /// unrewarded (`error-only`) trials move the weights (default `none`).
+    #[serde(default, skip_serializing_if = "is_no_gate")]
+    pub gate: Gate,
+    /// dnn/rnn: inputs the network does not see (held at 0): `reward`, `choice`,
+    /// `answer`, `session-start`, `weights` (default: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop_input: Vec<RuleInput>,
+}
+
+fn is_no_gate(g: &Gate) -> bool {
+    *g == Gate::None
 }
 
 impl ModelSpec {
@@ -178,6 +190,24 @@ impl ModelSpec {
             sigma_init: default_sigma_init(),
             sigma_day: false,
             scoring: Default::default(),
+            gate: Gate::None,
+            drop_input: Vec::new(),
+        }
+    }
+
+    /// The neural rule's structural hypothesis (gate, dropped inputs).
+    pub fn structure(&self) -> Structure {
+        Structure::new(self.gate, self.drop_input.clone())
+    }
+
+    /// The model's name with its structure, e.g. `dnn` or `dnn[gate=correct-only]` (for
+    /// tables and figures that compare nested variants).
+    pub fn label(&self) -> String {
+        let structure = self.structure().label();
+        if structure.is_empty() {
+            self.model.name().to_string()
+        } else {
+            format!("{}[{structure}]", self.model.name())
         }
     }
     /// The DNN rule with the default options.
@@ -216,6 +246,13 @@ impl ModelSpec {
                 got: self.sigma_init.to_string(),
             });
         }
+        if !self.model.is_neural() && !self.structure().is_free() {
+            return Err(StudyError::Setting {
+                setting: "gate and drop_input",
+                expected: "only with the dnn or rnn model",
+                got: format!("{} with {}", self.model, self.structure().label()),
+            });
+        }
         if !(self.init_alpha > 0.0 && self.init_alpha.is_finite()) {
             return Err(StudyError::Setting {
                 setting: "init_alpha",
@@ -231,6 +268,7 @@ impl ModelSpec {
         DnnConfig {
             hidden: self.hidden.clone(),
             gamma_init: self.gamma_init,
+            structure: self.structure(),
         }
     }
 
@@ -240,6 +278,7 @@ impl ModelSpec {
             hidden: self.gru_hidden,
             head: self.hidden.clone(),
             gamma_init: self.gamma_init,
+            structure: self.structure(),
         }
     }
 

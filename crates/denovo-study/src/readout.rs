@@ -5,6 +5,10 @@ use crate::{Run, StudyError};
 use denovo_train::readout::{Point, grid, read_out};
 use std::path::Path;
 
+/// Δw across an ensemble's members per condition, point and feature: [mean, 2.5%, 50%,
+/// 97.5% percentile].
+pub type Band = Vec<Vec<Vec<[f64; 4]>>>;
+
 /// Δw of a rule on the grid of [`denovo_train::readout::grid`], under one or more
 /// history conditions.
 #[derive(Debug, Clone)]
@@ -18,6 +22,43 @@ pub struct RuleGrid {
     /// Per condition (`none`, `K rewarded`, `K unrewarded`): Δw at every point,
     /// `[points][features]`.
     pub conditions: Vec<(String, Vec<Vec<f64>>)>,
+    /// Across an ensemble's members (see [`RuleGrid::of_run_dir`]): per condition, per
+    /// point, per feature, Δw's [mean, 2.5%, 50%, 97.5%] percentile; `None` without
+    /// replicates.
+    pub band: Option<Band>,
+    /// Members in [`RuleGrid::band`].
+    pub members: usize,
+    /// Per point, how many training trials of the run's animals fall in its cell (w_t
+    /// rounded to the grid's nearest weights, x_t to the nearest regressor values, the
+    /// same choice and outcome); `None` when the data could not be read.
+    pub visits: Option<Vec<usize>>,
+}
+
+/// The grid cell index of a value: the nearest of `values` (ascending), or `None` when
+/// `v` lies more than half a step outside them.
+fn nearest(values: &[f64], v: f64) -> Option<usize> {
+    let (i, d) = values
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (i, (g - v).abs()))
+        .min_by(|a, b| a.1.total_cmp(&b.1))?;
+    let step = if values.len() > 1 {
+        (values[values.len() - 1] - values[0]) / (values.len() - 1) as f64
+    } else {
+        1.0
+    };
+    let inside = v >= values[0] - step / 2.0 && v <= values[values.len() - 1] + step / 2.0;
+    (inside || d < 1e-9).then_some(i)
+}
+
+/// Linear-interpolated `q`-quantile of sorted values (NaN when empty).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (pos - lo as f64) * (sorted[hi] - sorted[lo])
 }
 
 impl RuleGrid {
@@ -41,15 +82,79 @@ impl RuleGrid {
             })
             .collect();
         RuleGrid {
-            model: run.model().to_string(),
+            model: run.label(),
             regressors,
             points,
             conditions,
+            band: None,
+            members: 0,
+            visits: None,
         }
     }
 
+    /// [`RuleGrid::of_run`], with the band across the run's replicates
+    /// (`RUN_DIR/replicates/`, when it has some: [`RuleGrid::band`]) and the training
+    /// trials' visits per cell ([`RuleGrid::visits`]; `None`, with the reason returned,
+    /// when the run's data cannot be read).
+    ///
+    /// Errors: [`StudyError::RunDir`] / [`StudyError::Format`] for a damaged replicate.
+    pub fn of_run_dir(run: &Run, history: usize) -> Result<(RuleGrid, Option<String>), StudyError> {
+        let mut grid = RuleGrid::of_run(run, history);
+        let members = crate::ensemble::load_replicates(&run.dir)?;
+        if !members.is_empty() {
+            let grids: Vec<RuleGrid> = members
+                .iter()
+                .map(|m| RuleGrid::of_run(m, history))
+                .collect();
+            grid.set_band(&grids);
+        }
+        let warning = match visits(run, &grid.points) {
+            Ok(v) => {
+                grid.visits = Some(v);
+                None
+            }
+            Err(e) => Some(format!("no visit counts: {e}")),
+        };
+        Ok((grid, warning))
+    }
+
+    /// Sets [`RuleGrid::band`] from the members' grids (same points and conditions).
+    pub fn set_band(&mut self, members: &[RuleGrid]) {
+        let band = self
+            .conditions
+            .iter()
+            .enumerate()
+            .map(|(c, (_, deltas))| {
+                (0..deltas.len())
+                    .map(|p| {
+                        (0..self.regressors.len())
+                            .map(|j| {
+                                let mut v: Vec<f64> = members
+                                    .iter()
+                                    .filter_map(|m| m.conditions.get(c))
+                                    .map(|(_, d)| d[p][j])
+                                    .collect();
+                                v.sort_by(f64::total_cmp);
+                                let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+                                [
+                                    mean,
+                                    quantile(&v, 0.025),
+                                    quantile(&v, 0.5),
+                                    quantile(&v, 0.975),
+                                ]
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        self.band = Some(band);
+        self.members = members.len();
+    }
+
     /// Writes `grid.csv`: model, history, `w_<r>`…, `x_<r>`…, choice, reward, answer,
-    /// `dw_<r>`… — one row per point and condition.
+    /// `dw_<r>`… — one row per point and condition; with a band, then `dw_<r>_mean`,
+    /// `dw_<r>_q025`, `dw_<r>_q50`, `dw_<r>_q975` per regressor; with visits, `visits`.
     ///
     /// Errors: [`StudyError::Format`] / [`StudyError::Io`] naming the file.
     pub fn write_csv(&self, path: &Path) -> Result<(), StudyError> {
@@ -61,9 +166,19 @@ impl RuleGrid {
         header.extend(r.iter().map(|r| format!("x_{r}")));
         header.extend(["choice".into(), "reward".into(), "answer".into()]);
         header.extend(r.iter().map(|r| format!("dw_{r}")));
+        if self.band.is_some() {
+            for r in r {
+                for stat in ["mean", "q025", "q50", "q975"] {
+                    header.push(format!("dw_{r}_{stat}"));
+                }
+            }
+        }
+        if self.visits.is_some() {
+            header.push("visits".into());
+        }
         out.write_record(&header).map_err(io)?;
-        for (label, deltas) in &self.conditions {
-            for (p, d) in self.points.iter().zip(deltas) {
+        for (c, (label, deltas)) in self.conditions.iter().enumerate() {
+            for (i, (p, d)) in self.points.iter().zip(deltas).enumerate() {
                 let mut row = vec![self.model.clone(), label.clone()];
                 row.extend(p.w.iter().chain(&p.x).map(|v| format!("{v}")));
                 row.extend([
@@ -72,9 +187,96 @@ impl RuleGrid {
                     format!("{}", p.answer()),
                 ]);
                 row.extend(d.iter().map(|v| format!("{v}")));
+                if let Some(band) = &self.band {
+                    row.extend(band[c][i].iter().flatten().map(|v| format!("{v}")));
+                }
+                if let Some(visits) = &self.visits {
+                    row.push(visits[i].to_string());
+                }
                 out.write_record(&row).map_err(io)?;
             }
         }
         out.flush().map_err(StudyError::io(path))
+    }
+}
+
+/// How many training trials of `run`'s animals fall in each grid point's cell: w_t (under
+/// the fitted rule, from each animal's fitted w0, else the mean, else 0) and x_t rounded to
+/// the grid's nearest values, the same choice and outcome (rewarded = correct).
+fn visits(run: &Run, points: &[Point]) -> Result<Vec<usize>, StudyError> {
+    let spec = run.spec.as_ref().ok_or_else(|| {
+        StudyError::run_dir(&run.dir, "no fit.toml: the data behind the run are unknown")
+    })?;
+    let (_, design) = spec.load()?;
+    let k = design.names.len();
+    let subjects: Vec<&denovo_data::SubjectDesign> = design.subjects.iter().collect();
+    let ends: Vec<usize> = subjects
+        .iter()
+        .map(|s| s.first_holdout_trial(spec.split.holdout_sessions))
+        .collect();
+    let windows: Vec<denovo_train::SubjectWindow> = ends
+        .iter()
+        .map(|&e| denovo_train::SubjectWindow::until(e))
+        .collect();
+    let device = Default::default();
+    let batch = denovo_train::SequenceBatch::<ReadBackend>::new(&subjects, &windows, &device);
+    let mean = run.mean_w0();
+    let w0: Vec<f64> = match &run.summary.w0 {
+        Some(rows) if rows.len() == subjects.len() => rows.concat(),
+        _ => (0..subjects.len()).flat_map(|_| mean.clone()).collect(),
+    };
+    let w0 = denovo_glm::float_tensor::<ReadBackend, 2>(w0, [subjects.len(), k], &device);
+    let paths = crate::with_model!(&run.rule, r => denovo_train::weight_trajectories(
+        r, &batch, w0.clone(), &ends,
+    ));
+    // The grid's values per coordinate, and each point's cell.
+    let axis = |f: &dyn Fn(&Point) -> f64| -> Vec<f64> {
+        let mut v: Vec<f64> = points.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v.dedup();
+        v
+    };
+    let w_axes: Vec<Vec<f64>> = (0..k).map(|j| axis(&|p: &Point| p.w[j])).collect();
+    let x_axes: Vec<Vec<f64>> = (0..k).map(|j| axis(&|p: &Point| p.x[j])).collect();
+    let key = |w: &[f64], x: &[f64], choice: f64, correct: bool| -> Option<Vec<usize>> {
+        let mut cell = Vec::with_capacity(2 * k + 2);
+        for (axis, v) in w_axes.iter().zip(w).chain(x_axes.iter().zip(x)) {
+            cell.push(nearest(axis, *v)?);
+        }
+        cell.push(usize::from(choice > 0.5));
+        cell.push(usize::from(correct));
+        Some(cell)
+    };
+    let index: std::collections::HashMap<Vec<usize>, usize> = points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| key(&p.w, &p.x, p.choice, p.correct).map(|c| (c, i)))
+        .collect();
+    let mut counts = vec![0usize; points.len()];
+    for ((s, path), &end) in subjects.iter().zip(&paths).zip(&ends) {
+        for (t, w) in path.iter().enumerate().take(end) {
+            let x = &s.x[t * k..(t + 1) * k];
+            if let Some(i) = key(w, x, s.choice[t], s.reward[t] > 0.0).and_then(|c| index.get(&c)) {
+                counts[*i] += 1;
+            }
+        }
+    }
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_cells_and_quantiles() {
+        let g = [-1.0, 0.0, 1.0];
+        assert_eq!(nearest(&g, 0.4), Some(1));
+        assert_eq!(nearest(&g, 1.49), Some(2));
+        assert_eq!(nearest(&g, 1.51), None);
+        assert_eq!(nearest(&[1.0], 1.0), Some(0));
+        let v = [0.0, 1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile(&v, 0.5), 2.0);
+        assert!((quantile(&v, 0.025) - 0.1).abs() < 1e-12);
     }
 }

@@ -128,6 +128,7 @@ fn model_spec(kind: ModelKind, summary: &FitSummary) -> Result<ModelSpec, String
                 .map_err(|e| format!("`architecture.dnn`: {e}"))?;
             spec.hidden = c.hidden;
             spec.gamma_init = c.gamma_init;
+            (spec.gate, spec.drop_input) = (c.structure.gate, c.structure.drop);
         }
         ModelKind::Rnn => {
             let c: RnnConfig = serde_json::from_value(arch["rnn"].clone())
@@ -135,6 +136,7 @@ fn model_spec(kind: ModelKind, summary: &FitSummary) -> Result<ModelSpec, String
             spec.gru_hidden = c.hidden;
             spec.hidden = c.head;
             spec.gamma_init = c.gamma_init;
+            (spec.gate, spec.drop_input) = (c.structure.gate, c.structure.drop);
         }
         ModelKind::Parametric(_) | ModelKind::Psytrack | ModelKind::Noisy(_) => {}
     }
@@ -158,6 +160,19 @@ impl Run {
     /// The model's name (`reinforce`, …, `dnn`, `rnn`).
     pub fn model(&self) -> &str {
         &self.summary.model
+    }
+    /// The model's name with its structural hypothesis, e.g. `dnn[gate=correct-only]`
+    /// (the name alone for a free rule or a parametric one).
+    pub fn label(&self) -> String {
+        match &self.rule {
+            Model::Dnn(r) if !r.structure.is_free() => {
+                format!("{}[{}]", self.model(), r.structure.label())
+            }
+            Model::Rnn(r) if !r.structure.is_free() => {
+                format!("{}[{}]", self.model(), r.structure.label())
+            }
+            _ => self.model().to_string(),
+        }
     }
     /// The regressors, in order.
     pub fn regressors(&self) -> &[String] {

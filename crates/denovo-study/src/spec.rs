@@ -240,6 +240,11 @@ pub struct FitSpec {
     pub regressors: Vec<String>,
     /// Keep only the first N trials of every animal.
     pub first_trials: Option<usize>,
+    /// A bootstrap resample of the animals with this seed (an ensemble replicate's data:
+    /// as many animals, drawn with replacement, a repeated one renamed `<name>#2`, …;
+    /// see [`bootstrap_animals`](crate::ensemble::bootstrap_animals)); none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<u64>,
     /// The data format (default: detected).
     #[serde(default = "auto")]
     pub format: Format,
@@ -284,6 +289,10 @@ struct FlatSpec {
     #[serde(default)]
     scoring: crate::walk::Scoring,
     #[serde(default)]
+    gate: denovo_nn::Gate,
+    #[serde(default)]
+    drop_input: Vec<denovo_nn::RuleInput>,
+    #[serde(default)]
     folds: usize,
     #[serde(default)]
     holdout_sessions: f64,
@@ -311,6 +320,7 @@ struct FlatSpec {
     #[serde(default)]
     regressors: Vec<String>,
     first_trials: Option<usize>,
+    bootstrap: Option<u64>,
     #[serde(default = "auto")]
     format: Format,
     revision: Option<String>,
@@ -338,6 +348,8 @@ impl From<FlatSpec> for FitSpec {
                 sigma_init: f.sigma_init,
                 sigma_day: f.sigma_day,
                 scoring: f.scoring,
+                gate: f.gate,
+                drop_input: f.drop_input,
             },
             split: SplitSpec {
                 folds: f.folds,
@@ -363,6 +375,7 @@ impl From<FlatSpec> for FitSpec {
             w0: f.w0,
             regressors: f.regressors,
             first_trials: f.first_trials,
+            bootstrap: f.bootstrap,
             format: f.format,
             revision: f.revision,
             collection: f.collection,
@@ -386,6 +399,7 @@ impl FitSpec {
             w0: None,
             regressors: Vec::new(),
             first_trials: None,
+            bootstrap: None,
             format: Format::Auto,
             revision: None,
             collection: None,
@@ -720,6 +734,9 @@ impl FitSpec {
     pub fn design(&self, mut data: Dataset) -> Result<(Dataset, DesignMatrix), StudyError> {
         if let Some(n) = self.first_trials {
             data = data.first_trials(n);
+        }
+        if let Some(seed) = self.bootstrap {
+            data = crate::ensemble::bootstrap_animals(data, seed);
         }
         let names = if self.regressors.is_empty() {
             default_regressors(&data)

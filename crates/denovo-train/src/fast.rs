@@ -30,8 +30,7 @@ pub fn closed_form_value(
     w0: &[f64],
     k: usize,
 ) -> ClosedFormValue {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
+    let threads = denovo_rules::threads::kernel_threads()
         .min(animals.len())
         .max(1);
     let chunk = animals.len().div_ceil(threads).max(1);

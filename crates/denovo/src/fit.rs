@@ -6,7 +6,7 @@ use clap::Args;
 use denovo_data::Format;
 use denovo_study::{
     BackendChoice, FitOptions, FitSpec, FitSummary, ModelKind, Precision, Progress, RunWriter,
-    StudyError,
+    StudyError, ensemble,
 };
 use denovo_train::EpochReport;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
   denovo fit ibl_processed.csv --model qlearning --first-trials 10000 --fit-w0 --out runs/q
   denovo fit ONE_cache/cortexlab/Subjects --revision 2024-05-06 --model dnn --folds 5 --out runs/ibl
   denovo fit ../shared/data/rat_W053.csv --model psytrack --holdout-sessions 0.2 --out runs/rat_psy
+  denovo fit cohort.csv --model dnn --holdout-sessions 0.2 --replicates 20 --out runs/dnn_ens
+  denovo fit cohort.csv --model dnn --holdout-sessions 0.2 --gate correct-only --out runs/dnn_co
 
 Writes RUN_DIR/summary.json (parameters, log-likelihood per trial on the training trials,
 the held-out sessions and the held-out animals, per animal), RUN_DIR/model.mpk (the fitted
@@ -119,6 +121,12 @@ pub struct FitArgs {
     /// Initial γ (per-weight output scale) of the dnn/rnn rules.
     #[arg(long, default_value_t = 1e-3)]
     pub gamma_init: f64,
+    /// dnn/rnn: only rewarded (correct-only) or unrewarded (error-only) trials move w.
+    #[arg(long, default_value = "none", value_name = "GATE")]
+    pub gate: denovo_study::Gate,
+    /// dnn/rnn: inputs the network does not see: reward,choice,answer,session-start,weights.
+    #[arg(long, value_delimiter = ',', value_name = "INPUT")]
+    pub drop_input: Vec<denovo_study::RuleInput>,
     /// Use burn autodiff through the per-trial graph even where the rule has a closed-form
     /// fast path (the reference; much slower).
     #[arg(long)]
@@ -172,6 +180,14 @@ pub struct FitArgs {
     /// f32 (the fast kernels) or f64 (the reference kernel, ~5–10× slower; ndarray only).
     #[arg(long, default_value = "f32")]
     pub precision: Precision,
+    /// Also fit N replicates (other seeds; see --resample) into RUN_DIR/replicates/.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[serde(skip)]
+    pub replicates: usize,
+    /// What each replicate fits: a bootstrap of the animals, or the same animals.
+    #[arg(long, default_value = "animals", value_name = "animals|none")]
+    #[serde(skip)]
+    pub resample: denovo_study::Resample,
     /// No progress bar.
     #[arg(long)]
     #[serde(skip)]
@@ -213,6 +229,12 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
         }
         let writer = RunWriter::begin(&out, &spec, args.force)?;
         let summary = fit_into(writer, &spec, false, args.quiet, args.interrupt_after)?;
+        if args.replicates > 0 {
+            let (n, r) = (args.replicates, args.resample);
+            let done = |i: usize, _: &FitSummary| eprintln!("replicate {i}/{n} fitted");
+            let e = ensemble::fit_ensemble(&spec, &out, n, r, &done)?;
+            println!("{}", e.line());
+        }
         (summary, out)
     };
     let ll = |s: &Option<denovo_study::SplitScore>, what: &str| {

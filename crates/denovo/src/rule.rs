@@ -15,7 +15,10 @@ non-bias regressor x_j on its typical values (stim: the signed IBL contrasts thr
 tanh(5c)/tanh(5); others −1, −0.5, 0, 0.5, 1), choice left/right and the trial correct or
 not (the correct side follows). Each row gives Δw = w_{t+1} − w_t after that trial. The
 same grid for every model, so parametric and neural rules compare row by row. For rnn
-runs, --history K adds the read-out after K rewarded and after K unrewarded trials.")]
+runs, --history K adds the read-out after K rewarded and after K unrewarded trials.
+A run with replicates (fit --replicates N) adds dw_<r>_mean/_q025/_q50/_q975 across the
+members; `visits` counts the training trials whose fitted w_t, x_t and outcome fall in the
+point's cell (0: the data never go there).")]
 pub struct RuleArgs {
     /// The run directory of `denovo fit`.
     pub run: PathBuf,
@@ -37,7 +40,8 @@ pub fn run(args: &RuleArgs) -> anyhow::Result<()> {
             run.model()
         );
     }
-    let grid = RuleGrid::of_run(&run, args.history);
+    let (grid, warning) = RuleGrid::of_run_dir(&run, args.history)?;
+    warning.into_iter().for_each(|w| eprintln!("warning: {w}"));
     grid.write_csv(&args.out)?;
     println!(
         "{}: Δw of the {} rule on {} grid points × {} condition(s) → {}",

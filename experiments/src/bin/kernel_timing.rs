@@ -35,11 +35,13 @@ fn main() {
     for rule in [
         ScanRule::Dnn {
             sizes: vec![8, 32, 32, 2],
+            structure: Default::default(),
         },
         ScanRule::Rnn {
             input: 8,
             hidden: 32,
             head: vec![32, 32, 32, 2],
+            structure: Default::default(),
         },
     ] {
         let name = if matches!(rule, ScanRule::Dnn { .. }) {

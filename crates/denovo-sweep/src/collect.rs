@@ -93,7 +93,8 @@ pub fn collect(dir: &Path, reference: Option<&str>) -> Result<Collected, SweepEr
     for task in &plan.tasks {
         let path = task_dir(dir, task).join("heldout.json");
         let text = std::fs::read_to_string(&path).map_err(SweepError::io(&path))?;
-        let r: TaskResult = serde_json::from_str(&text).map_err(|e| SweepError::format(&path, e))?;
+        let r: TaskResult =
+            serde_json::from_str(&text).map_err(|e| SweepError::format(&path, e))?;
         rows.extend(r.heldout.per_animal.iter().map(|a| Row {
             model: r.model.clone(),
             fold: r.fold,
@@ -116,7 +117,12 @@ pub fn collect(dir: &Path, reference: Option<&str>) -> Result<Collected, SweepEr
     }
     let per_animal: BTreeMap<String, BTreeMap<String, f64>> = sums
         .into_iter()
-        .map(|(m, a)| (m, a.into_iter().map(|(s, (x, n))| (s, x / n as f64)).collect()))
+        .map(|(m, a)| {
+            (
+                m,
+                a.into_iter().map(|(s, (x, n))| (s, x / n as f64)).collect(),
+            )
+        })
         .collect();
     let base = &per_animal[&reference];
     let animals: Vec<&String> = base.keys().collect();
@@ -188,7 +194,10 @@ impl Collected {
     /// The comparison as a text table for the terminal.
     pub fn table(&self) -> String {
         let mut out = String::new();
-        let reference = self.comparisons.first().map_or("", |c| c.reference.as_str());
+        let reference = self
+            .comparisons
+            .first()
+            .map_or("", |c| c.reference.as_str());
         let _ = writeln!(
             out,
             "held-out LL (nats/trial), per animal averaged over seeds; vs {reference}, one-sided (model better):"

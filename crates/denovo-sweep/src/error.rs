@@ -80,7 +80,9 @@ pub enum SweepError {
     #[error("{0} is locked by another denovo process (a task or `--local` pool still running)")]
     Busy(PathBuf),
     /// `--collect` before every task finished.
-    #[error("{done} of {tasks} tasks are done; `--collect` needs all of them (see `denovo sweep DIR --status`)")]
+    #[error(
+        "{done} of {tasks} tasks are done; `--collect` needs all of them (see `denovo sweep DIR --status`)"
+    )]
     Incomplete {
         /// Finished tasks.
         done: usize,

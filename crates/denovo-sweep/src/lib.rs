@@ -35,8 +35,8 @@ mod task;
 pub use collect::{Collected, Comparison, Row, collect};
 pub use error::SweepError;
 pub use local::{LocalEvent, LocalReport, TaskState, TaskStatus, Worker, run_local, status};
-pub use slurm::SlurmOptions;
 pub use plan::{DEFAULT_REFERENCE, PLAN_SCHEMA, Plan, SweepSpec, Task, prepare};
+pub use slurm::SlurmOptions;
 pub use task::{TaskOutcome, TaskResult, is_done, log_path, run_task, task_dir};
 
 use std::path::Path;
@@ -44,7 +44,10 @@ use std::path::Path;
 /// Writes `bytes` to `path` through a temporary file beside it and a rename, so a reader
 /// never sees half a file.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SweepError> {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp"));
     std::fs::write(&tmp, bytes).map_err(SweepError::io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(SweepError::io(path))

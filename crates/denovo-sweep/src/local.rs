@@ -109,7 +109,10 @@ pub fn run_local(
         std::thread::sleep(Duration::from_millis(100));
         let mut i = 0;
         while i < running.len() {
-            let status = running[i].1.try_wait().map_err(SweepError::io(&worker.program))?;
+            let status = running[i]
+                .1
+                .try_wait()
+                .map_err(SweepError::io(&worker.program))?;
             if let Some(status) = status {
                 let (task, _) = running.swap_remove(i);
                 let ok = status.success() && is_done(dir, task);

@@ -127,16 +127,22 @@ impl SweepSpec {
             message,
         };
         let base = path.parent().unwrap_or(Path::new(""));
-        let data = std::path::absolute(base.join(&self.data))
-            .map_err(SweepError::io(&self.data))?;
+        let data =
+            std::path::absolute(base.join(&self.data)).map_err(SweepError::io(&self.data))?;
         if !data.exists() {
             return Err(SweepError::MissingData(data));
         }
         if self.models.is_empty() {
-            return Err(setting("models", "lists no model ([[models]] model = …)".into()));
+            return Err(setting(
+                "models",
+                "lists no model ([[models]] model = …)".into(),
+            ));
         }
         if self.seeds.is_empty() || self.replicates == 0 {
-            return Err(setting("seeds", "needs at least one seed and replicate".into()));
+            return Err(setting(
+                "seeds",
+                "needs at least one seed and replicate".into(),
+            ));
         }
         let mut specs = Vec::new();
         let mut names: Vec<String> = Vec::new();
@@ -154,7 +160,11 @@ impl SweepSpec {
         if !names.contains(&self.reference) {
             return Err(setting(
                 "reference",
-                format!("`{}` is not one of the models ({})", self.reference, names.join(", ")),
+                format!(
+                    "`{}` is not one of the models ({})",
+                    self.reference,
+                    names.join(", ")
+                ),
             ));
         }
         let spec0 = &specs[0];
@@ -162,11 +172,17 @@ impl SweepSpec {
         if let Some(n) = spec0.first_trials {
             dataset = dataset.first_trials(n);
         }
-        let folds = denovo_data::kfold_by_subject(dataset.subjects.len(), self.folds, self.fold_seed)
-            .map_err(|e| setting("folds", e.to_string()))?;
+        let folds =
+            denovo_data::kfold_by_subject(dataset.subjects.len(), self.folds, self.fold_seed)
+                .map_err(|e| setting("folds", e.to_string()))?;
         let fold_subjects = folds
             .iter()
-            .map(|f| f.test.iter().map(|&i| dataset.subjects[i].name.clone()).collect())
+            .map(|f| {
+                f.test
+                    .iter()
+                    .map(|&i| dataset.subjects[i].name.clone())
+                    .collect()
+            })
             .collect();
         let mut tasks = Vec::new();
         for (name, spec) in names.iter().zip(&specs) {
@@ -277,11 +293,13 @@ impl Plan {
 
     /// Task `id`. Errors: [`SweepError::TaskOutOfRange`].
     pub fn task(&self, dir: &Path, id: usize) -> Result<&Task, SweepError> {
-        self.tasks.get(id).ok_or_else(|| SweepError::TaskOutOfRange {
-            id,
-            tasks: self.tasks.len(),
-            dir: dir.to_path_buf(),
-        })
+        self.tasks
+            .get(id)
+            .ok_or_else(|| SweepError::TaskOutOfRange {
+                id,
+                tasks: self.tasks.len(),
+                dir: dir.to_path_buf(),
+            })
     }
 }
 

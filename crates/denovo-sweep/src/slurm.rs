@@ -80,7 +80,10 @@ pub fn script(
     if pending.is_empty() {
         return Ok(None);
     }
-    let limit = slurm.max_parallel.map(|k| format!("%{k}")).unwrap_or_default();
+    let limit = slurm
+        .max_parallel
+        .map(|k| format!("%{k}"))
+        .unwrap_or_default();
     let log = log_path(&dir, 0).with_file_name("task-%a.log");
     let mut s = format!(
         "#!/bin/bash\n\

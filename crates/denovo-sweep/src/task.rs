@@ -188,7 +188,10 @@ impl Progress for LogProgress {
     }
     fn epoch(&mut self, label: &str, r: &denovo_train::EpochReport, _: Option<f64>) {
         if r.epoch % self.steps.div_ceil(10) == 0 {
-            eprintln!("{label}: epoch {}/{} loss {:.5} nats/trial", r.epoch, self.steps, r.loss);
+            eprintln!(
+                "{label}: epoch {}/{} loss {:.5} nats/trial",
+                r.epoch, self.steps, r.loss
+            );
         }
     }
     fn warning(&mut self, message: &str) {

@@ -45,14 +45,19 @@ model = "reinforce"
 fn bad_toml_names_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     cohort(dir.path());
-    let path = sweep_toml(dir.path(), "folds = \"five\"\n[[models]]\nmodel = \"dnn\"\n");
+    let path = sweep_toml(
+        dir.path(),
+        "folds = \"five\"\n[[models]]\nmodel = \"dnn\"\n",
+    );
     let err = denovo_sweep::prepare(&path, &dir.path().join("out")).unwrap_err();
     assert!(matches!(err, SweepError::Toml { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("line 2") && msg.contains("folds"), "{msg}");
 
     let path = sweep_toml(dir.path(), "fold = 5\n[[models]]\nmodel = \"dnn\"\n");
-    let msg = denovo_sweep::prepare(&path, &dir.path().join("out")).unwrap_err().to_string();
+    let msg = denovo_sweep::prepare(&path, &dir.path().join("out"))
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("line 2") && msg.contains("fold"), "{msg}");
 }
 
@@ -60,9 +65,15 @@ fn bad_toml_names_line_and_key() {
 fn unknown_model_is_named() {
     let dir = tempfile::tempdir().unwrap();
     cohort(dir.path());
-    let path = sweep_toml(dir.path(), "[[models]]\nmodel = \"dnn\"\n[[models]]\nmodel = \"lstm\"\n");
+    let path = sweep_toml(
+        dir.path(),
+        "[[models]]\nmodel = \"dnn\"\n[[models]]\nmodel = \"lstm\"\n",
+    );
     let err = denovo_sweep::prepare(&path, &dir.path().join("out")).unwrap_err();
-    assert!(matches!(err, SweepError::UnknownModel { index: 1, .. }), "{err:?}");
+    assert!(
+        matches!(err, SweepError::UnknownModel { index: 1, .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("models[1]") && err.to_string().contains("lstm"));
 }
 
@@ -70,9 +81,15 @@ fn unknown_model_is_named() {
 fn bad_model_option_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     cohort(dir.path());
-    let path = sweep_toml(dir.path(), "folds = 3\n[[models]]\nmodel = \"dnn\"\nepoch = 5\n");
+    let path = sweep_toml(
+        dir.path(),
+        "folds = 3\n[[models]]\nmodel = \"dnn\"\nepoch = 5\n",
+    );
     let err = denovo_sweep::prepare(&path, &dir.path().join("out")).unwrap_err();
-    assert!(matches!(err, SweepError::ModelOptions { index: 0, .. }), "{err:?}");
+    assert!(
+        matches!(err, SweepError::ModelOptions { index: 0, .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("epoch"), "{err}");
 }
 
@@ -81,16 +98,31 @@ fn missing_data_file_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = sweep_toml(dir.path(), "[[models]]\nmodel = \"dnn\"\n");
     let err = denovo_sweep::prepare(&path, &dir.path().join("out")).unwrap_err();
-    assert!(matches!(&err, SweepError::MissingData(p) if p.ends_with("cohort.csv")), "{err:?}");
+    assert!(
+        matches!(&err, SweepError::MissingData(p) if p.ends_with("cohort.csv")),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn too_many_folds_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     cohort(dir.path());
-    let path = sweep_toml(dir.path(), "folds = 7\n[[models]]\nmodel = \"reinforce-baseline\"\n");
+    let path = sweep_toml(
+        dir.path(),
+        "folds = 7\n[[models]]\nmodel = \"reinforce-baseline\"\n",
+    );
     let err = denovo_sweep::prepare(&path, &dir.path().join("out")).unwrap_err();
-    assert!(matches!(err, SweepError::Setting { setting: "folds", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            SweepError::Setting {
+                setting: "folds",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -113,31 +145,60 @@ fn tasks_run_resume_and_collect_into_the_paired_table() {
     assert_eq!(denovo_sweep::prepare(&path, &out).unwrap(), plan);
 
     let err = denovo_sweep::run_task(&out, 12).unwrap_err();
-    assert!(matches!(err, SweepError::TaskOutOfRange { id: 12, tasks: 12, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            SweepError::TaskOutOfRange {
+                id: 12,
+                tasks: 12,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 
     for id in 0..11 {
-        assert!(matches!(denovo_sweep::run_task(&out, id).unwrap(), TaskOutcome::Ran(_)));
+        assert!(matches!(
+            denovo_sweep::run_task(&out, id).unwrap(),
+            TaskOutcome::Ran(_)
+        ));
     }
     assert!(matches!(
         denovo_sweep::collect(&out, None).unwrap_err(),
-        SweepError::Incomplete { done: 11, tasks: 12 }
+        SweepError::Incomplete {
+            done: 11,
+            tasks: 12
+        }
     ));
     // A killed task: a partial folder and a log, no result.
     std::fs::create_dir_all(out.join("tasks/.reinforce.s1.r0.f2.partial/run")).unwrap();
     std::fs::create_dir_all(out.join("logs")).unwrap();
     std::fs::write(denovo_sweep::log_path(&out, 11), "fold 1/1: epoch 3/15\n").unwrap();
     let status = denovo_sweep::status(&out, 5).unwrap();
-    assert_eq!(status.iter().filter(|s| s.state == TaskState::Done).count(), 11);
+    assert_eq!(
+        status.iter().filter(|s| s.state == TaskState::Done).count(),
+        11
+    );
     assert_eq!(status[11].state, TaskState::Failed);
     assert_eq!(status[11].log_tail, ["fold 1/1: epoch 3/15"]);
 
-    assert!(matches!(denovo_sweep::run_task(&out, 11).unwrap(), TaskOutcome::Ran(_)));
-    assert_eq!(denovo_sweep::run_task(&out, 3).unwrap(), TaskOutcome::AlreadyDone);
+    assert!(matches!(
+        denovo_sweep::run_task(&out, 11).unwrap(),
+        TaskOutcome::Ran(_)
+    ));
+    assert_eq!(
+        denovo_sweep::run_task(&out, 3).unwrap(),
+        TaskOutcome::AlreadyDone
+    );
     assert!(!out.join("tasks/.reinforce.s1.r0.f2.partial").exists());
 
     let c = denovo_sweep::collect(&out, None).unwrap();
     assert_eq!(c.rows.len(), 2 * 2 * 6, "models × seeds × animals");
-    assert!(c.rows.iter().all(|r| r.ll_per_trial < 0.0 && r.trials == 240));
+    assert!(
+        c.rows
+            .iter()
+            .all(|r| r.ll_per_trial < 0.0 && r.trials == 240)
+    );
     // Per-animal means over seeds, and the comparison built on them.
     let mean_of = |model: &str, subject: &str| {
         let v: Vec<f64> = c
@@ -150,16 +211,26 @@ fn tasks_run_resume_and_collect_into_the_paired_table() {
         v.iter().sum::<f64>() / 2.0
     };
     let cmp = &c.comparisons[0];
-    assert_eq!((cmp.model.as_str(), cmp.reference.as_str()), ("reinforce", "reinforce-baseline"));
+    assert_eq!(
+        (cmp.model.as_str(), cmp.reference.as_str()),
+        ("reinforce", "reinforce-baseline")
+    );
     let diffs: Vec<f64> = c.per_animal["reinforce"]
         .keys()
         .map(|s| mean_of("reinforce", s) - mean_of("reinforce-baseline", s))
         .collect();
     assert_eq!(cmp.paired.n, 6);
     assert!((cmp.paired.mean - diffs.iter().sum::<f64>() / 6.0).abs() < 1e-12);
-    let (t, w) = (cmp.t_test_p_greater.unwrap(), cmp.wilcoxon_p_greater.unwrap());
+    let (t, w) = (
+        cmp.t_test_p_greater.unwrap(),
+        cmp.wilcoxon_p_greater.unwrap(),
+    );
     assert!((0.0..=1.0).contains(&t) && (0.0..=1.0).contains(&w));
-    assert_eq!(t < 0.5, cmp.paired.mean > 0.0, "one-sided p follows the sign");
+    assert_eq!(
+        t < 0.5,
+        cmp.paired.mean > 0.0,
+        "one-sided p follows the sign"
+    );
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 24);
     assert!(out.join("comparison.csv").is_file() && out.join("results.json").is_file());
@@ -173,7 +244,10 @@ fn tasks_run_resume_and_collect_into_the_paired_table() {
     ));
 
     // A changed sweep.toml does not reuse the directory.
-    let changed = sweep_toml(dir.path(), &GRID.replace("seeds = [0, 1]", "seeds = [0, 2]"));
+    let changed = sweep_toml(
+        dir.path(),
+        &GRID.replace("seeds = [0, 1]", "seeds = [0, 2]"),
+    );
     assert!(matches!(
         denovo_sweep::prepare(&changed, &out).unwrap_err(),
         SweepError::SweepDir { .. }

@@ -75,18 +75,36 @@ pub fn run(a: &SweepArgs) -> anyhow::Result<()> {
             LocalEvent::Start { pending, .. } => bar.set_length(*pending as u64),
             LocalEvent::Finished { id, name, ok } => {
                 bar.inc(1);
-                bar.println(format!("task {id} {name}: {}", if *ok { "done" } else { "FAILED" }));
+                bar.println(format!(
+                    "task {id} {name}: {}",
+                    if *ok { "done" } else { "FAILED" }
+                ));
             }
         })?;
         bar.finish_and_clear();
-        eprintln!("{} run, {} done before, {} failed", report.ran, report.skipped, report.failed.len());
+        eprintln!(
+            "{} run, {} done before, {} failed",
+            report.ran,
+            report.skipped,
+            report.failed.len()
+        );
         if !report.failed.is_empty() {
-            bail!("tasks {:?} failed; see `denovo sweep {} --status`", report.failed, dir.display());
+            bail!(
+                "tasks {:?} failed; see `denovo sweep {} --status`",
+                report.failed,
+                dir.display()
+            );
         }
     } else if a.slurm {
-        let options = SlurmOptions { max_parallel: a.max_parallel, args: a.slurm_args.clone() };
+        let options = SlurmOptions {
+            max_parallel: a.max_parallel,
+            args: a.slurm_args.clone(),
+        };
         if a.dry_run {
-            print!("{}", denovo_sweep::slurm::script(&dir, &worker, &options)?.unwrap_or_default());
+            print!(
+                "{}",
+                denovo_sweep::slurm::script(&dir, &worker, &options)?.unwrap_or_default()
+            );
         } else if let Some((script, job)) = denovo_sweep::slurm::submit(&dir, &worker, &options)? {
             println!("submitted job {job} ({})", script.display());
         }
@@ -97,7 +115,10 @@ pub fn run(a: &SweepArgs) -> anyhow::Result<()> {
         }
     }
     if a.collect {
-        print!("{}", denovo_sweep::collect(&dir, a.reference.as_deref())?.table());
+        print!(
+            "{}",
+            denovo_sweep::collect(&dir, a.reference.as_deref())?.table()
+        );
     }
     Ok(())
 }

@@ -15,7 +15,11 @@ fn denovo(args: &[&str]) -> Output {
 }
 
 fn ok(o: Output) -> String {
-    assert!(o.status.success(), "failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).to_string()
 }
 
@@ -24,8 +28,19 @@ fn ok(o: Output) -> String {
 fn small_sweep(dir: &Path) -> PathBuf {
     let data = dir.join("cohort.csv");
     ok(denovo(&[
-        "simulate", "--rule", "reinforce", "--alpha", "0.0625,0.015625", "--animals", "6",
-        "--trials", "300", "--seed", "1", "--out", data.to_str().unwrap(),
+        "simulate",
+        "--rule",
+        "reinforce",
+        "--alpha",
+        "0.0625,0.015625",
+        "--animals",
+        "6",
+        "--trials",
+        "300",
+        "--seed",
+        "1",
+        "--out",
+        data.to_str().unwrap(),
     ]));
     let path = dir.join("sweep.toml");
     std::fs::write(
@@ -45,7 +60,11 @@ fn s(p: &Path) -> &str {
 /// Modification times of the finished tasks' results.
 fn finished(dir: &Path) -> Vec<(PathBuf, SystemTime)> {
     let mut out: Vec<_> = std::fs::read_dir(dir.join("tasks"))
-        .map(|d| d.flatten().map(|e| e.path().join("heldout.json")).collect::<Vec<_>>())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path().join("heldout.json"))
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default()
         .into_iter()
         .filter(|p| p.is_file())
@@ -63,7 +82,15 @@ fn kill_9_then_rerun_redoes_nothing_and_collects_the_same_table() {
     let tmp = tempfile::tempdir().unwrap();
     let toml = small_sweep(tmp.path());
     let whole = tmp.path().join("whole");
-    ok(denovo(&["sweep", s(&toml), "--out", s(&whole), "--local", "2", "--collect"]));
+    ok(denovo(&[
+        "sweep",
+        s(&toml),
+        "--out",
+        s(&whole),
+        "--local",
+        "2",
+        "--collect",
+    ]));
 
     let cut = tmp.path().join("cut");
     let mut pool = Command::new(env!("CARGO_BIN_EXE_denovo"))
@@ -79,7 +106,11 @@ fn kill_9_then_rerun_redoes_nothing_and_collects_the_same_table() {
     pool.wait().unwrap();
     std::thread::sleep(Duration::from_millis(300)); // the worker dies with the pool
     let before = finished(&cut);
-    assert!(before.len() >= 3 && before.len() < 12, "killed mid-run: {}", before.len());
+    assert!(
+        before.len() >= 3 && before.len() < 12,
+        "killed mid-run: {}",
+        before.len()
+    );
     // Nothing the collection could mistake for a result.
     let o = denovo(&["sweep", s(&cut), "--collect"]);
     assert!(!o.status.success());
@@ -87,11 +118,23 @@ fn kill_9_then_rerun_redoes_nothing_and_collects_the_same_table() {
     let status = ok(denovo(&["sweep", s(&cut), "--status"]));
     assert_eq!(status.matches(" Done").count(), before.len(), "{status}");
 
-    ok(denovo(&["sweep", s(&toml), "--out", s(&cut), "--local", "2", "--collect"]));
+    ok(denovo(&[
+        "sweep",
+        s(&toml),
+        "--out",
+        s(&cut),
+        "--local",
+        "2",
+        "--collect",
+    ]));
     let after = finished(&cut);
     assert_eq!(after.len(), 12);
     for (path, time) in &before {
-        assert!(after.contains(&(path.clone(), *time)), "{} was redone", path.display());
+        assert!(
+            after.contains(&(path.clone(), *time)),
+            "{} was redone",
+            path.display()
+        );
     }
     let table = |d: &Path| std::fs::read_to_string(d.join("results.csv")).unwrap();
     assert_eq!(table(&cut), table(&whole));
@@ -109,13 +152,22 @@ fn slurm_dry_run_prints_the_array_script() {
     ok(denovo(&["sweep", s(&toml), "--out", s(&dir)]));
     ok(denovo(&["sweep", s(&dir), "--task", "0"]));
     let script = ok(denovo(&[
-        "sweep", s(&dir), "--slurm", "--dry-run", "--max-parallel", "4",
-        "--slurm-args", "--time=0:10:00 --mem 2G",
+        "sweep",
+        s(&dir),
+        "--slurm",
+        "--dry-run",
+        "--max-parallel",
+        "4",
+        "--slurm-args",
+        "--time=0:10:00 --mem 2G",
     ]));
     assert!(script.starts_with("#!/bin/bash\n"), "{script}");
     // Task 0 is done: the array holds the other 11.
     assert!(script.contains("#SBATCH --array=1-11%4\n"), "{script}");
-    assert!(script.contains("#SBATCH --time=0:10:00\n#SBATCH --mem 2G\n"), "{script}");
+    assert!(
+        script.contains("#SBATCH --time=0:10:00\n#SBATCH --mem 2G\n"),
+        "{script}"
+    );
     assert!(script.contains("logs/task-%a.log"));
     assert!(script.contains("'sweep'") && script.contains("--task \"$SLURM_ARRAY_TASK_ID\""));
     assert!(!dir.join("slurm").exists(), "--dry-run submits nothing");
@@ -130,7 +182,9 @@ fn slurm_missing() -> Option<String> {
         return None;
     }
     match Command::new("sinfo").args(["-h", "-o", "%T"]).output() {
-        Err(e) => Some(format!("no SLURM here (sinfo: {e}); `just slurm-up` starts one")),
+        Err(e) => Some(format!(
+            "no SLURM here (sinfo: {e}); `just slurm-up` starts one"
+        )),
         Ok(o) if !o.status.success() || o.stdout.is_empty() => Some(format!(
             "the SLURM cluster does not answer ({}); `just slurm-up` starts one",
             String::from_utf8_lossy(&o.stderr).trim()
@@ -148,21 +202,42 @@ fn slurm_array_job_collects_the_same_table_as_local() {
     let tmp = tempfile::tempdir().unwrap();
     let toml = small_sweep(tmp.path());
     let local = tmp.path().join("local");
-    ok(denovo(&["sweep", s(&toml), "--out", s(&local), "--local", "2", "--collect"]));
+    ok(denovo(&[
+        "sweep",
+        s(&toml),
+        "--out",
+        s(&local),
+        "--local",
+        "2",
+        "--collect",
+    ]));
     let slurm = tmp.path().join("slurm");
     let out = ok(denovo(&[
-        "sweep", s(&toml), "--out", s(&slurm), "--slurm", "--max-parallel", "2",
-        "--slurm-args", "--time=0:10:00 --cpus-per-task=1",
+        "sweep",
+        s(&toml),
+        "--out",
+        s(&slurm),
+        "--slurm",
+        "--max-parallel",
+        "2",
+        "--slurm-args",
+        "--time=0:10:00 --cpus-per-task=1",
     ]));
     assert!(out.contains("submitted job"), "{out}");
     let job = std::fs::read_to_string(slurm.join("slurm/job_id")).unwrap();
     let start = Instant::now();
     loop {
-        let queued = Command::new("squeue").args(["-h", "-j", job.trim()]).output().unwrap();
+        let queued = Command::new("squeue")
+            .args(["-h", "-j", job.trim()])
+            .output()
+            .unwrap();
         if queued.stdout.is_empty() {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(600), "SLURM did not finish in 10 min");
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "SLURM did not finish in 10 min"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     let status = ok(denovo(&["sweep", s(&slurm), "--status"]));

@@ -22,7 +22,7 @@ pub enum SweepError {
         /// The entry's index in `models` (0-based).
         index: usize,
         /// The study's error, naming the model and the known ones.
-        source: denovo_study::StudyError,
+        source: Box<denovo_study::StudyError>,
     },
     /// A `[[models]]` entry (with `[defaults]`) is not a valid fit: an unknown key, a value
     /// out of range (the study's error names the key).
@@ -35,7 +35,7 @@ pub enum SweepError {
         /// The entry's name.
         model: String,
         /// The study's error.
-        source: denovo_study::StudyError,
+        source: Box<denovo_study::StudyError>,
     },
     /// A sweep-level setting is out of range or inconsistent (`setting` is its key in
     /// `sweep.toml`).
@@ -53,10 +53,10 @@ pub enum SweepError {
     MissingData(PathBuf),
     /// Reading the data or splitting it failed.
     #[error(transparent)]
-    Data(#[from] denovo_data::LoadError),
+    Data(Box<denovo_data::LoadError>),
     /// A fit failed.
     #[error(transparent)]
-    Study(#[from] denovo_study::StudyError),
+    Study(Box<denovo_study::StudyError>),
     /// `--task I` with I not below the number of tasks.
     #[error("task {id} is out of range: the sweep in {dir} has {tasks} tasks (0..={last})", last = .tasks.saturating_sub(1))]
     TaskOutOfRange {
@@ -116,6 +116,18 @@ pub enum SweepError {
         /// What is wrong.
         message: String,
     },
+}
+
+impl From<denovo_data::LoadError> for SweepError {
+    fn from(e: denovo_data::LoadError) -> Self {
+        SweepError::Data(Box::new(e))
+    }
+}
+
+impl From<denovo_study::StudyError> for SweepError {
+    fn from(e: denovo_study::StudyError) -> Self {
+        SweepError::Study(Box::new(e))
+    }
 }
 
 impl SweepError {

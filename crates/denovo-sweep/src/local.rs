@@ -221,3 +221,43 @@ pub fn status(dir: &Path, tail: usize) -> Result<Vec<TaskStatus>, SweepError> {
     }
     Ok(out)
 }
+
+impl std::fmt::Display for LocalEvent {
+    /// `task 3 dnn.s0.r0.f3: done` (or `FAILED`); the start as `N of M tasks pending`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LocalEvent::Start { pending, total } => write!(f, "{pending} of {total} tasks pending"),
+            LocalEvent::Finished { id, name, ok } => {
+                write!(
+                    f,
+                    "task {id} {name}: {}",
+                    if *ok { "done" } else { "FAILED" }
+                )
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for LocalReport {
+    /// `N run, M done before, K failed`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} run, {} done before, {} failed",
+            self.ran,
+            self.skipped,
+            self.failed.len()
+        )
+    }
+}
+
+impl std::fmt::Display for TaskStatus {
+    /// One line `  id name State`, then the log's tail lines indented with `| `.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{:>4} {:<28} {:?}", self.id, self.name, self.state)?;
+        for line in &self.log_tail {
+            writeln!(f, "       | {line}")?;
+        }
+        Ok(())
+    }
+}

@@ -230,7 +230,7 @@ impl SweepSpec {
         let kind: ModelKind = kind.parse().map_err(|source| SweepError::UnknownModel {
             path: path.to_path_buf(),
             index,
-            source,
+            source: Box::new(source),
         })?;
         let name = match table.remove("name") {
             Some(toml::Value::String(n)) if is_file_safe(&n) => n,
@@ -249,7 +249,7 @@ impl SweepSpec {
             path: path.to_path_buf(),
             index,
             model: name.clone(),
-            source,
+            source: Box::new(source),
         };
         for key in ["data", "seed", "folds", "out"] {
             if table.contains_key(key) {

@@ -187,7 +187,7 @@ impl Progress for LogProgress {
         eprintln!("{label}: {steps} steps");
     }
     fn epoch(&mut self, label: &str, r: &denovo_train::EpochReport, _: Option<f64>) {
-        if r.epoch % self.steps.div_ceil(10) == 0 {
+        if r.epoch.is_multiple_of(self.steps.div_ceil(10)) {
             eprintln!(
                 "{label}: epoch {}/{} loss {:.5} nats/trial",
                 r.epoch, self.steps, r.loss

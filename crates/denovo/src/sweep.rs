@@ -52,7 +52,11 @@ pub struct SweepArgs {
 /// Runs `denovo sweep`.
 pub fn run(a: &SweepArgs) -> anyhow::Result<()> {
     let dir = match (&a.out, a.input.is_file()) {
-        (Some(out), true) => denovo_sweep::prepare(&a.input, out).map(|_| out.clone())?,
+        (Some(out), true) => {
+            let plan = denovo_sweep::prepare(&a.input, out)?;
+            eprintln!("{} tasks in {}", plan.tasks.len(), out.display());
+            out.clone()
+        }
         (None, true) => bail!("{}: a new sweep needs --out DIR", a.input.display()),
         (_, false) => a.input.clone(),
     };

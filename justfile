@@ -25,3 +25,8 @@ bench:
 # check that the GPU backend still compiles
 check-wgpu:
     cargo check -p denovo --features wgpu
+
+# start a one-node SLURM cluster on localhost (root; Debian's slurm-wlm and munge installed)
+# for `denovo sweep --slurm` and its test (DENOVO_SLURM=1 cargo test -p denovo --test sweep_cli)
+slurm-up:
+    bash scripts/slurm-up.sh

@@ -9,6 +9,7 @@ mod recover;
 mod report;
 mod rule;
 mod simulate;
+mod sweep;
 mod twin;
 
 use clap::{Parser, Subcommand};
@@ -78,6 +79,8 @@ enum Command {
     /// Time training epochs of the neural rules: fused kernels vs burn autodiff, peak
     /// memory, GFLOP/s.
     Bench(bench::BenchArgs),
+    /// Many fits at once (folds × seeds × models) on local workers or a SLURM array job.
+    Sweep(sweep::SweepArgs),
 }
 
 fn main() -> ExitCode {
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
         Command::Report(args) => report::run(&args),
         Command::Twin(args) => twin::run(&args),
         Command::Recover(args) => recover::run(&args),
+        Command::Sweep(args) => sweep::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,334 @@
+//! `sweep.toml` → [`Plan`]: the grid of fits expanded into tasks with stable ids
+//! (`DIR/tasks.json`).
+
+use crate::SweepError;
+use denovo_study::{FitSpec, ModelKind};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The `schema` of `tasks.json`.
+pub const PLAN_SCHEMA: &str = "denovo.sweep/1";
+
+/// The default reference model of the comparison (the paper's baseline: REINFORCE with a
+/// baseline, Liu, Geadah & Pillow, arXiv 2509.04661).
+pub const DEFAULT_REFERENCE: &str = "reinforce-baseline";
+
+fn five() -> usize {
+    5
+}
+fn seed_zero() -> Vec<u64> {
+    vec![0]
+}
+fn one() -> usize {
+    1
+}
+fn reference() -> String {
+    DEFAULT_REFERENCE.into()
+}
+
+/// `sweep.toml` as written by the user (docs/cli.md, `denovo sweep`). Unknown keys are
+/// refused with their line.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// The behaviour file or ALF folder, relative to the sweep file.
+    pub data: PathBuf,
+    /// Folds over animals (≥ 2, ≤ the number of animals; default 5): each task fits the
+    /// other folds' animals and scores this fold's.
+    #[serde(default = "five")]
+    pub folds: usize,
+    /// Seed of the assignment of animals to folds (the same for every seed, so that every
+    /// animal is held out once per seed; default 0).
+    #[serde(default)]
+    pub fold_seed: u64,
+    /// Seeds of the fits (initialisation, validation animals; default `[0]`).
+    #[serde(default = "seed_zero")]
+    pub seeds: Vec<u64>,
+    /// Fits per model × fold × seed (default 1); replicate r fits with seed
+    /// `seed + 1000·r`.
+    #[serde(default = "one")]
+    pub replicates: usize,
+    /// The model the others are compared with (a `[[models]]` name; default
+    /// `reinforce-baseline`).
+    #[serde(default = "reference")]
+    pub reference: String,
+    /// `fit.toml` keys shared by every model (e.g. `first_trials`, `regressors`).
+    #[serde(default)]
+    pub defaults: toml::Table,
+    /// The models: each a table of `fit.toml` keys (`model` required; `name` optional,
+    /// default the model, to tell two entries of one model apart).
+    pub models: Vec<toml::Table>,
+}
+
+/// One fit of the sweep: a model entry × seed × replicate × fold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// Stable id: the index in `tasks.json` (model-major, then seed, replicate, fold).
+    pub id: usize,
+    /// File-safe name, `<model>.s<seed>.r<replicate>.f<fold>`: the task's folder under
+    /// `DIR/tasks/`.
+    pub name: String,
+    /// The model entry's name.
+    pub model: String,
+    /// The fold held out (0-based).
+    pub fold: usize,
+    /// The sweep seed.
+    pub seed: u64,
+    /// The replicate (0-based).
+    pub replicate: usize,
+    /// The fit's `fit.toml` (the model's keys, `[defaults]`, `data`, `seed`; no folds: the
+    /// task splits the animals itself).
+    pub fit_toml: String,
+}
+
+/// `DIR/tasks.json`: the expanded sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// [`PLAN_SCHEMA`].
+    pub schema: String,
+    /// The data, absolute.
+    pub data: PathBuf,
+    /// Number of folds.
+    pub folds: usize,
+    /// Seed of the fold assignment.
+    pub fold_seed: u64,
+    /// The animals of each fold (`[folds][animals]`, names).
+    pub fold_subjects: Vec<Vec<String>>,
+    /// The model entries' names, in order.
+    pub models: Vec<String>,
+    /// The reference model of the comparison.
+    pub reference: String,
+    /// The tasks, by id.
+    pub tasks: Vec<Task>,
+}
+
+impl SweepSpec {
+    /// Reads and checks `path`.
+    ///
+    /// Errors: [`SweepError::Io`], [`SweepError::Toml`] (syntax, wrong type or unknown key,
+    /// with line and column).
+    pub fn read(path: &Path) -> Result<SweepSpec, SweepError> {
+        let text = std::fs::read_to_string(path).map_err(SweepError::io(path))?;
+        toml::from_str(&text).map_err(|e| SweepError::Toml {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })
+    }
+
+    /// Expands the sweep read from `path` into its tasks: loads the data (to assign the
+    /// animals to folds) and checks every model entry as a fit.
+    ///
+    /// Errors: [`SweepError::MissingData`], [`SweepError::UnknownModel`],
+    /// [`SweepError::ModelOptions`], [`SweepError::Setting`], [`SweepError::Data`].
+    pub fn plan(&self, path: &Path) -> Result<Plan, SweepError> {
+        let setting = |setting, message: String| SweepError::Setting {
+            path: path.to_path_buf(),
+            setting,
+            message,
+        };
+        let base = path.parent().unwrap_or(Path::new(""));
+        let data =
+            std::path::absolute(base.join(&self.data)).map_err(SweepError::io(&self.data))?;
+        if !data.exists() {
+            return Err(SweepError::MissingData(data));
+        }
+        if self.models.is_empty() {
+            return Err(setting(
+                "models",
+                "lists no model ([[models]] model = …)".into(),
+            ));
+        }
+        if self.seeds.is_empty() || self.replicates == 0 {
+            return Err(setting(
+                "seeds",
+                "needs at least one seed and replicate".into(),
+            ));
+        }
+        let mut specs = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        for (index, entry) in self.models.iter().enumerate() {
+            let (name, spec) = self.model_spec(path, index, entry, &data)?;
+            if names.contains(&name) {
+                return Err(setting(
+                    "models",
+                    format!("two entries are named `{name}`; give one a `name`"),
+                ));
+            }
+            names.push(name);
+            specs.push(spec);
+        }
+        if !names.contains(&self.reference) {
+            return Err(setting(
+                "reference",
+                format!(
+                    "`{}` is not one of the models ({})",
+                    self.reference,
+                    names.join(", ")
+                ),
+            ));
+        }
+        let spec0 = &specs[0];
+        let mut dataset = denovo_data::load_with(&data, &spec0.load_options())?;
+        if let Some(n) = spec0.first_trials {
+            dataset = dataset.first_trials(n);
+        }
+        let folds =
+            denovo_data::kfold_by_subject(dataset.subjects.len(), self.folds, self.fold_seed)
+                .map_err(|e| setting("folds", e.to_string()))?;
+        let fold_subjects = folds
+            .iter()
+            .map(|f| {
+                f.test
+                    .iter()
+                    .map(|&i| dataset.subjects[i].name.clone())
+                    .collect()
+            })
+            .collect();
+        let mut tasks = Vec::new();
+        for (name, spec) in names.iter().zip(&specs) {
+            for &seed in &self.seeds {
+                for replicate in 0..self.replicates {
+                    for fold in 0..self.folds {
+                        let mut spec = spec.clone();
+                        spec.seed = seed + 1000 * replicate as u64;
+                        tasks.push(Task {
+                            id: tasks.len(),
+                            name: format!("{name}.s{seed}.r{replicate}.f{fold}"),
+                            model: name.clone(),
+                            fold,
+                            seed,
+                            replicate,
+                            fit_toml: spec.to_toml()?,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(Plan {
+            schema: PLAN_SCHEMA.into(),
+            data,
+            folds: self.folds,
+            fold_seed: self.fold_seed,
+            fold_subjects,
+            models: names,
+            reference: self.reference.clone(),
+            tasks,
+        })
+    }
+
+    /// The name and fit of model entry `index`.
+    fn model_spec(
+        &self,
+        path: &Path,
+        index: usize,
+        entry: &toml::Table,
+        data: &Path,
+    ) -> Result<(String, FitSpec), SweepError> {
+        let mut table = self.defaults.clone();
+        table.extend(entry.clone());
+        let kind = table.get("model").and_then(|m| m.as_str()).unwrap_or("");
+        let kind: ModelKind = kind.parse().map_err(|source| SweepError::UnknownModel {
+            path: path.to_path_buf(),
+            index,
+            source: Box::new(source),
+        })?;
+        let name = match table.remove("name") {
+            Some(toml::Value::String(n)) if is_file_safe(&n) => n,
+            Some(other) => {
+                return Err(SweepError::Setting {
+                    path: path.to_path_buf(),
+                    setting: "name",
+                    message: format!(
+                        "models[{index}]: `{other}` must be a string of letters, digits, - and _"
+                    ),
+                });
+            }
+            None => kind.name().to_string(),
+        };
+        let fail = |source| SweepError::ModelOptions {
+            path: path.to_path_buf(),
+            index,
+            model: name.clone(),
+            source: Box::new(source),
+        };
+        for key in ["data", "seed", "folds", "out"] {
+            if table.contains_key(key) {
+                return Err(SweepError::Setting {
+                    path: path.to_path_buf(),
+                    setting: "models",
+                    message: format!(
+                        "models[{index}] ({name}): `{key}` is set by the sweep, not per model"
+                    ),
+                });
+            }
+        }
+        table.insert("data".into(), data.display().to_string().into());
+        let text = toml::to_string(&table).expect("a TOML table serialises");
+        let spec = FitSpec::from_toml(&text).map_err(fail)?;
+        spec.check().map_err(fail)?;
+        Ok((name, spec))
+    }
+}
+
+/// Letters, digits, `-` and `_`: a name that is safe in file names and in `tasks.json`.
+fn is_file_safe(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl Plan {
+    /// Reads `DIR/tasks.json`.
+    ///
+    /// Errors: [`SweepError::SweepDir`] (no `tasks.json`), [`SweepError::Format`].
+    pub fn read(dir: &Path) -> Result<Plan, SweepError> {
+        let path = dir.join("tasks.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| SweepError::SweepDir {
+            dir: dir.to_path_buf(),
+            message: format!("not a sweep directory (tasks.json: {e}); start one with `denovo sweep sweep.toml --out DIR`"),
+        })?;
+        serde_json::from_str(&text).map_err(|e| SweepError::format(&path, e))
+    }
+
+    /// Task `id`. Errors: [`SweepError::TaskOutOfRange`].
+    pub fn task(&self, dir: &Path, id: usize) -> Result<&Task, SweepError> {
+        self.tasks
+            .get(id)
+            .ok_or_else(|| SweepError::TaskOutOfRange {
+                id,
+                tasks: self.tasks.len(),
+                dir: dir.to_path_buf(),
+            })
+    }
+}
+
+/// Starts (or reopens) the sweep of `sweep_toml` in `dir`: writes `DIR/tasks.json` and a
+/// copy of the file as `DIR/sweep.toml`. A directory that already holds a sweep is kept
+/// when its tasks are the same (re-running resumes), refused when they differ.
+///
+/// Errors: those of [`SweepSpec::read`] and [`SweepSpec::plan`]; [`SweepError::SweepDir`]
+/// when `dir` holds another sweep.
+pub fn prepare(sweep_toml: &Path, dir: &Path) -> Result<Plan, SweepError> {
+    let plan = SweepSpec::read(sweep_toml)?.plan(sweep_toml)?;
+    if dir.join("tasks.json").is_file() {
+        let old = Plan::read(dir)?;
+        if old != plan {
+            return Err(SweepError::SweepDir {
+                dir: dir.to_path_buf(),
+                message: format!(
+                    "holds a sweep with other tasks than {} describes; choose another --out \
+                     (or remove the directory to start over)",
+                    sweep_toml.display()
+                ),
+            });
+        }
+        return Ok(old);
+    }
+    std::fs::create_dir_all(dir).map_err(SweepError::io(dir))?;
+    std::fs::copy(sweep_toml, dir.join("sweep.toml")).map_err(SweepError::io(sweep_toml))?;
+    let path = dir.join("tasks.json");
+    let text = serde_json::to_string_pretty(&plan).map_err(|e| SweepError::format(&path, e))?;
+    crate::write_atomic(&path, text.as_bytes())?;
+    Ok(plan)
+}

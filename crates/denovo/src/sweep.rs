@@ -1,0 +1,113 @@
+//! `denovo sweep`: parses the flags and prints; denovo_sweep does the work.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use denovo_sweep::{LocalEvent, SlurmOptions, Worker};
+use std::path::PathBuf;
+
+/// Arguments of `denovo sweep` (sweep.toml and DIR: docs/cli.md, docs/run-dir.md).
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  denovo sweep sweep.toml --out runs/cv --local 2   expand, run on 2 workers (re-run resumes)
+  denovo sweep runs/cv --status                     done / running / failed / pending
+  denovo sweep runs/cv --collect                    results.csv, comparison.csv, paired table
+  denovo sweep runs/cv --slurm --max-parallel 20 --slurm-args \"--time=2:00:00 --mem=4G\"
+  denovo sweep runs/cv --slurm --dry-run            print the array job script
+  denovo sweep runs/cv --task 7                     one task (what each worker runs)")]
+pub struct SweepArgs {
+    /// A sweep.toml (with --out) or a sweep directory.
+    pub input: PathBuf,
+    /// The sweep directory to create or reopen (with a sweep.toml).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Run only task I (its id in DIR/tasks.json).
+    #[arg(long, value_name = "I")]
+    pub task: Option<usize>,
+    /// Run the pending tasks on J local worker processes.
+    #[arg(long, value_name = "J")]
+    pub local: Option<usize>,
+    /// Submit the pending tasks as one SLURM array job (sbatch).
+    #[arg(long)]
+    pub slurm: bool,
+    /// sbatch options passed through (partition, time, memory, cpus-per-task).
+    #[arg(long, allow_hyphen_values = true, default_value = "")]
+    pub slurm_args: String,
+    /// At most K array tasks at once (--array=…%K).
+    #[arg(long, value_name = "K")]
+    pub max_parallel: Option<usize>,
+    /// With --slurm: print the script instead of submitting it.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// List done / running / failed / pending tasks, with the tails of their logs.
+    #[arg(long)]
+    pub status: bool,
+    /// Merge the results (results.csv/.json, comparison.csv) and print the paired table.
+    #[arg(long)]
+    pub collect: bool,
+    /// The reference model of --collect [default: the sweep's, reinforce-baseline].
+    #[arg(long)]
+    pub reference: Option<String>,
+}
+
+/// Runs `denovo sweep`.
+pub fn run(a: &SweepArgs) -> anyhow::Result<()> {
+    let dir = match (&a.out, a.input.is_file()) {
+        (Some(out), true) => {
+            let plan = denovo_sweep::prepare(&a.input, out)?;
+            eprintln!("{} tasks in {}", plan.tasks.len(), out.display());
+            out.clone()
+        }
+        (None, true) => bail!("{}: a new sweep needs --out DIR", a.input.display()),
+        (_, false) => a.input.clone(),
+    };
+    let exe = std::env::current_exe().context("the path of this denovo binary")?;
+    let worker = Worker {
+        program: exe,
+        args: vec!["sweep".into()],
+    };
+    let slurm = SlurmOptions {
+        max_parallel: a.max_parallel,
+        args: a.slurm_args.clone(),
+    };
+    if let Some(id) = a.task {
+        denovo_sweep::run_task(&dir, id)?;
+    } else if let Some(jobs) = a.local {
+        let bar = indicatif::ProgressBar::new(0);
+        let report = denovo_sweep::run_local(&dir, jobs, &worker, &mut |e| match e {
+            LocalEvent::Start { pending, .. } => bar.set_length(*pending as u64),
+            LocalEvent::Finished { .. } => {
+                bar.println(e.to_string());
+                bar.inc(1);
+            }
+        })?;
+        bar.finish_and_clear();
+        eprintln!("{report}");
+        if !report.failed.is_empty() {
+            bail!(
+                "tasks {:?} failed: `denovo sweep {} --status`",
+                report.failed,
+                dir.display()
+            );
+        }
+    } else if a.slurm && a.dry_run {
+        print!(
+            "{}",
+            denovo_sweep::slurm::script(&dir, &worker, &slurm)?.unwrap_or_default()
+        );
+    } else if a.slurm {
+        if let Some((script, job)) = denovo_sweep::slurm::submit(&dir, &worker, &slurm)? {
+            println!("submitted job {job} ({})", script.display());
+        }
+    } else if a.status {
+        denovo_sweep::status(&dir, 5)?
+            .iter()
+            .for_each(|t| print!("{t}"));
+    }
+    if a.collect {
+        print!(
+            "{}",
+            denovo_sweep::collect(&dir, a.reference.as_deref())?.table()
+        );
+    }
+    Ok(())
+}

@@ -224,8 +224,16 @@ impl FitRow {
     pub fn of_summary(s: &denovo_study::FitSummary) -> FitRow {
         let ll =
             |x: &Option<denovo_study::SplitScore>| x.as_ref().map_or(f64::NAN, |h| h.ll_per_trial);
+        let walk = serde_json::from_value::<denovo_study::WalkParameters>(s.parameters.clone());
         let params = match serde_json::from_value::<RuleSpec>(s.parameters.clone()) {
             Ok(p) => describe_rule(&p),
+            // psytrack and the rules with noise: the rule's parameters (if any) and σ.
+            Err(_) if walk.is_ok() => {
+                let w = walk.expect("checked");
+                let sigma: Vec<String> = w.sigma.iter().map(|g| format!("{g:.4}")).collect();
+                let rule = w.rule.as_ref().map(|r| format!("{}  ", describe_rule(r)));
+                format!("{}σ = [{}]", rule.unwrap_or_default(), sigma.join(", "))
+            }
             Err(_) => {
                 let gamma: Vec<f64> =
                     serde_json::from_value(s.parameters["gamma"].clone()).unwrap_or_default();

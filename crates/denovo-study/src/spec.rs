@@ -588,7 +588,10 @@ impl FitSpec {
         ]
         .into_iter()
         .filter(|&(_, set, used, _)| set && !used)
-        .map(|(flag, _, _, by)| format!("{flag} is only used by {by}; ignored for --model {kind}"))
+        .map(|(flag, _, _, by)| {
+            let is = if flag.contains(" and ") { "are" } else { "is" };
+            format!("{flag} {is} only used by {by}; ignored for --model {kind}")
+        })
         .collect()
     }
 
@@ -659,6 +662,10 @@ impl FitSpec {
         let mut spec = self.clone();
         let c = self.config();
         let t = &mut spec.training;
+        // The walks take σ (and a rule's parameters) from the evidence: no optimiser settings.
+        if self.model.model.is_walk() {
+            return spec;
+        }
         (t.epochs, t.lr, t.lbfgs) = (
             Some(c.epochs),
             Some(c.learning_rate),

@@ -103,6 +103,18 @@ fn psytrack_on_held_out_animals_of_a_cohort() {
     spec.split.folds = 2;
     spec.split.holdout_sessions = 0.25;
     spec.model.sigma_day = true;
+    // Nothing to warn about: the run's resolved settings hold no optimiser settings that a
+    // walk would ignore (they used to be filled in and then warned about on every fit).
+    assert_eq!(spec.resolved().warnings(), Vec::<String>::new());
+    spec.training.epochs = Some(5);
+    assert_eq!(
+        spec.warnings(),
+        [
+            "--epochs, --lr and --lbfgs are only used by the learning rules without noise (a \
+          walk's σ and rule come from the evidence, by BFGS); ignored for --model psytrack"
+        ]
+    );
+    spec.training.epochs = None;
     let result = fit(&spec).unwrap();
     let s = &result.summary;
     let animals = s.heldout_animals.as_ref().unwrap();

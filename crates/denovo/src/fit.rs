@@ -223,6 +223,11 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
             None => (args.spec()?, args.out.clone().unwrap_or_default()),
         };
         spec.check()?;
+        if args.replicates > 0 && spec.model.model.is_walk() {
+            bail!(
+                "--replicates: ensemble members are scored from their w0 without the walk's filter, so psytrack and the rules with noise have no ensemble yet"
+            )
+        }
         let spec = spec.resolved();
         if !args.quiet {
             eprintln!("{}", spec.training_line());

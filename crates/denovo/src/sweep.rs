@@ -90,13 +90,14 @@ pub fn run(a: &SweepArgs) -> anyhow::Result<()> {
             );
         }
     } else if a.slurm && a.dry_run {
-        print!(
-            "{}",
-            denovo_sweep::slurm::script(&dir, &worker, &slurm)?.unwrap_or_default()
-        );
+        match denovo_sweep::slurm::script(&dir, &worker, &slurm)? {
+            Some(script) => print!("{script}"),
+            None => eprintln!("nothing to submit: every task of {} is done", dir.display()),
+        }
     } else if a.slurm {
-        if let Some((script, job)) = denovo_sweep::slurm::submit(&dir, &worker, &slurm)? {
-            println!("submitted job {job} ({})", script.display());
+        match denovo_sweep::slurm::submit(&dir, &worker, &slurm)? {
+            Some((script, job)) => println!("submitted job {job} ({})", script.display()),
+            None => eprintln!("nothing to submit: every task of {} is done", dir.display()),
         }
     } else if a.status {
         denovo_sweep::status(&dir, 5)?

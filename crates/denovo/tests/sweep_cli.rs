@@ -142,6 +142,11 @@ fn kill_9_then_rerun_redoes_nothing_and_collects_the_same_table() {
         std::fs::read_to_string(cut.join("comparison.csv")).unwrap(),
         std::fs::read_to_string(whole.join("comparison.csv")).unwrap()
     );
+    // Every task done: --slurm (dry run or not) says there is nothing to submit.
+    let o = denovo(&["sweep", s(&cut), "--slurm", "--dry-run"]);
+    assert!(o.status.success() && o.stdout.is_empty());
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(said.contains("nothing to submit: every task"), "{said}");
 }
 
 #[test]

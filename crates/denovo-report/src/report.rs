@@ -951,7 +951,7 @@ pub(crate) fn rule_panels(runs: &[Loaded], history: Option<usize>) -> (String, V
 
 /// A psytrack run: a random walk, whose mean Δw is 0 (no learning rule to read out).
 fn is_walk(l: &Loaded) -> bool {
-    l.run.rule.kind() == denovo_study::ModelKind::Psytrack
+    !l.run.rule.kind().has_learning_rule()
 }
 
 fn rule_figure(out: &Path, runs: &[Loaded], history: Option<usize>) -> Result<Figure, ReportError> {

@@ -76,6 +76,12 @@ impl ModelKind {
         matches!(self, ModelKind::Psytrack | ModelKind::Noisy(_))
     }
 
+    /// Whether the model has a learning rule to read out, simulate or recover: every model
+    /// but psytrack, a random walk whose expected step Δw is 0 whatever happened.
+    pub fn has_learning_rule(self) -> bool {
+        self != ModelKind::Psytrack
+    }
+
     /// Whether the model is a neural network (different training defaults).
     pub fn is_neural(self) -> bool {
         matches!(self, ModelKind::Dnn | ModelKind::Rnn)

@@ -187,8 +187,8 @@ impl Run {
     /// mean step Δw is 0 on every trial (its weights and their posterior SDs are in
     /// `weights.csv`).
     pub fn require_learning_rule(&self, what: &str) -> Result<(), StudyError> {
-        match self.rule.kind() {
-            ModelKind::Psytrack => Err(StudyError::run_dir(
+        match self.rule.kind().has_learning_rule() {
+            false => Err(StudyError::run_dir(
                 &self.dir,
                 format!(
                     "{what} needs a learning rule; a psytrack run is a random walk (w_t = \
@@ -197,7 +197,7 @@ impl Run {
                      SDs, are in weights.csv; `denovo report` draws them"
                 ),
             )),
-            _ => Ok(()),
+            true => Ok(()),
         }
     }
 }

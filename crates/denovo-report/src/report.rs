@@ -152,6 +152,7 @@ pub fn write_report(
         figures.push(rule_figure(out, &loaded, Some(options.history))?);
     }
     let comparison = comparison(&loaded);
+    warnings.extend(pairing_warnings(&loaded, &comparison));
     figures.push(comparison_figure(out, &comparison)?);
     let truths = distinct_truths(&loaded);
     let html = html(&loaded, &figures, &comparison, &truths, &warnings)?;
@@ -1143,6 +1144,118 @@ fn comparison(runs: &[Loaded]) -> Comparison {
         runs: table,
         paired,
     }
+}
+
+/// Where the comparison pairs animals that are not the same animals on the same trials:
+/// runs fitted on different data (path, revision or collection), runs that scored a
+/// different number of trials of an animal on the compared split (e.g. another
+/// `--holdout-sessions`), and animals left out because not every run scored them.
+fn pairing_warnings(runs: &[Loaded], c: &Comparison) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(first) = runs.first() else {
+        return out;
+    };
+    let data_of = |l: &Loaded| {
+        let s = &l.run.summary;
+        let path = std::fs::canonicalize(&s.data).unwrap_or_else(|_| PathBuf::from(&s.data));
+        (path, s.revision.clone(), s.collection.clone())
+    };
+    let describe = |(p, r, c): &(PathBuf, Option<String>, Option<String>)| {
+        let mut d = p.display().to_string();
+        if let Some(r) = r {
+            d.push_str(&format!(" (revision {r})"));
+        }
+        if let Some(c) = c {
+            d.push_str(&format!(" (collection {c})"));
+        }
+        d
+    };
+    let reference = data_of(first);
+    for l in &runs[1..] {
+        let d = data_of(l);
+        if d != reference {
+            out.push(format!(
+                "{} was fitted on {}, {} on {}: the comparison pairs their animals by name only",
+                first.label,
+                describe(&reference),
+                l.label,
+                describe(&d)
+            ));
+        }
+    }
+    let key = match c.basis.as_str() {
+        "held-out sessions" => "heldout_sessions",
+        "held-out animals" => "heldout_animals",
+        _ => "train",
+    };
+    let trials = |l: &Loaded| -> HashMap<String, usize> {
+        split(&l.run, key)
+            .map(|s| {
+                s.per_animal
+                    .iter()
+                    .map(|a| (a.subject.clone(), a.trials))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let first_trials = trials(first);
+    for l in &runs[1..] {
+        let other = trials(l);
+        let differ: Vec<String> = c
+            .subjects
+            .iter()
+            .filter(|s| first_trials.get(*s) != other.get(*s))
+            .map(|s| {
+                format!(
+                    "{s} ({} vs {})",
+                    first_trials.get(s).copied().unwrap_or(0),
+                    other.get(s).copied().unwrap_or(0)
+                )
+            })
+            .collect();
+        if !differ.is_empty() {
+            out.push(format!(
+                "{} and {} scored different trials on the {}, so their LLs are not paired \
+                 trial for trial (scored trials of {} animal(s): {})",
+                first.label,
+                l.label,
+                c.basis,
+                differ.len(),
+                listed(&differ)
+            ));
+        }
+    }
+    let mut left_out: Vec<String> = runs
+        .iter()
+        .flat_map(|l| per_animal(&l.run, key).unwrap_or_default().into_keys())
+        .filter(|s| !c.subjects.contains(s))
+        .collect();
+    left_out.sort();
+    left_out.dedup();
+    if !left_out.is_empty() && runs.len() > 1 {
+        out.push(format!(
+            "{} animal(s) are left out of the comparison because not every run scored them \
+             on the {}: {}",
+            left_out.len(),
+            c.basis,
+            listed(&left_out)
+        ));
+    }
+    out
+}
+
+/// The first ten names, then how many more.
+fn listed(names: &[String]) -> String {
+    let mut s = names
+        .iter()
+        .take(10)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > 10 {
+        s.push_str(&format!(" and {} more", names.len() - 10));
+    }
+    s
 }
 
 fn comparison_figure(out: &Path, c: &Comparison) -> Result<Figure, ReportError> {

@@ -466,3 +466,54 @@ fn report_of_a_psytrack_run_draws_weight_bands() {
     assert!(html.contains("95% band"), "the bands are captioned");
     assert!(html.contains("psytrack"));
 }
+
+/// Runs fitted on different data, or scored on different trials of the same animals,
+/// are still compared by animal name — and the report says so, naming both.
+#[test]
+fn the_comparison_warns_when_runs_are_not_paired_on_the_same_trials() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = cohort(d);
+    let other = d.join("other.csv");
+    denovo_sim::write_cohort(&simulated(4, 4), &other, denovo_data::Format::TrialsCsv).unwrap();
+    let reinforce = || ModelSpec::parametric(RuleKind::Reinforce);
+    let a = fit_run(&data, d, "a", reinforce(), 20);
+    let b = fit_run(&data, d, "b", reinforce(), 20);
+    let c = fit_run(&other, d, "c", reinforce(), 20);
+    let mut spec = FitSpec::new(&data, reinforce());
+    spec.split.holdout_sessions = 0.4;
+    spec.training.epochs = Some(20);
+    let e = d.join("e");
+    RunDir::save(&e, &fit(&spec).unwrap(), false).unwrap();
+
+    let same = write_report(&[a.clone(), b], &d.join("same"), &ReportOptions::default()).unwrap();
+    assert!(
+        !same
+            .warnings
+            .iter()
+            .any(|w| w.contains("fitted on") || w.contains("different trials")),
+        "{:?}",
+        same.warnings
+    );
+    let data_differs =
+        write_report(&[a.clone(), c], &d.join("data"), &ReportOptions::default()).unwrap();
+    assert!(
+        data_differs
+            .warnings
+            .iter()
+            .any(|w| w.contains("a was fitted on")
+                && w.contains("cohort.csv")
+                && w.contains("other.csv")),
+        "{:?}",
+        data_differs.warnings
+    );
+    let split_differs = write_report(&[a, e], &d.join("split"), &ReportOptions::default()).unwrap();
+    assert!(
+        split_differs
+            .warnings
+            .iter()
+            .any(|w| w.contains("a and e scored different trials on the held-out sessions")),
+        "{:?}",
+        split_differs.warnings
+    );
+}

@@ -253,12 +253,18 @@ pub(crate) fn load(dir: &Path, warnings: &mut Vec<String>) -> Result<Loaded, Rep
         revision: run.summary.revision.clone(),
         collection: run.summary.collection.clone(),
     };
-    let data =
+    let mut data =
         denovo_data::load_with(&data_path, &options).map_err(|source| ReportError::RunData {
             run: dir.to_path_buf(),
             data: data_path.clone(),
             source: Box::new(source),
         })?;
+    // A run fitted to some of the file's animals (a sweep task: the other folds' animals)
+    // is drawn on those.
+    let fitted = &run.summary.subjects;
+    if !fitted.is_empty() && fitted.len() < data.subjects.len() {
+        data.subjects.retain(|s| fitted.contains(&s.name));
+    }
     let names: Vec<&str> = run.regressors().iter().map(String::as_str).collect();
     let design = data.design(&DesignOptions::from_names(&names)?)?;
     let weights = read_weights(&dir.join("weights.csv"), &design)?;

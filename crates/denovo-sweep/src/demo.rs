@@ -37,8 +37,8 @@ pub fn demo_sweep_toml(
         .map_or(crate::DEFAULT_REFERENCE, |m| m.name());
     let quoted = toml::Value::String(data.display().to_string());
     let mut s = format!(
-        "# denovo demo: every model fitted to the animals of {folds} − 1 folds and scored on\n\
-         # the held-out fold's (`denovo sweep DIR --status`, `--collect`; docs/cli.md).\n\
+        "# denovo demo: for each of {folds} folds over animals, every model fitted to the other\n\
+         # folds' animals and scored on this fold's (`denovo sweep DIR --status`, `--collect`).\n\
          data = {quoted}\nfolds = {folds}\nfold_seed = {seed}\nseeds = [{seed}]\n\
          reference = \"{reference}\"\n\n[defaults]\nholdout_sessions = 0.2\n"
     );

@@ -9,6 +9,9 @@
 //!   one grid (and the RNN's dependence on the trial history), a per-animal model
 //!   comparison (log-likelihood per trial in nats, paired t-test and Wilcoxon signed-rank
 //!   test), and one self-contained `report.html` that embeds every figure.
+//! - [`write_sweep_report`]: a sweep's cross-validated comparison (per-animal held-out LL
+//!   averaged over seeds, every model against the reference by one-sided paired tests),
+//!   the held-out LL of every animal per model × fold × seed, and the figures of task runs.
 //! - [`learning_curve`]: the fraction correct per session of a data set
 //!   (`denovo inspect --plot`).
 //! - [`twin_figure`]: trials to the trained criterion of digital twins and observed
@@ -50,6 +53,7 @@ mod error;
 mod learning_curve;
 mod panels;
 mod report;
+mod sweep;
 pub mod text;
 #[cfg(test)]
 mod truth_tests;
@@ -58,4 +62,5 @@ mod twin;
 pub use error::ReportError;
 pub use learning_curve::learning_curve;
 pub use report::{ReportOptions, ReportSummary, write_report};
+pub use sweep::{sweep_section, write_sweep_report};
 pub use twin::twin_figure;

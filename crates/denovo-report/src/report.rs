@@ -125,11 +125,26 @@ pub fn write_report(
     out: &Path,
     options: &ReportOptions,
 ) -> Result<ReportSummary, ReportError> {
+    write_report_with(runs, None, out, options, None)
+}
+
+/// [`write_report`] with the runs' labels given (`labels[i]` for `runs[i]`, instead of
+/// the directories' names) and `section` (HTML) placed before the runs' table.
+pub(crate) fn write_report_with(
+    runs: &[PathBuf],
+    labels: Option<&[String]>,
+    out: &Path,
+    options: &ReportOptions,
+    section: Option<&str>,
+) -> Result<ReportSummary, ReportError> {
     let mut loaded = Vec::new();
     let mut warnings = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
-    for dir in runs {
+    for (i, dir) in runs.iter().enumerate() {
         let mut l = load(dir, &mut warnings)?;
+        if let Some(label) = labels.and_then(|l| l.get(i)) {
+            l.label = label.clone();
+        }
         let n = seen.entry(l.label.clone()).or_insert(0);
         *n += 1;
         if *n > 1 {
@@ -155,7 +170,7 @@ pub fn write_report(
     warnings.extend(pairing_warnings(&loaded, &comparison));
     figures.push(comparison_figure(out, &comparison)?);
     let truths = distinct_truths(&loaded);
-    let html = html(&loaded, &figures, &comparison, &truths, &warnings)?;
+    let html = html(&loaded, &figures, &comparison, &truths, &warnings, section)?;
     let path = out.join("report.html");
     std::fs::write(&path, html).map_err(ReportError::io(&path))?;
     Ok(ReportSummary {
@@ -239,12 +254,18 @@ pub(crate) fn load(dir: &Path, warnings: &mut Vec<String>) -> Result<Loaded, Rep
         revision: run.summary.revision.clone(),
         collection: run.summary.collection.clone(),
     };
-    let data =
+    let mut data =
         denovo_data::load_with(&data_path, &options).map_err(|source| ReportError::RunData {
             run: dir.to_path_buf(),
             data: data_path.clone(),
             source: Box::new(source),
         })?;
+    // A run fitted to some of the file's animals (a sweep task: the other folds' animals)
+    // is drawn on those.
+    let fitted = &run.summary.subjects;
+    if !fitted.is_empty() && fitted.len() < data.subjects.len() {
+        data.subjects.retain(|s| fitted.contains(&s.name));
+    }
     let names: Vec<&str> = run.regressors().iter().map(String::as_str).collect();
     let design = data.design(&DesignOptions::from_names(&names)?)?;
     let weights = read_weights(&dir.join("weights.csv"), &design)?;
@@ -1362,13 +1383,23 @@ fn comparison_figure(out: &Path, c: &Comparison) -> Result<Figure, ReportError> 
     })
 }
 
-fn escape(s: &str) -> String {
+/// The HTML head with its style and the report's title (`<body>` open).
+pub(crate) const HEAD: &str = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n\
+     <title>denovo report</title>\n<style>\n\
+     body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}\n\
+     table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}\n\
+     th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}\n\
+     .warning{background:#fff4e0;border-left:4px solid #e69500;padding:6px 10px}\n\
+     figure{margin:2em 0}img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:0.95em}\n\
+     </style></head>\n<body>\n<h1>denovo report</h1>\n";
+
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
 
-fn fmt_opt(v: Option<f64>) -> String {
+pub(crate) fn fmt_opt(v: Option<f64>) -> String {
     v.map_or("—".into(), |x| {
         if x != 0.0 && x.abs() < 1e-3 {
             format!("{x:.2e}")
@@ -1384,18 +1415,10 @@ fn html(
     c: &Comparison,
     truths: &[&Truth],
     warnings: &[String],
+    section: Option<&str>,
 ) -> Result<String, ReportError> {
     let mut h = String::new();
-    h.push_str(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n\
-         <title>denovo report</title>\n<style>\n\
-         body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}\n\
-         table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}\n\
-         th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}\n\
-         .warning{background:#fff4e0;border-left:4px solid #e69500;padding:6px 10px}\n\
-         figure{margin:2em 0}img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:0.95em}\n\
-         </style></head>\n<body>\n<h1>denovo report</h1>\n",
-    );
+    h.push_str(HEAD);
     _ = writeln!(
         h,
         "<p>{} run(s). Log-likelihoods are per trial in nats (higher is better); held-out \
@@ -1405,6 +1428,7 @@ fn html(
     for w in warnings {
         _ = writeln!(h, "<p class=\"warning\"><b>Warning:</b> {}</p>", escape(w));
     }
+    h.push_str(section.unwrap_or_default());
     if !truths.is_empty() {
         h.push_str("<h2>Ground truth</h2>\n");
         for t in truths {

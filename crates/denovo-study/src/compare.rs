@@ -1,8 +1,11 @@
 //! Paired comparisons across animals: mean difference with a t confidence interval, the
-//! paired t-test and the Wilcoxon signed-rank test (distributions from statrs).
+//! paired t-test and the Wilcoxon signed-rank test (distributions from statrs); the
+//! cross-validated comparison of models over held-out animals ([`CrossValidated`]).
 
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 /// A paired comparison of two runs over the same animals (differences a − b).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -102,6 +105,286 @@ pub fn wilcoxon_signed_rank(d: &[f64]) -> Option<f64> {
     Some((2.0 * lower / all).min(1.0))
 }
 
+/// One held-out animal of one cross-validated fit (a row of a sweep's `results.csv`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeldOutRow {
+    /// The model entry.
+    pub model: String,
+    /// The fold the animal was held out in.
+    pub fold: usize,
+    /// The seed of the fit.
+    pub seed: u64,
+    /// The replicate.
+    pub replicate: usize,
+    /// The animal.
+    pub subject: String,
+    /// Its trials scored.
+    pub trials: usize,
+    /// Its held-out LL per trial (nats).
+    pub ll_per_trial: f64,
+}
+
+/// One model against the reference across animals: the paper's statistic (Liu, Geadah &
+/// Pillow, arXiv 2509.04661): each animal's held-out LL per trial averaged over seeds and
+/// replicates, differences model − reference per animal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelVsReference {
+    /// The model.
+    pub model: String,
+    /// The reference.
+    pub reference: String,
+    /// Mean over animals of the model's per-animal held-out LL (nats/trial).
+    pub mean_ll: f64,
+    /// The paired comparison (mean difference, its 95% t interval, two-sided p-values of
+    /// the paired t-test and the exact Wilcoxon signed-rank test; [`paired`]).
+    pub paired: Paired,
+    /// One-sided p-value of the paired t-test that the model predicts better (greater
+    /// LL) than the reference: p/2 when the mean difference is positive, else 1 − p/2.
+    pub t_test_p_greater: Option<f64>,
+    /// The same for the Wilcoxon signed-rank test (halving the two-sided exact p; exact in
+    /// the direction of the observed differences).
+    pub wilcoxon_p_greater: Option<f64>,
+}
+
+/// A cross-validated comparison of models over animals: every held-out animal's LL per
+/// fit, the per-animal means over seeds and replicates, and every model against the
+/// reference (what `denovo sweep --collect` writes as `results.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossValidated {
+    /// The models, in the sweep's order.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// The reference model of the comparisons.
+    #[serde(default)]
+    pub reference: String,
+    /// Every held-out animal of every fit.
+    pub rows: Vec<HeldOutRow>,
+    /// Per model and animal: held-out LL per trial (nats) averaged over seeds and
+    /// replicates.
+    pub per_animal: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Every model but the reference against it (empty for a one-model sweep).
+    pub comparisons: Vec<ModelVsReference>,
+}
+
+/// One-sided p (alternative: mean difference > 0) from a two-sided p of a test whose null
+/// distribution is symmetric.
+fn greater(two_sided: Option<f64>, mean: f64) -> Option<f64> {
+    two_sided.map(|p| if mean > 0.0 { p / 2.0 } else { 1.0 - p / 2.0 })
+}
+
+/// Mean of the values of a map (NaN when empty).
+fn mean_of(m: &BTreeMap<String, f64>) -> f64 {
+    m.values().sum::<f64>() / m.len() as f64
+}
+
+/// At most this many animals are listed one per line by [`CrossValidated::table`].
+const TABLE_ANIMALS: usize = 40;
+
+impl CrossValidated {
+    /// Averages `rows` per model and animal (over seeds and replicates) and compares every
+    /// model of `models` but `reference` with it over the animals both have ([`paired`];
+    /// one-sided p-values for "the model predicts better").
+    pub fn new(models: Vec<String>, reference: String, rows: Vec<HeldOutRow>) -> Self {
+        let mut sums: BTreeMap<String, BTreeMap<String, (f64, usize)>> = BTreeMap::new();
+        for row in &rows {
+            let e = sums
+                .entry(row.model.clone())
+                .or_default()
+                .entry(row.subject.clone())
+                .or_default();
+            e.0 += row.ll_per_trial;
+            e.1 += 1;
+        }
+        let per_animal: BTreeMap<String, BTreeMap<String, f64>> = sums
+            .into_iter()
+            .map(|(m, a)| {
+                let means = a.into_iter().map(|(s, (x, n))| (s, x / n as f64));
+                (m, means.collect())
+            })
+            .collect();
+        let empty = BTreeMap::new();
+        let base = per_animal.get(&reference).unwrap_or(&empty);
+        let comparisons = models
+            .iter()
+            .filter(|m| **m != reference)
+            .map(|m| {
+                let of = per_animal.get(m).unwrap_or(&empty);
+                let animals: Vec<&String> = base.keys().filter(|s| of.contains_key(*s)).collect();
+                let a: Vec<f64> = animals.iter().map(|s| of[*s]).collect();
+                let b: Vec<f64> = animals.iter().map(|s| base[*s]).collect();
+                let p = paired(&a, &b);
+                ModelVsReference {
+                    model: m.clone(),
+                    reference: reference.clone(),
+                    mean_ll: a.iter().sum::<f64>() / a.len() as f64,
+                    t_test_p_greater: greater(p.t_test_p, p.mean),
+                    wilcoxon_p_greater: greater(p.wilcoxon_p, p.mean),
+                    paired: p,
+                }
+            })
+            .collect();
+        CrossValidated {
+            models,
+            reference,
+            rows,
+            per_animal,
+            comparisons,
+        }
+    }
+
+    /// The reference's mean over animals of its per-animal held-out LL (nats/trial; NaN
+    /// when it has no rows).
+    pub fn reference_mean_ll(&self) -> f64 {
+        self.per_animal
+            .get(&self.reference)
+            .map_or(f64::NAN, mean_of)
+    }
+
+    /// A model's held-out LL per trial pooled over all its held-out trials (every fold,
+    /// seed and replicate; NaN when it has none).
+    pub fn pooled_ll(&self, model: &str) -> f64 {
+        let (ll, n) = (self.rows.iter())
+            .filter(|r| r.model == model)
+            .fold((0.0, 0usize), |(ll, n), r| {
+                (ll + r.ll_per_trial * r.trials as f64, n + r.trials)
+            });
+        ll / n as f64
+    }
+
+    /// `results.csv`: `model,fold,seed,replicate,subject,trials,ll_per_trial`, one row per
+    /// held-out animal of every fit (floats in Rust's shortest round-trip form).
+    pub fn rows_csv(&self) -> String {
+        let mut csv = String::from("model,fold,seed,replicate,subject,trials,ll_per_trial\n");
+        for r in &self.rows {
+            let _ = writeln!(
+                csv,
+                "{},{},{},{},{},{},{}",
+                r.model, r.fold, r.seed, r.replicate, r.subject, r.trials, r.ll_per_trial
+            );
+        }
+        csv
+    }
+
+    /// `comparison.csv`: the reference's row first (its animals and mean LL, the other
+    /// columns empty), then one row per other model.
+    pub fn comparison_csv(&self) -> String {
+        let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+        let mut cmp = String::from(
+            "model,reference,animals,mean_ll,mean_difference,ci95_low,ci95_high,t_test_p_greater,wilcoxon_p_greater\n",
+        );
+        let base = self.per_animal.get(&self.reference).map_or(0, |m| m.len());
+        let _ = writeln!(
+            cmp,
+            "{},{},{base},{},,,,,",
+            self.reference,
+            self.reference,
+            self.reference_mean_ll()
+        );
+        for c in &self.comparisons {
+            let _ = writeln!(
+                cmp,
+                "{},{},{},{},{},{},{},{},{}",
+                c.model,
+                c.reference,
+                c.paired.n,
+                c.mean_ll,
+                c.paired.mean,
+                opt(c.paired.ci95.map(|c| c.0)),
+                opt(c.paired.ci95.map(|c| c.1)),
+                opt(c.t_test_p_greater),
+                opt(c.wilcoxon_p_greater)
+            );
+        }
+        cmp
+    }
+
+    /// The per-animal means as a text table (animals down, models across; at most 40
+    /// animals, else a pointer to `results.csv`), then [`CrossValidated::comparison_table`].
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let animals: std::collections::BTreeSet<&String> =
+            self.per_animal.values().flat_map(|m| m.keys()).collect();
+        if animals.len() <= TABLE_ANIMALS {
+            let _ = writeln!(
+                out,
+                "held-out LL (nats/trial) per animal, averaged over seeds and replicates:"
+            );
+            let _ = write!(out, "{:<16}", "animal");
+            for m in &self.models {
+                let _ = write!(out, " {m:>20}");
+            }
+            out.push('\n');
+            for s in &animals {
+                let _ = write!(out, "{s:<16}");
+                for m in &self.models {
+                    let v = self.per_animal.get(m).and_then(|a| a.get(*s));
+                    let _ = write!(out, " {:>20}", v.map_or("—".into(), |v| format!("{v:.5}")));
+                }
+                out.push('\n');
+            }
+        } else {
+            let _ = writeln!(
+                out,
+                "{} animals: held-out LL per animal, model, fold and seed in results.csv",
+                animals.len()
+            );
+        }
+        out.push('\n');
+        out.push_str(&self.comparison_table());
+        out
+    }
+
+    /// The comparison as a text table: the reference's row (its mean LL), then every other
+    /// model with Δ mean, 95% CI and one-sided p-values; for a one-model sweep, its mean
+    /// and a line saying there is nothing to compare.
+    pub fn comparison_table(&self) -> String {
+        let mut out = String::new();
+        let reference = &self.reference;
+        let _ = writeln!(
+            out,
+            "held-out LL (nats/trial), per animal averaged over seeds; vs {reference}, one-sided (model better):"
+        );
+        let _ = writeln!(
+            out,
+            "{:<22} {:>7} {:>9} {:>10} {:>23} {:>9} {:>10}",
+            "model", "animals", "mean LL", "Δ mean", "95% CI of Δ", "t-test p", "Wilcoxon p"
+        );
+        let p = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.2e}"));
+        if let Some(base) = self.per_animal.get(reference) {
+            let _ = writeln!(
+                out,
+                "{reference:<22} {:>7} {:>9.5} {:>10}",
+                base.len(),
+                mean_of(base),
+                "(reference)"
+            );
+        }
+        for c in &self.comparisons {
+            let ci = c
+                .paired
+                .ci95
+                .map_or("—".into(), |(a, b)| format!("[{a:+.5}, {b:+.5}]"));
+            let _ = writeln!(
+                out,
+                "{:<22} {:>7} {:>9.5} {:>+10.5} {ci:>23} {:>9} {:>10}",
+                c.model,
+                c.paired.n,
+                c.mean_ll,
+                c.paired.mean,
+                p(c.t_test_p_greater),
+                p(c.wilcoxon_p_greater)
+            );
+        }
+        if self.comparisons.is_empty() {
+            let _ = writeln!(
+                out,
+                "only one model ({reference}): nothing to compare; add [[models]] to the sweep"
+            );
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +423,61 @@ mod tests {
         let d = [1.0, 2.0, -3.0, -4.0, -5.0, -6.0];
         let p = wilcoxon_signed_rank(&d).unwrap();
         assert!((p - 10.0 / 64.0).abs() < 1e-12, "p = {p}");
+    }
+    fn row(model: &str, seed: u64, subject: &str, ll: f64) -> HeldOutRow {
+        HeldOutRow {
+            model: model.into(),
+            fold: 0,
+            seed,
+            replicate: 0,
+            subject: subject.into(),
+            trials: 100,
+            ll_per_trial: ll,
+        }
+    }
+
+    /// Per-animal means over seeds; the comparison pairs animals; the reference has its
+    /// own row in comparison.csv (mean LL, no difference).
+    #[test]
+    fn cross_validated_means_pairs_and_reference_row() {
+        let rows = vec![
+            row("base", 0, "a", -0.6),
+            row("base", 1, "a", -0.4),
+            row("base", 0, "b", -0.7),
+            row("base", 1, "b", -0.7),
+            row("new", 0, "a", -0.3),
+            row("new", 1, "a", -0.5),
+            row("new", 0, "b", -0.5),
+            row("new", 1, "b", -0.6),
+        ];
+        let cv = CrossValidated::new(vec!["base".into(), "new".into()], "base".into(), rows);
+        assert!((cv.per_animal["base"]["a"] + 0.5).abs() < 1e-12);
+        assert!((cv.reference_mean_ll() + 0.6).abs() < 1e-12);
+        let c = &cv.comparisons[0];
+        // Differences: a: −0.4 − (−0.5) = 0.1, b: −0.55 − (−0.7) = 0.15.
+        assert!((c.paired.mean - 0.125).abs() < 1e-12 && c.paired.n == 2);
+        assert!((cv.pooled_ll("new") + 0.475).abs() < 1e-12);
+        let csv = cv.comparison_csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 3, "{csv}");
+        assert!(lines[1].starts_with("base,base,2,-0.6,,"), "{csv}");
+        assert!(lines[2].starts_with("new,base,2,"), "{csv}");
+        assert!(cv.comparison_table().contains("(reference)"));
+    }
+
+    /// A one-model sweep: the per-animal table, the model's mean, and "nothing to
+    /// compare" instead of an empty table.
+    #[test]
+    fn one_model_has_a_table_and_nothing_to_compare() {
+        let rows = vec![row("only", 0, "a", -0.5), row("only", 0, "b", -0.7)];
+        let cv = CrossValidated::new(vec!["only".into()], "only".into(), rows);
+        assert!(cv.comparisons.is_empty());
+        let t = cv.table();
+        assert!(t.contains("-0.50000") && t.contains("-0.70000"), "{t}");
+        assert!(
+            t.contains("-0.60000") && t.contains("nothing to compare"),
+            "{t}"
+        );
+        assert_eq!(cv.comparison_csv().lines().count(), 2);
     }
 }

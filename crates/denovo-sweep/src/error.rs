@@ -24,12 +24,28 @@ pub enum SweepError {
         /// The study's error, naming the model and the known ones.
         source: Box<denovo_study::StudyError>,
     },
-    /// A `[[models]]` entry (with `[defaults]`) is not a valid fit: an unknown key, a value
-    /// out of range (the study's error names the key).
+    /// A `[[models]]` entry (with `[defaults]`) has an unknown key or a value of the wrong
+    /// type; the `toml` crate's message names the line and column in the sweep file.
     #[error("{path}: models[{index}] ({model}): {source}")]
+    ModelToml {
+        /// The sweep file.
+        path: PathBuf,
+        /// The entry's index in `models` (0-based).
+        index: usize,
+        /// The entry's name.
+        model: String,
+        /// The parser's error (line, column, key).
+        source: Box<toml::de::Error>,
+    },
+    /// A `[[models]]` entry (with `[defaults]`) is not a valid fit: a value out of range
+    /// (the study's error names the key; `at` its line and column in the sweep file).
+    #[error("{path}{at}: models[{index}] ({model}): {source}")]
     ModelOptions {
         /// The sweep file.
         path: PathBuf,
+        /// `:line:column` of the key the error names, when the sweep file sets it (else
+        /// empty).
+        at: String,
         /// The entry's index in `models` (0-based).
         index: usize,
         /// The entry's name.

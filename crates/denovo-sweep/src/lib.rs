@@ -26,18 +26,22 @@
 //! ```
 
 mod collect;
+mod demo;
 mod error;
 mod local;
 mod plan;
 pub mod slurm;
 mod task;
 
-pub use collect::{Collected, Comparison, Row, collect};
+pub use collect::{Collected, Comparison, Row, collect, results};
+pub use demo::{DemoSweep, demo_sweep_toml, run_demo_sweep};
 pub use error::SweepError;
 pub use local::{LocalEvent, LocalReport, TaskState, TaskStatus, Worker, run_local, status};
-pub use plan::{DEFAULT_REFERENCE, PLAN_SCHEMA, Plan, SweepSpec, Task, prepare};
+pub use plan::{DEFAULT_REFERENCE, PLAN_SCHEMA, Plan, SweepSpec, Task, TaskKey, prepare};
 pub use slurm::SlurmOptions;
-pub use task::{TaskOutcome, TaskResult, is_done, log_path, run_task, task_dir};
+pub use task::{
+    KERNEL_THREADS_ENV, TaskOutcome, TaskResult, is_done, log_path, run_task, task_dir, task_runs,
+};
 
 use std::path::Path;
 

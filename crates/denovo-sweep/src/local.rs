@@ -63,7 +63,7 @@ pub struct LocalReport {
 
 /// Runs the pending tasks of the sweep in `dir` on `jobs` worker processes (`worker` plus
 /// `DIR --task I`, stdout and stderr to `DIR/logs/task-I.log`), at most `jobs` at once, in
-/// id order; finished tasks are skipped, so re-running resumes. On Linux every worker is
+/// id order, each worker's kernels on cores / `jobs` threads (`DENOVO_KERNEL_THREADS`); finished tasks are skipped, so re-running resumes. On Linux every worker is
 /// killed with the pool (`PR_SET_PDEATHSIG`), so `kill -9` of the pool leaves no fit
 /// running. `on_event` hears of every finished task.
 ///
@@ -89,6 +89,10 @@ pub fn run_local(
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).map_err(SweepError::io(&logs))?;
     let mut running: Vec<(&Task, Child)> = Vec::new();
+    // The cores split between the workers, so that J fits side by side do not
+    // oversubscribe them.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = (cores / jobs.clamp(1, cores)).max(1);
     let mut report = LocalReport {
         ran: 0,
         failed: Vec::new(),
@@ -97,11 +101,12 @@ pub fn run_local(
     while !queue.is_empty() || !running.is_empty() {
         while running.len() < jobs.max(1) {
             let Some(task) = queue.pop() else { break };
-            let path = log_path(dir, task.id);
+            let path = log_path(dir, task.key.id);
             let log = std::fs::File::create(&path).map_err(SweepError::io(&path))?;
             let err = log.try_clone().map_err(SweepError::io(&path))?;
-            let mut cmd = worker.command(dir, task.id);
+            let mut cmd = worker.command(dir, task.key.id);
             cmd.stdin(Stdio::null()).stdout(log).stderr(err);
+            cmd.env(crate::task::KERNEL_THREADS_ENV, threads.to_string());
             die_with_parent(&mut cmd);
             let child = cmd.spawn().map_err(SweepError::io(&worker.program))?;
             running.push((task, child));
@@ -119,11 +124,11 @@ pub fn run_local(
                 if ok {
                     report.ran += 1;
                 } else {
-                    report.failed.push(task.id);
+                    report.failed.push(task.key.id);
                 }
                 on_event(&LocalEvent::Finished {
-                    id: task.id,
-                    name: task.name.clone(),
+                    id: task.key.id,
+                    name: task.key.name.clone(),
                     ok,
                 });
             } else {
@@ -191,7 +196,7 @@ pub fn status(dir: &Path, tail: usize) -> Result<Vec<TaskStatus>, SweepError> {
     let plan = Plan::read(dir)?;
     let mut out = Vec::new();
     for task in &plan.tasks {
-        let log = log_path(dir, task.id);
+        let log = log_path(dir, task.key.id);
         let log = log.is_file().then_some(log);
         let state = if is_done(dir, task) {
             TaskState::Done
@@ -212,8 +217,8 @@ pub fn status(dir: &Path, tail: usize) -> Result<Vec<TaskStatus>, SweepError> {
             _ => Vec::new(),
         };
         out.push(TaskStatus {
-            id: task.id,
-            name: task.name.clone(),
+            id: task.key.id,
+            name: task.key.name.clone(),
             state,
             log,
             log_tail,

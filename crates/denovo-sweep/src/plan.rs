@@ -58,11 +58,16 @@ pub struct SweepSpec {
     /// The models: each a table of `fit.toml` keys (`model` required; `name` optional,
     /// default the model, to tell two entries of one model apart).
     pub models: Vec<toml::Table>,
+    /// The text the sweep was read from ([`SweepSpec::read`]): model errors cite its
+    /// lines and columns. Empty for a sweep built in code.
+    #[serde(skip)]
+    pub source: String,
 }
 
-/// One fit of the sweep: a model entry × seed × replicate × fold.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Task {
+/// Who a task is: its id, name, model entry, fold, seed and replicate (shared by [`Task`]
+/// and [`crate::TaskResult`], flattened into their JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskKey {
     /// Stable id: the index in `tasks.json` (model-major, then seed, replicate, fold).
     pub id: usize,
     /// File-safe name, `<model>.s<seed>.r<replicate>.f<fold>`: the task's folder under
@@ -76,6 +81,14 @@ pub struct Task {
     pub seed: u64,
     /// The replicate (0-based).
     pub replicate: usize,
+}
+
+/// One fit of the sweep: a model entry × seed × replicate × fold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// Who the task is (`id`, `name`, `model`, `fold`, `seed`, `replicate` in the JSON).
+    #[serde(flatten)]
+    pub key: TaskKey,
     /// The fit's `fit.toml` (the model's keys, `[defaults]`, `data`, `seed`; no folds: the
     /// task splits the animals itself).
     pub fit_toml: String,
@@ -109,10 +122,25 @@ impl SweepSpec {
     /// with line and column).
     pub fn read(path: &Path) -> Result<SweepSpec, SweepError> {
         let text = std::fs::read_to_string(path).map_err(SweepError::io(path))?;
-        toml::from_str(&text).map_err(|e| SweepError::Toml {
+        let mut spec: SweepSpec = toml::from_str(&text).map_err(|e| SweepError::Toml {
             path: path.to_path_buf(),
             source: Box::new(e),
-        })
+        })?;
+        spec.source = text;
+        Ok(spec)
+    }
+
+    /// The text whose spans model errors cite: the file read, else (a sweep built in
+    /// code) `[defaults]` and `[[models]]` written out.
+    fn source_text(&self) -> String {
+        if !self.source.is_empty() {
+            return self.source.clone();
+        }
+        let mut doc = toml::Table::new();
+        doc.insert("defaults".into(), self.defaults.clone().into());
+        let models = self.models.iter().cloned().map(toml::Value::Table);
+        doc.insert("models".into(), toml::Value::Array(models.collect()));
+        toml::to_string(&doc).expect("a TOML table serialises")
     }
 
     /// Expands the sweep read from `path` into its tasks: loads the data (to assign the
@@ -146,8 +174,9 @@ impl SweepSpec {
         }
         let mut specs = Vec::new();
         let mut names: Vec<String> = Vec::new();
+        let source = self.source_text();
         for (index, entry) in self.models.iter().enumerate() {
-            let (name, spec) = self.model_spec(path, index, entry, &data)?;
+            let (name, spec) = self.model_spec(path, &source, index, entry, &data)?;
             if names.contains(&name) {
                 return Err(setting(
                     "models",
@@ -192,12 +221,14 @@ impl SweepSpec {
                         let mut spec = spec.clone();
                         spec.seed = seed + 1000 * replicate as u64;
                         tasks.push(Task {
-                            id: tasks.len(),
-                            name: format!("{name}.s{seed}.r{replicate}.f{fold}"),
-                            model: name.clone(),
-                            fold,
-                            seed,
-                            replicate,
+                            key: TaskKey {
+                                id: tasks.len(),
+                                name: format!("{name}.s{seed}.r{replicate}.f{fold}"),
+                                model: name.clone(),
+                                fold,
+                                seed,
+                                replicate,
+                            },
                             fit_toml: spec.to_toml()?,
                         });
                     }
@@ -216,10 +247,13 @@ impl SweepSpec {
         })
     }
 
-    /// The name and fit of model entry `index`.
+    /// The name and fit of model entry `index` (`[defaults]` overlaid by the entry).
+    /// The fit is read from the spans of `source` (the sweep's text), so that a key of the
+    /// wrong type or an unknown key is reported at its line and column in the user's file.
     fn model_spec(
         &self,
         path: &Path,
+        source_text: &str,
         index: usize,
         entry: &toml::Table,
         data: &Path,
@@ -245,8 +279,16 @@ impl SweepSpec {
             }
             None => kind.name().to_string(),
         };
-        let fail = |source| SweepError::ModelOptions {
+        let fail = |source: denovo_study::StudyError| SweepError::ModelOptions {
             path: path.to_path_buf(),
+            at: match &source {
+                denovo_study::StudyError::Setting { setting, .. } => {
+                    key_position(source_text, index, setting)
+                        .map(|(line, column)| format!(":{line}:{column}"))
+                        .unwrap_or_default()
+                }
+                _ => String::new(),
+            },
             index,
             model: name.clone(),
             source: Box::new(source),
@@ -262,12 +304,73 @@ impl SweepSpec {
                 });
             }
         }
-        table.insert("data".into(), data.display().to_string().into());
-        let text = toml::to_string(&table).expect("a TOML table serialises");
-        let spec = FitSpec::from_toml(&text).map_err(fail)?;
+        let spec = fit_from_source(source_text, index, data).map_err(|mut e| {
+            e.set_input(Some(source_text));
+            SweepError::ModelToml {
+                path: path.to_path_buf(),
+                index,
+                model: name.clone(),
+                source: Box::new(e),
+            }
+        })?;
         spec.check().map_err(fail)?;
         Ok((name, spec))
     }
+}
+
+/// The fit of `[[models]]` entry `index` of the sweep `source`: `[defaults]` overlaid by
+/// the entry, without `name`, with `data`; deserialised from the parsed document so that
+/// errors carry spans into `source`.
+fn fit_from_source(source: &str, index: usize, data: &Path) -> Result<FitSpec, toml::de::Error> {
+    use serde::Deserialize as _;
+    use toml::de::{DeTable, DeValue};
+    let doc = DeTable::parse(source)?;
+    let span = doc.span();
+    let doc = doc.into_inner();
+    fn table_of<'i>(v: Option<&toml::Spanned<DeValue<'i>>>) -> DeTable<'i> {
+        match v.map(|v| v.get_ref()) {
+            Some(DeValue::Table(t)) => t.clone(),
+            _ => DeTable::new(),
+        }
+    }
+    let mut merged = table_of(doc.get("defaults"));
+    let entry = match doc.get("models").map(|v| v.get_ref()) {
+        Some(DeValue::Array(a)) => table_of(a.get(index)),
+        _ => DeTable::new(),
+    };
+    for (key, value) in entry {
+        let name: &str = key.get_ref();
+        merged.remove(name);
+        merged.insert(key, value);
+    }
+    merged.remove("name");
+    merged.insert(
+        toml::Spanned::new(0..0, "data".into()),
+        toml::Spanned::new(0..0, DeValue::String(data.display().to_string().into())),
+    );
+    FitSpec::deserialize(toml::de::Deserializer::from(toml::Spanned::new(
+        span, merged,
+    )))
+}
+
+/// Line and column (1-based) of `key` in `[[models]]` entry `index` of the sweep
+/// `source`, else in its `[defaults]`; `None` when neither sets it.
+fn key_position(source: &str, index: usize, key: &str) -> Option<(usize, usize)> {
+    use toml::de::{DeTable, DeValue};
+    let doc = DeTable::parse(source).ok()?.into_inner();
+    let span_in = |v: Option<&toml::Spanned<DeValue<'_>>>| match v.map(|v| v.get_ref()) {
+        Some(DeValue::Table(t)) => t.get_key_value(key).map(|(k, _)| k.span()),
+        _ => None,
+    };
+    let entry = match doc.get("models").map(|v| v.get_ref()) {
+        Some(DeValue::Array(a)) => span_in(a.get(index)),
+        _ => None,
+    };
+    let start = entry.or_else(|| span_in(doc.get("defaults")))?.start;
+    let before = &source[..start.min(source.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some((line, column))
 }
 
 /// Letters, digits, `-` and `_`: a name that is safe in file names and in `tasks.json`.

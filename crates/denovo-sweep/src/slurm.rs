@@ -75,7 +75,7 @@ pub fn script(
         .tasks
         .iter()
         .filter(|t| !is_done(&dir, t))
-        .map(|t| t.id)
+        .map(|t| t.key.id)
         .collect();
     if pending.is_empty() {
         return Ok(None);
@@ -111,12 +111,12 @@ pub fn script(
     Ok(Some(s))
 }
 
-/// Writes [`script`] to `DIR/slurm/array.sh` and submits it with `sbatch --parsable`;
-/// returns the script's path and the job id (`None` when every task is done).
+/// Writes [`script`] to `DIR/slurm/array.sh` (and creates `DIR/logs/` for its output);
+/// returns the script's absolute path and text (`None` when every task is done). What
+/// `--slurm --dry-run` does: the script can be inspected, edited and submitted by hand.
 ///
-/// Errors: those of [`script`]; [`SweepError::Slurm`] when sbatch cannot be run or
-/// refuses the job (its stderr).
-pub fn submit(
+/// Errors: those of [`script`]; [`SweepError::Io`].
+pub fn write_script(
     dir: &Path,
     worker: &Worker,
     slurm: &SlurmOptions,
@@ -130,7 +130,25 @@ pub fn submit(
         std::fs::create_dir_all(d).map_err(SweepError::io(d))?;
     }
     let path = std::path::absolute(folder.join("array.sh")).map_err(SweepError::io(&folder))?;
-    std::fs::write(&path, text).map_err(SweepError::io(&path))?;
+    crate::write_atomic(&path, text.as_bytes())?;
+    Ok(Some((path, text)))
+}
+
+/// Writes the script ([`write_script`]) and submits it with `sbatch --parsable`; returns
+/// the script's path and the job id (`None` when every task is done). The job id is also
+/// written to `DIR/slurm/job_id`.
+///
+/// Errors: those of [`write_script`]; [`SweepError::Slurm`] when sbatch cannot be run or
+/// refuses the job (its stderr).
+pub fn submit(
+    dir: &Path,
+    worker: &Worker,
+    slurm: &SlurmOptions,
+) -> Result<Option<(PathBuf, String)>, SweepError> {
+    let Some((path, _)) = write_script(dir, worker, slurm)? else {
+        return Ok(None);
+    };
+    let folder = dir.join("slurm");
     let out = Command::new("sbatch")
         .arg("--parsable")
         .arg(&path)

@@ -1,7 +1,7 @@
 //! One task: fit the training folds' animals, score the held-out fold's, and put the
 //! result in place atomically (`DIR/tasks/<name>/`).
 
-use crate::{Plan, SweepError, Task};
+use crate::{Plan, SweepError, Task, TaskKey};
 use denovo_study::{FitOptions, FitSpec, Progress, RunDir, RunWriter, SplitScore};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -12,18 +12,9 @@ use std::time::Instant;
 /// renamed folder) is what makes a task done.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskResult {
-    /// The task.
-    pub id: usize,
-    /// Its name.
-    pub name: String,
-    /// The model entry.
-    pub model: String,
-    /// The fold held out.
-    pub fold: usize,
-    /// The sweep seed.
-    pub seed: u64,
-    /// The replicate.
-    pub replicate: usize,
+    /// The task (`id`, `name`, `model`, `fold`, `seed`, `replicate` in the JSON).
+    #[serde(flatten)]
+    pub key: TaskKey,
     /// LL per trial (nats) of the fit on its training animals.
     pub train_ll_per_trial: f64,
     /// The held-out fold's animals, each scored on all its trials by the rule fitted to
@@ -43,14 +34,37 @@ pub enum TaskOutcome {
     Ran(TaskResult),
 }
 
+/// The environment variable that caps the threads of a task's kernels (set by
+/// [`crate::run_local`] to cores / workers; unset: every core).
+pub const KERNEL_THREADS_ENV: &str = "DENOVO_KERNEL_THREADS";
+
 /// `DIR/tasks/<name>`: the finished task's folder.
 pub fn task_dir(dir: &Path, task: &Task) -> PathBuf {
-    dir.join("tasks").join(&task.name)
+    dir.join("tasks").join(&task.key.name)
 }
 
 /// `DIR/logs/task-<id>.log`: the log of a task's worker (local and SLURM alike).
 pub fn log_path(dir: &Path, id: usize) -> PathBuf {
     dir.join("logs").join(format!("task-{id}.log"))
+}
+
+/// One finished task's run directory per model, `DIR/tasks/<name>/run` (the model's first
+/// task that has one: fold 0 of the first seed and replicate when it is done), with the
+/// task's name, in the order of the models. The runs of one fold were fitted to the same
+/// animals, so their figures compare like with like.
+///
+/// Errors: [`SweepError::SweepDir`], [`SweepError::Format`] (`tasks.json`).
+pub fn task_runs(dir: &Path) -> Result<Vec<(String, PathBuf)>, SweepError> {
+    let plan = Plan::read(dir)?;
+    let mut out = Vec::new();
+    for model in &plan.models {
+        let first = (plan.tasks.iter())
+            .filter(|t| t.key.model == *model && is_done(dir, t))
+            .map(|t| (t.key.name.clone(), task_dir(dir, t).join("run")))
+            .find(|(_, run)| run.join("summary.json").is_file());
+        out.extend(first);
+    }
+    Ok(out)
 }
 
 /// Whether `task` is done: its folder holds `heldout.json`.
@@ -78,7 +92,7 @@ pub(crate) fn try_lock(path: &Path) -> Result<Option<File>, SweepError> {
 
 /// `DIR/tasks/.<name>.lock`, held while the task runs.
 pub(crate) fn lock_path(dir: &Path, task: &Task) -> PathBuf {
-    dir.join("tasks").join(format!(".{}.lock", task.name))
+    dir.join("tasks").join(format!(".{}.lock", task.key.name))
 }
 
 /// Runs task `id` of the sweep in `dir` (`denovo sweep DIR --task I`): takes the task's
@@ -87,7 +101,8 @@ pub(crate) fn lock_path(dir: &Path, task: &Task) -> PathBuf {
 /// the held-out animals with [`denovo_study::evaluate`], and writes everything into
 /// `DIR/tasks/.<name>.partial/`, renamed to `DIR/tasks/<name>/` on success — a killed task
 /// leaves only the partial folder, which the next run of the task removes. Progress lines
-/// go to stderr (the task's log).
+/// go to stderr (the task's log). The fit's kernels use at most `DENOVO_KERNEL_THREADS`
+/// threads when that is set ([`KERNEL_THREADS_ENV`]).
 ///
 /// Errors: [`SweepError::TaskOutOfRange`], [`SweepError::Busy`] (the task is running
 /// elsewhere), the fit's and the data's errors, [`SweepError::Io`].
@@ -102,7 +117,9 @@ pub fn run_task(dir: &Path, id: usize) -> Result<TaskOutcome, SweepError> {
         return Ok(TaskOutcome::AlreadyDone);
     }
     let start = Instant::now();
-    let partial = dir.join("tasks").join(format!(".{}.partial", task.name));
+    let partial = dir
+        .join("tasks")
+        .join(format!(".{}.partial", task.key.name));
     if partial.exists() {
         std::fs::remove_dir_all(&partial).map_err(SweepError::io(&partial))?;
     }
@@ -112,12 +129,12 @@ pub fn run_task(dir: &Path, id: usize) -> Result<TaskOutcome, SweepError> {
     spec.data = plan.data.clone();
     spec.check()?;
     let spec = spec.resolved();
-    eprintln!("task {id} ({}): {}", task.name, spec.training_line());
+    eprintln!("task {id} ({}): {}", task.key.name, spec.training_line());
     let mut data = denovo_data::load_with(&spec.data, &spec.load_options())?;
     if let Some(n) = spec.first_trials {
         data = data.first_trials(n);
     }
-    let held_out = &plan.fold_subjects[task.fold];
+    let held_out = &plan.fold_subjects[task.key.fold];
     let (mut train, mut test) = (data.clone(), data);
     train.subjects.retain(|s| !held_out.contains(&s.name));
     test.subjects.retain(|s| held_out.contains(&s.name));
@@ -127,7 +144,7 @@ pub fn run_task(dir: &Path, id: usize) -> Result<TaskOutcome, SweepError> {
             message: format!(
                 "the data {} no longer holds the animals of fold {} ({})",
                 plan.data.display(),
-                task.fold,
+                task.key.fold,
                 held_out.join(", ")
             ),
         });
@@ -141,17 +158,18 @@ pub fn run_task(dir: &Path, id: usize) -> Result<TaskOutcome, SweepError> {
         dataset: Some(&train),
         ..Default::default()
     };
-    let result = denovo_study::fit_with(&spec, options)?;
+    let threads = std::env::var(KERNEL_THREADS_ENV).ok();
+    let result = match threads.and_then(|t| t.parse::<usize>().ok()) {
+        Some(t) => denovo_rules::threads::with_kernel_threads(t, || {
+            denovo_study::fit_with(&spec, options)
+        })?,
+        None => denovo_study::fit_with(&spec, options)?,
+    };
     writer.commit(&result)?;
     let run = RunDir::load(&run_dir)?;
     let heldout = denovo_study::evaluate(&run.rule, run.regressors(), &run.mean_w0(), &test)?;
     let result = TaskResult {
-        id,
-        name: task.name.clone(),
-        model: task.model.clone(),
-        fold: task.fold,
-        seed: task.seed,
-        replicate: task.replicate,
+        key: task.key.clone(),
         train_ll_per_trial: run.summary.train.ll_per_trial,
         heldout,
         seconds: start.elapsed().as_secs_f64(),
@@ -167,7 +185,7 @@ pub fn run_task(dir: &Path, id: usize) -> Result<TaskOutcome, SweepError> {
     std::fs::rename(&partial, &done).map_err(SweepError::io(&partial))?;
     eprintln!(
         "task {id} ({}) done in {:.1} s: held-out LL {:.5} nats/trial on {} animals",
-        task.name,
+        task.key.name,
         result.seconds,
         result.heldout.ll_per_trial,
         result.heldout.per_animal.len()

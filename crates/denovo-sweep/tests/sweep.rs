@@ -87,10 +87,60 @@ fn bad_model_option_names_the_key() {
     );
     let err = denovo_sweep::prepare(&path, &dir.path().join("out")).unwrap_err();
     assert!(
-        matches!(err, SweepError::ModelOptions { index: 0, .. }),
+        matches!(err, SweepError::ModelToml { index: 0, .. }),
         "{err:?}"
     );
-    assert!(err.to_string().contains("epoch"), "{err}");
+    // The user's file, line and column: `epoch = 5` is line 5 of sweep.toml (after
+    // `data = …`), column 1; no stray ": :" of an internally rebuilt TOML.
+    let msg = err.to_string();
+    assert!(msg.contains("sweep.toml") && msg.contains("epoch"), "{msg}");
+    assert!(
+        msg.contains("line 5, column 1") && msg.contains("epoch = 5"),
+        "{msg}"
+    );
+    assert!(!msg.contains(": :"), "{msg}");
+
+    // A key of [defaults] with the wrong type: its own line (4), for the entry using it.
+    let path = sweep_toml(
+        dir.path(),
+        "folds = 3
+[defaults]
+epochs = \"many\"
+[[models]]
+model = \"dnn\"
+",
+    );
+    let msg = denovo_sweep::prepare(&path, &dir.path().join("out"))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("line 4") && msg.contains("epochs"), "{msg}");
+}
+
+#[test]
+fn out_of_range_model_option_names_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    cohort(dir.path());
+    let path = sweep_toml(
+        dir.path(),
+        "folds = 3
+[[models]]
+model = \"reinforce\"
+[[models]]
+model = \"dnn\"
+  holdout_sessions = 1.5
+",
+    );
+    let err = denovo_sweep::prepare(&path, &dir.path().join("out")).unwrap_err();
+    assert!(
+        matches!(err, SweepError::ModelOptions { index: 1, .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("sweep.toml:7:3: models[1] (dnn): holdout_sessions"),
+        "{msg}"
+    );
+    assert!(!msg.contains(": :"), "{msg}");
 }
 
 #[test]
@@ -134,8 +184,18 @@ fn tasks_run_resume_and_collect_into_the_paired_table() {
     let plan = denovo_sweep::prepare(&path, &out).unwrap();
     // 2 models × 2 seeds × 1 replicate × 3 folds, ids in order.
     assert_eq!(plan.tasks.len(), 12);
-    assert!(plan.tasks.iter().enumerate().all(|(i, t)| t.id == i));
-    assert_eq!(plan.tasks[4].name, "reinforce-baseline.s1.r0.f1");
+    assert!(plan.tasks.iter().enumerate().all(|(i, t)| t.key.id == i));
+    assert_eq!(plan.tasks[4].key.name, "reinforce-baseline.s1.r0.f1");
+    // tasks.json keeps the identity fields flat beside fit_toml.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("tasks.json")).unwrap()).unwrap();
+    let t4 = &json["tasks"][4];
+    assert_eq!(t4["name"], "reinforce-baseline.s1.r0.f1");
+    assert_eq!(
+        (t4["id"].as_u64(), t4["fold"].as_u64(), t4["seed"].as_u64()),
+        (Some(4), Some(1), Some(1))
+    );
+    assert!(t4.get("key").is_none() && t4["fit_toml"].is_string());
     let mut held: Vec<String> = plan.fold_subjects.concat();
     held.sort();
     assert_eq!(held.len(), 6, "every animal in exactly one fold");
@@ -252,4 +312,37 @@ fn tasks_run_resume_and_collect_into_the_paired_table() {
         denovo_sweep::prepare(&changed, &out).unwrap_err(),
         SweepError::SweepDir { .. }
     ));
+}
+
+/// A one-model sweep collects its per-animal table and says there is nothing to compare;
+/// comparison.csv holds the reference's own row (its mean LL, no difference).
+#[test]
+fn one_model_sweep_collects_a_table_with_nothing_to_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    cohort(dir.path());
+    let path = sweep_toml(
+        dir.path(),
+        "folds = 2\nreference = \"reinforce\"\n[[models]]\nmodel = \"reinforce\"\nepochs = 10\nlbfgs = 0\n",
+    );
+    let out = dir.path().join("sweep");
+    let plan = denovo_sweep::prepare(&path, &out).unwrap();
+    for t in &plan.tasks {
+        denovo_sweep::run_task(&out, t.key.id).unwrap();
+    }
+    let c = denovo_sweep::collect(&out, None).unwrap();
+    assert!(c.comparisons.is_empty());
+    assert_eq!(c.per_animal["reinforce"].len(), 6);
+    let table = c.table();
+    assert!(table.contains("nothing to compare"), "{table}");
+    let mean = c.per_animal["reinforce"].values().sum::<f64>() / 6.0;
+    assert!(table.contains(&format!("{mean:.5}")), "{table}");
+    let csv = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert_eq!(lines[1], format!("reinforce,reinforce,6,{mean},,,,,"));
+    // One run per model for the report's figures: fold 0's.
+    let runs = denovo_sweep::task_runs(&out).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].0, "reinforce.s0.r0.f0");
+    assert!(runs[0].1.join("summary.json").is_file());
 }

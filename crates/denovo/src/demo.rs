@@ -33,6 +33,9 @@ pub struct DemoArgs {
     /// Training epochs of the DNN and RNN fits (`denovo fit`'s default: 300).
     #[arg(long, default_value_t = 300)]
     pub neural_epochs: usize,
+    /// Worker processes of the cross-validation sweep [default: the CPU cores, at most 4].
+    #[arg(long)]
+    pub jobs: Option<usize>,
 }
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
@@ -62,24 +65,39 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "\n== 4. Fit every parametric rule, the DNN and the RNN rule to the simulated cohort =="
     );
     let folds = denovo_study::demo_folds(args.folds, args.animals);
+    let jobs = (args.jobs)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)));
     println!(
         "held out: the last 20% of every animal's sessions{}",
         if folds >= 2 {
-            format!(", and animals by {folds}-fold cross-validation")
+            format!(", and animals by {folds}-fold cross-validation (a sweep on {jobs} workers)")
         } else {
             String::new()
         }
     );
-    // Every parametric rule (closed form), then the DNN and RNN rules (fused scan op).
-    let (rows, sim_runs) =
-        fit_models(args, &data_path, &ModelKind::ALL, folds, "fit", Some(&spec))?;
+    // Every parametric rule (closed form), then the DNN and RNN rules (fused scan op); the
+    // held-out animals through the sweep's local pool.
+    let sweep = (folds >= 2)
+        .then(|| cross_validate(args, &data_path, folds, jobs))
+        .transpose()?;
+    let cv = sweep.as_ref().map(|s| &s.collected);
+    let (rows, sim_runs) = fit_models(args, &data_path, &ModelKind::ALL, "fit", Some(&spec), cv)?;
     print!("{}", text::fit_table(&rows));
+    if let Some(sweep) = &sweep {
+        println!(
+            "\nAcross the {} held-out animals ({} tasks: {}):",
+            args.animals,
+            sweep.tasks,
+            sweep.dir.display()
+        );
+        print!("{}", sweep.collected.comparison_table());
+    }
     let mut reports = vec![report(&args.out.join("report_sim"), &sim_runs)?];
     if let Some(rat) = &rat {
         println!("\n== 5. Fit REINFORCE (+ baseline), DNN, RNN and PsyTrack to the rat ==");
         println!("held out: the last 20% of its sessions; inputs s1, s2, bias");
         let models = denovo_study::DEMO_RAT_MODELS;
-        let (rows, rat_runs) = fit_models(args, rat, &models, 0, "rat", None)?;
+        let (rows, rat_runs) = fit_models(args, rat, &models, "rat", None, None)?;
         print!("{}", text::fit_table(&rows));
         reports.push(report(&args.out.join("report_rat"), &rat_runs)?);
     }
@@ -108,22 +126,58 @@ fn report(out: &Path, runs: &[PathBuf]) -> anyhow::Result<PathBuf> {
     Ok(denovo_report::write_report(runs, out, &options)?.html)
 }
 
-/// Fits `models` to `data` (last 20% of sessions held out, `folds`-fold CV over animals)
-/// into `<out>/<prefix>_<model>`; returns the table rows (with the true rule's scores
-/// when `truth` is given) and the run directories.
+/// The simulated cohort's models by `folds`-fold cross-validation over animals: a sweep
+/// (`<out>/sweep_sim.toml`, `<out>/sweep_sim/`) run on `jobs` worker processes of this
+/// binary, with a progress bar.
+fn cross_validate(
+    args: &DemoArgs,
+    data: &Path,
+    folds: usize,
+    jobs: usize,
+) -> anyhow::Result<denovo_sweep::DemoSweep> {
+    let worker = denovo_sweep::Worker {
+        program: std::env::current_exe()?,
+        args: vec!["sweep".into()],
+    };
+    let bar = indicatif::ProgressBar::new(0).with_message("held-out animals");
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{msg}: {pos}/{len} tasks {wide_bar}",
+    )?);
+    let sweep = denovo_sweep::run_demo_sweep(
+        &args.out,
+        "sweep_sim",
+        data,
+        &ModelKind::ALL,
+        folds,
+        args.seed,
+        args.neural_epochs,
+        jobs,
+        &worker,
+        &mut |e| match e {
+            denovo_sweep::LocalEvent::Start { pending, .. } => bar.set_length(*pending as u64),
+            denovo_sweep::LocalEvent::Finished { .. } => bar.inc(1),
+        },
+    );
+    bar.finish_and_clear();
+    Ok(sweep?)
+}
+
+/// Fits `models` to `data` (the last 20% of sessions held out) into
+/// `<out>/<prefix>_<model>`; returns the table rows (with the true rule's scores when
+/// `truth` is given, the held-out animals' LL from the sweep `cv`) and the run directories.
 fn fit_models(
     args: &DemoArgs,
     data: &Path,
     models: &[ModelKind],
-    folds: usize,
     prefix: &str,
     truth: Option<&RuleSpec>,
+    cv: Option<&denovo_sweep::Collected>,
 ) -> anyhow::Result<(Vec<FitRow>, Vec<PathBuf>)> {
     let mut rows = Vec::new();
     let mut dirs = Vec::new();
     for &model in models {
         let out = args.out.join(format!("{prefix}_{}", model.name()));
-        let spec = denovo_study::demo_fit_spec(data, model, folds, args.seed, args.neural_epochs);
+        let spec = denovo_study::demo_fit_spec(data, model, 0, args.seed, args.neural_epochs);
         let s = crate::fit::fit_to_dir(&spec, &out)?;
         dirs.push(out);
         if let (Some(truth), ModelKind::Parametric(RuleKind::Reinforce)) = (truth, model) {
@@ -137,7 +191,11 @@ fn fit_models(
                 seconds: f64::NAN,
             });
         }
-        rows.push(FitRow::of_summary(&s));
+        let mut row = FitRow::of_summary(&s);
+        if let Some(cv) = cv {
+            row.animals = cv.pooled_ll(model.name());
+        }
+        rows.push(row);
     }
     Ok((rows, dirs))
 }

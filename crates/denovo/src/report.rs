@@ -9,6 +9,7 @@ use std::path::PathBuf;
 #[command(after_help = "Examples:
   denovo report runs/reinforce runs/dnn runs/rnn --out report/
   denovo report denovo-demo/fit_* --out denovo-demo/report --history 5
+  denovo report runs/cv --out runs/cv/report        a sweep directory (all tasks done)
 
 Writes, for every run: learning_curves_<run> (observed fraction correct per session vs the
 model's predicted fraction, mean p(correct), pooled and per animal) and weights_<run> (the
@@ -19,9 +20,14 @@ unrewarded trials) and comparison (held-out log-likelihood per animal with the p
 differences to the first run: mean, 95% CI, paired t-test and Wilcoxon signed-rank test).
 Simulated data (a truth sidecar of `denovo simulate` beside the data): the true rule and
 the true w_t are drawn beneath the fits.
-Each figure comes as PNG and SVG; report.html embeds the PNGs and opens in any browser.")]
+Each figure comes as PNG and SVG; report.html embeds the PNGs and opens in any browser.
+A sweep directory (`denovo sweep`): the cross-validated comparison (per-animal held-out LL
+averaged over seeds, every model vs the reference: mean difference, CI, one-sided paired
+t-test and Wilcoxon), every animal's held-out LL per model × fold × seed, and the figures
+of one task run per model (fold 0 of the first seed).")]
 pub struct ReportArgs {
-    /// Run directories of `denovo fit` (the first is the reference of the comparison).
+    /// Run directories of `denovo fit` (the first is the reference of the comparison), or
+    /// one sweep directory.
     #[arg(required = true)]
     pub runs: Vec<PathBuf>,
     /// Output folder (created).
@@ -41,7 +47,16 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         history: args.history,
         animals: args.animals,
     };
-    let r = denovo_report::write_report(&args.runs, &args.out, &options)?;
+    let r = match args.runs.as_slice() {
+        [dir] if dir.join("tasks.json").is_file() => {
+            let cv = denovo_sweep::results(dir, None)?;
+            let (labels, runs): (Vec<String>, Vec<_>) =
+                denovo_sweep::task_runs(dir)?.into_iter().unzip();
+            print!("{}", cv.comparison_table());
+            denovo_report::write_sweep_report(&cv, dir, &runs, &labels, &args.out, &options)?
+        }
+        runs => denovo_report::write_report(runs, &args.out, &options)?,
+    };
     for w in &r.warnings {
         eprintln!("warning: {w}");
     }

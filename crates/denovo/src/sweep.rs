@@ -12,7 +12,7 @@ use std::path::PathBuf;
   denovo sweep runs/cv --status                     done / running / failed / pending
   denovo sweep runs/cv --collect                    results.csv, comparison.csv, paired table
   denovo sweep runs/cv --slurm --max-parallel 20 --slurm-args \"--time=2:00:00 --mem=4G\"
-  denovo sweep runs/cv --slurm --dry-run            print the array job script
+  denovo sweep runs/cv --slurm --dry-run            write and print the array job script
   denovo sweep runs/cv --task 7                     one task (what each worker runs)")]
 pub struct SweepArgs {
     /// A sweep.toml (with --out) or a sweep directory.
@@ -35,7 +35,7 @@ pub struct SweepArgs {
     /// At most K array tasks at once (--array=…%K).
     #[arg(long, value_name = "K")]
     pub max_parallel: Option<usize>,
-    /// With --slurm: print the script instead of submitting it.
+    /// With --slurm: write DIR/slurm/array.sh and print it instead of submitting it.
     #[arg(long)]
     pub dry_run: bool,
     /// List done / running / failed / pending tasks, with the tails of their logs.
@@ -90,8 +90,11 @@ pub fn run(a: &SweepArgs) -> anyhow::Result<()> {
             );
         }
     } else if a.slurm && a.dry_run {
-        match denovo_sweep::slurm::script(&dir, &worker, &slurm)? {
-            Some(script) => print!("{script}"),
+        match denovo_sweep::slurm::write_script(&dir, &worker, &slurm)? {
+            Some((path, script)) => {
+                print!("{script}");
+                eprintln!("written to {} (submit it with `sbatch`)", path.display());
+            }
             None => eprintln!("nothing to submit: every task of {} is done", dir.display()),
         }
     } else if a.slurm {

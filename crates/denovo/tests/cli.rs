@@ -376,6 +376,16 @@ fn demo_runs_on_a_small_cohort() {
     }
     assert!(out.join("report_sim/report.html").is_file());
     assert!(out.join("report_sim/rule_history.png").is_file());
+    // The held-out animals through the sweep (3 animals: 3 folds × 7 models, collected),
+    // in the table's column and the paired comparison.
+    let results = std::fs::read_to_string(out.join("sweep_sim/results.csv")).unwrap();
+    assert_eq!(results.lines().count(), 1 + 7 * 3, "{results}");
+    assert!(out.join("sweep_sim.toml").is_file());
+    assert!(out.join("sweep_sim/comparison.csv").is_file());
+    assert!(text.contains("(reference)"), "{text}");
+    let dnn = text.lines().find(|l| l.starts_with("dnn")).unwrap();
+    let animals = dnn.split_whitespace().nth(3).unwrap();
+    assert!(animals.parse::<f64>().is_ok_and(|v| v < 0.0), "{dnn}");
     if rat.is_some() {
         assert!(stdout(&o).contains("20,000 trials"));
         assert!(out.join("rat_learning_curve.png").is_file());

@@ -150,7 +150,7 @@ fn kill_9_then_rerun_redoes_nothing_and_collects_the_same_table() {
 }
 
 #[test]
-fn slurm_dry_run_prints_the_array_script() {
+fn slurm_dry_run_writes_and_prints_the_array_script() {
     let tmp = tempfile::tempdir().unwrap();
     let toml = small_sweep(tmp.path());
     let dir = tmp.path().join("sweep");
@@ -175,7 +175,13 @@ fn slurm_dry_run_prints_the_array_script() {
     );
     assert!(script.contains("logs/task-%a.log"));
     assert!(script.contains("'sweep'") && script.contains("--task \"$SLURM_ARRAY_TASK_ID\""));
-    assert!(!dir.join("slurm").exists(), "--dry-run submits nothing");
+    // --dry-run writes the script it prints (and says where), and submits nothing.
+    let written = std::fs::read_to_string(dir.join("slurm/array.sh")).unwrap();
+    assert_eq!(written, script);
+    assert!(
+        !dir.join("slurm/job_id").exists(),
+        "--dry-run submits nothing"
+    );
     let o = denovo(&["sweep", s(&dir), "--task", "12"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("task 12 is out of range"));
 }
@@ -250,4 +256,61 @@ fn slurm_array_job_collects_the_same_table_as_local() {
     ok(denovo(&["sweep", s(&slurm), "--collect"]));
     let table = |d: &Path| std::fs::read_to_string(d.join("results.csv")).unwrap();
     assert_eq!(table(&slurm), table(&local));
+}
+
+/// `denovo report DIR` of a sweep: the paired table (the reference's own row, the other
+/// model's mean difference as --collect computed it), every animal's held-out LL per model
+/// × seed with its fold, and the figures of one task run per model.
+#[test]
+fn report_reads_a_sweep_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let toml = small_sweep(tmp.path());
+    let dir = tmp.path().join("sweep");
+    ok(denovo(&[
+        "sweep",
+        s(&toml),
+        "--out",
+        s(&dir),
+        "--local",
+        "2",
+    ]));
+    // Before --collect: report reads the tasks' results itself.
+    let report = tmp.path().join("report");
+    let printed = ok(denovo(&["report", s(&dir), "--out", s(&report)]));
+    assert!(printed.contains("(reference)"), "{printed}");
+    ok(denovo(&["sweep", s(&dir), "--collect"]));
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    assert!(html.contains("Sweep: cross-validated comparison"));
+    let csv = std::fs::read_to_string(dir.join("comparison.csv")).unwrap();
+    let dnn: Vec<&str> = csv.lines().nth(2).unwrap().split(',').collect();
+    assert_eq!(dnn[0], "dnn");
+    let (mean, diff): (f64, f64) = (dnn[3].parse().unwrap(), dnn[4].parse().unwrap());
+    assert!(
+        html.contains(&format!(
+            "<td>dnn</td><td>6</td><td>{mean:.5}</td><td>{diff:+.5}</td>"
+        )),
+        "{html}"
+    );
+    assert!(html.contains("<td>reinforce-baseline</td><td>6</td>"));
+    // Per animal: 6 animals × (2 models × 2 seeds) values, each under its fold.
+    let results = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    let row = results.lines().nth(1).unwrap();
+    let cells: Vec<&str> = row.split(',').collect();
+    let ll: f64 = cells[6].parse().unwrap();
+    assert!(html.contains(&format!("<td>{:.5}</td>", ll)), "{row}");
+    let animals = html
+        .split("<table class=\"sweep-animals\">")
+        .nth(1)
+        .unwrap();
+    let animals = animals.split("</table>").next().unwrap();
+    assert_eq!(animals.matches("<tr>").count(), 1 + 6);
+    assert!(animals.contains("<th>dnn s1</th>"));
+    // Figures of fold 0's runs, one per model.
+    assert!(report.join("learning_curves_dnn_s0_r0_f0.png").is_file());
+    assert!(
+        report
+            .join("learning_curves_reinforce-baseline_s0_r0_f0.png")
+            .is_file()
+    );
+    assert!(html.contains("data:image/png;base64,"));
 }

@@ -658,12 +658,17 @@ impl FitSpec {
 
     /// The spec with every default made explicit (epochs, learning rate, L-BFGS
     /// iterations, validation sessions and patience): what a run records in `fit.toml`.
+    /// For psytrack and the rules with noise: no optimiser settings, and precision f64 on
+    /// ndarray (the walks' Newton/BFGS code runs in f64 on the CPU).
     pub fn resolved(&self) -> FitSpec {
         let mut spec = self.clone();
         let c = self.config();
         let t = &mut spec.training;
-        // The walks take σ (and a rule's parameters) from the evidence: no optimiser settings.
+        // The walks take σ (and a rule's parameters) from the evidence: no optimiser
+        // settings; they run in f64 on the CPU whatever was asked, and fit.toml says so
+        // (as summary.json does).
         if self.model.model.is_walk() {
+            (spec.backend, spec.precision) = (BackendChoice::Ndarray, Precision::F64);
             return spec;
         }
         (t.epochs, t.lr, t.lbfgs) = (

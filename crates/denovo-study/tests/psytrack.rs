@@ -106,6 +106,14 @@ fn psytrack_on_held_out_animals_of_a_cohort() {
     // Nothing to warn about: the run's resolved settings hold no optimiser settings that a
     // walk would ignore (they used to be filled in and then warned about on every fit).
     assert_eq!(spec.resolved().warnings(), Vec::<String>::new());
+    // fit.toml records the precision the walk ran in (f64, as summary.json says), not the
+    // f32 default of the learning rules.
+    assert_eq!(
+        spec.resolved().precision,
+        denovo_study::Precision::F64,
+        "{}",
+        spec.resolved().to_toml().unwrap()
+    );
     spec.training.epochs = Some(5);
     assert_eq!(
         spec.warnings(),

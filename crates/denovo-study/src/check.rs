@@ -646,7 +646,7 @@ mod tests {
         let names = vec!["stim".to_string()];
         let points = vec![point(true)];
         let g = vec![vec![0.3]];
-        let (_, slices) = compare_refits(&names, &points, &[0], &g, &[g.clone()]);
+        let (_, slices) = compare_refits(&names, &points, &[0], &g, std::slice::from_ref(&g));
         assert_eq!(slices[0].visited_cells, 0);
         assert!(!slices[0].identified());
         assert_eq!(slices[1].outcome, "error");

@@ -281,12 +281,16 @@ where
     Ok(())
 }
 
-/// Colour index 0 is black, the others Palette99's.
+/// The colour index of a curve the data do not determine (`denovo check`'s verdict "not
+/// identified"): light grey.
+pub(crate) const GREY: usize = usize::MAX;
+
+/// Colour index 0 is black, [`GREY`] light grey, the others Palette99's.
 fn colour(index: usize) -> RGBAColor {
-    if index == 0 {
-        BLACK.to_rgba()
-    } else {
-        Palette99::pick(index).to_rgba()
+    match index {
+        0 => BLACK.to_rgba(),
+        GREY => RGBColor(170, 170, 170).to_rgba(),
+        _ => Palette99::pick(index).to_rgba(),
     }
 }
 

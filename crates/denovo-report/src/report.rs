@@ -1,7 +1,7 @@
 //! The report of fitted runs: figures (PNG + SVG) and one self-contained `report.html`.
 
 use crate::ReportError;
-use crate::panels::{Panel, XTicks, draw_panels, grid_size};
+use crate::panels::{GREY, Panel, XTicks, draw_panels, grid_size};
 use base64::Engine;
 use denovo_data::{DesignMatrix, DesignOptions, SubjectDesign};
 use denovo_study::compare::{Paired, paired};
@@ -64,6 +64,8 @@ pub(crate) struct Loaded {
     /// Every member's w_t on every trial of the design's animals,
     /// `[members][animals][trials][features]` (empty without members).
     member_weights: denovo_study::ensemble::MemberWeights,
+    /// `RUN_DIR/check.json` (`denovo check`'s verdicts), when the run has been checked.
+    pub(crate) check: Option<denovo_study::CheckSummary>,
 }
 
 /// One animal's weights from `weights.csv`: w_t per trial (followed, for runs that write
@@ -288,6 +290,13 @@ pub(crate) fn load(dir: &Path, warnings: &mut Vec<String>) -> Result<Loaded, Rep
                 warnings.push(format!("{}: no weight bands: {e}", dir.display()));
                 Vec::new()
             });
+    let check = denovo_study::CheckSummary::read(dir).unwrap_or_else(|e| {
+        warnings.push(format!(
+            "{}: the check's verdicts are not shown: {e}",
+            dir.display()
+        ));
+        None
+    });
     Ok(Loaded {
         run,
         label,
@@ -296,6 +305,7 @@ pub(crate) fn load(dir: &Path, warnings: &mut Vec<String>) -> Result<Loaded, Rep
         truth,
         members,
         member_weights,
+        check,
     })
 }
 
@@ -929,17 +939,26 @@ pub(crate) fn rule_panels(runs: &[Loaded], history: Option<usize>) -> (String, V
                 let delta =
                     with_model!(&l.run.rule, r => read_out::<ReadBackend, _>(r, &points, k, hist));
                 let pts: Vec<(f64, f64)> = xs.iter().zip(&delta).map(|(x, d)| (*x, d[j])).collect();
+                // The check's verdict on this slice (read-outs without a history only).
+                let verdict = (l.check.as_ref())
+                    .filter(|_| hist.is_none())
+                    .and_then(|ch| ch.slice(&names[j], correct));
+                let colour = match verdict {
+                    Some(v) if !v.identified() => GREY,
+                    _ => i + 1,
+                };
                 if !l.members.is_empty() {
                     let each: Vec<Vec<Vec<f64>>> = (l.members.iter())
                         .map(|m| with_model!(&m.rule, r => read_out::<ReadBackend, _>(r, &points, k, hist)))
                         .collect();
-                    let range = (xs.iter().enumerate())
-                        .map(|(x, &xv)| {
-                            let (lo, hi) = percentile_range(each.iter().map(|m| m[x][j]).collect());
-                            (xv, lo, hi)
+                    let range = (pts.iter().enumerate())
+                        .map(|(x, &(xv, primary))| {
+                            let members = each.iter().map(|m| m[x][j]);
+                            let (lo, hi) = percentile_range(members.chain([primary]).collect());
+                            (xv, lo.min(primary), hi.max(primary))
                         })
                         .collect();
-                    ranges.push((i + 1, range));
+                    ranges.push((colour, range));
                 }
                 if hist.is_none() {
                     let seen = |x: usize| visits[i].get(&(p, x, correct)).copied().unwrap_or(0) > 0;
@@ -950,7 +969,14 @@ pub(crate) fn rule_panels(runs: &[Loaded], history: Option<usize>) -> (String, V
                             .map(|(_, q)| *q),
                     );
                 }
-                curves.push((format!("{} — {what}", l.label), i + 1, c == 1, pts));
+                let mark = verdict.map_or("", |v| {
+                    if v.identified() {
+                        " (identified)"
+                    } else {
+                        " (not identified)"
+                    }
+                });
+                curves.push((format!("{} — {what}{mark}", l.label), colour, c == 1, pts));
             }
         }
         panels.push(Panel {
@@ -1066,10 +1092,14 @@ fn rule_figure(out: &Path, runs: &[Loaded], history: Option<usize>) -> Result<Fi
         _ = write!(
             caption,
             " Shaded: the 2.5–97.5% range of the read-out across the run's ensemble members \
-             (RUN_DIR/replicates; members per run — {}); where the shaded range is wide the \
+             (RUN_DIR/replicates; members per run — {}) and the run's own fit, widened \
+             where needed to contain the drawn curve; where the shaded range is wide the \
              data do not determine the rule.",
             ensembles.join(", ")
         );
+    }
+    if history.is_none() {
+        caption.push_str(&check_caption(runs));
     }
     if history.is_none() {
         caption.push_str(
@@ -1091,6 +1121,43 @@ fn rule_figure(out: &Path, runs: &[Loaded], history: Option<usize>) -> Result<Fi
         png,
         svg,
     })
+}
+
+/// The rule figure's sentence on `denovo check`'s verdicts of the runs that have one
+/// (empty when none has): per run, each slice of the primary regressor with its recovery
+/// error as a share of the slice's RMS.
+fn check_caption(runs: &[Loaded]) -> String {
+    let mut parts = Vec::new();
+    for l in runs {
+        let Some(check) = &l.check else { continue };
+        let name = &l.design.names[primary(&l.design.names)];
+        let slices: Vec<String> = (check.slices.iter())
+            .filter(|s| &s.regressor == name)
+            .map(|s| {
+                let error = s.ratio.map_or_else(String::new, |r| {
+                    format!(", error {:.0}% of its RMS", 100.0 * r)
+                });
+                format!("{}: {}{error}", s.name(), s.verdict)
+            })
+            .collect();
+        parts.push(format!(
+            "{} ({} refits) — {}",
+            l.label,
+            check.replicates,
+            slices.join("; ")
+        ));
+    }
+    if parts.is_empty() {
+        return String::new();
+    }
+    format!(
+        " Recovery check (denovo check: cohorts simulated from the fitted rule on the run's \
+         own trials and refitted; a slice is identified when the refits' RMS error over the \
+         visited cells is ≤ {:.0}% of its RMS): {}. Curves the data do not identify are drawn \
+         light grey and labelled \"not identified\": their shape is not a finding.",
+        100.0 * denovo_study::check::IDENTIFIED_RATIO,
+        parts.join("; ")
+    )
 }
 
 /// Held-out log-likelihood per animal of every run and the paired differences to the

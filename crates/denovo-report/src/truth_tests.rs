@@ -461,6 +461,14 @@ fn an_ensemble_draws_bands_and_marks_unvisited_cells() {
             assert_eq!(range.len(), paper_stimuli().len());
             assert!(range.iter().all(|&(_, lo, hi)| lo.is_finite() && lo <= hi));
         }
+        // The band contains the drawn curve: each fitted curve's range, point by point.
+        let fits = p.curves.iter().filter(|c| !c.0.starts_with("truth"));
+        for (curve, (_, range)) in fits.zip(&p.ranges) {
+            for (&(x, y), &(rx, lo, hi)) in curve.3.iter().zip(range) {
+                assert_eq!(x, rx);
+                assert!(lo <= y && y <= hi, "{}: {y} outside [{lo}, {hi}]", curve.0);
+            }
+        }
         for q in &p.unvisited {
             assert!(fitted.contains(&q), "{}: {q:?} is not on a curve", p.title);
         }
@@ -477,4 +485,79 @@ fn an_ensemble_draws_bands_and_marks_unvisited_cells() {
     let out = tmp.path().join("report");
     write_report(&[run], &out, &ReportOptions::default()).unwrap();
     assert!(out.join("rule.png").is_file());
+}
+
+/// With `RUN_DIR/check.json`, the rule figure labels every curve of the primary regressor
+/// with the check's verdict, draws the unidentified ones grey, and its caption gives the
+/// verdicts; without, nothing of it appears.
+#[test]
+fn the_check_verdicts_mark_the_rule_figure() {
+    use denovo_study::check::{CHECK_SCHEMA, SliceVerdict};
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, _, run) = simulated_run(tmp.path());
+    let mut warnings = Vec::new();
+    let l = load(&run, &mut warnings).unwrap();
+    assert!(l.check.is_none());
+    let (_, panels) = rule_panels(std::slice::from_ref(&l), None);
+    assert!(
+        panels
+            .iter()
+            .flat_map(|p| &p.curves)
+            .all(|c| !c.0.contains("identified"))
+    );
+
+    let slice = |outcome: &str, identified: bool| SliceVerdict {
+        regressor: "stim".into(),
+        outcome: outcome.into(),
+        visited_cells: 10,
+        generator_rms: 0.1,
+        recovery_rms: if identified { 0.01 } else { 0.08 },
+        bias_rms: 0.0,
+        spread_rms: 0.0,
+        ratio: Some(if identified { 0.1 } else { 0.8 }),
+        verdict: if identified {
+            "identified"
+        } else {
+            "not identified"
+        }
+        .into(),
+    };
+    denovo_study::CheckSummary {
+        schema: CHECK_SCHEMA.into(),
+        model: "reinforce".into(),
+        replicates: 3,
+        seeds: vec![1, 2, 3],
+        refit_train_ll: vec![-0.5; 3],
+        threshold: 0.2,
+        slices: vec![slice("correct", true), slice("error", false)],
+    }
+    .write(&run)
+    .unwrap();
+    let l = load(&run, &mut warnings).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let (_, panels) = rule_panels(std::slice::from_ref(&l), None);
+    for p in &panels {
+        let fits: Vec<_> = p
+            .curves
+            .iter()
+            .filter(|c| !c.0.starts_with("truth"))
+            .collect();
+        assert_eq!(fits.len(), 2);
+        for c in fits {
+            if c.0.contains("error") {
+                assert!(c.0.ends_with("(not identified)"), "{}", c.0);
+                assert_eq!(c.1, crate::panels::GREY);
+            } else {
+                assert!(c.0.ends_with("(identified)"), "{}", c.0);
+                assert_ne!(c.1, crate::panels::GREY);
+            }
+        }
+    }
+    let out = tmp.path().join("report");
+    let report = write_report(&[run], &out, &ReportOptions::default()).unwrap();
+    let html = std::fs::read_to_string(&report.html).unwrap();
+    assert!(
+        html.contains("Δw_stim after error: not identified, error 80% of its RMS"),
+        "the caption gives the verdicts"
+    );
 }

@@ -8,7 +8,8 @@
 //! trajectory. [`RunDir`] stores a result as a versioned run directory and reads it back;
 //! [`fit_rule`] puts any [`LearningRule`](denovo_rules::LearningRule) — your own too —
 //! through the same pipeline. [`RuleGrid`] reads a fitted rule out on the common grid,
-//! [`simulate_twins`] runs digital twins under a training protocol, and [`compare`] holds
+//! [`simulate_twins`] runs digital twins under a training protocol, [`check_run`] checks
+//! which parts of a fitted rule the data determine (`denovo check`), and [`compare`] holds
 //! the paired tests across animals.
 //!
 //! Fit the DNN rule to a real rat (`../shared/data/rat_W053.csv`: 20,000 trials in 80
@@ -57,6 +58,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod check;
 pub mod compare;
 mod demo;
 pub mod ensemble;
@@ -75,6 +77,7 @@ mod twin;
 mod twin_study;
 mod walk;
 
+pub use check::{Check, CheckSummary, check_run};
 pub use demo::{DEMO_RAT_MODELS, DemoCohort, demo_cohort, demo_fit_spec, demo_folds};
 pub use ensemble::{EnsembleSummary, Resample};
 pub use error::StudyError;

@@ -22,11 +22,11 @@ pub struct RuleGrid {
     /// Per condition (`none`, `K rewarded`, `K unrewarded`): Δw at every point,
     /// `[points][features]`.
     pub conditions: Vec<(String, Vec<Vec<f64>>)>,
-    /// Across an ensemble's members (see [`RuleGrid::of_run_dir`]): per condition, per
-    /// point, per feature, Δw's [mean, 2.5%, 50%, 97.5%] percentile; `None` without
-    /// replicates.
+    /// Across an ensemble's members and the primary fit (see [`RuleGrid::set_band`]): per
+    /// condition, per point, per feature, Δw's [mean, 2.5%, 50%, 97.5%] percentile (the
+    /// outer two widened to contain the primary fit); `None` without replicates.
     pub band: Option<Band>,
-    /// Members in [`RuleGrid::band`].
+    /// Ensemble members in [`RuleGrid::band`] (the primary fit not counted).
     pub members: usize,
     /// Per point, how many training trials of the run's animals fall in its cell (w_t
     /// rounded to the grid's nearest weights, x_t to the nearest regressor values, the
@@ -118,7 +118,10 @@ impl RuleGrid {
         Ok((grid, warning))
     }
 
-    /// Sets [`RuleGrid::band`] from the members' grids (same points and conditions).
+    /// Sets [`RuleGrid::band`] from the members' grids (same points and conditions): the
+    /// statistics are over the members and this grid's own read-out (the primary fit)
+    /// together, and the 2.5% / 97.5% percentiles are widened to the primary fit's value
+    /// where it lies outside them, so the band always contains the curve drawn.
     pub fn set_band(&mut self, members: &[RuleGrid]) {
         let band = self
             .conditions
@@ -129,18 +132,20 @@ impl RuleGrid {
                     .map(|p| {
                         (0..self.regressors.len())
                             .map(|j| {
+                                let primary = deltas[p][j];
                                 let mut v: Vec<f64> = members
                                     .iter()
                                     .filter_map(|m| m.conditions.get(c))
                                     .map(|(_, d)| d[p][j])
+                                    .chain([primary])
                                     .collect();
                                 v.sort_by(f64::total_cmp);
-                                let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+                                let mean = v.iter().sum::<f64>() / v.len() as f64;
                                 [
                                     mean,
-                                    quantile(&v, 0.025),
+                                    quantile(&v, 0.025).min(primary),
                                     quantile(&v, 0.5),
-                                    quantile(&v, 0.975),
+                                    quantile(&v, 0.975).max(primary),
                                 ]
                             })
                             .collect()
@@ -278,5 +283,40 @@ mod tests {
         let v = [0.0, 1.0, 2.0, 3.0, 4.0];
         assert_eq!(quantile(&v, 0.5), 2.0);
         assert!((quantile(&v, 0.025) - 0.1).abs() < 1e-12);
+    }
+
+    /// A grid of one point and one regressor whose Δw is `d`.
+    fn one(d: f64) -> RuleGrid {
+        RuleGrid {
+            model: "m".into(),
+            regressors: vec!["stim".into()],
+            points: grid(&["stim".to_string()])[..1].to_vec(),
+            conditions: vec![("none".into(), vec![vec![d]])],
+            band: None,
+            members: 0,
+            visits: None,
+        }
+    }
+
+    #[test]
+    fn the_band_contains_the_primary_fit() {
+        // Four members at 1, 2, 3, 4: their own 2.5–97.5% range is [1.075, 3.925].
+        let members: Vec<RuleGrid> = [1.0, 2.0, 3.0, 4.0].map(one).to_vec();
+        for (primary, lo, hi) in [(10.0, 1.1, 10.0), (-5.0, -5.0, 3.9), (2.5, 1.1, 3.9)] {
+            let mut g = one(primary);
+            g.set_band(&members);
+            let [mean, q025, q50, q975] = g.band.as_ref().unwrap()[0][0][0];
+            assert!(
+                q025 <= primary && primary <= q975,
+                "{primary} in [{q025}, {q975}]"
+            );
+            assert!(
+                (q025 - lo).abs() < 1e-9 && (q975 - hi).abs() < 1e-9,
+                "{q025} {q975}"
+            );
+            assert!((mean - (10.0 + primary) / 5.0).abs() < 1e-12);
+            assert!(q025 <= q50 && q50 <= q975);
+            assert_eq!(g.members, 4);
+        }
     }
 }

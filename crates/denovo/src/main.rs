@@ -1,6 +1,7 @@
 //! `denovo`: infer how animals learn from trial-by-trial behaviour.
 
 mod bench;
+mod check;
 mod demo;
 mod evaluate;
 mod fit;
@@ -66,6 +67,8 @@ enum Command {
     Fit(fit::FitArgs),
     /// Read out a fitted rule: Δw on a grid of weights, stimuli and outcomes (grid.csv).
     Rule(rule::RuleArgs),
+    /// Which parts of a fitted rule the data determine: refits of cohorts simulated from it.
+    Check(check::CheckArgs),
     /// Score a fitted rule on (new) behaviour.
     Evaluate(evaluate::EvaluateArgs),
     /// The built-in main job: simulate a cohort and fit every rule, then the rat; reports.
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(&args),
         Command::Fit(args) => fit::run(&args),
         Command::Rule(args) => rule::run(&args),
+        Command::Check(args) => check::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),

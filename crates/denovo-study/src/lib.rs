@@ -73,12 +73,13 @@ mod spec;
 mod truth;
 mod twin;
 mod twin_study;
+mod noisy_net;
 mod walk;
 
 pub use demo::{DEMO_RAT_MODELS, DemoCohort, demo_cohort, demo_fit_spec, demo_folds};
 pub use ensemble::{EnsembleSummary, Resample};
 pub use error::StudyError;
-pub use evaluate::evaluate;
+pub use evaluate::{evaluate, evaluate_fitted};
 pub use evaluation::{RunEvaluation, evaluate_run};
 pub use fit::{
     AnimalWeights, CpuBackend, CpuBackend64, EarlyStoppingReport, FitOptions, FitResult,
@@ -96,6 +97,7 @@ pub use spec::{
 pub use truth::Truth;
 pub use twin::{Distribution, quantile, simulate_rule_under, simulate_twins};
 pub use twin_study::{TwinStudy, twin_study};
+pub use noisy_net::{HIDDEN_ROUNDS, HIDDEN_TOLERANCE, NoisyNetParameters, WithoutNoise};
 pub use walk::{Scoring, WalkParameters, WalkRule};
 
 /// Re-exported for specs and custom rules: the parametric rules' names and parameters,

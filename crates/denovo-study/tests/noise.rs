@@ -21,20 +21,26 @@ const ALPHA: [f64; 2] = [0.02, 0.02];
 const SIGMA: f64 = 0.01;
 
 fn cohort(dir: &std::path::Path) -> std::path::PathBuf {
-    let data = dir.join("cohort.csv");
+    cohort_of(dir, 16, 2000, 17)
+}
+
+/// The REINFORCE cohort with noise σ of `animals` × `trials` at `seed` (sessions of
+/// 200–400 trials; w_stim starts at 0, w_bias at ±1).
+fn cohort_of(dir: &std::path::Path, animals: usize, trials: usize, seed: u64) -> std::path::PathBuf {
+    let data = dir.join(format!("cohort-{animals}-{trials}-{seed}.csv"));
     let mut rule = RuleSpec::initial(RuleKind::Reinforce, 2, 0.0);
     rule.alpha = ALPHA.to_vec();
     let cohort = denovo_sim::simulate(
         &rule,
         &denovo_sim::CohortConfig {
-            animals: 16,
-            trials: 2000,
+            animals,
+            trials,
             session_min: 200,
             session_max: 400,
             // w_stim starts at 0, w_bias at −1 or +1.
             w0_choices: vec![vec![0.0], vec![-1.0, 1.0]],
             noise_sd: vec![SIGMA, SIGMA],
-            seed: 17,
+            seed,
             ..Default::default()
         },
     )
@@ -136,5 +142,45 @@ fn every_rule_with_noise_fits_and_names_parse() {
             );
         }
         assert_eq!(s.fold_parameters.len(), 2);
+    }
+}
+
+/// Measures the recovery at several seeds and cohort sizes (release build; not a test of
+/// its own): `DENOVO_NOISE_COHORT=animals,trials` (default 16,2000), `DENOVO_NOISE_SEEDS`
+/// (default 16,17,18). Prints α, σ and the held-out LL of reinforce-noise, reinforce and
+/// psytrack per seed.
+#[test]
+#[ignore = "a measurement: minutes in release"]
+fn measure_recovery_across_seeds() {
+    let env = |name: &str, default: &str| -> Vec<u64> {
+        std::env::var(name)
+            .unwrap_or_else(|_| default.into())
+            .split(',')
+            .map(|v| v.trim().parse().unwrap())
+            .collect()
+    };
+    let size = env("DENOVO_NOISE_COHORT", "16,2000");
+    let dir = tempfile::tempdir().unwrap();
+    for seed in env("DENOVO_NOISE_SEEDS", "16,17,18") {
+        let data = cohort_of(dir.path(), size[0] as usize, size[1] as usize, seed);
+        let started = std::time::Instant::now();
+        let noisy = fit(&spec(&data, ModelKind::Noisy(RuleKind::Reinforce))).unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        let p = &noisy.summary.parameters;
+        let alpha: Vec<f64> = serde_json::from_value(p["rule"]["alpha"].clone()).unwrap();
+        let sigma: Vec<f64> = serde_json::from_value(p["sigma"].clone()).unwrap();
+        let held = |s: &denovo_study::FitSummary| s.heldout_sessions.as_ref().unwrap().ll_per_trial;
+        let rule = fit(&spec(&data, ModelKind::Parametric(RuleKind::Reinforce))).unwrap();
+        let walk = fit(&spec(&data, ModelKind::Psytrack)).unwrap();
+        let worst_alpha = alpha.iter().zip(ALPHA).map(|(a, b)| (a / b - 1.0).abs()).fold(0.0, f64::max);
+        let worst_sigma = sigma.iter().map(|s| (s / SIGMA - 1.0).abs()).fold(0.0, f64::max);
+        println!(
+            "cohort {size:?} seed {seed}: α {alpha:.5?} (worst {:.1}%), σ {sigma:.5?} (worst {:.1}%), held-out LL noise {:.5} rule {:.5} psytrack {:.5}, {secs:.1} s",
+            100.0 * worst_alpha,
+            100.0 * worst_sigma,
+            held(&noisy.summary),
+            held(&rule.summary),
+            held(&walk.summary)
+        );
     }
 }

@@ -144,7 +144,7 @@ pub fn run_task(dir: &Path, id: usize) -> Result<TaskOutcome, SweepError> {
     let result = denovo_study::fit_with(&spec, options)?;
     writer.commit(&result)?;
     let run = RunDir::load(&run_dir)?;
-    let heldout = denovo_study::evaluate(&run.rule, run.regressors(), &run.mean_w0(), &test)?;
+    let heldout = denovo_study::evaluate_fitted(&run, &test)?;
     let result = TaskResult {
         id,
         name: task.name.clone(),

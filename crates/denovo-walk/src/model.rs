@@ -251,13 +251,35 @@ pub fn map_estimate(
 /// gᵀH⁻¹g falls below `tol`; then the Laplace evidence
 /// log p(y | w*) − ½ Σ Δw*²/v − ½ Σ ln v − ½ ln det H (the 2π terms cancel).
 pub(crate) fn newton(
-    mut w: Vec<f64>,
+    w: Vec<f64>,
     v: Vec<f64>,
     tol: f64,
     obj_at: impl Fn(&[f64], &[f64], bool) -> Objective,
 ) -> Result<MapFit, WalkError> {
+    newton_with(w, v, tol, None, obj_at)
+}
+
+/// The decrease (relative, at least 1 nat) that [`newton_with`] counts as progress.
+const STALL_DECREASE: f64 = 1e-10;
+
+/// [`newton`] that also stops when the objective has not decreased by more than
+/// [`STALL_DECREASE`] for `stall` consecutive steps, at the best point seen: for an objective whose
+/// gradient jumps (a ReLU network's drift, whose MAP may sit on a kink where the Newton
+/// decrement never falls below `tol`).
+pub(crate) fn newton_with(
+    mut w: Vec<f64>,
+    v: Vec<f64>,
+    tol: f64,
+    stall: Option<usize>,
+    obj_at: impl Fn(&[f64], &[f64], bool) -> Objective,
+) -> Result<MapFit, WalkError> {
     let mut obj = obj_at(&v, &w, true);
+    let (mut best, mut best_w, mut flat) = (obj.value, w.clone(), 0);
     for it in 0..100 {
+        if stall.is_some_and(|n| flat >= n) {
+            w = best_w.clone();
+            obj = obj_at(&v, &w, true);
+        }
         let factor = obj.hess.factor()?;
         let d = factor.solve(&obj.hess, &obj.grad);
         let decrement: f64 = d.iter().zip(&obj.grad).map(|(a, b)| a * b).sum();
@@ -266,7 +288,7 @@ pub(crate) fn newton(
                 "the Newton step of the MAP weights".into(),
             ));
         }
-        if decrement < tol {
+        if decrement < tol || stall.is_some_and(|n| flat >= n) {
             let log_prior_det = -0.5 * v.iter().map(|x| x.ln()).sum::<f64>();
             let log_evidence = obj.log_lik - obj.quad + log_prior_det - 0.5 * factor.logdet;
             if !log_evidence.is_finite() {
@@ -299,6 +321,12 @@ pub(crate) fn newton(
             }
         }
         obj = obj_at(&v, &w, true);
+        if obj.value < best - STALL_DECREASE * best.abs().max(1.0) {
+            (best, flat) = (obj.value, 0);
+            best_w.clone_from(&w);
+        } else {
+            flat += 1;
+        }
     }
     Err(WalkError::NotConverged(
         "MAP weights: 100 Newton steps".into(),

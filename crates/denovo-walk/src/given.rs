@@ -14,8 +14,7 @@
 //!   network it vanishes almost everywhere, f being piecewise linear in w). The gradient
 //!   is exact, so the fixed point is the exact MAP. A ReLU network's drift has kinks where
 //!   the gradient jumps; a MAP on a kink never meets the decrement tolerance, so Newton
-//!   also stops after 4 steps without a decrease of the objective (relative 10⁻¹⁰), at the
-//!   best point.
+//!   also stops, at the best point seen, once the decrement has not halved in 8 steps.
 //! - [`optimise_drift`]: σ by maximising the Laplace evidence summed over animals, BFGS on
 //!   a central finite-difference gradient in ln σ (step 10⁻⁴; every evaluation warm-started
 //!   from the centre's MAP).
@@ -129,10 +128,10 @@ fn objective<D: WeightDrift + ?Sized>(
 /// gradient of the evidence).
 const MAP_TOLERANCE: f64 = 1e-14;
 
-/// [`map_drift`] also stops, at the best point seen, after this many Newton steps without
-/// a decrease of the objective (relative 10⁻¹⁰): a ReLU network's drift has kinks, and a
-/// MAP on a kink never meets [`MAP_TOLERANCE`] (the decrement cycles between the sides).
-const STALL_STEPS: usize = 4;
+/// [`map_drift`] also stops, at the best point seen, after this many Newton steps in which
+/// the decrement did not halve: a ReLU network's drift has kinks, and a MAP on a kink never
+/// meets [`MAP_TOLERANCE`] (the decrement cycles between the sides).
+const STALL_STEPS: usize = 8;
 
 /// The MAP weights of one animal's series `s` under `drift` with noise `hyper`, from
 /// `start` (`[trials, K]`, e.g. the rule's own trajectory or a previous fit) or 0:

@@ -259,13 +259,11 @@ pub(crate) fn newton(
     newton_with(w, v, tol, None, obj_at)
 }
 
-/// The decrease (relative, at least 1 nat) that [`newton_with`] counts as progress.
-const STALL_DECREASE: f64 = 1e-10;
-
-/// [`newton`] that also stops when the objective has not decreased by more than
-/// [`STALL_DECREASE`] for `stall` consecutive steps, at the best point seen: for an objective whose
-/// gradient jumps (a ReLU network's drift, whose MAP may sit on a kink where the Newton
-/// decrement never falls below `tol`).
+/// [`newton`] that, with `stall = Some(n)`, also stops at the best point seen when the
+/// Newton decrement has not halved in `n` steps (or the step halving finds no decrease):
+/// for an objective whose gradient jumps — a ReLU network's drift, whose MAP may sit on a
+/// kink where the decrement cycles and never falls below `tol`. On a smooth objective the
+/// decrement keeps shrinking and `tol` decides, as in [`newton`].
 pub(crate) fn newton_with(
     mut w: Vec<f64>,
     v: Vec<f64>,
@@ -274,10 +272,11 @@ pub(crate) fn newton_with(
     obj_at: impl Fn(&[f64], &[f64], bool) -> Objective,
 ) -> Result<MapFit, WalkError> {
     let mut obj = obj_at(&v, &w, true);
-    let (mut best, mut best_w, mut flat) = (obj.value, w.clone(), 0);
+    let (mut best, mut best_w) = (obj.value, w.clone());
+    let (mut min_decrement, mut since, mut stalled) = (f64::INFINITY, 0, false);
     for it in 0..100 {
-        if stall.is_some_and(|n| flat >= n) {
-            w = best_w.clone();
+        if stalled && best < obj.value {
+            w.clone_from(&best_w);
             obj = obj_at(&v, &w, true);
         }
         let factor = obj.hess.factor()?;
@@ -288,7 +287,7 @@ pub(crate) fn newton_with(
                 "the Newton step of the MAP weights".into(),
             ));
         }
-        if decrement < tol || stall.is_some_and(|n| flat >= n) {
+        if decrement < tol || stalled {
             let log_prior_det = -0.5 * v.iter().map(|x| x.ln()).sum::<f64>();
             let log_evidence = obj.log_lik - obj.quad + log_prior_det - 0.5 * factor.logdet;
             if !log_evidence.is_finite() {
@@ -304,6 +303,15 @@ pub(crate) fn newton_with(
                 v,
             });
         }
+        if decrement < 0.5 * min_decrement {
+            (min_decrement, since) = (decrement, 0);
+        } else {
+            since += 1;
+        }
+        if stall.is_some_and(|n| since >= n) {
+            stalled = true;
+            continue;
+        }
         // Damped Newton: halve the step until the objective decreases (it is convex).
         let mut step = 1.0;
         loop {
@@ -315,17 +323,22 @@ pub(crate) fn newton_with(
             }
             step *= 0.5;
             if step < 1e-10 {
+                if stall.is_some() {
+                    stalled = true;
+                    break;
+                }
                 return Err(WalkError::NotConverged(format!(
                     "MAP weights: no decrease along the Newton step (decrement {decrement:.3e})"
                 )));
             }
         }
+        if stalled {
+            continue;
+        }
         obj = obj_at(&v, &w, true);
-        if obj.value < best - STALL_DECREASE * best.abs().max(1.0) {
-            (best, flat) = (obj.value, 0);
+        if obj.value < best {
+            best = obj.value;
             best_w.clone_from(&w);
-        } else {
-            flat += 1;
         }
     }
     Err(WalkError::NotConverged(

@@ -67,11 +67,7 @@ pub fn evaluate_fitted(run: &crate::Run, data: &Dataset) -> Result<SplitScore, S
         .is_ok_and(|k| k.network().is_some());
     if noisy_net {
         let design = design_of(data, run.regressors())?;
-        return crate::noisy_net::evaluate_noisy_net(
-            &run.rule,
-            &run.summary.parameters,
-            &design,
-        );
+        return crate::noisy_net::evaluate_noisy_net(&run.rule, &run.summary.parameters, &design);
     }
     evaluate(&run.rule, run.regressors(), &run.mean_w0(), data)
 }

@@ -65,6 +65,7 @@ mod evaluate;
 mod evaluation;
 mod fit;
 mod model;
+mod noisy_net;
 mod readout;
 pub mod recovery;
 mod run_dir;
@@ -73,7 +74,6 @@ mod spec;
 mod truth;
 mod twin;
 mod twin_study;
-mod noisy_net;
 mod walk;
 
 pub use demo::{DEMO_RAT_MODELS, DemoCohort, demo_cohort, demo_fit_spec, demo_folds};
@@ -87,6 +87,7 @@ pub use fit::{
     fit_rule, fit_with, score_rule_spec,
 };
 pub use model::{Describe, Model, ModelKind, ModelSpec};
+pub use noisy_net::{HIDDEN_ROUNDS, HIDDEN_TOLERANCE, NoisyNetParameters, WithoutNoise};
 pub use readout::RuleGrid;
 pub use run_dir::{Run, RunDir, RunWriter, write_weights};
 pub use score::{AnimalSplitScore, SplitScore};
@@ -97,7 +98,6 @@ pub use spec::{
 pub use truth::Truth;
 pub use twin::{Distribution, quantile, simulate_rule_under, simulate_twins};
 pub use twin_study::{TwinStudy, twin_study};
-pub use noisy_net::{HIDDEN_ROUNDS, HIDDEN_TOLERANCE, NoisyNetParameters, WithoutNoise};
 pub use walk::{Scoring, WalkParameters, WalkRule};
 
 /// Re-exported for specs and custom rules: the parametric rules' names and parameters,

@@ -125,7 +125,12 @@ fn trial_of(d: &SubjectDesign, g: usize) -> HostTrial<'_> {
 }
 
 impl<'a> NetDrift<'a> {
-    fn new(rule: &(ScanRule, Vec<f64>), d: &'a SubjectDesign, offset: usize, hidden: Hidden) -> Self {
+    fn new(
+        rule: &(ScanRule, Vec<f64>),
+        d: &'a SubjectDesign,
+        offset: usize,
+        hidden: Hidden,
+    ) -> Self {
         let step = HostStep::new(&rule.0, &rule.1);
         let h = step.hidden_size();
         NetDrift {
@@ -252,7 +257,13 @@ fn fit_sigma(
             .zip(&hidden)
             .map(|(d, h)| NetDrift::new(rule, d, 0, Hidden::Path(h.clone())))
             .collect();
-        let fit = denovo_walk::optimise_drift(&series, &mut drifts, &hyper, Some(warm.as_slice()), options)?;
+        let fit = denovo_walk::optimise_drift(
+            &series,
+            &mut drifts,
+            &hyper,
+            Some(warm.as_slice()),
+            options,
+        )?;
         hyper = fit.hyper;
         warm = fit.maps.iter().map(|m| m.w.clone()).collect();
         let mut moved = 0.0f64;
@@ -376,7 +387,11 @@ pub(crate) fn add_noise(
                         drift.step(t - 1, &m, &mut next, &mut jac);
                         m.copy_from_slice(&next);
                         let g = end - 1 + t;
-                        let z: f64 = m.iter().zip(&d.x[g * k..(g + 1) * k]).map(|(a, b)| a * b).sum();
+                        let z: f64 = m
+                            .iter()
+                            .zip(&d.x[g * k..(g + 1) * k])
+                            .map(|(a, b)| a * b)
+                            .sum();
                         p.push((1.0 / (1.0 + (-z).exp())).clamp(1e-15, 1.0 - 1e-15));
                         w.push(m.clone());
                     }
@@ -413,14 +428,17 @@ pub(crate) fn add_noise(
         rounds: fit.rounds,
         without_noise: WithoutNoise {
             train_ll_per_trial: summary.train.ll_per_trial,
-            heldout_sessions_ll_per_trial: summary.heldout_sessions.as_ref().map(|s| s.ll_per_trial),
+            heldout_sessions_ll_per_trial: summary
+                .heldout_sessions
+                .as_ref()
+                .map(|s| s.ll_per_trial),
         },
     };
     summary.model = spec.model.model.name().into();
     summary.parameters = serde_json::to_value(&parameters).unwrap_or_default();
     summary.train = score(&train_parts);
-    summary.heldout_sessions = (spec.split.holdout_sessions > 0.0 && !held_parts.is_empty())
-        .then(|| score(&held_parts));
+    summary.heldout_sessions =
+        (spec.split.holdout_sessions > 0.0 && !held_parts.is_empty()).then(|| score(&held_parts));
     summary.seconds += started.elapsed().as_secs_f64();
     result.spec = spec.clone();
     result.weights = weights;

@@ -380,7 +380,13 @@ fn optimise(
 
 impl Fitted {
     /// Reports through `progress` when the evidence did not converge (`label`: which fit).
-    fn warn(&self, spec: &FitSpec, regressors: &[String], label: &str, progress: &mut dyn Progress) {
+    fn warn(
+        &self,
+        spec: &FitSpec,
+        regressors: &[String],
+        label: &str,
+        progress: &mut dyn Progress,
+    ) {
         let Some(g) = &self.unconverged else {
             return;
         };
@@ -664,7 +670,15 @@ mod tests {
         assert!(unconverged_warning("x", &names, &[0.0; 6], 1e-3).is_none());
         assert_eq!(
             parameter_names(&regressors, true, Some(denovo_rules::RuleKind::Qlearning)),
-            ["σ_stim", "σ_bias", "σ_day_stim", "σ_day_bias", "α_stim", "α_bias", "τ"]
+            [
+                "σ_stim",
+                "σ_bias",
+                "σ_day_stim",
+                "σ_day_bias",
+                "α_stim",
+                "α_bias",
+                "τ"
+            ]
         );
     }
 }

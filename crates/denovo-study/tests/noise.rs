@@ -26,7 +26,12 @@ fn cohort(dir: &std::path::Path) -> std::path::PathBuf {
 
 /// The REINFORCE cohort with noise σ of `animals` × `trials` at `seed` (sessions of
 /// 200–400 trials; w_stim starts at 0, w_bias at ±1).
-fn cohort_of(dir: &std::path::Path, animals: usize, trials: usize, seed: u64) -> std::path::PathBuf {
+fn cohort_of(
+    dir: &std::path::Path,
+    animals: usize,
+    trials: usize,
+    seed: u64,
+) -> std::path::PathBuf {
     let data = dir.join(format!("cohort-{animals}-{trials}-{seed}.csv"));
     let mut rule = RuleSpec::initial(RuleKind::Reinforce, 2, 0.0);
     rule.alpha = ALPHA.to_vec();
@@ -172,8 +177,15 @@ fn measure_recovery_across_seeds() {
         let held = |s: &denovo_study::FitSummary| s.heldout_sessions.as_ref().unwrap().ll_per_trial;
         let rule = fit(&spec(&data, ModelKind::Parametric(RuleKind::Reinforce))).unwrap();
         let walk = fit(&spec(&data, ModelKind::Psytrack)).unwrap();
-        let worst_alpha = alpha.iter().zip(ALPHA).map(|(a, b)| (a / b - 1.0).abs()).fold(0.0, f64::max);
-        let worst_sigma = sigma.iter().map(|s| (s / SIGMA - 1.0).abs()).fold(0.0, f64::max);
+        let worst_alpha = alpha
+            .iter()
+            .zip(ALPHA)
+            .map(|(a, b)| (a / b - 1.0).abs())
+            .fold(0.0, f64::max);
+        let worst_sigma = sigma
+            .iter()
+            .map(|s| (s / SIGMA - 1.0).abs())
+            .fold(0.0, f64::max);
         println!(
             "cohort {size:?} seed {seed}: α {alpha:.5?} (worst {:.1}%), σ {sigma:.5?} (worst {:.1}%), held-out LL noise {:.5} rule {:.5} psytrack {:.5}, {secs:.1} s",
             100.0 * worst_alpha,

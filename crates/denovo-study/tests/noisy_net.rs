@@ -63,7 +63,12 @@ fn dnn_with_noise_finds_the_noise_and_predicts_no_worse() {
     }
     assert!(held >= plain, "{held} < {plain}");
     assert_eq!(p.gamma.len(), 2);
-    assert!(result.weights.iter().all(|a| a.sd.as_ref().unwrap().len() == a.w.len()));
+    assert!(
+        result
+            .weights
+            .iter()
+            .all(|a| a.sd.as_ref().unwrap().len() == a.w.len())
+    );
 
     RunDir::save(dir.path().join("run"), &result, false).unwrap();
     let run = RunDir::load(dir.path().join("run")).unwrap();

@@ -315,8 +315,12 @@ pub fn filter_drift<D: WeightDrift + ?Sized>(
         sd: Vec::with_capacity(n * k),
         last: Gaussian::prior(k, hyper.sigma_init),
     };
-    let (mut next, mut jac, mut jp, mut px) =
-        (vec![0.0; k], vec![0.0; k * k], vec![0.0; k * k], vec![0.0; k]);
+    let (mut next, mut jac, mut jp, mut px) = (
+        vec![0.0; k],
+        vec![0.0; k * k],
+        vec![0.0; k * k],
+        vec![0.0; k],
+    );
     for t in first..n {
         if t > 0 {
             drift.step(t - 1, &m, &mut next, &mut jac);

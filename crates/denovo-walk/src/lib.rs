@@ -33,8 +33,8 @@ mod model;
 pub use drift::{
     RuleDrift, RuleWalkFit, Trials, filter_rule, map_rule, mean_path, optimise_rule, trials,
 };
-pub use given::{WeightDrift, filter_drift, map_drift, optimise_drift};
 pub use filter::{Gaussian, Prediction, Start, filter, predictive_p};
+pub use given::{WeightDrift, filter_drift, map_drift, optimise_drift};
 pub use hyper::{OptimiseOptions, WalkFit, evidence, optimise};
 pub use model::{Free, Hyper, MapFit, Series, evidence_gradient, map_estimate};
 

@@ -242,7 +242,7 @@ pub fn optimise_drift<D: WeightDrift>(
             None => first.clone(),
         };
         let mut drifts = drifts.borrow_mut();
-        let (maps, f) = total(&mut **drifts, &unpack(th), &starts)?;
+        let (maps, f) = total(&mut drifts, &unpack(th), &starts)?;
         evaluations += 1;
         let centre: Vec<Option<&[f64]>> = maps.iter().map(|m| Some(m.w.as_slice())).collect();
         let mut grad = vec![0.0; th.len()];
@@ -250,7 +250,7 @@ pub fn optimise_drift<D: WeightDrift>(
             let mut side = |sign: f64| {
                 let mut t = th.to_vec();
                 t[i] += sign * FD_STEP;
-                total(&mut **drifts, &unpack(&t), &centre).map(|(_, f)| f)
+                total(&mut drifts, &unpack(&t), &centre).map(|(_, f)| f)
             };
             *g = (side(1.0)? - side(-1.0)?) / (2.0 * FD_STEP);
         }
@@ -375,8 +375,11 @@ mod tests {
     use crate::{RuleDrift, Trials};
     use denovo_rules::{RuleKind, RuleSpec};
 
+    /// A toy animal's regressors, choices, rewards, correct sides and session starts.
+    type Toy = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<bool>);
+
     /// A seeded toy animal (K = 2: a stimulus and a bias; sessions of 40 trials).
-    fn toy(n: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<bool>) {
+    fn toy(n: usize) -> Toy {
         let mut state = 777u64;
         let mut u = || {
             state = state

@@ -973,3 +973,321 @@ mod tests {
         assert_eq!(rnn.n_params(), 9 * 18 + 7 * 18 + 7 * 5 + 6 * 2 + 2);
     }
 }
+
+/// The completed trial a [`HostStep`] reads: the regressors x_t (`[features]`) and the
+/// choice, reward, correct side and session-start flag of trial t.
+#[derive(Debug, Clone, Copy)]
+pub struct HostTrial<'a> {
+    /// Regressors of the trial, `[features]`.
+    pub x: &'a [f64],
+    /// The choice y_t (0 left, 1 right).
+    pub choice: f64,
+    /// The reward r_t.
+    pub reward: f64,
+    /// The correct side a_t.
+    pub answer: f64,
+    /// The session-start flag s_t.
+    pub session_start: f64,
+}
+
+/// One step of a built-in neural rule on the host, in `f64`, with its Jacobian in the
+/// weights: w' = w + g_t γ ⊙ o_t and ∂w'/∂w — what a rule with noise
+/// (`denovo_walk::WeightDrift`) needs of the rule.
+///
+/// - DNN: o_t = MLP(u_t(w)); the Jacobian is exact (forward-mode tangents through the
+///   MLP, one per weight; the ReLUs make it piecewise constant in w).
+/// - RNN: h' = GRU(h, u_t(w)), o_t = MLP(h'); the incoming hidden state h is an input of
+///   the step (the caller holds or advances it) and the Jacobian is ∂w'/∂w at that fixed h
+///   (tangents through the GRU's input path and the head).
+///
+/// Dropped inputs stay at 0 and the gate multiplies the step as in the fused scan; with
+/// the weights dropped the Jacobian is the identity.
+pub struct HostStep {
+    built: Built,
+    k: usize,
+    /// Activations (DNN) or the step record (RNN).
+    buf: Vec<f64>,
+    /// Tangent scratch.
+    ta: Vec<f64>,
+    tb: Vec<f64>,
+    dh: Vec<f64>,
+}
+
+impl std::fmt::Debug for HostStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostStep")
+            .field("features", &self.k)
+            .field("hidden", &self.hidden_size())
+            .finish()
+    }
+}
+
+impl Mlp {
+    /// The output's tangent for an input tangent already in `ta[..input]`, at a filled
+    /// activation buffer `acts` (inputs and ReLU masks of the forward pass); the result is
+    /// left in `ta[..output]`. `ta`, `tb`: scratch of [`Mlp::max_width`].
+    fn tangent(&self, acts: &[f64], ta: &mut Vec<f64>, tb: &mut Vec<f64>) {
+        let n = self.layers.len();
+        for (i, l) in self.layers.iter().enumerate() {
+            let out = &mut tb[..l.n_out];
+            out.iter_mut().for_each(|o| *o = 0.0);
+            for (r, &v) in ta[..l.n_in].iter().enumerate() {
+                if v != 0.0 {
+                    let row = &l.weight[r * l.n_out..(r + 1) * l.n_out];
+                    out.iter_mut().zip(row).for_each(|(o, w)| *o += v * w);
+                }
+            }
+            if i + 1 < n {
+                let act = &acts[self.offsets[i + 1]..self.offsets[i + 2]];
+                out.iter_mut().zip(act).for_each(|(o, &a)| {
+                    if a <= 0.0 {
+                        *o = 0.0;
+                    }
+                });
+            }
+            std::mem::swap(ta, tb);
+        }
+    }
+}
+
+impl InputMask {
+    /// Fills u_t = [w, x, y, r, a, s] of one trial, dropped columns at 0.
+    fn fill(&self, u: &mut [f64], w: &[f64], trial: &HostTrial<'_>) {
+        let k = w.len();
+        u[..k].copy_from_slice(w);
+        u[k..2 * k].copy_from_slice(trial.x);
+        u[2 * k] = trial.choice;
+        u[2 * k + 1] = trial.reward;
+        u[2 * k + 2] = trial.answer;
+        u[2 * k + 3] = trial.session_start;
+        for &j in &self.dropped {
+            u[j] = 0.0;
+        }
+    }
+}
+
+impl HostStep {
+    /// The step of `rule` with flat parameters `params` ([`ScanRule`]'s order, e.g.
+    /// `DnnRule::flat_parameters` read to the host).
+    ///
+    /// # Panics
+    /// If `params` has the wrong length (a programming error).
+    pub fn new(rule: &ScanRule, params: &[f64]) -> HostStep {
+        let built = build(rule, params);
+        let k = rule.n_features();
+        let (buf, width) = match &built {
+            Built::Dnn(kernel) => (vec![0.0; kernel.mlp.width()], kernel.mlp.max_width()),
+            Built::Rnn(kernel) => (
+                vec![0.0; kernel.record_len()],
+                kernel.head.max_width().max(kernel.size),
+            ),
+        };
+        HostStep {
+            built,
+            k,
+            buf,
+            ta: vec![0.0; width],
+            tb: vec![0.0; width],
+            dh: vec![0.0; 3 * width],
+        }
+    }
+
+    /// The number of policy weights K.
+    pub fn n_features(&self) -> usize {
+        self.k
+    }
+
+    /// The GRU's hidden size H (0 for the DNN rule, which has no hidden state).
+    pub fn hidden_size(&self) -> usize {
+        match &self.built {
+            Built::Dnn(_) => 0,
+            Built::Rnn(kernel) => kernel.size,
+        }
+    }
+
+    /// One step after `trial` from the weights `w` (`[K]`) and, for the RNN, the hidden
+    /// state `h` before it (`[H]`; empty for the DNN): the next weights into `next`
+    /// (`[K]`), the next hidden state into `h_next` (`[H]`) and ∂next/∂w into `jac`
+    /// (`[K, K]`, row-major: `jac[i·K + j]` = ∂next_i/∂w_j; h held fixed).
+    ///
+    /// # Panics
+    /// On slices of the wrong length (a programming error).
+    pub fn step(
+        &mut self,
+        w: &[f64],
+        h: &[f64],
+        trial: &HostTrial<'_>,
+        next: &mut [f64],
+        h_next: &mut [f64],
+        jac: &mut [f64],
+    ) {
+        let k = self.k;
+        assert!(w.len() == k && next.len() == k && jac.len() == k * k && trial.x.len() == k);
+        jac.iter_mut().for_each(|j| *j = 0.0);
+        for i in 0..k {
+            jac[i * k + i] = 1.0;
+        }
+        let HostStep {
+            built,
+            buf,
+            ta,
+            tb,
+            dh,
+            ..
+        } = self;
+        match built {
+            Built::Dnn(kernel) => {
+                let n_in = kernel.mlp.offsets[1];
+                kernel.input.fill(&mut buf[..n_in], w, trial);
+                kernel.mlp.forward(buf);
+                let g = kernel.input.gate.value(trial.reward);
+                let o = kernel.mlp.output(buf);
+                for i in 0..k {
+                    next[i] = w[i] + g * kernel.gamma[i] * o[i];
+                }
+                if g == 0.0 || !kernel.input.sees_weights {
+                    return;
+                }
+                for j in 0..k {
+                    ta[..n_in].iter_mut().for_each(|v| *v = 0.0);
+                    ta[j] = 1.0;
+                    kernel.mlp.tangent(buf, ta, tb);
+                    for i in 0..k {
+                        jac[i * k + j] += g * kernel.gamma[i] * ta[i];
+                    }
+                }
+            }
+            Built::Rnn(kernel) => {
+                let size = kernel.size;
+                assert!(h.len() == size && h_next.len() == size);
+                let s = kernel.parts(buf);
+                kernel.mask.fill(s.u, w, trial);
+                kernel.input.forward(s.u, s.gi);
+                kernel.hidden.forward(h, s.gh);
+                for j in 0..size {
+                    s.r[j] = sigmoid(s.gi[j] + s.gh[j]);
+                    s.z[j] = sigmoid(s.gi[size + j] + s.gh[size + j]);
+                    s.n[j] = (s.gi[2 * size + j] + s.r[j] * s.gh[2 * size + j]).tanh();
+                    s.head[j] = s.n[j] + s.z[j] * (h[j] - s.n[j]);
+                }
+                kernel.head.forward(s.head);
+                h_next.copy_from_slice(&s.head[..size]);
+                let g = kernel.mask.gate.value(trial.reward);
+                let o = kernel.head.output(s.head);
+                for i in 0..k {
+                    next[i] = w[i] + g * kernel.gamma[i] * o[i];
+                }
+                if g == 0.0 || !kernel.mask.sees_weights {
+                    return;
+                }
+                let n_out = 3 * size;
+                for j in 0..k {
+                    // d gi = e_j · W_in (row j); h fixed, so d gh = 0.
+                    let row = &kernel.input.weight[j * n_out..(j + 1) * n_out];
+                    dh[..n_out].copy_from_slice(row);
+                    for m in 0..size {
+                        let (r, z, n) = (s.r[m], s.z[m], s.n[m]);
+                        let dr = r * (1.0 - r) * dh[m];
+                        let dz = z * (1.0 - z) * dh[size + m];
+                        let dn = (1.0 - n * n) * (dh[2 * size + m] + dr * s.gh[2 * size + m]);
+                        // h' = n + z (h − n).
+                        ta[m] = (1.0 - z) * dn + (h[m] - n) * dz;
+                    }
+                    kernel.head.tangent(s.head, ta, tb);
+                    for i in 0..k {
+                        jac[i * k + j] += g * kernel.gamma[i] * ta[i];
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod host_step_tests {
+    use super::*;
+
+    /// A seeded rule's flat parameters (an LCG: the test needs varied numbers only).
+    fn params(rule: &ScanRule, scale: f64) -> Vec<f64> {
+        let mut state = 99u64;
+        (0..rule.n_params())
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                scale * (((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5)
+            })
+            .collect()
+    }
+
+    /// The host step's Jacobian matches central differences of its output, for the DNN and
+    /// the RNN (at a fixed hidden state), and its next weights match the fused kernels'
+    /// trajectory (the DNN's first step).
+    #[test]
+    fn jacobian_matches_finite_differences() {
+        let k = 3;
+        let dnn = ScanRule::Dnn {
+            sizes: vec![2 * k + 4, 8, 8, k],
+            structure: Structure::default(),
+        };
+        let rnn = ScanRule::Rnn {
+            input: 2 * k + 4,
+            hidden: 6,
+            head: vec![6, 8, k],
+            structure: Structure::default(),
+        };
+        let x = [0.4, -0.7, 1.0];
+        let trial = HostTrial {
+            x: &x,
+            choice: 1.0,
+            reward: 1.0,
+            answer: 1.0,
+            session_start: 0.0,
+        };
+        for rule in [dnn, rnn] {
+            let p = params(&rule, 2.0);
+            let mut step = HostStep::new(&rule, &p);
+            let hs = step.hidden_size();
+            let h: Vec<f64> = (0..hs).map(|i| 0.3 * (i as f64).sin()).collect();
+            let w = [0.3, -0.2, 0.5];
+            let (mut next, mut hn, mut jac) = (vec![0.0; k], vec![0.0; hs], vec![0.0; k * k]);
+            step.step(&w, &h, &trial, &mut next, &mut hn, &mut jac);
+            let (mut np, mut nm, mut scratch) = (vec![0.0; k], vec![0.0; k], vec![0.0; k * k]);
+            for j in 0..k {
+                let e = 1e-6;
+                let (mut wp, mut wm) = (w, w);
+                wp[j] += e;
+                wm[j] -= e;
+                step.step(&wp, &h, &trial, &mut np, &mut hn, &mut scratch);
+                step.step(&wm, &h, &trial, &mut nm, &mut hn, &mut scratch);
+                for i in 0..k {
+                    let fd = (np[i] - nm[i]) / (2.0 * e);
+                    assert!(
+                        (fd - jac[i * k + j]).abs() < 1e-7 * (1.0 + fd.abs()),
+                        "{rule:?} ∂{i}/∂{j}: {fd} vs {}",
+                        jac[i * k + j]
+                    );
+                }
+            }
+            // The Jacobian is not the identity's (the test checks a real dependence).
+            let off: f64 = (0..k * k)
+                .map(|i| (jac[i] - f64::from(i % (k + 1) == 0)).abs())
+                .sum();
+            assert!(off > 1e-3, "{rule:?}: Jacobian {jac:?}");
+            if let ScanRule::Dnn { .. } = rule {
+                let seq = HostSequence {
+                    x: x.iter().chain(&x).copied().collect(),
+                    choice: vec![1.0, 0.0],
+                    reward: vec![1.0, 0.0],
+                    answer: vec![1.0, 1.0],
+                    session_start: vec![0.0, 0.0],
+                    score: 0..2,
+                };
+                let path = trajectories(&rule, &p, &w, &[seq], &[2]);
+                for i in 0..k {
+                    assert!((path[0][k + i] - next[i]).abs() < 1e-12);
+                }
+            }
+        }
+    }
+}

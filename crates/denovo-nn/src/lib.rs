@@ -44,7 +44,7 @@ mod structure;
 
 pub use backend::{ScanBackend, rule_scan};
 pub use dnn::{DnnConfig, DnnRule};
-pub use fused::{ScanOutput, ScanRule, TAPE_BUDGET_BYTES, scan, trajectories};
+pub use fused::{HostStep, HostTrial, ScanOutput, ScanRule, TAPE_BUDGET_BYTES, scan, trajectories};
 pub use gru::GruCell;
 pub use lanes::{FLUSH_STEPS, SimdLevel, TAPE_BUDGET_BYTES_F32, scan_f32, scan_f32_with};
 pub use peak::peak_gflops;

@@ -32,6 +32,9 @@ pub(crate) fn score_windows(
 /// [`FitSummary::mean_w0`](crate::FitSummary::mean_w0)): LL per trial (nats) and accuracy,
 /// overall and per animal.
 ///
+/// A `dnn-noise` or `rnn-noise` run's rule is its network (scored here without noise);
+/// score such runs with [`evaluate_fitted`], which uses their σ.
+///
 /// Errors: [`StudyError::Regressors`] when `data` lacks an input a regressor needs.
 pub fn evaluate(
     model: &Model<ReadBackend>,
@@ -49,6 +52,24 @@ pub fn evaluate(
         .map(|s| SubjectWindow::all(s.n_trials()))
         .collect();
     Ok(score_windows(model, &design, &windows, w0))
+}
+
+/// Scores the fitted rule of the run `run` on every trial of every animal of `data`, as
+/// [`evaluate`] does, except for the neural rules with noise (`dnn-noise`, `rnn-noise`),
+/// whose σ lives in the run's summary: those are predicted one step ahead by the filter
+/// from the prior (new animals), as the walks are.
+///
+/// Errors: [`StudyError::Regressors`]; [`StudyError::Walk`] from the filter.
+pub fn evaluate_fitted(run: &crate::Run, data: &Dataset) -> Result<SplitScore, StudyError> {
+    let noisy_net = run
+        .model()
+        .parse::<crate::ModelKind>()
+        .is_ok_and(|k| k.network().is_some());
+    if noisy_net {
+        let design = design_of(data, run.regressors())?;
+        return crate::noisy_net::evaluate_noisy_net(&run.rule, &run.summary.parameters, &design);
+    }
+    evaluate(&run.rule, run.regressors(), &run.mean_w0(), data)
 }
 
 /// The design matrix of `data` with a fitted rule's `regressors` (in order).

@@ -37,6 +37,6 @@ pub fn evaluate_run(
         model: run.model().to_string(),
         run: run.dir.display().to_string(),
         schema: "denovo.evaluate/1".into(),
-        score: crate::evaluate(&run.rule, run.regressors(), &run.mean_w0(), &data)?,
+        score: crate::evaluate_fitted(run, &data)?,
     })
 }

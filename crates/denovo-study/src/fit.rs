@@ -287,6 +287,40 @@ pub fn fit_with(
         burn::tensor::get_device_settings::<burn::backend::NdArray<f32>>(&cpu);
     }
     let (data, design) = options.data(spec)?;
+    if let Some(network) = spec.model.model.network() {
+        // A neural rule with noise: the network's own fit, then σ by the evidence.
+        if spec.split.folds >= 2 {
+            return Err(StudyError::Setting {
+                setting: "folds",
+                expected: "0 (held-out sessions only) for dnn-noise and rnn-noise",
+                got: spec.split.folds.to_string(),
+            });
+        }
+        let FitOptions {
+            mut progress,
+            checkpoints,
+            resume,
+            ..
+        } = options;
+        // The network's own fit (the walk's settings are the noise's, not the network's).
+        let mut inner = spec.clone();
+        inner.model.model = network;
+        inner.model.sigma_init = crate::model::default_sigma_init();
+        inner.model.sigma_day = false;
+        inner.model.scoring = Default::default();
+        let result = fit_with(
+            &inner,
+            FitOptions {
+                progress: progress.as_mut().map(|p| &mut **p as &mut dyn Progress),
+                checkpoints,
+                resume,
+                dataset: Some(&data),
+            },
+        )?;
+        let mut silent = ();
+        let progress = progress.unwrap_or(&mut silent);
+        return crate::noisy_net::add_noise(spec, &data, &design, result, progress);
+    }
     if spec.model.model.is_walk() {
         let mut silent = ();
         let progress = options.progress.unwrap_or(&mut silent);

@@ -67,6 +67,7 @@ mod evaluate;
 mod evaluation;
 mod fit;
 mod model;
+mod noisy_net;
 mod readout;
 pub mod recovery;
 mod run_dir;
@@ -81,7 +82,7 @@ pub use check::{Check, CheckSummary, check_run};
 pub use demo::{DEMO_RAT_MODELS, DemoCohort, demo_cohort, demo_fit_spec, demo_folds};
 pub use ensemble::{EnsembleSummary, Resample};
 pub use error::StudyError;
-pub use evaluate::evaluate;
+pub use evaluate::{evaluate, evaluate_fitted};
 pub use evaluation::{RunEvaluation, evaluate_run};
 pub use fit::{
     AnimalWeights, CpuBackend, CpuBackend64, EarlyStoppingReport, FitOptions, FitResult,
@@ -89,6 +90,7 @@ pub use fit::{
     fit_rule, fit_with, score_rule_spec,
 };
 pub use model::{Describe, Model, ModelKind, ModelSpec};
+pub use noisy_net::{HIDDEN_ROUNDS, HIDDEN_TOLERANCE, NoisyNetParameters, WithoutNoise};
 pub use readout::RuleGrid;
 pub use run_dir::{Run, RunDir, RunWriter, write_weights};
 pub use score::{AnimalSplitScore, SplitScore};

@@ -27,6 +27,15 @@ pub enum ModelKind {
     /// evidence (Ashwood et al. 2020; [`denovo_walk::optimise_rule`]). Named
     /// `<rule>-noise`; every parametric rule but `reinforce-streak`.
     Noisy(RuleKind),
+    /// The DNN rule with noise: the DNN fitted as usual, then its step as the drift of the
+    /// walk, w_t = w_{t−1} + Δw_DNN(t−1) + ε_t, with σ by the Laplace evidence on the
+    /// training trials and the network fixed ([`denovo_walk::optimise_drift`]); scored one
+    /// step ahead by the filter.
+    DnnNoise,
+    /// The RNN rule with noise: as [`ModelKind::DnnNoise`] with the RNN, its GRU run along
+    /// the MAP weights (the hidden trajectory held fixed while σ is fitted, then recomputed
+    /// along the new MAP path, until it settles; see `crate::noisy_net`).
+    RnnNoise,
 }
 
 impl ModelKind {
@@ -50,6 +59,8 @@ impl ModelKind {
             ModelKind::Dnn => "dnn",
             ModelKind::Rnn => "rnn",
             ModelKind::Psytrack => "psytrack",
+            ModelKind::DnnNoise => "dnn-noise",
+            ModelKind::RnnNoise => "rnn-noise",
             ModelKind::Noisy(k) => match k {
                 RuleKind::Reinforce => "reinforce-noise",
                 RuleKind::ReinforceBaseline => "reinforce-baseline-noise",
@@ -70,8 +81,29 @@ impl ModelKind {
         ModelKind::Noisy(RuleKind::Qlearning),
     ];
 
-    /// Whether the model is a random walk fitted by the Laplace evidence (psytrack or a
-    /// rule with noise; [`denovo_walk`]).
+    /// The neural rules with noise, in a stable order.
+    pub const NOISY_NETS: [ModelKind; 2] = [ModelKind::DnnNoise, ModelKind::RnnNoise];
+
+    /// The network of a neural rule with noise (`dnn` for `dnn-noise`, `rnn` for
+    /// `rnn-noise`); `None` for every other model.
+    pub fn network(self) -> Option<ModelKind> {
+        match self {
+            ModelKind::DnnNoise => Some(ModelKind::Dnn),
+            ModelKind::RnnNoise => Some(ModelKind::Rnn),
+            _ => None,
+        }
+    }
+
+    /// Whether the model has weight noise with σ fitted by the Laplace evidence and is
+    /// scored one step ahead by a filter: psytrack, the parametric rules with noise and
+    /// the neural rules with noise.
+    pub fn has_noise(self) -> bool {
+        self.is_walk() || self.network().is_some()
+    }
+
+    /// Whether the model is a random walk fitted entirely by the Laplace evidence (psytrack
+    /// or a parametric rule with noise; [`denovo_walk`]). The neural rules with noise are
+    /// not: their network is trained as usual first.
     pub fn is_walk(self) -> bool {
         matches!(self, ModelKind::Psytrack | ModelKind::Noisy(_))
     }
@@ -84,7 +116,10 @@ impl ModelKind {
 
     /// Whether the model is a neural network (different training defaults).
     pub fn is_neural(self) -> bool {
-        matches!(self, ModelKind::Dnn | ModelKind::Rnn)
+        matches!(
+            self,
+            ModelKind::Dnn | ModelKind::Rnn | ModelKind::DnnNoise | ModelKind::RnnNoise
+        )
     }
 }
 
@@ -105,6 +140,7 @@ impl std::str::FromStr for ModelKind {
                 ModelKind::Psytrack,
             ])
             .chain(ModelKind::NOISY)
+            .chain(ModelKind::NOISY_NETS)
             .find(|k| k.name() == s)
             .ok_or_else(|| StudyError::UnknownModel(s.to_string()))
     }
@@ -294,10 +330,10 @@ impl ModelSpec {
         let inputs = ["w…", "x…", "choice", "reward", "answer", "session_start"];
         match self.model {
             ModelKind::Parametric(_) | ModelKind::Psytrack | ModelKind::Noisy(_) => None,
-            ModelKind::Dnn => {
+            ModelKind::Dnn | ModelKind::DnnNoise => {
                 Some(serde_json::json!({ "dnn": self.dnn_config(), "inputs": inputs }))
             }
-            ModelKind::Rnn => {
+            ModelKind::Rnn | ModelKind::RnnNoise => {
                 Some(serde_json::json!({ "rnn": self.rnn_config(), "inputs": inputs }))
             }
         }
@@ -312,8 +348,12 @@ impl ModelSpec {
                 &RuleSpec::initial(kind, n_features, self.init_alpha),
                 device,
             )),
-            ModelKind::Dnn => Model::Dnn(Box::new(self.dnn_config().init(n_features, device))),
-            ModelKind::Rnn => Model::Rnn(Box::new(self.rnn_config().init(n_features, device))),
+            ModelKind::Dnn | ModelKind::DnnNoise => {
+                Model::Dnn(Box::new(self.dnn_config().init(n_features, device)))
+            }
+            ModelKind::Rnn | ModelKind::RnnNoise => {
+                Model::Rnn(Box::new(self.rnn_config().init(n_features, device)))
+            }
             ModelKind::Psytrack | ModelKind::Noisy(_) => Model::Walk(crate::walk::WalkRule::new(
                 crate::walk::WalkParameters::start(n_features, self),
                 device,

@@ -123,14 +123,14 @@ fn model_spec(kind: ModelKind, summary: &FitSummary) -> Result<ModelSpec, String
     let mut spec = ModelSpec::new(kind);
     let arch = summary.architecture.clone().unwrap_or_default();
     match kind {
-        ModelKind::Dnn => {
+        ModelKind::Dnn | ModelKind::DnnNoise => {
             let c: DnnConfig = serde_json::from_value(arch["dnn"].clone())
                 .map_err(|e| format!("`architecture.dnn`: {e}"))?;
             spec.hidden = c.hidden;
             spec.gamma_init = c.gamma_init;
             (spec.gate, spec.drop_input) = (c.structure.gate, c.structure.drop);
         }
-        ModelKind::Rnn => {
+        ModelKind::Rnn | ModelKind::RnnNoise => {
             let c: RnnConfig = serde_json::from_value(arch["rnn"].clone())
                 .map_err(|e| format!("`architecture.rnn`: {e}"))?;
             spec.gru_hidden = c.hidden;

@@ -535,8 +535,9 @@ impl FitSpec {
         let m = &self.model;
         let kind = m.model;
         let neural = kind.is_neural();
-        let rnn = kind == crate::ModelKind::Rnn;
+        let rnn = matches!(kind, crate::ModelKind::Rnn | crate::ModelKind::RnnNoise);
         let walk = kind.is_walk();
+        let noise = kind.has_noise();
         let t = &self.training;
         [
             (
@@ -569,14 +570,14 @@ impl FitSpec {
             (
                 "--sigma-init",
                 m.sigma_init != crate::model::default_sigma_init(),
-                walk,
+                noise,
                 "psytrack and the rules with noise",
             ),
-            ("--sigma-day", m.sigma_day, walk, "psytrack and the rules with noise"),
+            ("--sigma-day", m.sigma_day, noise, "psytrack and the rules with noise"),
             (
                 "--scoring",
                 m.scoring != crate::walk::Scoring::default(),
-                walk,
+                noise,
                 "psytrack and the rules with noise",
             ),
             (

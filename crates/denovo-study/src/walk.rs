@@ -196,9 +196,9 @@ impl<B: Backend> crate::Describe for WalkRule<B> {
 /// Scores of predictions: `(subject, p(right) per trial, choices)` per animal.
 /// One animal's scored trials: (subject, keys of its scored sessions, p(right) per trial,
 /// choices).
-type ScoredAnimal<'a> = (&'a str, Vec<String>, Vec<f64>, &'a [f64]);
+pub(crate) type ScoredAnimal<'a> = (&'a str, Vec<String>, Vec<f64>, &'a [f64]);
 
-fn score(parts: &[ScoredAnimal<'_>]) -> SplitScore {
+pub(crate) fn score(parts: &[ScoredAnimal<'_>]) -> SplitScore {
     let per_animal: Vec<AnimalSplitScore> = parts
         .iter()
         .map(|(name, sessions, p, y)| {
@@ -268,7 +268,61 @@ struct Fitted {
     maps: Vec<MapFit>,
     log_evidence: f64,
     iterations: usize,
+    /// The evidence's gradient when BFGS ran out of iterations (see
+    /// [`unconverged_warning`]).
+    unconverged: Option<Vec<f64>>,
 }
+
+/// The names of the parameters the evidence is maximised over, in the optimiser's order:
+/// `σ_<regressor>` per weight, `σ_day_<regressor>` when `day`, then a rule's
+/// `α_<regressor>`, and `β_<regressor>` (REINFORCE with baseline) or `τ` (Q-learning).
+pub(crate) fn parameter_names(
+    regressors: &[String],
+    day: bool,
+    rule: Option<denovo_rules::RuleKind>,
+) -> Vec<String> {
+    let each = |prefix: &'static str| regressors.iter().map(move |r| format!("{prefix}_{r}"));
+    let mut names: Vec<String> = each("σ").collect();
+    if day {
+        names.extend(each("σ_day"));
+    }
+    if let Some(kind) = rule {
+        names.extend(each("α"));
+        match kind {
+            denovo_rules::RuleKind::ReinforceBaseline => names.extend(each("β")),
+            denovo_rules::RuleKind::Qlearning => names.push("τ".into()),
+            _ => {}
+        }
+    }
+    names
+}
+
+/// The warning of a fit whose evidence maximisation ran out of iterations: `gradient` (the
+/// evidence's gradient at the kept point, in the order of `names`) names every parameter
+/// whose |∂L/∂θ| is still ≥ `tolerance`. `None` when there is no such parameter.
+pub(crate) fn unconverged_warning(
+    what: &str,
+    names: &[String],
+    gradient: &[f64],
+    tolerance: f64,
+) -> Option<String> {
+    let open: Vec<String> = names
+        .iter()
+        .zip(gradient)
+        .filter(|&(_, g)| g.abs() >= tolerance)
+        .map(|(n, g)| format!("{n} ({g:.2e})"))
+        .collect();
+    (!open.is_empty()).then(|| {
+        format!(
+            "{what}: the Laplace evidence's BFGS ran out of iterations with |∂ log evidence / ∂θ| ≥ {tolerance:.0e} in {} (σ in ln σ, α in log α); the last accepted point is kept and written — check these parameters",
+            open.join(", ")
+        )
+    })
+}
+
+/// The Laplace evidence's gradient tolerance of the rules with noise (finite differences:
+/// 10⁻³ nats per unit of the parameters).
+pub(crate) const RULE_GRADIENT_TOLERANCE: f64 = 1e-3;
 
 /// σ (and a rule's parameters) by the evidence over the training trials `0..train_end[i]`
 /// of the animals `idx`.
@@ -292,7 +346,7 @@ fn optimise(
         // The evidence's gradient is by finite differences: stop at 10⁻³ nats.
         let options = OptimiseOptions {
             free,
-            gradient_tolerance: 1e-3,
+            gradient_tolerance: RULE_GRADIENT_TOLERANCE,
             ..Default::default()
         };
         let fit = denovo_walk::optimise_rule(&trials, &drift, &start, options)?;
@@ -302,6 +356,7 @@ fn optimise(
             maps: fit.maps,
             log_evidence: fit.log_evidence,
             iterations: fit.iterations,
+            unconverged: fit.unconverged,
         });
     }
     let series: Vec<Series<'_>> = idx
@@ -319,10 +374,35 @@ fn optimise(
         maps: fit.maps,
         log_evidence: fit.log_evidence,
         iterations: fit.iterations,
+        unconverged: fit.unconverged,
     })
 }
 
 impl Fitted {
+    /// Reports through `progress` when the evidence did not converge (`label`: which fit).
+    fn warn(
+        &self,
+        spec: &FitSpec,
+        regressors: &[String],
+        label: &str,
+        progress: &mut dyn Progress,
+    ) {
+        let Some(g) = &self.unconverged else {
+            return;
+        };
+        let rule = self.drift.as_ref().map(|d| d.spec().kind);
+        let names = parameter_names(regressors, spec.model.sigma_day, rule);
+        let tolerance = if rule.is_some() {
+            RULE_GRADIENT_TOLERANCE
+        } else {
+            OptimiseOptions::default().gradient_tolerance
+        };
+        let what = format!("{} ({label})", spec.model.model);
+        if let Some(w) = unconverged_warning(&what, &names, g, tolerance) {
+            progress.warning(&w);
+        }
+    }
+
     /// The fitted parameters as `summary.json` records them.
     fn parameters(&self, spec: &FitSpec) -> WalkParameters {
         WalkParameters {
@@ -373,6 +453,7 @@ pub(crate) fn fit_walk(
             progress.start(&label, 1);
             let fit = optimise(spec, &subjects, &train_end, &fold.train)?;
             progress.finish(&label);
+            fit.warn(spec, &design.names, &label, progress);
             let mut scored = Vec::new();
             for &i in &fold.test {
                 let p = from_prior(subjects[i], 0..train_end[i], &fit.hyper, fit.drift.as_ref())?
@@ -397,6 +478,7 @@ pub(crate) fn fit_walk(
     progress.start("fit", 1);
     let fit = optimise(spec, &subjects, &train_end, &all)?;
     progress.finish("fit");
+    fit.warn(spec, &design.names, "fit", progress);
     let hyper = fit.hyper.clone();
     let drift = fit.drift.as_ref();
     let scoring = spec.model.scoring;
@@ -558,4 +640,45 @@ pub(crate) fn read_walk(
         RuleDrift::new(&rule).map_err(|e| e.to_string())?;
     }
     Ok(WalkRule::new(p, &Default::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The warning of a fit that ran out of iterations names the parameters whose gradient
+    /// is still above the tolerance, in the optimiser's order (issue 16, finding (e)).
+    #[test]
+    fn unconverged_fits_name_their_parameters() {
+        let regressors = vec!["stim".to_string(), "bias".to_string()];
+        let names = parameter_names(
+            &regressors,
+            false,
+            Some(denovo_rules::RuleKind::ReinforceBaseline),
+        );
+        assert_eq!(
+            names,
+            ["σ_stim", "σ_bias", "α_stim", "α_bias", "β_stim", "β_bias"]
+        );
+        let g = [1e-5, 0.02, -0.5, 1e-4, 0.0, 3e-3];
+        let w = unconverged_warning("reinforce-baseline-noise (fit)", &names, &g, 1e-3).unwrap();
+        assert!(
+            w.contains("σ_bias (2.00e-2), α_stim (-5.00e-1), β_bias (3.00e-3)"),
+            "{w}"
+        );
+        assert!(!w.contains("σ_stim") && !w.contains("α_bias"));
+        assert!(unconverged_warning("x", &names, &[0.0; 6], 1e-3).is_none());
+        assert_eq!(
+            parameter_names(&regressors, true, Some(denovo_rules::RuleKind::Qlearning)),
+            [
+                "σ_stim",
+                "σ_bias",
+                "σ_day_stim",
+                "σ_day_bias",
+                "α_stim",
+                "α_bias",
+                "τ"
+            ]
+        );
+    }
 }

@@ -12,6 +12,25 @@
 //! large (most trials predictable). The bias starts at ±1 so that its learning is a drift
 //! the evidence can tell from noise (from 0, REINFORCE's bias step averages ~0 and α_bias
 //! was off by up to 50% with 8 animals).
+//!
+//! Larger cohorts (`measure_recovery_across_seeds` below, debug profile, 2026-12-01; worst
+//! |error| of α and of σ over the two weights):
+//!
+//! | cohort | seed 16 | seed 17 | seed 18 |
+//! |---|---|---|---|
+//! | 48 × 1,000 | α 5.0%, σ 12.3% | α 22.8%, σ 18.6% | α 24.8%, σ 33.6% |
+//! | 64 × 2,000 | α 10.0% (α_bias 0.02200), σ 21.6% | α 5.9%, σ 6.6% | α 8.0%, σ 0.3% |
+//! | 128 × 2,000 | α 5.8%, σ 3.4% | α 6.1%, σ 4.4% | α 1.4%, σ 6.2% |
+//!
+//! At 64 × 2,000 reinforce-noise beats reinforce and psytrack on the held-out sessions at
+//! every seed (−0.39090 / −0.39225 / −0.39342; −0.38766 / −0.38939 / −0.38966; −0.38377 /
+//! −0.38632 / −0.38594) and σ is within 25% at all three, but α_bias at seed 16 sits on the
+//! 10% line: 64 × 2,000 is not yet a size where the criteria hold with room at 3 seeds.
+//! At 128 × 2,000 (held-out LL reinforce-noise / reinforce / psytrack: seed 16 −0.38398 /
+//! −0.38560 / −0.38615, seed 17 −0.39187 / −0.39302 / −0.39415, seed 18 −0.39384 / −0.39540 / −0.39571) they
+//! hold with room
+//! (`recovery_holds_at_three_seeds`, ignored: 4–6 minutes per seed in debug on a loaded
+//! machine). The fast test keeps 16 × 2,000 at seed 17 (≤ 60 s in debug).
 
 use denovo_rules::{RuleKind, RuleSpec};
 use denovo_study::{FitSpec, ModelKind, ModelSpec, RunDir, Scoring, fit};
@@ -21,20 +40,31 @@ const ALPHA: [f64; 2] = [0.02, 0.02];
 const SIGMA: f64 = 0.01;
 
 fn cohort(dir: &std::path::Path) -> std::path::PathBuf {
-    let data = dir.join("cohort.csv");
+    cohort_of(dir, 16, 2000, 17)
+}
+
+/// The REINFORCE cohort with noise σ of `animals` × `trials` at `seed` (sessions of
+/// 200–400 trials; w_stim starts at 0, w_bias at ±1).
+fn cohort_of(
+    dir: &std::path::Path,
+    animals: usize,
+    trials: usize,
+    seed: u64,
+) -> std::path::PathBuf {
+    let data = dir.join(format!("cohort-{animals}-{trials}-{seed}.csv"));
     let mut rule = RuleSpec::initial(RuleKind::Reinforce, 2, 0.0);
     rule.alpha = ALPHA.to_vec();
     let cohort = denovo_sim::simulate(
         &rule,
         &denovo_sim::CohortConfig {
-            animals: 16,
-            trials: 2000,
+            animals,
+            trials,
             session_min: 200,
             session_max: 400,
             // w_stim starts at 0, w_bias at −1 or +1.
             w0_choices: vec![vec![0.0], vec![-1.0, 1.0]],
             noise_sd: vec![SIGMA, SIGMA],
-            seed: 17,
+            seed,
             ..Default::default()
         },
     )
@@ -136,5 +166,104 @@ fn every_rule_with_noise_fits_and_names_parse() {
             );
         }
         assert_eq!(s.fold_parameters.len(), 2);
+    }
+}
+
+/// What one seed's recovery gives: α, σ, the held-out LL of reinforce-noise, reinforce
+/// and psytrack, and reinforce-noise's wall time (s).
+struct Recovery {
+    alpha: Vec<f64>,
+    sigma: Vec<f64>,
+    held: [f64; 3],
+    secs: f64,
+}
+
+impl Recovery {
+    /// Fits the three models to the cohort `animals` × `trials` at `seed`.
+    fn of(dir: &std::path::Path, animals: usize, trials: usize, seed: u64) -> Recovery {
+        let data = cohort_of(dir, animals, trials, seed);
+        let started = std::time::Instant::now();
+        let noisy = fit(&spec(&data, ModelKind::Noisy(RuleKind::Reinforce))).unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        let p = &noisy.summary.parameters;
+        let held = |s: &denovo_study::FitSummary| s.heldout_sessions.as_ref().unwrap().ll_per_trial;
+        let rule = fit(&spec(&data, ModelKind::Parametric(RuleKind::Reinforce))).unwrap();
+        let walk = fit(&spec(&data, ModelKind::Psytrack)).unwrap();
+        Recovery {
+            alpha: serde_json::from_value(p["rule"]["alpha"].clone()).unwrap(),
+            sigma: serde_json::from_value(p["sigma"].clone()).unwrap(),
+            held: [
+                held(&noisy.summary),
+                held(&rule.summary),
+                held(&walk.summary),
+            ],
+            secs,
+        }
+    }
+
+    /// The worst relative error of α and of σ.
+    fn worst(&self) -> (f64, f64) {
+        let a = self
+            .alpha
+            .iter()
+            .zip(ALPHA)
+            .map(|(a, b)| (a / b - 1.0).abs());
+        let s = self.sigma.iter().map(|s| (s / SIGMA - 1.0).abs());
+        (a.fold(0.0, f64::max), s.fold(0.0, f64::max))
+    }
+}
+
+/// Measures the recovery at several seeds and cohort sizes (not a test of its own):
+/// `DENOVO_NOISE_COHORT=animals,trials` (default 16,2000), `DENOVO_NOISE_SEEDS` (default
+/// 16,17,18). Prints α, σ and the held-out LL of reinforce-noise, reinforce and psytrack per
+/// seed.
+#[test]
+#[ignore = "a measurement: minutes"]
+fn measure_recovery_across_seeds() {
+    let env = |name: &str, default: &str| -> Vec<u64> {
+        std::env::var(name)
+            .unwrap_or_else(|_| default.into())
+            .split(',')
+            .map(|v| v.trim().parse().unwrap())
+            .collect()
+    };
+    let size = env("DENOVO_NOISE_COHORT", "16,2000");
+    let dir = tempfile::tempdir().unwrap();
+    for seed in env("DENOVO_NOISE_SEEDS", "16,17,18") {
+        let r = Recovery::of(dir.path(), size[0] as usize, size[1] as usize, seed);
+        let (worst_alpha, worst_sigma) = r.worst();
+        println!(
+            "cohort {size:?} seed {seed}: α {:.5?} (worst {:.1}%), σ {:.5?} (worst {:.1}%), held-out LL noise {:.5} rule {:.5} psytrack {:.5}, {:.1} s",
+            r.alpha,
+            100.0 * worst_alpha,
+            r.sigma,
+            100.0 * worst_sigma,
+            r.held[0],
+            r.held[1],
+            r.held[2],
+            r.secs
+        );
+    }
+}
+
+/// Issue 16's criteria at three seeds: on 128 animals × 2,000 trials reinforce-noise
+/// recovers α within 10% and σ within 25% and beats reinforce and psytrack on the held-out
+/// sessions at seeds 16, 17 and 18 (figures in the module docs; about 6 minutes per seed in
+/// the debug profile on a loaded 2-core machine, so ignored; the fast test above is seed 17
+/// at 16 × 2,000).
+#[test]
+#[ignore = "minutes per seed: the multi-seed form of the test above"]
+fn recovery_holds_at_three_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in [16, 17, 18] {
+        let r = Recovery::of(dir.path(), 128, 2000, seed);
+        let (worst_alpha, worst_sigma) = r.worst();
+        assert!(worst_alpha < 0.10, "seed {seed}: α {:?}", r.alpha);
+        assert!(worst_sigma < 0.25, "seed {seed}: σ {:?}", r.sigma);
+        assert!(
+            r.held[0] > r.held[1] && r.held[0] > r.held[2],
+            "seed {seed}: held-out LL {:?}",
+            r.held
+        );
     }
 }

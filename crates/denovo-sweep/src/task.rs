@@ -167,7 +167,7 @@ pub fn run_task(dir: &Path, id: usize) -> Result<TaskOutcome, SweepError> {
     };
     writer.commit(&result)?;
     let run = RunDir::load(&run_dir)?;
-    let heldout = denovo_study::evaluate(&run.rule, run.regressors(), &run.mean_w0(), &test)?;
+    let heldout = denovo_study::evaluate_fitted(&run, &test)?;
     let result = TaskResult {
         key: task.key.clone(),
         train_ll_per_trial: run.summary.train.ll_per_trial,

@@ -213,6 +213,20 @@ impl RuleDrift {
         );
     }
 
+    /// [`RuleDrift::step`] with its own scratch (for tests of the generic drift).
+    #[cfg(test)]
+    pub(crate) fn step_public(
+        &self,
+        tr: &Trials<'_>,
+        t: usize,
+        s: &[f64],
+        next: &mut [f64],
+        jac: &mut [f64],
+    ) {
+        let mut dth = vec![0.0; self.dim * self.form.n_params()];
+        self.step(tr, t, s, next, jac, &mut dth);
+    }
+
     /// The step variances of `tr` in state space, `[trials, S]`: σ_init² on the first
     /// trial, then [`Hyper::step_var`] (Q-learning's θ_R,j and θ_L,j share σ_j).
     fn variances(&self, tr: &Trials<'_>, h: &Hyper) -> Vec<f64> {
@@ -370,6 +384,10 @@ pub struct RuleWalkFit {
     pub iterations: usize,
     /// Evidence evaluations used (each a MAP fit of every animal).
     pub evaluations: usize,
+    /// `Some(gradient)` when BFGS ran out of iterations before every |∂L/∂θ| fell below
+    /// the tolerance (the fit is the last accepted point): `[ln σ…, ln σ_day… when free,
+    /// the rule's stored parameters]` (log α, then β or log τ).
+    pub unconverged: Option<Vec<f64>>,
 }
 
 fn total(
@@ -400,6 +418,7 @@ const FD_STEP: f64 = 1e-4;
 /// parameters.
 ///
 /// Errors: as [`map_rule`]; [`WalkError::Data`] for no animals or animals with different K.
+/// Running out of iterations is not an error: see [`RuleWalkFit::unconverged`].
 pub fn optimise_rule(
     trials: &[Trials<'_>],
     drift: &RuleDrift,
@@ -434,7 +453,6 @@ pub fn optimise_rule(
     let settings = Bfgs {
         gradient_tolerance: options.gradient_tolerance,
         max_iterations: options.max_iterations,
-        what: "σ and the rule's parameters",
     };
     let mut evaluations = 0;
     let out = maximise(th, settings, |th, warm: Option<&Vec<MapFit>>| {
@@ -464,6 +482,7 @@ pub fn optimise_rule(
         log_evidence: out.value,
         iterations: out.iterations,
         evaluations,
+        unconverged: out.unconverged,
     })
 }
 
@@ -779,5 +798,37 @@ mod tests {
         for (a, b) in p_rule.iter().zip(&p_walk) {
             assert!((a - b).abs() < 1e-12);
         }
+    }
+
+    /// Running out of BFGS iterations is no error: the last accepted point comes back with
+    /// the gradient that is still above the tolerance (issue 16, finding (e)).
+    #[test]
+    fn out_of_iterations_keeps_the_last_state() {
+        let t = toy(200);
+        let tr = trials_of(&t);
+        let drift = rule(RuleKind::ReinforceBaseline);
+        let options = OptimiseOptions {
+            gradient_tolerance: 1e-12,
+            max_iterations: 1,
+            ..Default::default()
+        };
+        let fit = optimise_rule(&[tr], &drift, &hyper(), options).unwrap();
+        let g = fit.unconverged.expect("one iteration cannot reach 1e-12");
+        // ln σ (2), log α (2), β (2).
+        assert_eq!(g.len(), 6);
+        assert!(g.iter().any(|g| g.abs() >= 1e-12));
+        assert!(fit.log_evidence.is_finite() && fit.maps.len() == 1);
+        let converged = optimise_rule(
+            &[tr],
+            &drift,
+            &hyper(),
+            OptimiseOptions {
+                gradient_tolerance: 1e-2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(converged.unconverged.is_none());
+        assert!(converged.log_evidence >= fit.log_evidence - 1e-9);
     }
 }

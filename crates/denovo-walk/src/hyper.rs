@@ -45,6 +45,10 @@ pub struct WalkFit {
     pub iterations: usize,
     /// MAP fits (evidence evaluations) used.
     pub evaluations: usize,
+    /// `Some(gradient)` (`[free parameters]`, in the order of the optimiser: ln σ, then
+    /// ln σ_day when free) when BFGS ran out of iterations before every |∂L/∂θ| fell below
+    /// the tolerance: the fit is then the last accepted point, not a converged optimum.
+    pub unconverged: Option<Vec<f64>>,
 }
 
 fn pack(h: &Hyper, free: Free) -> Vec<f64> {
@@ -115,7 +119,6 @@ pub fn optimise(
     let settings = Bfgs {
         gradient_tolerance: options.gradient_tolerance,
         max_iterations: options.max_iterations,
-        what: "σ",
     };
     let out = maximise(
         pack(start, free),
@@ -135,6 +138,7 @@ pub fn optimise(
         log_evidence: out.value,
         iterations: out.iterations,
         evaluations: out.evaluations,
+        unconverged: out.unconverged,
     })
 }
 
@@ -145,8 +149,6 @@ pub(crate) struct Bfgs {
     pub gradient_tolerance: f64,
     /// At most this many iterations.
     pub max_iterations: usize,
-    /// What is optimised (for the error message).
-    pub what: &'static str,
 }
 
 /// The optimum [`maximise`] reached: θ, what the last accepted evaluation carried (the
@@ -157,6 +159,9 @@ pub(crate) struct Maximum<S> {
     pub value: f64,
     pub iterations: usize,
     pub evaluations: usize,
+    /// The gradient at θ when the iterations ran out before it fell below the tolerance;
+    /// `None` when converged.
+    pub unconverged: Option<Vec<f64>>,
 }
 
 /// Maximises `eval` (θ ↦ (state, L, ∂L/∂θ), warm-started from the last accepted state) by
@@ -165,7 +170,8 @@ pub(crate) struct Maximum<S> {
 /// counts as no increase; when the line search can no longer increase L the current point
 /// is returned (converged as far as the objective allows).
 ///
-/// Errors: the first evaluation's; [`WalkError::NotConverged`] after `max_iterations`.
+/// Errors: the first evaluation's. After `max_iterations` the last accepted point is
+/// returned with [`Maximum::unconverged`] set (the gradient there).
 pub(crate) fn maximise<S>(
     mut th: Vec<f64>,
     settings: Bfgs,
@@ -188,6 +194,7 @@ pub(crate) fn maximise<S>(
                 value: f,
                 iterations: it,
                 evaluations,
+                unconverged: None,
             });
         }
         // Ascent direction p = H⁻¹ g (maximising L); at most 2 per coordinate per step.
@@ -231,6 +238,7 @@ pub(crate) fn maximise<S>(
                     value: f,
                     iterations: it,
                     evaluations,
+                    unconverged: None,
                 });
             }
         };
@@ -265,8 +273,14 @@ pub(crate) fn maximise<S>(
         f = new_f;
         g = new_g;
     }
-    Err(WalkError::NotConverged(format!(
-        "{}: {} BFGS iterations (gradient {:?})",
-        settings.what, settings.max_iterations, g
-    )))
+    // Out of iterations: the last accepted point, with the gradient that is still above
+    // the tolerance (the caller names the parameters and warns).
+    Ok(Maximum {
+        theta: th,
+        state,
+        value: f,
+        iterations: settings.max_iterations,
+        evaluations,
+        unconverged: Some(g),
+    })
 }

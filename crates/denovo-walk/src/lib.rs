@@ -15,6 +15,9 @@
 //! - [`optimise_rule`], [`map_rule`], [`filter_rule`]: learning rules with noise (Ashwood
 //!   et al. 2020): a parametric rule's step as the drift of the walk, its parameters and σ
 //!   by the Laplace evidence ([`RuleDrift`]).
+//! - [`optimise_drift`], [`map_drift`], [`filter_drift`]: a drift the caller supplies
+//!   ([`WeightDrift`], e.g. a fitted neural rule: the DNN and RNN rules with noise), held
+//!   fixed while σ is fitted by the Laplace evidence.
 //!
 //! Everything is plain f64 on slices; [`Series`] borrows one animal's regressors
 //! (`[trials, K]`), choices and session starts, e.g. from a
@@ -23,6 +26,7 @@
 pub mod blocks;
 mod drift;
 mod filter;
+mod given;
 mod hyper;
 mod model;
 
@@ -30,6 +34,7 @@ pub use drift::{
     RuleDrift, RuleWalkFit, Trials, filter_rule, map_rule, mean_path, optimise_rule, trials,
 };
 pub use filter::{Gaussian, Prediction, Start, filter, predictive_p};
+pub use given::{WeightDrift, filter_drift, map_drift, optimise_drift};
 pub use hyper::{OptimiseOptions, WalkFit, evidence, optimise};
 pub use model::{Free, Hyper, MapFit, Series, evidence_gradient, map_estimate};
 

@@ -251,13 +251,34 @@ pub fn map_estimate(
 /// gᵀH⁻¹g falls below `tol`; then the Laplace evidence
 /// log p(y | w*) − ½ Σ Δw*²/v − ½ Σ ln v − ½ ln det H (the 2π terms cancel).
 pub(crate) fn newton(
-    mut w: Vec<f64>,
+    w: Vec<f64>,
     v: Vec<f64>,
     tol: f64,
     obj_at: impl Fn(&[f64], &[f64], bool) -> Objective,
 ) -> Result<MapFit, WalkError> {
+    newton_with(w, v, tol, None, obj_at)
+}
+
+/// [`newton`] that, with `stall = Some(n)`, also stops at the best point seen when the
+/// Newton decrement has not halved in `n` steps (or the step halving finds no decrease):
+/// for an objective whose gradient jumps — a ReLU network's drift, whose MAP may sit on a
+/// kink where the decrement cycles and never falls below `tol`. On a smooth objective the
+/// decrement keeps shrinking and `tol` decides, as in [`newton`].
+pub(crate) fn newton_with(
+    mut w: Vec<f64>,
+    v: Vec<f64>,
+    tol: f64,
+    stall: Option<usize>,
+    obj_at: impl Fn(&[f64], &[f64], bool) -> Objective,
+) -> Result<MapFit, WalkError> {
     let mut obj = obj_at(&v, &w, true);
+    let (mut best, mut best_w) = (obj.value, w.clone());
+    let (mut min_decrement, mut since, mut stalled) = (f64::INFINITY, 0, false);
     for it in 0..100 {
+        if stalled && best < obj.value {
+            w.clone_from(&best_w);
+            obj = obj_at(&v, &w, true);
+        }
         let factor = obj.hess.factor()?;
         let d = factor.solve(&obj.hess, &obj.grad);
         let decrement: f64 = d.iter().zip(&obj.grad).map(|(a, b)| a * b).sum();
@@ -266,7 +287,7 @@ pub(crate) fn newton(
                 "the Newton step of the MAP weights".into(),
             ));
         }
-        if decrement < tol {
+        if decrement < tol || stalled {
             let log_prior_det = -0.5 * v.iter().map(|x| x.ln()).sum::<f64>();
             let log_evidence = obj.log_lik - obj.quad + log_prior_det - 0.5 * factor.logdet;
             if !log_evidence.is_finite() {
@@ -282,6 +303,15 @@ pub(crate) fn newton(
                 v,
             });
         }
+        if decrement < 0.5 * min_decrement {
+            (min_decrement, since) = (decrement, 0);
+        } else {
+            since += 1;
+        }
+        if stall.is_some_and(|n| since >= n) {
+            stalled = true;
+            continue;
+        }
         // Damped Newton: halve the step until the objective decreases (it is convex).
         let mut step = 1.0;
         loop {
@@ -293,12 +323,23 @@ pub(crate) fn newton(
             }
             step *= 0.5;
             if step < 1e-10 {
+                if stall.is_some() {
+                    stalled = true;
+                    break;
+                }
                 return Err(WalkError::NotConverged(format!(
                     "MAP weights: no decrease along the Newton step (decrement {decrement:.3e})"
                 )));
             }
         }
+        if stalled {
+            continue;
+        }
         obj = obj_at(&v, &w, true);
+        if obj.value < best {
+            best = obj.value;
+            best_w.clone_from(&w);
+        }
     }
     Err(WalkError::NotConverged(
         "MAP weights: 100 Newton steps".into(),

@@ -45,7 +45,8 @@ pub struct FitArgs {
     /// The learning rule to fit: reinforce, reinforce-baseline, rewardmax, predictmax,
     /// qlearning, reinforce-streak (cap 3), dnn, rnn, psytrack (a random walk), or a rule
     /// with noise (the rule as the walk's drift): reinforce-noise, reinforce-baseline-noise,
-    /// rewardmax-noise, predictmax-noise, qlearning-noise.
+    /// rewardmax-noise, predictmax-noise, qlearning-noise, dnn-noise, rnn-noise (the network
+    /// fitted as dnn/rnn, then σ by the evidence with the network fixed).
     #[arg(long, required_unless_present_any = ["resume", "config"])]
     pub model: Option<ModelKind>,
     /// Run directory for summary.json, weights.csv, model.mpk, fit.toml.
@@ -223,7 +224,7 @@ pub fn run(args: &FitArgs) -> anyhow::Result<()> {
             None => (args.spec()?, args.out.clone().unwrap_or_default()),
         };
         spec.check()?;
-        if args.replicates > 0 && spec.model.model.is_walk() {
+        if args.replicates > 0 && spec.model.model.has_noise() {
             bail!(
                 "--replicates: ensemble members are scored from their w0 without the walk's filter, so psytrack and the rules with noise have no ensemble yet"
             )

@@ -25,11 +25,11 @@ use std::path::PathBuf;
   denovo sweep runs/cv --task 7                     one task (what each worker runs)
 
 sweep.toml (paths relative to it; the full format in docs/cli.md, `denovo sweep`):
-  data = \"cohort.csv\"              # the behaviour file or ALF folder
+  data = \"cohort.csv\"                # the behaviour file or ALF folder
   folds = 5                          # folds over animals (default 5)
   seeds = [0, 1, 2]                  # fit seeds, each once (default [0])
   replicates = 1                     # fits per model x seed x fold (default 1)
-  reference = \"reinforce-baseline\" # default: it when among the models, else the first
+  reference = \"reinforce-baseline\"   # the default if it is a model, else the first model
   [defaults]                         # fit.toml keys for every model
   lbfgs = 0
   [[models]]                         # fit.toml keys of one model (`denovo fit --help`)

@@ -130,14 +130,25 @@ pub fn write_report(
     write_report_with(runs, None, out, options, None)
 }
 
+/// A sweep's part of a report ([`write_report_with`]): its HTML section and its held-out
+/// per-animal comparison, which replaces the runs' own (the runs are fold 0's tasks, scored
+/// on the trials they were fitted to).
+pub(crate) struct SweepPart<'a> {
+    /// HTML placed before the runs' table.
+    pub section: &'a str,
+    /// The sweep's held-out comparison, drawn instead of the runs'.
+    pub heldout: Comparison,
+}
+
 /// [`write_report`] with the runs' labels given (`labels[i]` for `runs[i]`, instead of
-/// the directories' names) and `section` (HTML) placed before the runs' table.
+/// the directories' names) and, for a sweep, its section (HTML) placed before the runs'
+/// table and its held-out comparison figure instead of the runs' "Model comparison".
 pub(crate) fn write_report_with(
     runs: &[PathBuf],
     labels: Option<&[String]>,
     out: &Path,
     options: &ReportOptions,
-    section: Option<&str>,
+    sweep: Option<SweepPart<'_>>,
 ) -> Result<ReportSummary, ReportError> {
     let mut loaded = Vec::new();
     let mut warnings = Vec::new();
@@ -168,11 +179,18 @@ pub(crate) fn write_report_with(
     if loaded.iter().any(|l| l.run.rule.has_history()) && options.history > 0 {
         figures.push(rule_figure(out, &loaded, Some(options.history))?);
     }
-    let comparison = comparison(&loaded);
-    warnings.extend(pairing_warnings(&loaded, &comparison));
+    let (section, comparison, own) = match sweep {
+        Some(part) => (Some(part.section), part.heldout, false),
+        None => {
+            let c = comparison(&loaded);
+            warnings.extend(pairing_warnings(&loaded, &c));
+            (None, c, true)
+        }
+    };
     figures.push(comparison_figure(out, &comparison)?);
     let truths = distinct_truths(&loaded);
-    let html = html(&loaded, &figures, &comparison, &truths, &warnings, section)?;
+    let own = own.then_some(&comparison);
+    let html = html(&loaded, &figures, own, &truths, &warnings, section)?;
     let path = out.join("report.html");
     std::fs::write(&path, html).map_err(ReportError::io(&path))?;
     Ok(ReportSummary {
@@ -1162,14 +1180,14 @@ fn check_caption(runs: &[Loaded]) -> String {
 
 /// Held-out log-likelihood per animal of every run and the paired differences to the
 /// first run.
-struct Comparison {
+pub(crate) struct Comparison {
     /// Which score: "held-out sessions", "held-out animals" or "training trials".
-    basis: String,
-    subjects: Vec<String>,
+    pub basis: String,
+    pub subjects: Vec<String>,
     /// Per run: label and LL per trial of each subject (NaN where missing).
-    runs: Vec<(String, Vec<f64>)>,
+    pub runs: Vec<(String, Vec<f64>)>,
     /// Per run after the first: the paired comparison with the first.
-    paired: Vec<Paired>,
+    pub paired: Vec<Paired>,
 }
 
 fn per_animal(run: &Run, key: &str) -> Option<HashMap<String, f64>> {
@@ -1479,7 +1497,7 @@ pub(crate) fn fmt_opt(v: Option<f64>) -> String {
 fn html(
     runs: &[Loaded],
     figures: &[Figure],
-    c: &Comparison,
+    c: Option<&Comparison>,
     truths: &[&Truth],
     warnings: &[String],
     section: Option<&str>,
@@ -1538,53 +1556,58 @@ fn html(
         );
     }
     h.push_str("</table>\n");
-    _ = writeln!(
-        h,
-        "<h2>Model comparison</h2>\n<p>Per-animal log-likelihood per trial on the {} of {} \
-         animal(s); differences are each run minus <b>{}</b>.</p>",
-        escape(&c.basis),
-        c.subjects.len(),
-        escape(c.runs.first().map_or("", |r| r.0.as_str()))
-    );
-    if c.subjects.is_empty() {
-        h.push_str(
-            "<p class=\"warning\"><b>No animal is common to all runs</b> (were they fitted to \
-             different data?): nothing is compared.</p>\n",
-        );
-    } else if c.basis == "training trials" && c.runs.len() > 1 {
-        h.push_str(
-            "<p class=\"warning\"><b>Not a comparison of predictions:</b> no held-out split \
-             is common to all runs, so they are compared on the trials they were fitted to, \
-             where a more flexible model scores better by construction. Refit with \
-             <code>--holdout-sessions</code> or <code>--folds</code> to compare held-out \
-             log-likelihoods.</p>\n",
-        );
-    }
-    h.push_str("<table><tr><th>run</th><th>mean LL</th><th>mean difference</th><th>95% CI</th><th>paired t-test p</th><th>Wilcoxon p</th></tr>\n");
-    for (i, (label, v)) in c.runs.iter().enumerate() {
-        let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
-        let (diff, ci, t, w) = match i.checked_sub(1).and_then(|j| c.paired.get(j)) {
-            Some(p) => (
-                format!("{:+.5}", p.mean),
-                p.ci95
-                    .map_or("—".into(), |(a, b)| format!("[{a:+.5}, {b:+.5}]")),
-                fmt_opt(p.t_test_p),
-                fmt_opt(p.wilcoxon_p),
-            ),
-            None => (
-                "(reference)".into(),
-                String::new(),
-                String::new(),
-                String::new(),
-            ),
-        };
+    // A sweep's comparison is its own section (held-out animals); the runs' would be on
+    // fold 0's training trials.
+    if let Some(c) = c {
         _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{mean:.5}</td><td>{diff}</td><td>{ci}</td><td>{t}</td><td>{w}</td></tr>",
-            escape(label)
+            "<h2>Model comparison</h2>\n<p>Per-animal log-likelihood per trial on the {} of {} \
+             animal(s); differences are each run minus <b>{}</b>.</p>",
+            escape(&c.basis),
+            c.subjects.len(),
+            escape(c.runs.first().map_or("", |r| r.0.as_str()))
         );
+        if c.subjects.is_empty() {
+            h.push_str(
+                "<p class=\"warning\"><b>No animal is common to all runs</b> (were they fitted to \
+                 different data?): nothing is compared.</p>\n",
+            );
+        } else if c.basis == "training trials" && c.runs.len() > 1 {
+            h.push_str(
+                "<p class=\"warning\"><b>Not a comparison of predictions:</b> no held-out split \
+                 is common to all runs, so they are compared on the trials they were fitted to, \
+                 where a more flexible model scores better by construction. Refit with \
+                 <code>--holdout-sessions</code> or <code>--folds</code> to compare held-out \
+                 log-likelihoods.</p>\n",
+            );
+        }
+        h.push_str("<table><tr><th>run</th><th>mean LL</th><th>mean difference</th><th>95% CI</th><th>paired t-test p</th><th>Wilcoxon p</th></tr>\n");
+        for (i, (label, v)) in c.runs.iter().enumerate() {
+            let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+            let (diff, ci, t, w) = match i.checked_sub(1).and_then(|j| c.paired.get(j)) {
+                Some(p) => (
+                    format!("{:+.5}", p.mean),
+                    p.ci95
+                        .map_or("—".into(), |(a, b)| format!("[{a:+.5}, {b:+.5}]")),
+                    fmt_opt(p.t_test_p),
+                    fmt_opt(p.wilcoxon_p),
+                ),
+                None => (
+                    "(reference)".into(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ),
+            };
+            _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{mean:.5}</td><td>{diff}</td><td>{ci}</td><td>{t}</td><td>{w}</td></tr>",
+                escape(label)
+            );
+        }
+        h.push_str("</table>\n");
     }
-    h.push_str("</table>\n<h2>Figures</h2>\n");
+    h.push_str("<h2>Figures</h2>\n");
     for f in figures {
         let bytes = std::fs::read(&f.png).map_err(ReportError::io(&f.png))?;
         let svg_name = f

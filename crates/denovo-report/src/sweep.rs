@@ -2,7 +2,7 @@
 //! and the per-animal held-out LL of every fit, with the figures of representative task
 //! runs.
 
-use crate::report::{HEAD, escape, fmt_opt, write_report_with};
+use crate::report::{Comparison, HEAD, SweepPart, escape, fmt_opt, write_report_with};
 use crate::{ReportError, ReportOptions, ReportSummary};
 use denovo_study::compare::CrossValidated;
 use std::collections::{BTreeMap, BTreeSet};
@@ -117,10 +117,38 @@ pub fn sweep_section(cv: &CrossValidated, sweep: &Path) -> String {
     h
 }
 
+/// The sweep's per-animal held-out comparison in the report's form (for its figure): the
+/// reference first, then the other models; the animals every model scored; each animal's
+/// LL averaged over seeds and replicates; the paired comparisons of `cv`.
+fn heldout_comparison(cv: &CrossValidated) -> Comparison {
+    let empty = BTreeMap::new();
+    let of = |m: &str| cv.per_animal.get(m).unwrap_or(&empty);
+    let mut models = vec![cv.reference.clone()];
+    models.extend(cv.models.iter().filter(|m| **m != cv.reference).cloned());
+    let subjects: Vec<String> = (of(&cv.reference).keys())
+        .filter(|s| models.iter().all(|m| of(m).contains_key(*s)))
+        .cloned()
+        .collect();
+    let runs: Vec<(String, Vec<f64>)> = (models.iter())
+        .map(|m| (m.clone(), subjects.iter().map(|s| of(m)[s]).collect()))
+        .collect();
+    let paired = (runs.iter().skip(1))
+        .map(|(_, v)| denovo_study::compare::paired(v, &runs[0].1))
+        .collect();
+    Comparison {
+        basis: "held-out LL (the sweep's folds, averaged over seeds and replicates)".into(),
+        subjects,
+        runs,
+        paired,
+    }
+}
+
 /// Writes the report of a sweep into the folder `out` (created): `report.html` with
 /// [`sweep_section`] first, then — when `runs` is not empty — everything
 /// [`crate::write_report`] draws for those task run directories (`DIR/tasks/<name>/run`,
-/// labelled by `labels`, e.g. one task per model: all fitted to the same animals).
+/// labelled by `labels`, e.g. one task per model: all fitted to the same animals) except
+/// their own "Model comparison" (on their training trials): the comparison figure is the
+/// sweep's held-out per-animal comparison instead.
 ///
 /// Errors: those of [`crate::write_report`]; [`ReportError::Io`] writing.
 pub fn write_sweep_report(
@@ -133,7 +161,11 @@ pub fn write_sweep_report(
 ) -> Result<ReportSummary, ReportError> {
     let section = sweep_section(cv, sweep);
     if !runs.is_empty() {
-        return write_report_with(runs, Some(labels), out, options, Some(&section));
+        let part = SweepPart {
+            section: &section,
+            heldout: heldout_comparison(cv),
+        };
+        return write_report_with(runs, Some(labels), out, options, Some(part));
     }
     std::fs::create_dir_all(out).map_err(ReportError::io(out))?;
     let path = out.join("report.html");

@@ -54,6 +54,27 @@ pub fn paired(a: &[f64], b: &[f64]) -> Paired {
 /// distribution of the signed rank sum, by dynamic programming over doubled ranks) up to
 /// 500 non-zero differences, the normal approximation beyond.
 pub fn wilcoxon_signed_rank(d: &[f64]) -> Option<f64> {
+    signed_rank(d).map(|t| t.two_sided)
+}
+
+/// One-sided p-value of the Wilcoxon signed-rank test of differences `d` against 0 with
+/// the alternative "the differences tend to be positive": P(W+ ≥ w+) under the null, W+
+/// the sum of the ranks of the positive differences. Zero differences are dropped; ties
+/// share their mean rank. Exact up to 500 non-zero differences; beyond, the normal
+/// approximation with a continuity correction of half the smallest step of W+ (½, or ¼
+/// when tied ranks are halves). `None` when every difference is 0.
+pub fn wilcoxon_signed_rank_greater(d: &[f64]) -> Option<f64> {
+    signed_rank(d).map(|t| t.greater)
+}
+
+/// Both p-values of the signed-rank test ([`wilcoxon_signed_rank`],
+/// [`wilcoxon_signed_rank_greater`]).
+struct SignedRank {
+    two_sided: f64,
+    greater: f64,
+}
+
+fn signed_rank(d: &[f64]) -> Option<SignedRank> {
     let mut nz: Vec<f64> = d.iter().copied().filter(|v| *v != 0.0).collect();
     let n = nz.len();
     if n == 0 {
@@ -88,9 +109,19 @@ pub fn wilcoxon_signed_rank(d: &[f64]) -> Option<f64> {
             .map(|r| (*r as f64 / 2.0).powi(2))
             .sum::<f64>()
             / 4.0;
-        let z = (w_plus2 as f64 / 2.0 - mean) / var.sqrt();
+        let sd = var.sqrt();
         let normal = Normal::standard();
-        return Some((2.0 * (1.0 - normal.cdf(z.abs()))).min(1.0));
+        let w = w_plus2 as f64 / 2.0;
+        // Half the step of W+: ½ with integer ranks, ¼ when some ranks are halves.
+        let half_step = if ranks2.iter().all(|r| r % 2 == 0) {
+            0.5
+        } else {
+            0.25
+        };
+        let greater = (1.0 - normal.cdf((w - mean - half_step) / sd)).clamp(0.0, 1.0);
+        let dev = ((w - mean).abs() - half_step).max(0.0);
+        let two_sided = (2.0 * (1.0 - normal.cdf(dev / sd))).min(1.0);
+        return Some(SignedRank { two_sided, greater });
     }
     // counts[s] = number of sign assignments with doubled positive rank sum s.
     let mut counts = vec![0f64; total2 + 1];
@@ -102,7 +133,11 @@ pub fn wilcoxon_signed_rank(d: &[f64]) -> Option<f64> {
     }
     let all = 2f64.powi(n as i32);
     let lower: f64 = counts[..=w_plus2.min(total2 - w_plus2)].iter().sum();
-    Some((2.0 * lower / all).min(1.0))
+    let at_least: f64 = counts[w_plus2..].iter().sum();
+    Some(SignedRank {
+        two_sided: (2.0 * lower / all).min(1.0),
+        greater: (at_least / all).min(1.0),
+    })
 }
 
 /// One held-out animal of one cross-validated fit (a row of a sweep's `results.csv`).
@@ -172,6 +207,11 @@ fn greater(two_sided: Option<f64>, mean: f64) -> Option<f64> {
     two_sided.map(|p| if mean > 0.0 { p / 2.0 } else { 1.0 - p / 2.0 })
 }
 
+/// `a − b`, element by element.
+fn differences(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| x - y).collect()
+}
+
 /// Mean of the values of a map (NaN when empty).
 fn mean_of(m: &BTreeMap<String, f64>) -> f64 {
     m.values().sum::<f64>() / m.len() as f64
@@ -218,7 +258,7 @@ impl CrossValidated {
                     reference: reference.clone(),
                     mean_ll: a.iter().sum::<f64>() / a.len() as f64,
                     t_test_p_greater: greater(p.t_test_p, p.mean),
-                    wilcoxon_p_greater: greater(p.wilcoxon_p, p.mean),
+                    wilcoxon_p_greater: wilcoxon_signed_rank_greater(&differences(&a, &b)),
                     paired: p,
                 }
             })
@@ -424,6 +464,76 @@ mod tests {
         let p = wilcoxon_signed_rank(&d).unwrap();
         assert!((p - 10.0 / 64.0).abs() < 1e-12, "p = {p}");
     }
+    /// One-sided P(W+ ≥ w) by hand: n = 8, every difference negative: W+ = 0, p = 1 (the
+    /// old code gave P(W+ > 0) = 255/256); every difference positive: W+ = 36, p = 1/256.
+    /// n = 10 with W+ = 10 (ranks 1..4 positive): the 2^10 sign patterns with W+ ≤ 9 number
+    /// 1, 1, 1, 2, 2, 3, 4, 5, 6, 8 for W+ = 0..9 (33 in all), so P(W+ ≥ 10) = 991/1024
+    /// (the old code gave P(W+ > 10) = 981/1024); P(W+ ≥ 45) = P(W+ ≤ 10) = 43/1024.
+    #[test]
+    fn wilcoxon_one_sided_exact_both_tails() {
+        let neg8: Vec<f64> = (1..=8).map(|i| -(i as f64)).collect();
+        let p = wilcoxon_signed_rank_greater(&neg8).unwrap();
+        assert!((p - 1.0).abs() < 1e-12, "p = {p}");
+        let pos8: Vec<f64> = (1..=8).map(|i| i as f64).collect();
+        let p = wilcoxon_signed_rank_greater(&pos8).unwrap();
+        assert!((p - 1.0 / 256.0).abs() < 1e-12, "p = {p}");
+        let d10: Vec<f64> = (1..=10)
+            .map(|i| if i <= 4 { i as f64 } else { -(i as f64) })
+            .collect();
+        let p = wilcoxon_signed_rank_greater(&d10).unwrap();
+        assert!((p - 991.0 / 1024.0).abs() < 1e-12, "p = {p}");
+        // Mirror: ranks 1..4 negative, W+ = 55 − 10 = 45.
+        let m10: Vec<f64> = d10.iter().map(|v| -v).collect();
+        let p = wilcoxon_signed_rank_greater(&m10).unwrap();
+        assert!((p - 43.0 / 1024.0).abs() < 1e-12, "p = {p}");
+        // Through the comparison: a model worse on all 8 animals has p = 1.
+        let rows: Vec<HeldOutRow> = (0..8)
+            .flat_map(|i| {
+                let s = format!("a{i}");
+                [
+                    row("base", 0, &s, -0.5),
+                    row("worse", 0, &s, -0.6 - 0.01 * i as f64),
+                ]
+            })
+            .collect();
+        let cv = CrossValidated::new(vec!["base".into(), "worse".into()], "base".into(), rows);
+        let p = cv.comparisons[0].wilcoxon_p_greater.unwrap();
+        assert!((p - 1.0).abs() < 1e-12, "p = {p}");
+    }
+
+    /// The normal approximation (n > 500) against the exact tail sum of the same
+    /// continuity-corrected statistic: n = 600, ranks 1..=300 positive (W+ = 45150, mean
+    /// 90150, sd = √(600·601·1201/24) ≈ 4245.3): z = (45150 − 90150 − ½)/sd ≈ −10.6, p ≈ 1;
+    /// the mirror has p = 1 − Φ((135150 − 90150 − ½)/sd), tiny; and W+ at the mean gives
+    /// 1 − Φ(−½/sd) just above ½.
+    #[test]
+    fn wilcoxon_one_sided_normal_approximation() {
+        let n = 600;
+        let d: Vec<f64> = (1..=n)
+            .map(|i| if i <= 300 { i as f64 } else { -(i as f64) })
+            .collect();
+        let p = wilcoxon_signed_rank_greater(&d).unwrap();
+        assert!(p > 1.0 - 1e-12, "p = {p}");
+        let m: Vec<f64> = d.iter().map(|v| -v).collect();
+        let p = wilcoxon_signed_rank_greater(&m).unwrap();
+        assert!(p < 1e-12, "p = {p}");
+        // W+ = mean exactly: alternate signs in pairs so that the positive ranks sum to
+        // n(n+1)/4 = 90150: ranks i and n+1−i positive for i = 1..150.
+        let d: Vec<f64> = (1..=n)
+            .map(|i| {
+                if i <= 150 || i > n - 150 {
+                    i as f64
+                } else {
+                    -(i as f64)
+                }
+            })
+            .collect();
+        let p = wilcoxon_signed_rank_greater(&d).unwrap();
+        let sd = ((n * (n + 1) * (2 * n + 1)) as f64 / 24.0).sqrt();
+        let want = 1.0 - Normal::standard().cdf(-0.5 / sd);
+        assert!((p - want).abs() < 1e-9 && p > 0.5, "p = {p}, want {want}");
+    }
+
     fn row(model: &str, seed: u64, subject: &str, ll: f64) -> HeldOutRow {
         HeldOutRow {
             model: model.into(),

@@ -75,3 +75,22 @@ pub fn collect(dir: &Path, reference: Option<&str>) -> Result<Collected, SweepEr
     )?;
     Ok(collected)
 }
+
+/// The reference of the sweep's last `--collect` (`DIR/results.json`'s `reference`), so that
+/// a report compares against the same model as `comparison.csv`; `None` before any
+/// collection.
+///
+/// Errors: [`SweepError::Io`], [`SweepError::Format`] (an unreadable `results.json`).
+pub fn collected_reference(dir: &Path) -> Result<Option<String>, SweepError> {
+    #[derive(serde::Deserialize)]
+    struct Reference {
+        reference: String,
+    }
+    let path = dir.join("results.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(SweepError::io(&path))?;
+    let r: Reference = serde_json::from_str(&text).map_err(|e| SweepError::format(&path, e))?;
+    Ok(Some(r.reference))
+}

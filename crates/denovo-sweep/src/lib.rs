@@ -33,10 +33,12 @@ mod plan;
 pub mod slurm;
 mod task;
 
-pub use collect::{Collected, Comparison, Row, collect, results};
+pub use collect::{Collected, Comparison, Row, collect, collected_reference, results};
 pub use demo::{DemoSweep, demo_sweep_toml, run_demo_sweep};
 pub use error::SweepError;
-pub use local::{LocalEvent, LocalReport, TaskState, TaskStatus, Worker, run_local, status};
+pub use local::{
+    LocalEvent, LocalReport, TaskState, TaskStatus, Worker, failed, run_local, status,
+};
 pub use plan::{DEFAULT_REFERENCE, PLAN_SCHEMA, Plan, SweepSpec, Task, TaskKey, prepare};
 pub use slurm::SlurmOptions;
 pub use task::{

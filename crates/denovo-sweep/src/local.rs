@@ -102,7 +102,19 @@ pub fn run_local(
         while running.len() < jobs.max(1) {
             let Some(task) = queue.pop() else { break };
             let path = log_path(dir, task.key.id);
-            let log = std::fs::File::create(&path).map_err(SweepError::io(&path))?;
+            let mut log = std::fs::File::create(&path).map_err(SweepError::io(&path))?;
+            // The log's lock is shared with the worker through its stdout and stderr (one
+            // open file description): it is held exactly while the worker lives, so that
+            // `--status` sees a starting worker as running.
+            log.try_lock()
+                .map_err(|e| SweepError::io(&path)(e.into()))?;
+            use std::io::Write as _;
+            writeln!(
+                log,
+                "denovo sweep: task {} ({}) started by the --local pool",
+                task.key.id, task.key.name
+            )
+            .map_err(SweepError::io(&path))?;
             let err = log.try_clone().map_err(SweepError::io(&path))?;
             let mut cmd = worker.command(dir, task.key.id);
             cmd.stdin(Stdio::null()).stdout(log).stderr(err);
@@ -164,12 +176,13 @@ fn die_with_parent(_: &mut Command) {}
 pub enum TaskState {
     /// Its result is in place.
     Done,
-    /// A process holds its lock.
+    /// A live worker runs it: a process holds its lock or its log's (a `--local` worker
+    /// from its start).
     Running,
-    /// It started (it has a log) but has no result and nothing runs it: it failed or was
-    /// killed; the log's tail says which.
+    /// It started (a partial folder, or a log with lines) but has no result and no live
+    /// worker: it failed or was killed; the log's tail says which.
     Failed,
-    /// It never started.
+    /// It never started (or its SLURM worker has only just begun: an empty log).
     Pending,
 }
 
@@ -198,11 +211,18 @@ pub fn status(dir: &Path, tail: usize) -> Result<Vec<TaskStatus>, SweepError> {
     for task in &plan.tasks {
         let log = log_path(dir, task.key.id);
         let log = log.is_file().then_some(log);
+        let partial = dir
+            .join("tasks")
+            .join(format!(".{}.partial", task.key.name));
         let state = if is_done(dir, task) {
             TaskState::Done
-        } else if lock_path(dir, task).exists() && try_lock(&lock_path(dir, task))?.is_none() {
+        } else if is_locked(&lock_path(dir, task))? || is_locked(&log_path(dir, task.key.id))? {
             TaskState::Running
-        } else if log.is_some() {
+        } else if partial.exists()
+            || log
+                .as_ref()
+                .is_some_and(|l| l.metadata().is_ok_and(|m| m.len() > 0))
+        {
             TaskState::Failed
         } else {
             TaskState::Pending
@@ -227,6 +247,29 @@ pub fn status(dir: &Path, tail: usize) -> Result<Vec<TaskStatus>, SweepError> {
     Ok(out)
 }
 
+/// The ids of the failed tasks of a [`status`] (`--status` exits non-zero when there are
+/// any).
+pub fn failed(tasks: &[TaskStatus]) -> Vec<usize> {
+    (tasks.iter())
+        .filter(|t| t.state == TaskState::Failed)
+        .map(|t| t.id)
+        .collect()
+}
+
+/// Whether another process holds the `flock` of the existing file `path` (false when it
+/// does not exist). The probe holds the lock for an instant only; [`crate::run_task`] waits
+/// that long for its lock.
+fn is_locked(path: &Path) -> Result<bool, SweepError> {
+    let Ok(file) = std::fs::File::open(path) else {
+        return Ok(false);
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(false),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+        Err(std::fs::TryLockError::Error(e)) => Err(SweepError::io(path)(e)),
+    }
+}
+
 impl std::fmt::Display for LocalEvent {
     /// `task 3 dnn.s0.r0.f3: done` (or `FAILED`); the start as `N of M tasks pending`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -244,11 +287,11 @@ impl std::fmt::Display for LocalEvent {
 }
 
 impl std::fmt::Display for LocalReport {
-    /// `N run, M done before, K failed`.
+    /// `N fitted, M done before, K failed`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} run, {} done before, {} failed",
+            "{} fitted, {} done before, {} failed",
             self.ran,
             self.skipped,
             self.failed.len()

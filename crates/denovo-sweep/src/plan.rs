@@ -22,9 +22,6 @@ fn seed_zero() -> Vec<u64> {
 fn one() -> usize {
     1
 }
-fn reference() -> String {
-    DEFAULT_REFERENCE.into()
-}
 
 /// `sweep.toml` as written by the user (docs/cli.md, `denovo sweep`). Unknown keys are
 /// refused with their line.
@@ -41,7 +38,8 @@ pub struct SweepSpec {
     /// animal is held out once per seed; default 0).
     #[serde(default)]
     pub fold_seed: u64,
-    /// Seeds of the fits (initialisation, validation animals; default `[0]`).
+    /// Seeds of the fits (initialisation, validation animals; default `[0]`; no seed
+    /// twice).
     #[serde(default = "seed_zero")]
     pub seeds: Vec<u64>,
     /// Fits per model × fold × seed (default 1); replicate r fits with seed
@@ -49,9 +47,9 @@ pub struct SweepSpec {
     #[serde(default = "one")]
     pub replicates: usize,
     /// The model the others are compared with (a `[[models]]` name; default
-    /// `reinforce-baseline`).
-    #[serde(default = "reference")]
-    pub reference: String,
+    /// `reinforce-baseline` when it is one of the models, else the first model).
+    #[serde(default)]
+    pub reference: Option<String>,
     /// `fit.toml` keys shared by every model (e.g. `first_trials`, `regressors`).
     #[serde(default)]
     pub defaults: toml::Table,
@@ -172,6 +170,16 @@ impl SweepSpec {
                 "needs at least one seed and replicate".into(),
             ));
         }
+        for (i, seed) in self.seeds.iter().enumerate() {
+            if self.seeds[..i].contains(seed) {
+                return Err(setting(
+                    "seeds",
+                    format!(
+                        "seed {seed} is listed twice (each seed is one fit per model and fold)"
+                    ),
+                ));
+            }
+        }
         let mut specs = Vec::new();
         let mut names: Vec<String> = Vec::new();
         let source = self.source_text();
@@ -186,18 +194,31 @@ impl SweepSpec {
             names.push(name);
             specs.push(spec);
         }
-        if !names.contains(&self.reference) {
-            return Err(setting(
-                "reference",
-                format!(
-                    "`{}` is not one of the models ({})",
-                    self.reference,
-                    names.join(", ")
-                ),
-            ));
-        }
+        let reference = match &self.reference {
+            Some(r) if !names.contains(r) => {
+                return Err(setting(
+                    "reference",
+                    format!("`{r}` is not one of the models ({})", names.join(", ")),
+                ));
+            }
+            Some(r) => r.clone(),
+            None if names.iter().any(|n| n == DEFAULT_REFERENCE) => DEFAULT_REFERENCE.into(),
+            None => names[0].clone(),
+        };
         let spec0 = &specs[0];
         let mut dataset = denovo_data::load_with(&data, &spec0.load_options())?;
+        // Every model's regressors exist in the data: a typo fails here, once, not in
+        // every task.
+        for (index, (name, spec)) in names.iter().zip(&specs).enumerate() {
+            spec.design(dataset.clone())
+                .map_err(|source| SweepError::ModelOptions {
+                    path: path.to_path_buf(),
+                    at: self.at(index, "regressors"),
+                    index,
+                    model: name.clone(),
+                    source: Box::new(source),
+                })?;
+        }
         if let Some(n) = spec0.first_trials {
             dataset = dataset.first_trials(n);
         }
@@ -242,12 +263,21 @@ impl SweepSpec {
             fold_seed: self.fold_seed,
             fold_subjects,
             models: names,
-            reference: self.reference.clone(),
+            reference,
             tasks,
         })
     }
 
-    /// The name and fit of model entry `index` (`[defaults]` overlaid by the entry).
+    /// `:line:column` of `key` in model entry `index` (else in `[defaults]`), or empty.
+    fn at(&self, index: usize, key: &str) -> String {
+        key_position(&self.source_text(), index, key)
+            .map(|(line, column)| format!(":{line}:{column}"))
+            .unwrap_or_default()
+    }
+
+    /// The name and fit of model entry `index` (`[defaults]` overlaid by the entry); its
+    /// path options (`w0 = "FILE"`) made absolute from the sweep file's folder and checked
+    /// to exist.
     /// The fit is read from the spans of `source` (the sweep's text), so that a key of the
     /// wrong type or an unknown key is reported at its line and column in the user's file.
     fn model_spec(
@@ -313,7 +343,26 @@ impl SweepSpec {
                 source: Box::new(e),
             }
         })?;
+        let mut spec = spec;
         spec.check().map_err(fail)?;
+        if let Some(w0) = spec.w0.as_deref().filter(|w| *w != "truth") {
+            let base = path.parent().unwrap_or(Path::new(""));
+            let file = std::path::absolute(base.join(w0)).map_err(SweepError::io(w0))?;
+            if !file.is_file() {
+                return Err(SweepError::ModelOptions {
+                    path: path.to_path_buf(),
+                    at: self.at(index, "w0"),
+                    index,
+                    model: name.clone(),
+                    source: Box::new(denovo_study::StudyError::Setting {
+                        setting: "w0",
+                        expected: "`truth` or a CSV file (relative to the sweep file)",
+                        got: format!("{} (no such file)", file.display()),
+                    }),
+                });
+            }
+            spec.w0 = Some(file.display().to_string());
+        }
         Ok((name, spec))
     }
 }
@@ -382,6 +431,22 @@ fn is_file_safe(name: &str) -> bool {
 }
 
 impl Plan {
+    /// `the comparison's reference: M`, with why when it is the first model by default
+    /// (no `reference` and no `reinforce-baseline` among the models).
+    pub fn reference_line(&self) -> String {
+        let why = if self.models.iter().all(|m| m != DEFAULT_REFERENCE) {
+            format!(" (the first model: {DEFAULT_REFERENCE} is not in the sweep)")
+        } else {
+            String::new()
+        };
+        let why = if self.models.first() == Some(&self.reference) {
+            why
+        } else {
+            String::new()
+        };
+        format!("the comparison's reference: {}{why}", self.reference)
+    }
+
     /// Reads `DIR/tasks.json`.
     ///
     /// Errors: [`SweepError::SweepDir`] (no `tasks.json`), [`SweepError::Format`].

@@ -60,7 +60,8 @@ fn option_lines(args: &str) -> Vec<String> {
 /// The array job script for the pending tasks of the sweep in `dir` (`None` when every task
 /// is done): `#SBATCH --array=<pending ids>%K`, each array task's output to
 /// `DIR/logs/task-%a.log` (the same logs as `--local`, so `--status` reads both), the
-/// `slurm` options, then `worker DIR --task $SLURM_ARRAY_TASK_ID`. Paths are absolute:
+/// `slurm` options, `export DENOVO_KERNEL_THREADS=${SLURM_CPUS_PER_TASK:-1}` (the task's
+/// kernels on its own CPUs), then `worker DIR --task $SLURM_ARRAY_TASK_ID`. Paths are absolute:
 /// the binary and the sweep directory must be on a file system the nodes share.
 ///
 /// Errors: [`SweepError::SweepDir`], [`SweepError::Io`].
@@ -101,6 +102,12 @@ pub fn script(
     for line in option_lines(&slurm.args) {
         s.push_str(&format!("#SBATCH {line}\n"));
     }
+    // The task's kernels on the CPUs SLURM gave it (`--cpus-per-task`, default 1), not on
+    // every core of the node it shares with other array tasks.
+    s.push_str(&format!(
+        "export {}=${{SLURM_CPUS_PER_TASK:-1}}\n",
+        crate::KERNEL_THREADS_ENV
+    ));
     let mut words = vec![quote(&worker.program.to_string_lossy())];
     words.extend(worker.args.iter().map(|a| quote(&a.to_string_lossy())));
     words.push(quote(&dir.to_string_lossy()));

@@ -110,7 +110,16 @@ pub fn run_task(dir: &Path, id: usize) -> Result<TaskOutcome, SweepError> {
     let plan = Plan::read(dir)?;
     let task = plan.task(dir, id)?;
     let lock = lock_path(dir, task);
-    let Some(_lock) = try_lock(&lock)? else {
+    // `--status` probes the lock for an instant: a few retries tell that from a worker.
+    let mut held = try_lock(&lock)?;
+    for _ in 0..20 {
+        if held.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        held = try_lock(&lock)?;
+    }
+    let Some(_lock) = held else {
         return Err(SweepError::Busy(lock));
     };
     if is_done(dir, task) {

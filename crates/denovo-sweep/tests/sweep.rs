@@ -322,10 +322,12 @@ fn one_model_sweep_collects_a_table_with_nothing_to_compare() {
     cohort(dir.path());
     let path = sweep_toml(
         dir.path(),
-        "folds = 2\nreference = \"reinforce\"\n[[models]]\nmodel = \"reinforce\"\nepochs = 10\nlbfgs = 0\n",
+        "folds = 2\n[[models]]\nmodel = \"reinforce\"\nepochs = 10\nlbfgs = 0\n",
     );
     let out = dir.path().join("sweep");
+    // No `reference` and no reinforce-baseline: the first model is the reference.
     let plan = denovo_sweep::prepare(&path, &out).unwrap();
+    assert_eq!(plan.reference, "reinforce");
     for t in &plan.tasks {
         denovo_sweep::run_task(&out, t.key.id).unwrap();
     }
@@ -345,4 +347,151 @@ fn one_model_sweep_collects_a_table_with_nothing_to_compare() {
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].0, "reinforce.s0.r0.f0");
     assert!(runs[0].1.join("summary.json").is_file());
+}
+
+/// A reference named explicitly must be one of the models.
+#[test]
+fn missing_named_reference_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    cohort(dir.path());
+    let path = sweep_toml(
+        dir.path(),
+        "folds = 2\nreference = \"dnn\"\n[[models]]\nmodel = \"reinforce\"\n",
+    );
+    let msg = denovo_sweep::prepare(&path, &dir.path().join("out"))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("reference") && msg.contains("`dnn`"), "{msg}");
+}
+
+/// `w0 = "FILE"` in a model entry is relative to sweep.toml (not to the working
+/// directory), made absolute in tasks.json; a missing file fails at expansion naming the
+/// sweep file, the entry and the key's line.
+#[test]
+fn w0_file_is_relative_to_the_sweep_file_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    cohort(dir.path());
+    std::fs::write(dir.path().join("w0.csv"), "subject,w_stim,w_bias\n").unwrap();
+    let path = sweep_toml(
+        dir.path(),
+        "folds = 2\n[[models]]\nmodel = \"reinforce\"\nw0 = \"w0.csv\"\n",
+    );
+    let plan = denovo_sweep::prepare(&path, &dir.path().join("out")).unwrap();
+    let spec = denovo_study::FitSpec::from_toml(&plan.tasks[0].fit_toml).unwrap();
+    let w0 = PathBuf::from(spec.w0.unwrap());
+    assert!(w0.is_absolute(), "{}", w0.display());
+    assert_eq!(
+        std::fs::canonicalize(&w0).unwrap(),
+        std::fs::canonicalize(dir.path().join("w0.csv")).unwrap()
+    );
+    // `truth` is not a path.
+    let path = sweep_toml(
+        dir.path(),
+        "folds = 2\n[[models]]\nmodel = \"reinforce\"\nw0 = \"truth\"\n",
+    );
+    let plan = denovo_sweep::prepare(&path, &dir.path().join("out2")).unwrap();
+    assert!(plan.tasks[0].fit_toml.contains("w0 = \"truth\""));
+
+    let path = sweep_toml(
+        dir.path(),
+        "folds = 2\n[[models]]\nmodel = \"reinforce\"\n[[models]]\nmodel = \"dnn\"\nw0 = \"nofile.csv\"\n",
+    );
+    let err = denovo_sweep::prepare(&path, &dir.path().join("out3")).unwrap_err();
+    assert!(
+        matches!(err, SweepError::ModelOptions { index: 1, .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("sweep.toml:7:1")
+            && msg.contains("models[1] (dnn)")
+            && msg.contains("nofile.csv"),
+        "{msg}"
+    );
+    assert!(!dir.path().join("out3").exists());
+}
+
+/// An unknown regressor fails at expansion, naming the entry, not in every task.
+#[test]
+fn unknown_regressor_fails_at_expansion() {
+    let dir = tempfile::tempdir().unwrap();
+    cohort(dir.path());
+    let path = sweep_toml(
+        dir.path(),
+        "folds = 2\n[[models]]\nmodel = \"reinforce\"\n[[models]]\nmodel = \"dnn\"\nregressors = [\"stim\", \"bogus\", \"bias\"]\n",
+    );
+    let err = denovo_sweep::prepare(&path, &dir.path().join("out")).unwrap_err();
+    assert!(
+        matches!(err, SweepError::ModelOptions { index: 1, .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("sweep.toml:7:1") && msg.contains("models[1] (dnn)") && msg.contains("bogus"),
+        "{msg}"
+    );
+}
+
+/// `seeds = [1, 1]` would give two tasks of one name and count every animal twice.
+#[test]
+fn duplicate_seeds_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    cohort(dir.path());
+    let path = sweep_toml(
+        dir.path(),
+        "folds = 2\nseeds = [1, 2, 1]\n[[models]]\nmodel = \"reinforce\"\n",
+    );
+    let err = denovo_sweep::prepare(&path, &dir.path().join("out")).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(
+            err,
+            SweepError::Setting {
+                setting: "seeds",
+                ..
+            }
+        ) && msg.contains("seed 1 is listed twice"),
+        "{msg}"
+    );
+}
+
+/// `--status` while `--local` workers start: a task whose worker lives is running (the
+/// pool locks its log, shared with the worker), never failed; once the worker exits
+/// without a result it is failed.
+#[test]
+fn status_shows_a_starting_worker_as_running() {
+    let dir = tempfile::tempdir().unwrap();
+    cohort(dir.path());
+    let path = sweep_toml(dir.path(), "folds = 2\n[[models]]\nmodel = \"reinforce\"\n");
+    let out = dir.path().join("sweep");
+    denovo_sweep::prepare(&path, &out).unwrap();
+    // A worker that never takes the task's lock: it sleeps, then exits without a result.
+    let worker = denovo_sweep::Worker {
+        program: "sh".into(),
+        args: vec!["-c".into(), "sleep 2".into(), "sh".into()],
+    };
+    let pool = {
+        let out = out.clone();
+        std::thread::spawn(move || denovo_sweep::run_local(&out, 2, &worker, &mut |_| {}))
+    };
+    let start = std::time::Instant::now();
+    let mut seen_running = false;
+    while start.elapsed() < std::time::Duration::from_millis(1500) {
+        let states: Vec<TaskState> = denovo_sweep::status(&out, 3)
+            .unwrap()
+            .iter()
+            .map(|t| t.state)
+            .collect();
+        assert!(!states.contains(&TaskState::Failed), "{states:?}");
+        seen_running |= states.iter().all(|s| *s == TaskState::Running);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(seen_running);
+    let report = pool.join().unwrap().unwrap();
+    assert_eq!(report.failed, vec![0, 1]);
+    let status = denovo_sweep::status(&out, 3).unwrap();
+    assert!(
+        status.iter().all(|t| t.state == TaskState::Failed),
+        "{status:?}"
+    );
 }

@@ -22,7 +22,8 @@ Simulated data (a truth sidecar of `denovo simulate` beside the data): the true 
 the true w_t are drawn beneath the fits.
 Each figure comes as PNG and SVG; report.html embeds the PNGs and opens in any browser.
 A sweep directory (`denovo sweep`): the cross-validated comparison (per-animal held-out LL
-averaged over seeds, every model vs the reference: mean difference, CI, one-sided paired
+averaged over seeds, every model vs the reference of the last `denovo sweep --collect`
+(else the sweep's): mean difference, CI, one-sided paired
 t-test and Wilcoxon), every animal's held-out LL per model × fold × seed, and the figures
 of one task run per model (fold 0 of the first seed).")]
 pub struct ReportArgs {
@@ -49,7 +50,9 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
     };
     let r = match args.runs.as_slice() {
         [dir] if dir.join("tasks.json").is_file() => {
-            let cv = denovo_sweep::results(dir, None)?;
+            // The reference of the last --collect (comparison.csv's), else the sweep's.
+            let reference = denovo_sweep::collected_reference(dir)?;
+            let cv = denovo_sweep::results(dir, reference.as_deref())?;
             let (labels, runs): (Vec<String>, Vec<_>) =
                 denovo_sweep::task_runs(dir)?.into_iter().unzip();
             print!("{}", cv.comparison_table());

@@ -115,7 +115,9 @@ fn kill_9_then_rerun_redoes_nothing_and_collects_the_same_table() {
     let o = denovo(&["sweep", s(&cut), "--collect"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("tasks are done"));
-    let status = ok(denovo(&["sweep", s(&cut), "--status"]));
+    // (--status exits 1 when the killed task shows as failed.)
+    let status = denovo(&["sweep", s(&cut), "--status"]).stdout;
+    let status = String::from_utf8_lossy(&status);
     assert_eq!(status.matches(" Done").count(), before.len(), "{status}");
 
     ok(denovo(&[
@@ -174,6 +176,11 @@ fn slurm_dry_run_writes_and_prints_the_array_script() {
         "{script}"
     );
     assert!(script.contains("logs/task-%a.log"));
+    // Each array task's kernels on its own CPUs, not every core of a shared node.
+    assert!(
+        script.contains("\nexport DENOVO_KERNEL_THREADS=${SLURM_CPUS_PER_TASK:-1}\nexec "),
+        "{script}"
+    );
     assert!(script.contains("'sweep'") && script.contains("--task \"$SLURM_ARRAY_TASK_ID\""));
     // --dry-run writes the script it prints (and says where), and submits nothing.
     let written = std::fs::read_to_string(dir.join("slurm/array.sh")).unwrap();
@@ -266,14 +273,17 @@ fn report_reads_a_sweep_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let toml = small_sweep(tmp.path());
     let dir = tmp.path().join("sweep");
-    ok(denovo(&[
-        "sweep",
-        s(&toml),
-        "--out",
-        s(&dir),
-        "--local",
-        "2",
-    ]));
+    let o = denovo(&["sweep", s(&toml), "--out", s(&dir), "--local", "2"]);
+    let said = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{said}");
+    assert!(
+        said.contains("12 fitted, 0 done before, 0 failed"),
+        "{said}"
+    );
+    assert!(
+        said.contains("the comparison's reference: reinforce-baseline"),
+        "{said}"
+    );
     // Before --collect: report reads the tasks' results itself.
     let report = tmp.path().join("report");
     let printed = ok(denovo(&["report", s(&dir), "--out", s(&report)]));
@@ -313,4 +323,96 @@ fn report_reads_a_sweep_directory() {
             .is_file()
     );
     assert!(html.contains("data:image/png;base64,"));
+    // No second comparison of fold 0's runs on their training trials: the figure is the
+    // sweep's held-out one.
+    assert!(!html.contains("<h2>Model comparison</h2>"), "{html}");
+    assert!(html.contains("held-out LL (the sweep's folds"), "{html}");
+
+    // The report compares against the reference of the last --collect.
+    ok(denovo(&[
+        "sweep",
+        s(&dir),
+        "--collect",
+        "--reference",
+        "dnn",
+    ]));
+    let report2 = tmp.path().join("report2");
+    let printed = ok(denovo(&["report", s(&dir), "--out", s(&report2)]));
+    let html = std::fs::read_to_string(report2.join("report.html")).unwrap();
+    assert!(
+        html.contains("minus <b>dnn</b>") && html.contains("<td>dnn</td><td>6</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("</td><td>(reference)</td>")
+            && html
+                .split("(reference)")
+                .next()
+                .unwrap()
+                .ends_with(&format!("<td>dnn</td><td>6</td><td>{mean:.5}</td><td>")),
+        "{html}"
+    );
+    assert!(printed.contains("dnn"), "{printed}");
+}
+
+/// Flags that conflict or mean nothing are refused by the parser (exit status 2), before
+/// anything runs.
+#[test]
+fn conflicting_flags_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = s(tmp.path());
+    for args in [
+        vec!["sweep", dir, "--dry-run"],
+        vec!["sweep", dir, "--local", "0"],
+        vec!["sweep", dir, "--local", "2", "--slurm"],
+        vec!["sweep", dir, "--status", "--collect"],
+        vec!["sweep", dir, "--max-parallel", "4"],
+        vec!["sweep", dir, "--reference", "dnn"],
+        vec!["sweep", dir, "--task", "0", "--local", "2"],
+    ] {
+        let o = denovo(&args);
+        let said = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {said}");
+        assert!(said.contains("error:"), "{args:?}: {said}");
+    }
+}
+
+/// `--help` teaches the sweep.toml format and points to docs/cli.md.
+#[test]
+fn long_help_shows_an_annotated_sweep_toml() {
+    let help = ok(denovo(&["sweep", "--help"]));
+    for want in [
+        "[[models]]",
+        "[defaults]",
+        "seeds = [0, 1, 2]",
+        "docs/cli.md",
+        "relative to sweep.toml",
+        "exit status 1",
+    ] {
+        assert!(help.contains(want), "{want}: {help}");
+    }
+}
+
+/// `--status` exits non-zero when a task failed (here: a worker that died without a
+/// result), and zero while tasks are only pending.
+#[test]
+fn status_exits_non_zero_when_a_task_failed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let toml = small_sweep(tmp.path());
+    let dir = tmp.path().join("sweep");
+    ok(denovo(&["sweep", s(&toml), "--out", s(&dir)]));
+    let status = ok(denovo(&["sweep", s(&dir), "--status"]));
+    assert_eq!(status.matches(" Pending").count(), 12, "{status}");
+    // Task 3's worker died mid-fit: a partial folder and a log, no live lock.
+    std::fs::create_dir_all(dir.join("tasks/.reinforce-baseline.s1.r0.f0.partial")).unwrap();
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    std::fs::write(dir.join("logs/task-3.log"), "killed\n").unwrap();
+    let o = denovo(&["sweep", s(&dir), "--status"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("reinforce-baseline.s1.r0.f0") && out.contains(" Failed"),
+        "{out}"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("1 of 12 tasks failed"));
 }

@@ -588,7 +588,7 @@ fn learning_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure,
              the fitted {} (colored line: the mean of p(correct) under {}). First panel: mean \
              over animals; then up to {max_animals} animals.",
             l.run.label(),
-            if is_walk(l) {
+            if has_noise(l) {
                 "the posterior mean weights: on training sessions given all training trials, \
                  later ones included; on held-out sessions as they were scored (one step ahead \
                  from the trials before, or the last training weights carried forward)"
@@ -753,10 +753,17 @@ fn weights_figure(out: &Path, l: &Loaded, max_animals: usize) -> Result<Figure, 
         w.first()
             .is_some_and(|r| r.len() == 2 * l.design.names.len())
     }) {
-        caption.push_str(
+        let held_out = if l.run.summary.parameters["scoring"].as_str() == Some("last-weights") {
+            "on held-out trials the one-step-ahead filter's SD around the last training \
+             weights, which are carried forward (the run is scored with them: --scoring \
+             last-weights)"
+        } else {
+            "on held-out trials the one-step-ahead prediction"
+        };
+        _ = write!(
+            caption,
             " Dashed lines: the 95% band (± 1.96 posterior SD) of every weight — on \
-             training trials the Laplace posterior given all training trials, on held-out \
-             trials the one-step-ahead prediction.",
+             training trials the Laplace posterior given all training trials, {held_out}."
         );
     }
     if let Some(t) = &l.truth {
@@ -1016,6 +1023,12 @@ pub(crate) fn rule_panels(runs: &[Loaded], history: Option<usize>) -> (String, V
 }
 
 /// A psytrack run: a random walk, whose mean Δw is 0 (no learning rule to read out).
+/// Whether the run is a model with weight noise (psytrack, `*-noise`, `dnn-noise`,
+/// `rnn-noise`): its weights.csv holds posterior means, and `summary.json` its σ.
+fn has_noise(l: &Loaded) -> bool {
+    l.run.summary.parameters.get("sigma").is_some()
+}
+
 fn is_walk(l: &Loaded) -> bool {
     !l.run.rule.kind().has_learning_rule()
 }
@@ -1533,9 +1546,10 @@ fn html(
             );
         }
     }
-    h.push_str("<h2>Runs</h2>\n<table><tr><th>run</th><th>model</th><th>data</th><th>animals</th><th>train LL</th><th>held-out sessions LL</th><th>held-out animals LL</th></tr>\n");
+    h.push_str("<h2>Runs</h2>\n<table><tr><th>run</th><th>model</th><th>data</th><th>animals</th><th>train LL</th><th>held-out sessions LL</th><th>held-out animals LL</th><th>fitted parameters</th></tr>\n");
     for l in runs {
         let s = &l.run.summary;
+        let params = crate::text::FitRow::of_summary(s).params;
         let ll = |k: &str| {
             fmt_opt(
                 split(&l.run, k)
@@ -1545,7 +1559,7 @@ fn html(
         };
         _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&l.label),
             escape(&l.run.label()),
             escape(&s.data),
@@ -1553,6 +1567,7 @@ fn html(
             ll("train"),
             ll("heldout_sessions"),
             ll("heldout_animals"),
+            escape(&params),
         );
     }
     h.push_str("</table>\n");

@@ -238,8 +238,22 @@ impl FitRow {
                 let gamma: Vec<f64> =
                     serde_json::from_value(s.parameters["gamma"].clone()).unwrap_or_default();
                 let list: Vec<String> = gamma.iter().map(|g| format!("{g:.4}")).collect();
-                format!("γ = [{}] (network in model.mpk)", list.join(", "))
+                // dnn-noise / rnn-noise: the network's σ too.
+                let sigma: Vec<f64> =
+                    serde_json::from_value(s.parameters["sigma"].clone()).unwrap_or_default();
+                let sigma: Vec<String> = sigma.iter().map(|g| format!("{g:.4}")).collect();
+                let sigma = if sigma.is_empty() {
+                    String::new()
+                } else {
+                    format!("  σ = [{}]", sigma.join(", "))
+                };
+                format!("γ = [{}]{sigma} (network in model.mpk)", list.join(", "))
             }
+        };
+        // A walk scored with its last weights says so (one-step-ahead is the default).
+        let params = match s.parameters["scoring"].as_str() {
+            Some(scoring) if scoring != "one-step" => format!("{params}  (scored {scoring})"),
+            _ => params,
         };
         FitRow {
             name: s.model.clone(),

@@ -465,6 +465,13 @@ fn report_of_a_psytrack_run_draws_weight_bands() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("95% band"), "the bands are captioned");
     assert!(html.contains("psytrack"));
+    // The runs table gives the fitted σ (with the summary's values), not only the LLs.
+    let summary = RunDir::load(&runs[1]).unwrap().summary;
+    let sigma: Vec<f64> = serde_json::from_value(summary.parameters["sigma"].clone()).unwrap();
+    assert!(
+        html.contains(&format!("σ = [{:.4}, {:.4}]", sigma[0], sigma[1])),
+        "{sigma:?} not in the runs table"
+    );
 }
 
 /// Runs fitted on different data, or scored on different trials of the same animals,

@@ -586,6 +586,24 @@ impl FitSpec {
                 !walk,
                 "the learning rules without noise (a walk's σ and rule come from the evidence, by BFGS)",
             ),
+            (
+                "--minibatch, --lr-step, --bptt, --weight-decay and --average-epochs",
+                t.minibatch.is_some()
+                    || t.lr_step.is_some()
+                    || t.bptt.is_some()
+                    || t.weight_decay.is_some()
+                    || t.average_epochs.is_some_and(|n| n > 0),
+                !walk,
+                "the learning rules trained by gradient steps (a walk's σ and rule come from the evidence, by BFGS)",
+            ),
+            (
+                "--early-stop, --validation-sessions and --checkpoint-every",
+                t.early_stop.is_some()
+                    || self.split.validation_sessions.is_some_and(|f| f > 0.0)
+                    || t.checkpoint_every > 0,
+                !walk,
+                "the learning rules trained by gradient steps (a walk's σ and rule come from the evidence, by BFGS)",
+            ),
         ]
         .into_iter()
         .filter(|&(_, set, used, _)| set && !used)

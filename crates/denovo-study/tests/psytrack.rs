@@ -123,6 +123,18 @@ fn psytrack_on_held_out_animals_of_a_cohort() {
         ]
     );
     spec.training.epochs = None;
+    // Every other optimiser setting is named too, not silently recorded as if used.
+    spec.training.minibatch = Some(2);
+    spec.split.validation_sessions = Some(0.1);
+    let warnings = spec.warnings();
+    assert!(
+        warnings.iter().any(|w| w.starts_with("--minibatch,"))
+            && warnings
+                .iter()
+                .any(|w| w.starts_with("--early-stop, --validation-sessions")),
+        "{warnings:?}"
+    );
+    (spec.training.minibatch, spec.split.validation_sessions) = (None, None);
     let result = fit(&spec).unwrap();
     let s = &result.summary;
     let animals = s.heldout_animals.as_ref().unwrap();

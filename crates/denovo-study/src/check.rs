@@ -24,7 +24,6 @@ use denovo_rules::{LearningRule, TrialBatch};
 use denovo_train::readout::{Point, read_out};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The file of a run directory that holds the check's verdicts.
 pub const CHECK_FILE: &str = "check.json";
@@ -522,8 +521,6 @@ pub fn check_run(
     let k = grid.regressors.len();
 
     let (workers, threads) = refit_workers(replicates, jobs);
-    let next = AtomicUsize::new(1);
-    let failed = AtomicBool::new(false);
     type Refit = (Vec<Vec<f64>>, f64);
     let one = |i: usize| -> Result<Refit, StudyError> {
         let result = crate::fit_with(
@@ -535,35 +532,9 @@ pub fn check_run(
         done(i);
         Ok((dw, result.summary.train.ll_per_trial))
     };
-    let mut results: Vec<(usize, Result<Refit, StudyError>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    denovo_rules::threads::with_kernel_threads(threads, || {
-                        let mut mine = Vec::new();
-                        while !failed.load(Ordering::Relaxed) {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            if i > replicates {
-                                break;
-                            }
-                            let r = one(i);
-                            failed.fetch_or(r.is_err(), Ordering::Relaxed);
-                            mine.push((i, r));
-                        }
-                        mine
-                    })
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a refit's thread panicked"))
-            .collect()
-    });
-    results.sort_by_key(|(i, _)| *i);
+    let results = crate::ensemble::side_by_side(replicates, workers, threads, &one);
     let (refits, lls): (Vec<_>, Vec<_>) = results
         .into_iter()
-        .map(|(_, r)| r)
         .collect::<Result<Vec<Refit>, _>>()?
         .into_iter()
         .unzip();

@@ -166,8 +166,6 @@ pub fn fit_replicates(
     spec.check()?;
     let data = denovo_data::load_with(&spec.data, &spec.load_options())?;
     let (workers, threads) = replicate_workers(replicates);
-    let next = AtomicUsize::new(1);
-    let failed = AtomicBool::new(false);
     let one = |i: usize| -> Result<FitSummary, StudyError> {
         let member = replicate_spec(spec, i, resample);
         let result = crate::fit_with(&member, FitOptions::with_dataset(&data))?;
@@ -175,7 +173,24 @@ pub fn fit_replicates(
         done(i, &result.summary);
         Ok(result.summary)
     };
-    let mut results: Vec<(usize, Result<FitSummary, StudyError>)> = std::thread::scope(|scope| {
+    side_by_side(replicates, workers, threads, &one)
+        .into_iter()
+        .collect()
+}
+
+/// Runs `one(i)` for i = 1..=`n` on `workers` threads, each with `threads` kernel threads
+/// (no oversubscription of the cores), and returns the results in order of i. After the
+/// first error no new i is started (those already running finish); the results then end
+/// at the ones that ran.
+pub(crate) fn side_by_side<T: Send>(
+    n: usize,
+    workers: usize,
+    threads: usize,
+    one: &(dyn Fn(usize) -> Result<T, StudyError> + Sync),
+) -> Vec<Result<T, StudyError>> {
+    let next = AtomicUsize::new(1);
+    let failed = AtomicBool::new(false);
+    let mut results: Vec<(usize, Result<T, StudyError>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 scope.spawn(|| {
@@ -183,7 +198,7 @@ pub fn fit_replicates(
                         let mut mine = Vec::new();
                         while !failed.load(Ordering::Relaxed) {
                             let i = next.fetch_add(1, Ordering::Relaxed);
-                            if i > replicates {
+                            if i > n {
                                 break;
                             }
                             let r = one(i);
@@ -197,7 +212,7 @@ pub fn fit_replicates(
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().expect("a replicate's thread panicked"))
+            .flat_map(|h| h.join().expect("a worker thread panicked"))
             .collect()
     });
     results.sort_by_key(|(i, _)| *i);

@@ -64,8 +64,9 @@ pub(crate) struct Loaded {
     /// Every member's w_t on every trial of the design's animals,
     /// `[members][animals][trials][features]` (empty without members).
     member_weights: denovo_study::ensemble::MemberWeights,
-    /// `RUN_DIR/check.json` (`denovo check`'s verdicts), when the run has been checked.
-    pub(crate) check: Option<denovo_study::CheckSummary>,
+    /// `denovo check`'s checks (`RUN_DIR/checks/*`: verdicts, refits, generators); empty
+    /// when the run has not been checked.
+    pub(crate) checks: Vec<denovo_study::LoadedCheck>,
 }
 
 /// One animal's weights from `weights.csv`: w_t per trial (followed, for runs that write
@@ -308,12 +309,12 @@ pub(crate) fn load(dir: &Path, warnings: &mut Vec<String>) -> Result<Loaded, Rep
                 warnings.push(format!("{}: no weight bands: {e}", dir.display()));
                 Vec::new()
             });
-    let check = denovo_study::CheckSummary::read(dir).unwrap_or_else(|e| {
+    let checks = denovo_study::load_checks(dir).unwrap_or_else(|e| {
         warnings.push(format!(
-            "{}: the check's verdicts are not shown: {e}",
+            "{}: the checks' verdicts and bands are not shown: {e}",
             dir.display()
         ));
-        None
+        Vec::new()
     });
     Ok(Loaded {
         run,
@@ -323,7 +324,7 @@ pub(crate) fn load(dir: &Path, warnings: &mut Vec<String>) -> Result<Loaded, Rep
         truth,
         members,
         member_weights,
-        check,
+        checks,
     })
 }
 
@@ -965,23 +966,17 @@ pub(crate) fn rule_panels(runs: &[Loaded], history: Option<usize>) -> (String, V
                     with_model!(&l.run.rule, r => read_out::<ReadBackend, _>(r, &points, k, hist));
                 let pts: Vec<(f64, f64)> = xs.iter().zip(&delta).map(|(x, d)| (*x, d[j])).collect();
                 // The check's verdict on this slice (read-outs without a history only).
-                let verdict = (l.check.as_ref())
-                    .filter(|_| hist.is_none())
-                    .and_then(|ch| ch.slice(&names[j], correct));
+                let verdict = hist
+                    .is_none()
+                    .then(|| denovo_study::check::worst_slice(&l.checks, &names[j], correct))
+                    .flatten();
                 let colour = match verdict {
                     Some(v) if !v.identified() => GREY,
                     _ => i + 1,
                 };
-                if !l.members.is_empty() {
-                    let each: Vec<Vec<Vec<f64>>> = (l.members.iter())
-                        .map(|m| with_model!(&m.rule, r => read_out::<ReadBackend, _>(r, &points, k, hist)))
-                        .collect();
-                    let range = (pts.iter().enumerate())
-                        .map(|(x, &(xv, primary))| {
-                            let members = each.iter().map(|m| m[x][j]);
-                            let (lo, hi) = percentile_range(members.chain([primary]).collect());
-                            (xv, lo.min(primary), hi.max(primary))
-                        })
+                if let Some(band) = run_band(l, &points, hist) {
+                    let range = (pts.iter().zip(&band))
+                        .map(|(&(xv, _), b)| (xv, b[j].0, b[j].1))
                         .collect();
                     ranges.push((colour, range));
                 }
@@ -1131,6 +1126,7 @@ fn rule_figure(out: &Path, runs: &[Loaded], history: Option<usize>) -> Result<Fi
     }
     if history.is_none() {
         caption.push_str(&check_caption(runs));
+        caption.push_str(&coverage_caption(runs));
     }
     if history.is_none() {
         caption.push_str(
@@ -1154,38 +1150,127 @@ fn rule_figure(out: &Path, runs: &[Loaded], history: Option<usize>) -> Result<Fi
     })
 }
 
+/// The band of run `l` at `points` ([`denovo_study::band::rule_band`]: its replicates'
+/// range widened by its checks' errors); `None` without replicates and checks, or (with a
+/// warning on stderr) when a member, refit or generator does not fit the run.
+fn run_band(
+    l: &Loaded,
+    points: &[Point],
+    hist: Option<(usize, bool)>,
+) -> Option<denovo_study::band::BandRange> {
+    denovo_study::band::rule_band(&l.run, &l.members, &l.checks, points, hist).unwrap_or_else(|e| {
+        eprintln!("warning: {}: no band: {e}", l.label);
+        None
+    })
+}
+
+/// The rule figure's sentence on how well each run's band covers the simulation's true
+/// Δw of the primary regressor over the figure's visited cells (runs with a truth and a
+/// band only): per outcome, covered / visited cells, and how many uncovered cells lie in
+/// slices no check marks "not identified" (there the figure draws a confident curve that
+/// misses the truth).
+pub(crate) fn coverage_caption(runs: &[Loaded]) -> String {
+    let grid = RuleGrid::of(runs);
+    let mut parts = Vec::new();
+    for l in runs {
+        let Some(truth) = &l.truth else { continue };
+        if l.members.is_empty() && l.checks.is_empty() {
+            continue;
+        }
+        let names = &l.design.names;
+        let j = primary(names);
+        let xs = grid.xs(names);
+        let visits = figure_visits(l, &grid.weights, &xs);
+        let mut line = Vec::new();
+        for correct in [true, false] {
+            let (mut cover, mut confident_misses) = (denovo_study::band::Coverage::default(), 0);
+            let identified = denovo_study::check::worst_slice(&l.checks, &names[j], correct)
+                .is_none_or(|v| v.identified());
+            for (p, &w) in grid.weights.iter().enumerate() {
+                let (_, points) = grid.points(names, w, correct);
+                let Some(band) = run_band(l, &points, None) else {
+                    continue;
+                };
+                let true_dw = truth.read_out_history(&points, None);
+                let seen = (0..points.len())
+                    .filter(|&x| visits.get(&(p, x, correct)).copied().unwrap_or(0) > 0);
+                let c = denovo_study::band::coverage(&band, &true_dw, j, seen);
+                cover.visited += c.visited;
+                cover.covered += c.covered;
+                if identified {
+                    confident_misses += c.visited - c.covered;
+                }
+            }
+            if cover.visited == 0 {
+                continue;
+            }
+            line.push(format!(
+                "{} trials {}/{} visited cells ({:.0}%){}",
+                if correct { "correct" } else { "error" },
+                cover.covered,
+                cover.visited,
+                100.0 * cover.fraction(),
+                match (cover.visited - cover.covered, confident_misses) {
+                    (0, _) => String::new(),
+                    (_, 0) => ", the rest in a slice marked not identified".to_string(),
+                    (_, m) => format!(", {m} missed where no check says not identified"),
+                }
+            ));
+        }
+        if !line.is_empty() {
+            parts.push(format!("{}: {}", l.label, line.join("; ")));
+        }
+    }
+    if parts.is_empty() {
+        return String::new();
+    }
+    format!(
+        " Coverage of the true Δw_{} by the shaded band — {}.",
+        runs.first()
+            .map(|l| l.design.names[primary(&l.design.names)].clone())
+            .unwrap_or_default(),
+        parts.join("; ")
+    )
+}
+
 /// The rule figure's sentence on `denovo check`'s verdicts of the runs that have one
 /// (empty when none has): per run, each slice of the primary regressor with its recovery
 /// error as a share of the slice's RMS.
 fn check_caption(runs: &[Loaded]) -> String {
     let mut parts = Vec::new();
     for l in runs {
-        let Some(check) = &l.check else { continue };
         let name = &l.design.names[primary(&l.design.names)];
-        let slices: Vec<String> = (check.slices.iter())
-            .filter(|s| &s.regressor == name)
-            .map(|s| {
-                let error = s.ratio.map_or_else(String::new, |r| {
-                    format!(", error {:.0}% of its RMS", 100.0 * r)
-                });
-                format!("{}: {}{error}", s.name(), s.verdict)
-            })
-            .collect();
-        parts.push(format!(
-            "{} ({} refits) — {}",
-            l.label,
-            check.replicates,
-            slices.join("; ")
-        ));
+        for check in &l.checks {
+            let c = &check.summary;
+            let slices: Vec<String> = (c.slices.iter())
+                .filter(|s| &s.regressor == name)
+                .map(|s| {
+                    let error = s.ratio.map_or_else(String::new, |r| {
+                        format!(", error {:.0}% of its RMS", 100.0 * r)
+                    });
+                    format!("{}: {}{error}", s.name(), s.verdict)
+                })
+                .collect();
+            parts.push(format!(
+                "{}, cohorts from {} ({} refits) — {}",
+                l.label,
+                c.generator,
+                c.replicates,
+                slices.join("; ")
+            ));
+        }
     }
     if parts.is_empty() {
         return String::new();
     }
     format!(
-        " Recovery check (denovo check: cohorts simulated from the fitted rule on the run's \
-         own trials and refitted; a slice is identified when the refits' RMS error over the \
-         visited cells is ≤ {:.0}% of its RMS): {}. Curves the data do not identify are drawn \
-         light grey and labelled \"not identified\": their shape is not a finding.",
+        " Recovery checks (denovo check: cohorts simulated on the run's own trials from the \
+         fitted rule, or from another run's rule fitted on the same data, and refitted with \
+         the run's settings; a slice is identified when the refits' RMS error over the \
+         visited cells is ≤ {:.0}% of its RMS; a curve is marked by its worst check): {}. \
+         Curves the data do not identify are drawn light grey and labelled \"not \
+         identified\": their shape is not a finding. The shaded band is widened by each \
+         check's errors (fit − mean error ± t·sd of the refits around their generator).",
         100.0 * denovo_study::check::IDENTIFIED_RATIO,
         parts.join("; ")
     )

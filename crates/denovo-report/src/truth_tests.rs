@@ -3,7 +3,7 @@
 //! figures' truth curves are the sidecar's trajectories; without a sidecar nothing of it
 //! appears, and an unreadable sidecar is a warning.
 
-use crate::report::{Loaded, load, rule_panels, weights_panels};
+use crate::report::{Loaded, coverage_caption, load, rule_panels, weights_panels};
 use crate::{ReportOptions, write_report};
 use denovo_rules::{RuleKind, RuleSpec};
 use denovo_sim::{CohortConfig, StimulusSet};
@@ -497,7 +497,7 @@ fn the_check_verdicts_mark_the_rule_figure() {
     let (_, _, run) = simulated_run(tmp.path());
     let mut warnings = Vec::new();
     let l = load(&run, &mut warnings).unwrap();
-    assert!(l.check.is_none());
+    assert!(l.checks.is_empty());
     let (_, panels) = rule_panels(std::slice::from_ref(&l), None);
     assert!(
         panels
@@ -522,16 +522,21 @@ fn the_check_verdicts_mark_the_rule_figure() {
         }
         .into(),
     };
+    let dir = denovo_study::check::check_dir(&run, "self");
+    std::fs::create_dir_all(&dir).unwrap();
     denovo_study::CheckSummary {
         schema: CHECK_SCHEMA.into(),
         model: "reinforce".into(),
-        replicates: 3,
-        seeds: vec![1, 2, 3],
-        refit_train_ll: vec![-0.5; 3],
+        name: "self".into(),
+        generator: "the fitted rule".into(),
+        generator_dir: None,
+        replicates: 0,
+        seeds: vec![],
+        refit_train_ll: vec![],
         threshold: 0.2,
         slices: vec![slice("correct", true), slice("error", false)],
     }
-    .write(&run)
+    .write(&dir)
     .unwrap();
     let l = load(&run, &mut warnings).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
@@ -559,5 +564,39 @@ fn the_check_verdicts_mark_the_rule_figure() {
     assert!(
         html.contains("Δw_stim after error: not identified, error 80% of its RMS"),
         "the caption gives the verdicts"
+    );
+}
+
+/// With a real check of a simulated run, the rule figure's caption says how well the band
+/// covers the true Δw over the visited cells: REINFORCE fitted to REINFORCE learns nothing
+/// after errors, its refits neither, so the band there is exactly 0 and covers the truth
+/// (0) in every visited cell; no uncovered cell lies in a slice no check doubts unnoticed.
+#[test]
+fn the_rule_caption_gives_the_bands_coverage_of_the_truth() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, _, run) = simulated_run(tmp.path());
+    let fitted = RunDir::load(&run).unwrap();
+    let check = denovo_study::check_run(&fitted, None, 2, 0, &|_| {}).unwrap();
+    check.write(&run).unwrap();
+    let mut warnings = Vec::new();
+    let l = load(&run, &mut warnings).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(l.checks.len(), 1);
+    let caption = coverage_caption(std::slice::from_ref(&l));
+    assert!(
+        caption.contains("Coverage of the true Δw_stim by the shaded band — fit: correct trials"),
+        "{caption}"
+    );
+    let error = caption.split("error trials ").nth(1).expect(&caption);
+    let (covered, rest) = error.split_once('/').unwrap();
+    let visited = rest.split_once(' ').unwrap().0;
+    assert!(visited.parse::<usize>().unwrap() > 0, "{caption}");
+    assert_eq!(covered, visited, "{caption}");
+    let out = tmp.path().join("report");
+    let report = write_report(&[run], &out, &ReportOptions::default()).unwrap();
+    let html = std::fs::read_to_string(&report.html).unwrap();
+    assert!(
+        html.contains("cohorts from the fitted rule (2 refits)"),
+        "the check is named"
     );
 }

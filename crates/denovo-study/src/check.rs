@@ -14,23 +14,42 @@
 //! visited cells and the refits of refit − generator) is at most [`IDENTIFIED_RATIO`] (20%)
 //! of the slice's RMS (the generator's Δw over the same cells), else **not identified**.
 //!
-//! Files (docs/run-dir.md): `RUN_DIR/check.json` ([`CheckSummary`]) and
-//! `RUN_DIR/check.csv` ([`CheckCells::write_csv`]).
+//! The generator need not be the fitted rule itself: `denovo check RUN --generator OTHER`
+//! simulates from another run's rule on the same data (say the best parametric rule) and
+//! refits with RUN's settings. A fitter that pulls every fit the same way (a DNN that moves
+//! w after errors whatever the truth) reproduces its own fit and passes the check against
+//! itself; against a generator without that feature its refits show it as a bias.
+//!
+//! Files (docs/run-dir.md), one folder per generator, `RUN_DIR/checks/NAME/` (`self` for
+//! the fitted rule, the generator run's folder name otherwise): `check.json`
+//! ([`CheckSummary`]), `check.csv` ([`CheckCells::write_csv`]) and every refit's rule in
+//! `rNN/` (`summary.json` and `model.mpk`, no `fit.toml`: the data were simulated), which
+//! [`crate::band`] reads to widen the rule's band.
 
 use crate::fit::ReadBackend;
-use crate::{FitOptions, FitSpec, Model, RuleGrid, Run, StudyError};
+use crate::{FitOptions, FitSpec, Model, Run, StudyError};
 use denovo_data::{Dataset, DesignMatrix};
 use denovo_rules::{LearningRule, TrialBatch};
 use denovo_train::readout::{Point, read_out};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// The file of a run directory that holds the check's verdicts.
+/// The folder of a run directory that holds its checks, one subfolder per generator.
+pub const CHECKS_DIR: &str = "checks";
+/// The name of the check whose generator is the fitted rule itself.
+pub const SELF_CHECK: &str = "self";
+/// The file of a check's folder that holds its verdicts.
 pub const CHECK_FILE: &str = "check.json";
-/// The file of a run directory that holds the check's numbers per grid point.
+/// The file of a check's folder that holds its numbers per grid point.
 pub const CHECK_CSV: &str = "check.csv";
 /// The schema of [`CHECK_FILE`].
-pub const CHECK_SCHEMA: &str = "denovo.check/1";
+pub const CHECK_SCHEMA: &str = "denovo.check/2";
+
+/// The folder of the check named `name` ([`SELF_CHECK`] or a generator's) of the run in
+/// `run_dir`: `run_dir/checks/name`.
+pub fn check_dir(run_dir: &Path, name: &str) -> PathBuf {
+    run_dir.join(CHECKS_DIR).join(name)
+}
 /// A slice is identified when its recovery error is at most this fraction of its RMS.
 pub const IDENTIFIED_RATIO: f64 = 0.2;
 
@@ -79,6 +98,13 @@ pub struct CheckSummary {
     pub schema: String,
     /// The model checked, with its structure (`dnn`, `dnn[gate=correct-only]`, …).
     pub model: String,
+    /// The check's name: [`SELF_CHECK`] or the generator run's folder name.
+    pub name: String,
+    /// What generated the simulated cohorts: `the fitted rule` or another run's label.
+    pub generator: String,
+    /// The generator's run directory (absolute); `None` for the fitted rule itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_dir: Option<PathBuf>,
     /// Simulated cohorts, each refitted once.
     pub replicates: usize,
     /// The simulation seed of each replicate (its refit's seed is the run's seed plus
@@ -93,20 +119,30 @@ pub struct CheckSummary {
 }
 
 impl CheckSummary {
-    /// Reads `dir/check.json`; `None` when the run has not been checked.
+    /// Reads `dir/check.json` (`dir` a check's folder, [`check_dir`]); `None` when there is
+    /// none.
     ///
-    /// Errors: [`StudyError::Format`] for a damaged file.
+    /// Errors: [`StudyError::Format`] for a damaged file or another schema.
     pub fn read(dir: &Path) -> Result<Option<CheckSummary>, StudyError> {
         let path = dir.join(CHECK_FILE);
         let Ok(text) = std::fs::read_to_string(&path) else {
             return Ok(None);
         };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| StudyError::format(&path, e))
+        let summary: CheckSummary =
+            serde_json::from_str(&text).map_err(|e| StudyError::format(&path, e))?;
+        if summary.schema != CHECK_SCHEMA {
+            return Err(StudyError::format(
+                &path,
+                format!(
+                    "schema {} (this denovo reads {CHECK_SCHEMA}; rerun `denovo check`)",
+                    summary.schema
+                ),
+            ));
+        }
+        Ok(Some(summary))
     }
 
-    /// Writes `dir/check.json`. Errors: [`StudyError::Io`].
+    /// Writes `dir/check.json` (`dir` a check's folder). Errors: [`StudyError::Io`].
     pub fn write(&self, dir: &Path) -> Result<(), StudyError> {
         let path = dir.join(CHECK_FILE);
         let text = serde_json::to_string_pretty(self).map_err(|e| StudyError::format(&path, e))?;
@@ -210,21 +246,115 @@ impl CheckCells {
 }
 
 /// The result of [`check_run`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Check {
     /// `check.json`.
     pub summary: CheckSummary,
     /// `check.csv`.
     pub cells: CheckCells,
+    /// Every refit's summary and rule (`model.mpk`'s bytes), in replicate order.
+    pub refits: Vec<(crate::FitSummary, Vec<u8>)>,
 }
 
 impl Check {
-    /// Writes `dir/check.json` and `dir/check.csv`. Errors: [`StudyError::Io`],
-    /// [`StudyError::Format`].
-    pub fn write(&self, dir: &Path) -> Result<(), StudyError> {
-        self.summary.write(dir)?;
-        self.cells.write_csv(&dir.join(CHECK_CSV))
+    /// Writes the check into `run_dir/checks/NAME/` ([`check_dir`]), replacing an earlier
+    /// check of the same name: `check.json`, `check.csv`, and each refit's rule in `rNN/`
+    /// (`summary.json`, `model.mpk`; [`crate::RunDir::load`] reads it back). Returns the
+    /// folder.
+    ///
+    /// Errors: [`StudyError::Io`], [`StudyError::Format`].
+    pub fn write(&self, run_dir: &Path) -> Result<PathBuf, StudyError> {
+        let dir = check_dir(run_dir, &self.summary.name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(StudyError::io(&dir))?;
+        }
+        for (i, (summary, record)) in self.refits.iter().enumerate() {
+            let refit = dir.join(format!("r{:02}", i + 1));
+            std::fs::create_dir_all(&refit).map_err(StudyError::io(&refit))?;
+            let path = refit.join("model.mpk");
+            std::fs::write(&path, record).map_err(StudyError::io(&path))?;
+            let path = refit.join("summary.json");
+            let text =
+                serde_json::to_string_pretty(summary).map_err(|e| StudyError::format(&path, e))?;
+            std::fs::write(&path, text).map_err(StudyError::io(&path))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(StudyError::io(&dir))?;
+        self.summary.write(&dir)?;
+        self.cells.write_csv(&dir.join(CHECK_CSV))?;
+        Ok(dir)
     }
+}
+
+/// A check read back from its folder: its verdicts, the generator (`None`: the fitted rule
+/// itself) and the refits' rules.
+#[derive(Debug)]
+pub struct LoadedCheck {
+    /// `check.json`.
+    pub summary: CheckSummary,
+    /// The generator run, for a check against another run's rule.
+    pub generator: Option<Run>,
+    /// The refits, in replicate order (rule-only runs: no `fit.toml`).
+    pub refits: Vec<Run>,
+}
+
+/// Every check of the run in `run_dir` (`run_dir/checks/*/`), [`SELF_CHECK`] first, then
+/// by name; empty when the run has not been checked.
+///
+/// Errors: [`StudyError::Format`] for a damaged `check.json`; [`StudyError::RunDir`] for a
+/// missing or unreadable refit or generator run (the check names it).
+pub fn load_checks(run_dir: &Path) -> Result<Vec<LoadedCheck>, StudyError> {
+    let root = run_dir.join(CHECKS_DIR);
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        return Ok(Vec::new());
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join(CHECK_FILE).is_file())
+        .collect();
+    dirs.sort_by_key(|d| (!d.ends_with(SELF_CHECK), d.clone()));
+    let mut out = Vec::with_capacity(dirs.len());
+    for dir in dirs {
+        let Some(summary) = CheckSummary::read(&dir)? else {
+            continue;
+        };
+        let generator = match &summary.generator_dir {
+            Some(g) => Some(crate::RunDir::load(g).map_err(|e| {
+                StudyError::run_dir(
+                    &dir,
+                    format!("its generator run {} cannot be read: {e}", g.display()),
+                )
+            })?),
+            None => None,
+        };
+        let refits = (1..=summary.replicates)
+            .map(|i| crate::RunDir::load(dir.join(format!("r{i:02}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push(LoadedCheck {
+            summary,
+            generator,
+            refits,
+        });
+    }
+    Ok(out)
+}
+
+/// The verdict on Δw of `regressor` after correct (`correct`) or error trials across all
+/// `checks`: the worst one (a slice is identified only when every check identifies it;
+/// among equals the largest recovery error). `None` when no check has the slice.
+pub fn worst_slice<'a>(
+    checks: &'a [LoadedCheck],
+    regressor: &str,
+    correct: bool,
+) -> Option<&'a SliceVerdict> {
+    checks
+        .iter()
+        .filter_map(|c| c.summary.slice(regressor, correct))
+        .max_by(|a, b| {
+            (!a.identified(), a.ratio.unwrap_or(f64::INFINITY))
+                .partial_cmp(&(!b.identified(), b.ratio.unwrap_or(f64::INFINITY)))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
 }
 
 /// Compares refits with their generator on grid points: per point the bias, spread and
@@ -475,18 +605,22 @@ pub fn refit_workers(replicates: usize, jobs: usize) -> (usize, usize) {
     (workers, (cores / workers).max(1))
 }
 
-/// Checks the run `run`: `replicates` cohorts simulated from its rule on its own data
-/// ([`resimulate`]), each refitted with its settings ([`refit_spec`]) — `jobs` refits at a
-/// time (0: as many as cores), each with its kernels limited to its share of the threads
-/// ([`refit_workers`]), so they never oversubscribe the cores — and compared with the generator on the rule
-/// grid over the training animals' visited cells ([`compare_refits`]). `done(replicate)`
-/// is called as each refit finishes (from the worker's thread).
+/// Checks the run `run`: `replicates` cohorts simulated on its own data ([`resimulate`])
+/// from `generator`'s rule (`None`: `run`'s own fitted rule; else another run fitted on the
+/// same data with the same regressors), each refitted with `run`'s settings
+/// ([`refit_spec`]) — `jobs` refits at a time (0: as many as cores), each with its kernels
+/// limited to its share of the threads ([`refit_workers`]), so they never oversubscribe the
+/// cores — and compared with the generator on the rule grid over `run`'s training animals'
+/// visited cells ([`compare_refits`]). `done(replicate)` is called as each refit finishes
+/// (from the worker's thread). Write the result with [`Check::write`].
 ///
 /// Errors: [`StudyError::RunDir`] for a run without `fit.toml`; [`StudyError::Setting`] for
-/// zero replicates or a run without a deterministic learning rule; the first failing
-/// refit's error ([`StudyError::Data`], [`StudyError::Fit`], …).
+/// zero replicates, a run or generator without a deterministic learning rule, or a
+/// generator fitted on other data or regressors; the first failing refit's error
+/// ([`StudyError::Data`], [`StudyError::Fit`], …).
 pub fn check_run(
     run: &Run,
+    generator: Option<&Run>,
     replicates: usize,
     jobs: usize,
     done: &(dyn Fn(usize) + Sync),
@@ -501,6 +635,30 @@ pub fn check_run(
             got: "0".into(),
         });
     }
+    let source = generator.unwrap_or(run);
+    if let Some(g) = generator {
+        let same_data = g.spec.as_ref().is_some_and(|gs| {
+            let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+            canon(&gs.data) == canon(&spec.data)
+                && gs.format == spec.format
+                && gs.first_trials == spec.first_trials
+        });
+        if !same_data || g.regressors() != run.regressors() {
+            return Err(StudyError::Setting {
+                setting: "--generator",
+                expected: "a run fitted on the same data (path, format, trials) with the same regressors",
+                got: format!(
+                    "{} ({}; regressors {})",
+                    g.dir.display(),
+                    g.spec.as_ref().map_or_else(
+                        || "no fit.toml".to_string(),
+                        |gs| gs.data.display().to_string()
+                    ),
+                    g.regressors().join(",")
+                ),
+            });
+        }
+    }
     let mut original = spec.clone();
     original.bootstrap = None;
     let (data, design) = original.load()?;
@@ -509,19 +667,16 @@ pub fn check_run(
         .collect();
     let cohorts: Vec<Dataset> = seeds
         .iter()
-        .map(|&s| resimulate(run, &data, &design, s))
+        .map(|&s| resimulate(source, &data, &design, s))
         .collect::<Result<_, _>>()?;
-    let (grid, warning) = RuleGrid::of_run_dir(run, 0)?;
-    let visits = match (grid.visits, warning) {
-        (Some(v), _) => v,
-        (None, w) => return Err(StudyError::run_dir(&run.dir, w.unwrap_or_default())),
-    };
-    let points = grid.points;
-    let generator = grid.conditions[0].1.clone();
-    let k = grid.regressors.len();
+    let points = denovo_train::readout::grid(run.regressors());
+    let visits = crate::readout::visits(run, &points)?;
+    let k = run.regressors().len();
+    let generator_dw =
+        crate::with_model!(&source.rule, r => read_out::<ReadBackend, _>(r, &points, k, None));
 
     let (workers, threads) = refit_workers(replicates, jobs);
-    type Refit = (Vec<Vec<f64>>, f64);
+    type Refit = (Vec<Vec<f64>>, crate::FitSummary, Vec<u8>);
     let one = |i: usize| -> Result<Refit, StudyError> {
         let result = crate::fit_with(
             &refit_spec(&original, i),
@@ -530,19 +685,47 @@ pub fn check_run(
         let dw =
             crate::with_model!(&result.rule, r => read_out::<ReadBackend, _>(r, &points, k, None));
         done(i);
-        Ok((dw, result.summary.train.ll_per_trial))
+        Ok((dw, result.summary, result.record))
     };
-    let results = crate::ensemble::side_by_side(replicates, workers, threads, &one);
-    let (refits, lls): (Vec<_>, Vec<_>) = results
+    let results = crate::ensemble::side_by_side(replicates, workers, threads, &one)
         .into_iter()
-        .collect::<Result<Vec<Refit>, _>>()?
-        .into_iter()
-        .unzip();
-    let (cells, slices) = compare_refits(&grid.regressors, &points, &visits, &generator, &refits);
+        .collect::<Result<Vec<Refit>, _>>()?;
+    let mut dws = Vec::with_capacity(replicates);
+    let mut refits = Vec::with_capacity(replicates);
+    for (dw, summary, record) in results {
+        dws.push(dw);
+        refits.push((summary, record));
+    }
+    let lls = refits.iter().map(|(s, _)| s.train.ll_per_trial).collect();
+    let (cells, slices) = compare_refits(run.regressors(), &points, &visits, &generator_dw, &dws);
+    let (name, label, generator_dir) = match generator {
+        None => (SELF_CHECK.to_string(), "the fitted rule".to_string(), None),
+        Some(g) => {
+            let dir = std::fs::canonicalize(&g.dir).unwrap_or_else(|_| g.dir.clone());
+            let name = dir
+                .file_name()
+                .map(|n| {
+                    n.to_string_lossy().replace(
+                        |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+                        "_",
+                    )
+                })
+                .filter(|n| !n.is_empty() && n != SELF_CHECK)
+                .unwrap_or_else(|| "generator".into());
+            (
+                name,
+                format!("{} ({})", g.label(), g.dir.display()),
+                Some(dir),
+            )
+        }
+    };
     Ok(Check {
         summary: CheckSummary {
             schema: CHECK_SCHEMA.into(),
             model: run.label(),
+            name,
+            generator: label,
+            generator_dir,
             replicates,
             seeds,
             refit_train_ll: lls,
@@ -550,6 +733,7 @@ pub fn check_run(
             slices,
         },
         cells,
+        refits,
     })
 }
 

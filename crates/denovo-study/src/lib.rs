@@ -58,6 +58,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod band;
 pub mod check;
 pub mod compare;
 mod demo;
@@ -78,7 +79,7 @@ mod twin;
 mod twin_study;
 mod walk;
 
-pub use check::{Check, CheckSummary, check_run};
+pub use check::{Check, CheckSummary, LoadedCheck, check_run, load_checks};
 pub use demo::{DEMO_RAT_MODELS, DemoCohort, demo_cohort, demo_fit_spec, demo_folds};
 pub use ensemble::{EnsembleSummary, Resample};
 pub use error::StudyError;

@@ -24,10 +24,14 @@ pub struct RuleGrid {
     pub conditions: Vec<(String, Vec<Vec<f64>>)>,
     /// Across an ensemble's members and the primary fit (see [`RuleGrid::set_band`]): per
     /// condition, per point, per feature, Δw's [mean, 2.5%, 50%, 97.5%] percentile (the
-    /// outer two widened to contain the primary fit); `None` without replicates.
+    /// outer two widened to contain the primary fit and, with recovery checks, to
+    /// [`crate::band::rule_band`]'s range); `None` without replicates or checks.
     pub band: Option<Band>,
     /// Ensemble members in [`RuleGrid::band`] (the primary fit not counted).
     pub members: usize,
+    /// The recovery checks whose errors widen [`RuleGrid::band`] ([`crate::band`]), by
+    /// name (`self`, or a generator run's folder name); empty without.
+    pub checks: Vec<String>,
     /// Per point, how many training trials of the run's animals fall in its cell (w_t
     /// rounded to the grid's nearest weights, x_t to the nearest regressor values, the
     /// same choice and outcome); `None` when the data could not be read.
@@ -88,6 +92,7 @@ impl RuleGrid {
             conditions,
             band: None,
             members: 0,
+            checks: Vec::new(),
             visits: None,
         }
     }
@@ -101,12 +106,33 @@ impl RuleGrid {
     pub fn of_run_dir(run: &Run, history: usize) -> Result<(RuleGrid, Option<String>), StudyError> {
         let mut grid = RuleGrid::of_run(run, history);
         let members = crate::ensemble::load_replicates(&run.dir)?;
-        if !members.is_empty() {
-            let grids: Vec<RuleGrid> = members
-                .iter()
-                .map(|m| RuleGrid::of_run(m, history))
-                .collect();
-            grid.set_band(&grids);
+        let grids: Vec<RuleGrid> = members
+            .iter()
+            .map(|m| RuleGrid::of_run(m, history))
+            .collect();
+        grid.set_band(&grids);
+        let checks = crate::check::load_checks(&run.dir)?;
+        grid.checks = checks.iter().map(|c| c.summary.name.clone()).collect();
+        if members.is_empty() && checks.is_empty() {
+            grid.band = None;
+        }
+        if !checks.is_empty() {
+            let band = grid.band.as_mut().expect("set above");
+            let histories = [None, Some((history, true)), Some((history, false))];
+            for (c, h) in histories
+                .into_iter()
+                .take(grid.conditions.len())
+                .enumerate()
+            {
+                let range = crate::band::rule_band(run, &members, &checks, &grid.points, h)?
+                    .expect("checks given");
+                for (b, r) in band[c].iter_mut().zip(&range) {
+                    for (v, &(lo, hi)) in b.iter_mut().zip(r) {
+                        v[1] = v[1].min(lo);
+                        v[3] = v[3].max(hi);
+                    }
+                }
+            }
         }
         let warning = match visits(run, &grid.points) {
             Ok(v) => {
@@ -208,7 +234,7 @@ impl RuleGrid {
 /// How many training trials of `run`'s animals fall in each grid point's cell: w_t (under
 /// the fitted rule, from each animal's fitted w0, else the mean, else 0) and x_t rounded to
 /// the grid's nearest values, the same choice and outcome (rewarded = correct).
-fn visits(run: &Run, points: &[Point]) -> Result<Vec<usize>, StudyError> {
+pub(crate) fn visits(run: &Run, points: &[Point]) -> Result<Vec<usize>, StudyError> {
     let spec = run.spec.as_ref().ok_or_else(|| {
         StudyError::run_dir(&run.dir, "no fit.toml: the data behind the run are unknown")
     })?;
@@ -294,6 +320,7 @@ mod tests {
             conditions: vec![("none".into(), vec![vec![d]])],
             band: None,
             members: 0,
+            checks: Vec::new(),
             visits: None,
         }
     }

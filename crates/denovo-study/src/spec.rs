@@ -799,9 +799,22 @@ pub fn default_regressors(data: &Dataset) -> Vec<String> {
     }
 }
 
+/// The entry of `subject` in `by_subject`, or, for a bootstrap copy named `<name>#k`
+/// ([`crate::ensemble::bootstrap_animals`]), the entry of `<name>`.
+fn lookup<'a, K, V>(by_subject: &'a std::collections::HashMap<K, V>, subject: &str) -> Option<&'a V>
+where
+    K: std::borrow::Borrow<str> + std::hash::Hash + Eq,
+{
+    by_subject.get(subject).or_else(|| {
+        let (name, copy) = subject.rsplit_once('#')?;
+        copy.parse::<usize>().ok()?;
+        by_subject.get(name)
+    })
+}
+
 /// Every animal's known initial weights, `[animals][features]` in the design's order, from
 /// `source`: `truth` (the simulator's sidecar beside `spec.data`) or a CSV file (`subject`,
-/// `w_<regressor>`…, matched by subject name).
+/// `w_<regressor>`…, matched by subject name; a bootstrap copy `<name>#k` takes `<name>`'s).
 ///
 /// Errors: [`StudyError::Io`] / [`StudyError::Format`] naming the file: no sidecar (with
 /// advice for real data), a sidecar that does not belong to the data (an animal missing,
@@ -853,8 +866,7 @@ pub(crate) fn known_w0(
         };
         return (design.subjects.iter())
             .map(|s| {
-                let weights = by_subject
-                    .get(s.subject.as_str())
+                let weights = lookup(&by_subject, &s.subject)
                     .ok_or_else(|| foreign(format!("no animal `{}`", s.subject)))?;
                 // `--first-trials` keeps a prefix of the simulated trials.
                 let trials = weights.len();
@@ -919,7 +931,7 @@ pub(crate) fn known_w0(
     }
     (design.subjects.iter())
         .map(|s| {
-            by_subject.get(&s.subject).cloned().ok_or_else(|| {
+            lookup(&by_subject, &s.subject).cloned().ok_or_else(|| {
                 StudyError::format(
                     path,
                     format!(

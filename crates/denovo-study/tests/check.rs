@@ -6,7 +6,7 @@ use denovo_rules::{RuleKind, RuleSpec};
 use denovo_study::check::{
     CHECK_CSV, CheckSummary, compare_refits, refit_spec, resimulate, simulation_seed,
 };
-use denovo_study::{FitSpec, ModelSpec, RuleGrid, RunDir, StudyError, check_run, fit};
+use denovo_study::{FitSpec, ModelSpec, RuleGrid, RunDir, StudyError, check_run, fit, load_checks};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -29,7 +29,11 @@ fn cohort(dir: &Path, animals: usize, trials: usize) -> PathBuf {
 }
 
 fn fitted(dir: &Path, spec: &FitSpec) -> denovo_study::Run {
-    let out = dir.join("run");
+    fitted_as(dir, "run", spec)
+}
+
+fn fitted_as(dir: &Path, name: &str, spec: &FitSpec) -> denovo_study::Run {
+    let out = dir.join(name);
     RunDir::save(&out, &fit(spec).unwrap(), false).unwrap();
     RunDir::load(&out).unwrap()
 }
@@ -75,7 +79,7 @@ fn a_parametric_rule_is_identified_on_its_own_design() {
     assert_eq!(refit_spec(&spec, 2).seed, 10_005);
 
     let calls = AtomicUsize::new(0);
-    let check = check_run(&run, 3, 0, &|_| {
+    let check = check_run(&run, None, 3, 0, &|_| {
         calls.fetch_add(1, Ordering::Relaxed);
     })
     .unwrap();
@@ -100,9 +104,15 @@ fn a_parametric_rule_is_identified_on_its_own_design() {
         "REINFORCE's 0 after errors is recovered exactly"
     );
 
-    check.write(&run.dir).unwrap();
-    assert_eq!(CheckSummary::read(&run.dir).unwrap().as_ref(), Some(s));
-    let text = std::fs::read_to_string(run.dir.join(CHECK_CSV)).unwrap();
+    assert_eq!((s.name.as_str(), s.generator_dir.as_ref()), ("self", None));
+    let dir = check.write(&run.dir).unwrap();
+    assert_eq!(dir, run.dir.join("checks").join("self"));
+    assert_eq!(CheckSummary::read(&dir).unwrap().as_ref(), Some(s));
+    let loaded = load_checks(&run.dir).unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].refits.len(), 3);
+    assert!(loaded[0].generator.is_none());
+    let text = std::fs::read_to_string(dir.join(CHECK_CSV)).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap();
     assert!(header.starts_with("w_stim,w_bias,x_stim,x_bias,choice,reward,answer,visits,dw_stim,"));
@@ -122,7 +132,7 @@ fn a_dnn_check_runs_and_the_generator_recovers_itself() {
     spec.training.epochs = Some(5);
     spec.seed = 2;
     let run = fitted(tmp.path(), &spec);
-    let check = check_run(&run, 2, 1, &|_| {}).unwrap();
+    let check = check_run(&run, None, 2, 1, &|_| {}).unwrap();
     let s = &check.summary;
     assert_eq!(s.slices.len(), 4);
     for v in &s.slices {
@@ -166,7 +176,7 @@ fn a_check_needs_replicates_and_a_learning_rule() {
     let data = cohort(tmp.path(), 2, 200);
     let spec = FitSpec::new(&data, ModelSpec::parametric(RuleKind::Reinforce));
     let run = fitted(tmp.path(), &spec);
-    let e = check_run(&run, 0, 0, &|_| {}).unwrap_err();
+    let e = check_run(&run, None, 0, 0, &|_| {}).unwrap_err();
     assert!(
         matches!(
             e,
@@ -182,6 +192,96 @@ fn a_check_needs_replicates_and_a_learning_rule() {
     let out = tmp.path().join("walk");
     RunDir::save(&out, &fit(&walk).unwrap(), false).unwrap();
     let walk = RunDir::load(&out).unwrap();
-    let e = check_run(&walk, 1, 0, &|_| {}).unwrap_err();
+    let e = check_run(&walk, None, 1, 0, &|_| {}).unwrap_err();
     assert!(matches!(e, StudyError::Setting { .. }), "{e}");
+}
+
+/// A check against another run's rule: a DNN run checked with cohorts simulated from a
+/// REINFORCE run of the same data. The refits are compared with the REINFORCE rule (its
+/// Δw after errors is exactly 0), stored in `checks/<generator folder>/`, read back with
+/// their generator, and the rule's band at every grid point is the bias-corrected interval
+/// f − ē ± t·sd(e) of the refits' errors e around the generator (the ensemble absent),
+/// widened to contain the fit. A generator fitted on other data is refused.
+#[test]
+fn a_check_against_another_rule_measures_the_fitters_pull() {
+    use denovo_study::band::rule_band;
+    use denovo_train::readout::{grid, read_out};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = cohort(tmp.path(), 4, 300);
+    let mut spec = FitSpec::new(&data, ModelSpec::dnn());
+    spec.split.holdout_sessions = 0.34;
+    spec.training.epochs = Some(5);
+    spec.seed = 2;
+    let dnn = fitted_as(tmp.path(), "dnn", &spec);
+    let mut rspec = FitSpec::new(&data, ModelSpec::parametric(RuleKind::Reinforce));
+    rspec.split.holdout_sessions = 0.34;
+    let reinforce = fitted_as(tmp.path(), "reinforce", &rspec);
+
+    let check = check_run(&dnn, Some(&reinforce), 3, 0, &|_| {}).unwrap();
+    let s = &check.summary;
+    assert_eq!(s.name, "reinforce");
+    assert!(s.generator.starts_with("reinforce ("), "{}", s.generator);
+    let error = s.slice("stim", false).unwrap();
+    assert_eq!(
+        error.generator_rms, 0.0,
+        "REINFORCE does not learn from errors"
+    );
+    assert!(
+        error.recovery_rms > 0.0 && !error.identified(),
+        "the DNN's refits move w after errors"
+    );
+    check.write(&dnn.dir).unwrap();
+    let checks = load_checks(&dnn.dir).unwrap();
+    assert_eq!(checks.len(), 1);
+    let g = checks[0]
+        .generator
+        .as_ref()
+        .expect("its generator is read back");
+    assert_eq!(g.model(), "reinforce");
+
+    let points = grid(dnn.regressors());
+    let band = rule_band(&dnn, &[], &checks, &points, None)
+        .unwrap()
+        .unwrap();
+    let dw = |r: &denovo_study::Run| denovo_study::with_model!(&r.rule, m => read_out::<denovo_study::ReadBackend, _>(m, &points, 2, None));
+    let (f, gen_dw) = (dw(&dnn), dw(g));
+    let refits: Vec<_> = checks[0].refits.iter().map(dw).collect();
+    let t = 4.302_652_729_911_275; // Student's t, 2 degrees of freedom, 97.5%
+    for p in (0..points.len()).step_by(37) {
+        for j in 0..2 {
+            let e: Vec<f64> = refits.iter().map(|r| r[p][j] - gen_dw[p][j]).collect();
+            let mean = e.iter().sum::<f64>() / 3.0;
+            let sd = (e.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+            let (lo, hi) = band[p][j];
+            let want_lo = (f[p][j] - mean - t * sd).min(f[p][j]);
+            let want_hi = (f[p][j] - mean + t * sd).max(f[p][j]);
+            assert!(
+                (lo - want_lo).abs() < 1e-9 && (hi - want_hi).abs() < 1e-9,
+                "point {p}"
+            );
+        }
+    }
+    // `denovo rule`'s grid carries the same band.
+    let (rule_grid, _) = RuleGrid::of_run_dir(&dnn, 0).unwrap();
+    assert_eq!(rule_grid.checks, vec!["reinforce".to_string()]);
+    let b = &rule_grid.band.as_ref().unwrap()[0];
+    assert!((b[0][0][1] - band[0][0].0).abs() < 1e-9 && (b[0][0][3] - band[0][0].1).abs() < 1e-9);
+
+    // Another data set's run is refused as a generator.
+    let other_dir = tmp.path().join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let other = cohort(&other_dir, 4, 300);
+    let ospec = FitSpec::new(&other, ModelSpec::parametric(RuleKind::Reinforce));
+    let foreign = fitted_as(tmp.path(), "foreign", &ospec);
+    let e = check_run(&dnn, Some(&foreign), 1, 0, &|_| {}).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StudyError::Setting {
+                setting: "--generator",
+                ..
+            }
+        ),
+        "{e}"
+    );
 }

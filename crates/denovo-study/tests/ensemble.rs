@@ -142,3 +142,35 @@ fn a_structural_variant_is_stored_and_read_back() {
     bad.model.model = denovo_study::ModelKind::Parametric(RuleKind::Reinforce);
     assert!(bad.check().unwrap_err().to_string().contains("gate"));
 }
+
+/// Known initial weights (`--w0 truth`) follow a bootstrap copy: replicate fits resample
+/// the animals (a second copy is renamed `<name>#2`), and each copy starts from its
+/// original animal's true w0 instead of failing on the new name.
+#[test]
+fn bootstrap_copies_take_their_animals_known_w0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = cohort(tmp.path());
+    let mut spec = spec(&data, ModelSpec::parametric(RuleKind::Reinforce));
+    spec.w0 = Some("truth".into());
+    let dir = tmp.path().join("run");
+    RunDir::save(&dir, &fit(&spec).unwrap(), false).unwrap();
+    let e = fit_ensemble(&spec, &dir, 2, Resample::Animals, &|_, _| {}).unwrap();
+    let members = load_replicates(&dir).unwrap();
+    let copies: Vec<&String> = (members.iter())
+        .flat_map(|m| &m.summary.subjects)
+        .filter(|s| s.contains('#'))
+        .collect();
+    assert!(!copies.is_empty(), "the bootstraps repeat an animal");
+    assert_eq!(e.members.len(), 2);
+    let truth = denovo_study::Truth::read(&data.with_extension("truth.json")).unwrap();
+    for m in &members {
+        let w0 = m.summary.w0.as_ref().expect("known w0 are stored");
+        for (subject, w) in m.summary.subjects.iter().zip(w0) {
+            let name = subject.split('#').next().unwrap();
+            let (_, traj) = (truth.trajectories.iter())
+                .find(|(s, _)| s == name)
+                .unwrap();
+            assert_eq!(w, &traj[0], "{subject}");
+        }
+    }
+}

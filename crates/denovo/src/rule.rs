@@ -16,8 +16,9 @@ tanh(5c)/tanh(5); others −1, −0.5, 0, 0.5, 1), choice left/right and the tri
 not (the correct side follows). Each row gives Δw = w_{t+1} − w_t after that trial. The
 same grid for every model, so parametric and neural rules compare row by row. For rnn
 runs, --history K adds the read-out after K rewarded and after K unrewarded trials.
-A run with replicates (fit --replicates N) adds dw_<r>_mean/_q025/_q50/_q975 across the
-members; `visits` counts the training trials whose fitted w_t, x_t and outcome fall in the
+A run with replicates (fit --replicates N) or checks (denovo check) adds
+dw_<r>_mean/_q025/_q50/_q975: the members' statistics, the 2.5/97.5% ends widened by every
+check's errors (fit − mean error ± t·sd of its refits; see `denovo check --help`); `visits` counts the training trials whose fitted w_t, x_t and outcome fall in the
 point's cell (0: the data never go there).")]
 pub struct RuleArgs {
     /// The run directory of `denovo fit`.
@@ -51,5 +52,16 @@ pub fn run(args: &RuleArgs) -> anyhow::Result<()> {
         grid.conditions.len(),
         args.out.display()
     );
+    if grid.band.is_some() {
+        println!(
+            "band: {} member(s), checks: {}",
+            grid.members,
+            if grid.checks.is_empty() {
+                "none".to_string()
+            } else {
+                grid.checks.join(", ")
+            }
+        );
+    }
     Ok(())
 }

@@ -83,11 +83,14 @@ pub(crate) fn html_table(c: &Comparison) -> String {
 pub(crate) fn markdown(c: &Comparison) -> String {
     let mut m = String::new();
     let reference = c.runs.first().map_or("", |r| r.0.as_str());
+    let on = match c.unit {
+        Unit::Animals => format!("on the {}", c.basis),
+        Unit::Sessions { .. } => "on each session".to_string(),
+    };
     _ = writeln!(
         m,
-        "## Model comparison: LL per trial (nats) on the {}, paired across {}; differences are \
-         each run minus {reference}\n",
-        c.basis,
+        "## Model comparison across {}: LL per trial (nats) {on}; differences are each run \
+         minus {reference}\n",
         c.across()
     );
     let unit = match c.unit {
@@ -151,17 +154,19 @@ pub(crate) fn csv(c: &Comparison) -> String {
             r.mean
         );
         match r.paired {
-            Some(p) => _ = writeln!(
-                out,
-                ",{},{},{},{},{},{},{}",
-                p.paired.mean,
-                opt(p.paired.ci95.map(|c| c.0)),
-                opt(p.paired.ci95.map(|c| c.1)),
-                opt(p.paired.t_test_p),
-                opt(p.paired.wilcoxon_p),
-                opt(p.t_test_p_greater),
-                opt(p.wilcoxon_p_greater)
-            ),
+            Some(p) => {
+                _ = writeln!(
+                    out,
+                    ",{},{},{},{},{},{},{}",
+                    p.paired.mean,
+                    opt(p.paired.ci95.map(|c| c.0)),
+                    opt(p.paired.ci95.map(|c| c.1)),
+                    opt(p.paired.t_test_p),
+                    opt(p.paired.wilcoxon_p),
+                    opt(p.t_test_p_greater),
+                    opt(p.wilcoxon_p_greater)
+                )
+            }
             None => out.push_str(",,,,,,,\n"),
         }
     }

@@ -1306,7 +1306,8 @@ fn comparison_and_warnings(runs: &[Loaded]) -> (Comparison, Vec<String>) {
         return (by_animal, warnings);
     }
     let subject = by_animal.subjects[0].clone();
-    let per_run: Vec<&[SessionScore]> = runs.iter().map(|l| sessions_of(&l.run, &subject)).collect();
+    let per_run: Vec<&[SessionScore]> =
+        runs.iter().map(|l| sessions_of(&l.run, &subject)).collect();
     let missing: Vec<String> = (runs.iter().zip(&per_run))
         .filter(|(_, s)| s.is_empty())
         .map(|(l, _)| l.label.clone())
@@ -1726,23 +1727,27 @@ fn html(
     if let Some(c) = c {
         let reference = escape(c.runs.first().map_or("", |r| r.0.as_str()));
         match &c.unit {
-            Unit::Animals => _ = writeln!(
-                h,
-                "<h2>Model comparison</h2>\n<p>Per-animal log-likelihood per trial on the {} of {} \
+            Unit::Animals => {
+                _ = writeln!(
+                    h,
+                    "<h2>Model comparison</h2>\n<p>Per-animal log-likelihood per trial on the {} of {} \
                  animal(s); differences are each run minus <b>{reference}</b>.</p>",
-                escape(&c.basis),
-                c.subjects.len(),
-            ),
-            Unit::Sessions { subject } => _ = writeln!(
-                h,
-                "<h2>Model comparison</h2>\n<p>The runs share one animal, <b>{}</b>, so they are \
+                    escape(&c.basis),
+                    c.subjects.len(),
+                )
+            }
+            Unit::Sessions { subject } => {
+                _ = writeln!(
+                    h,
+                    "<h2>Model comparison</h2>\n<p>The runs share one animal, <b>{}</b>, so they are \
                  paired across its {} held-out sessions instead of across animals: the \
                  log-likelihood per trial on each held-out session; differences are each run \
                  minus <b>{reference}</b>. <b>{}</b></p>",
-                escape(subject),
-                c.subjects.len(),
-                escape(c.caveat())
-            ),
+                    escape(subject),
+                    c.subjects.len(),
+                    escape(c.caveat())
+                )
+            }
         }
         if c.subjects.is_empty() {
             h.push_str(

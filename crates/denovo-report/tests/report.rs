@@ -555,8 +555,20 @@ fn one_animal_is_compared_across_its_held_out_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let data = one_animal(d);
-    let a = fit_run(&data, d, "a", ModelSpec::parametric(RuleKind::Reinforce), 60);
-    let b = fit_run(&data, d, "b", ModelSpec::parametric(RuleKind::ReinforceBaseline), 60);
+    let a = fit_run(
+        &data,
+        d,
+        "a",
+        ModelSpec::parametric(RuleKind::Reinforce),
+        60,
+    );
+    let b = fit_run(
+        &data,
+        d,
+        "b",
+        ModelSpec::parametric(RuleKind::ReinforceBaseline),
+        60,
+    );
     let summary = |run: &Path| RunDir::load(run).unwrap().summary;
     let held = summary(&a).heldout_sessions.unwrap();
     let animal = &held.per_animal[0];
@@ -578,17 +590,34 @@ fn one_animal_is_compared_across_its_held_out_sessions() {
     let across = format!("held-out sessions of sim001 (n = {n} sessions)");
     assert!(md.contains(&across), "{md}");
     assert!(md.contains("not independent"), "{md}");
-    assert_eq!(std::fs::read_to_string(out.join("comparison.md")).unwrap(), md);
+    assert_eq!(
+        std::fs::read_to_string(out.join("comparison.md")).unwrap(),
+        md
+    );
     let csv = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
     let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 3, "{csv}");
     assert_eq!(rows[0][3..6], ["paired_across", "subject", "n"]);
     let n_text = n.to_string();
-    assert_eq!(rows[2][..6], ["b", "a", "held-out sessions of sim001", "sessions", "sim001", &n_text]);
+    assert_eq!(
+        rows[2][..6],
+        [
+            "b",
+            "a",
+            "held-out sessions of sim001",
+            "sessions",
+            "sim001",
+            &n_text
+        ]
+    );
     // The CSV's mean difference is the mean over sessions of b − a.
     let per = |run: &Path| -> Vec<f64> {
         let h = summary(run).heldout_sessions.unwrap();
-        h.per_animal[0].per_session.iter().map(|s| s.ll_per_trial).collect()
+        h.per_animal[0]
+            .per_session
+            .iter()
+            .map(|s| s.ll_per_trial)
+            .collect()
     };
     let (la, lb) = (per(&a), per(&b));
     let want = lb.iter().zip(&la).map(|(x, y)| x - y).sum::<f64>() / n as f64;
@@ -617,7 +646,11 @@ fn one_animal_is_compared_across_its_held_out_sessions() {
         "{:?}",
         r.warnings
     );
-    assert!(r.comparison.unwrap().contains("held-out sessions of sim001 (n = "));
+    assert!(
+        r.comparison
+            .unwrap()
+            .contains("held-out sessions of sim001 (n = ")
+    );
 
     // A run written before per-session scores were stored.
     let old = d.join("old");
@@ -637,7 +670,9 @@ fn one_animal_is_compared_across_its_held_out_sessions() {
     std::fs::write(old.join("summary.json"), json.to_string()).unwrap();
     let r = write_report(&[a, old], &d.join("old_report"), &ReportOptions::default()).unwrap();
     assert!(
-        r.warnings.iter().any(|w| w.contains("stored no per-session")),
+        r.warnings
+            .iter()
+            .any(|w| w.contains("stored no per-session")),
         "{:?}",
         r.warnings
     );

@@ -204,7 +204,12 @@ pub fn sessions_table(runs: &[&[SessionScore]]) -> SessionsTable {
         .map(str::to_string)
         .collect();
     let ll = (maps.iter())
-        .map(|m| sessions.iter().map(|k| m[k.as_str()].ll_per_trial).collect())
+        .map(|m| {
+            sessions
+                .iter()
+                .map(|k| m[k.as_str()].ll_per_trial)
+                .collect()
+        })
         .collect();
     let left_out: BTreeSet<String> = (runs.iter().flat_map(|r| r.iter()))
         .map(|s| s.session.clone())
@@ -672,7 +677,10 @@ mod tests {
         let half = 2.7764 * 0.124097;
         assert!((lo - (0.32 - half)).abs() < 1e-3 && (hi - (0.32 + half)).abs() < 1e-3);
         assert!((p.paired.t_test_p.unwrap() - 0.06142).abs() < 1e-4, "{p:?}");
-        assert!((p.t_test_p_greater.unwrap() - 0.03071).abs() < 1e-4, "{p:?}");
+        assert!(
+            (p.t_test_p_greater.unwrap() - 0.03071).abs() < 1e-4,
+            "{p:?}"
+        );
         assert!((p.wilcoxon_p_greater.unwrap() - 1.0 / 32.0).abs() < 1e-12);
         assert!((p.paired.wilcoxon_p.unwrap() - 2.0 / 32.0).abs() < 1e-12);
         // The other way round: the worse run's one-sided p-values are the complements.

@@ -439,9 +439,8 @@ pub(crate) fn add_noise(
     summary.model = spec.model.model.name().into();
     summary.parameters = serde_json::to_value(&parameters).unwrap_or_default();
     summary.train = score(&train_parts);
-    summary.heldout_sessions =
-        (spec.split.holdout_sessions > 0.0 && !held_parts.is_empty())
-            .then(|| score_by_session(&held_parts, &held_sessions));
+    summary.heldout_sessions = (spec.split.holdout_sessions > 0.0 && !held_parts.is_empty())
+        .then(|| score_by_session(&held_parts, &held_sessions));
     summary.seconds += started.elapsed().as_secs_f64();
     result.spec = spec.clone();
     result.weights = weights;

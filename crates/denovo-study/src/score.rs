@@ -58,7 +58,11 @@ pub struct SessionScore {
 /// trials of a session are consecutive), `keys[s]` session s's key (its 1-based number
 /// when `keys` has no entry for it). One [`SessionScore`] per run of equal indices, in
 /// order.
-pub fn session_scores(trial_ll: &[f64], session_of: &[usize], keys: &[String]) -> Vec<SessionScore> {
+pub fn session_scores(
+    trial_ll: &[f64],
+    session_of: &[usize],
+    keys: &[String],
+) -> Vec<SessionScore> {
     let mut out: Vec<SessionScore> = Vec::new();
     let mut current: Option<usize> = None;
     let mut sum = 0.0;
@@ -125,7 +129,8 @@ impl SplitScore {
         let mut score = SplitScore::from_evaluation(eval, &named);
         let scored = (eval.animals.iter().zip(animals)).filter(|(a, _)| a.trials > 0);
         for (entry, (a, (d, range))) in score.per_animal.iter_mut().zip(scored) {
-            entry.per_session = session_scores(&a.trial_ll, &d.session[range.clone()], &d.session_keys);
+            entry.per_session =
+                session_scores(&a.trial_ll, &d.session[range.clone()], &d.session_keys);
         }
         score
     }

@@ -245,7 +245,9 @@ pub(crate) fn score_by_session(
     sessions: &[(&[usize], &[String])],
 ) -> SplitScore {
     let mut scored = score(parts);
-    for ((entry, (_, _, p, y)), (of, keys)) in (scored.per_animal.iter_mut().zip(parts)).zip(sessions) {
+    for ((entry, (_, _, p, y)), (of, keys)) in
+        (scored.per_animal.iter_mut().zip(parts)).zip(sessions)
+    {
         let ll: Vec<f64> = trial_ll(p, y).collect();
         entry.per_session = crate::score::session_scores(&ll, of, keys);
     }
@@ -576,9 +578,8 @@ pub(crate) fn fit_walk(
         });
     }
     let train = score(&train_parts);
-    let heldout_sessions =
-        (spec.split.holdout_sessions > 0.0 && !held_parts.is_empty())
-            .then(|| score_by_session(&held_parts, &held_sessions));
+    let heldout_sessions = (spec.split.holdout_sessions > 0.0 && !held_parts.is_empty())
+        .then(|| score_by_session(&held_parts, &held_sessions));
     let n: Vec<usize> = subjects.iter().map(|s| s.n_trials()).collect();
     let single = crate::score::single_session_warning(&names, &train_end, &n);
     if let Some(w) = single.filter(|_| spec.split.holdout_sessions > 0.0) {

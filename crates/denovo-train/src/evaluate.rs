@@ -45,7 +45,9 @@ pub fn evaluate<B: Backend, R: LearningRule<B>>(
     w0: Tensor<B, 2>,
 ) -> Evaluation {
     let a = batch.n_animals();
-    let mut ll: Vec<Vec<f64>> = (0..a).map(|i| Vec::with_capacity(batch.scored[i])).collect();
+    let mut ll: Vec<Vec<f64>> = (0..a)
+        .map(|i| Vec::with_capacity(batch.scored[i]))
+        .collect();
     let mut hits = vec![0usize; a];
     if let Some(form) = rule.closed_form() {
         let k = batch.n_features;

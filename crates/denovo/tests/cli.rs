@@ -1515,7 +1515,11 @@ fn report_of_one_animal_pairs_runs_across_its_held_out_sessions() {
     assert!(n >= 5, "{n} held-out sessions");
     assert_eq!(animal["per_session"].as_array().unwrap().len(), n);
     // The training split stores no per-session scores.
-    assert!(summary["train"]["per_animal"][0].get("per_session").is_none());
+    assert!(
+        summary["train"]["per_animal"][0]
+            .get("per_session")
+            .is_none()
+    );
 
     let report = d.join("report");
     let o = denovo(&[

@@ -624,8 +624,8 @@ fn one_animal_is_compared_across_its_held_out_sessions() {
     let got: f64 = rows[2][7].parse().unwrap();
     assert!((got - want).abs() < 1e-12, "{got} vs {want}");
     assert!(rows[2][8].parse::<f64>().unwrap() < got && got < rows[2][9].parse().unwrap());
-    for col in 10..14 {
-        let p: f64 = rows[2][col].parse().unwrap();
+    for p in &rows[2][10..14] {
+        let p: f64 = p.parse().unwrap();
         assert!((0.0..=1.0).contains(&p), "{csv}");
     }
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();

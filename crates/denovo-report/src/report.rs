@@ -1750,9 +1750,19 @@ fn html(
             }
         }
         if c.subjects.is_empty() {
-            h.push_str(
-                "<p class=\"warning\"><b>No animal is common to all runs</b> (were they fitted to \
-                 different data?): nothing is compared.</p>\n",
+            let what = match &c.unit {
+                Unit::Animals => "No animal is common to all runs".to_string(),
+                Unit::Sessions { subject } => {
+                    format!(
+                        "No held-out session of {} is common to all runs",
+                        escape(subject)
+                    )
+                }
+            };
+            _ = writeln!(
+                h,
+                "<p class=\"warning\"><b>{what}</b> (were they fitted to different data?): \
+                 nothing is compared.</p>",
             );
         } else if c.basis == "training trials" && c.runs.len() > 1 {
             h.push_str(

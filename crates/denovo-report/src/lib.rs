@@ -51,6 +51,7 @@
 
 mod error;
 mod learning_curve;
+mod paired_table;
 mod panels;
 mod report;
 mod sweep;

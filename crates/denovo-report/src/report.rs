@@ -4,8 +4,8 @@ use crate::ReportError;
 use crate::panels::{GREY, Panel, XTicks, draw_panels, grid_size};
 use base64::Engine;
 use denovo_data::{DesignMatrix, DesignOptions, SubjectDesign};
-use denovo_study::compare::{Paired, paired};
-use denovo_study::{Model, ReadBackend, Run, RunDir, SplitScore, Truth, with_model};
+use denovo_study::compare::{PairedGreater, paired_greater, sessions_table};
+use denovo_study::{Model, ReadBackend, Run, RunDir, SessionScore, SplitScore, Truth, with_model};
 use denovo_train::readout::{Point, read_out};
 use plotters::prelude::*;
 use std::collections::HashMap;
@@ -41,6 +41,12 @@ pub struct ReportSummary {
     pub figures: usize,
     /// Runs reported.
     pub runs: usize,
+    /// The runs' comparison as markdown (also written as `comparison.md`, with
+    /// `comparison.csv`): per-unit LL per trial and every run against the first — across
+    /// animals, or, when the runs share a single animal and scored held-out sessions, across
+    /// that animal's held-out sessions. `None` for a sweep's report (its comparison is the
+    /// sweep's own).
+    pub comparison: Option<String>,
     /// The truth sidecars drawn (simulated data): the true rule on the rule figure, the
     /// true w_t on the weights figures. Empty when no run's data carry one.
     pub truth: Vec<PathBuf>,
@@ -183,8 +189,8 @@ pub(crate) fn write_report_with(
     let (section, comparison, own) = match sweep {
         Some(part) => (Some(part.section), part.heldout, false),
         None => {
-            let c = comparison(&loaded);
-            warnings.extend(pairing_warnings(&loaded, &c));
+            let (c, w) = comparison_and_warnings(&loaded);
+            warnings.extend(w);
             (None, c, true)
         }
     };
@@ -194,10 +200,21 @@ pub(crate) fn write_report_with(
     let html = html(&loaded, &figures, own, &truths, &warnings, section)?;
     let path = out.join("report.html");
     std::fs::write(&path, html).map_err(ReportError::io(&path))?;
+    let comparison_md = own.map(crate::paired_table::markdown);
+    if let (Some(c), Some(md)) = (own, &comparison_md) {
+        for (name, text) in [
+            ("comparison.md", md.clone()),
+            ("comparison.csv", crate::paired_table::csv(c)),
+        ] {
+            let file = out.join(name);
+            std::fs::write(&file, text).map_err(ReportError::io(&file))?;
+        }
+    }
     Ok(ReportSummary {
         html: path,
         figures: figures.len(),
         runs: loaded.len(),
+        comparison: comparison_md,
         truth: truths.iter().map(|t| t.path.clone()).collect(),
         warnings,
     })
@@ -1276,16 +1293,59 @@ fn check_caption(runs: &[Loaded]) -> String {
     )
 }
 
-/// Held-out log-likelihood per animal of every run and the paired differences to the
-/// first run.
+/// Held-out log-likelihood per unit (animal, or held-out session of one animal) of every
+/// run and the paired differences to the first run.
 pub(crate) struct Comparison {
     /// Which score: "held-out sessions", "held-out animals" or "training trials".
     pub basis: String,
+    /// What the runs are paired over.
+    pub unit: Unit,
+    /// The units' names: animals, or the session keys of [`Unit::Sessions`].
     pub subjects: Vec<String>,
-    /// Per run: label and LL per trial of each subject (NaN where missing).
+    /// Per run: label and LL per trial of each unit (NaN where missing).
     pub runs: Vec<(String, Vec<f64>)>,
-    /// Per run after the first: the paired comparison with the first.
-    pub paired: Vec<Paired>,
+    /// Per run after the first: the paired comparison with the first, with the one-sided
+    /// p-values of "the run predicts better".
+    pub paired: Vec<PairedGreater>,
+}
+
+/// What a [`Comparison`] pairs the runs over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Unit {
+    /// Animals (their LL per trial on the compared split).
+    Animals,
+    /// The held-out sessions of one animal (every run's LL per trial on each), when the
+    /// runs have a single animal in common.
+    Sessions {
+        /// The animal.
+        subject: String,
+    },
+}
+
+impl Comparison {
+    /// What the rows pair, for tables and captions: "animals (n = 4)" or "held-out
+    /// sessions of W053 (n = 16 sessions)".
+    pub(crate) fn across(&self) -> String {
+        let n = self.subjects.len();
+        match &self.unit {
+            Unit::Animals => format!("animals (n = {n})"),
+            Unit::Sessions { subject } => {
+                format!("held-out sessions of {subject} (n = {n} sessions)")
+            }
+        }
+    }
+
+    /// The caveat of a comparison across one animal's sessions (empty across animals).
+    pub(crate) fn caveat(&self) -> &'static str {
+        match self.unit {
+            Unit::Animals => "",
+            Unit::Sessions { .. } => {
+                "Sessions of one animal are not independent samples (its state carries over \
+                 from session to session: serial correlation), so the CI and p-values are \
+                 indicative, not exact."
+            }
+        }
+    }
 }
 
 fn per_animal(run: &Run, key: &str) -> Option<HashMap<String, f64>> {
@@ -1309,6 +1369,76 @@ fn split<'a>(run: &'a Run, key: &str) -> Option<&'a SplitScore> {
         "heldout_animals" => s.heldout_animals.as_ref(),
         _ => None,
     }
+}
+
+/// A run's per-session scores of `subject` on its held-out sessions (empty when the run has
+/// none or was written before they were stored).
+fn sessions_of<'a>(run: &'a Run, subject: &str) -> &'a [SessionScore] {
+    split(run, "heldout_sessions")
+        .and_then(|s| s.per_animal.iter().find(|a| a.subject == subject))
+        .map_or(&[][..], |a| a.per_session.as_slice())
+}
+
+/// The comparison of `runs` ([`comparison`]) and what the report must warn about it. Runs
+/// compared on their held-out sessions with a single animal in common are paired over that
+/// animal's held-out sessions instead of across animals, when every run stored its
+/// per-session scores; the warnings name the sessions not every run scored (left out), those
+/// scored on different trials, and runs written before per-session scores were stored.
+fn comparison_and_warnings(runs: &[Loaded]) -> (Comparison, Vec<String>) {
+    let by_animal = comparison(runs);
+    let mut warnings = pairing_warnings(runs, &by_animal);
+    if by_animal.basis != "held-out sessions" || by_animal.subjects.len() != 1 {
+        return (by_animal, warnings);
+    }
+    let subject = by_animal.subjects[0].clone();
+    let per_run: Vec<&[SessionScore]> =
+        runs.iter().map(|l| sessions_of(&l.run, &subject)).collect();
+    let missing: Vec<String> = (runs.iter().zip(&per_run))
+        .filter(|(_, s)| s.is_empty())
+        .map(|(l, _)| l.label.clone())
+        .collect();
+    if !missing.is_empty() {
+        if runs.len() > 1 {
+            warnings.push(format!(
+                "the runs share one animal ({subject}), but {} stored no per-session held-out \
+                 scores (written before they were): no comparison across its held-out sessions; \
+                 refit to get one",
+                listed(&missing)
+            ));
+        }
+        return (by_animal, warnings);
+    }
+    let table = sessions_table(&per_run);
+    let first = runs[0].label.as_str();
+    if !table.left_out.is_empty() && runs.len() > 1 {
+        warnings.push(format!(
+            "{} held-out session(s) of {subject} are left out of the comparison because not every \
+             run scored them (did the runs use the same --holdout-sessions?): {}",
+            table.left_out.len(),
+            listed(&table.left_out)
+        ));
+    }
+    if !table.trials_differ.is_empty() {
+        warnings.push(format!(
+            "{} held-out session(s) of {subject} were scored on different numbers of trials by \
+             the runs (trials per run, {first} first): {}",
+            table.trials_differ.len(),
+            listed(&table.trials_differ)
+        ));
+    }
+    let labels = runs.iter().map(|l| l.label.clone());
+    let table_runs: Vec<(String, Vec<f64>)> = labels.zip(table.ll).collect();
+    let paired = (table_runs.iter().skip(1))
+        .map(|(_, v)| paired_greater(v, &table_runs[0].1))
+        .collect();
+    let c = Comparison {
+        basis: format!("held-out sessions of {subject}"),
+        unit: Unit::Sessions { subject },
+        subjects: table.sessions,
+        runs: table_runs,
+        paired,
+    };
+    (c, warnings)
 }
 
 fn comparison(runs: &[Loaded]) -> Comparison {
@@ -1340,10 +1470,11 @@ fn comparison(runs: &[Loaded]) -> Comparison {
     let paired = table
         .iter()
         .skip(1)
-        .map(|(_, v)| paired(v, &table[0].1))
+        .map(|(_, v)| paired_greater(v, &table[0].1))
         .collect();
     Comparison {
         basis: basis.into(),
+        unit: Unit::Animals,
         subjects,
         runs: table,
         paired,
@@ -1465,8 +1596,12 @@ fn listed(names: &[String]) -> String {
 fn comparison_figure(out: &Path, c: &Comparison) -> Result<Figure, ReportError> {
     let n_runs = c.runs.len();
     let names: Vec<String> = c.runs.iter().map(|r| r.0.clone()).collect();
+    let one = match c.unit {
+        Unit::Animals => "animal",
+        Unit::Sessions { .. } => "session",
+    };
     let mut left = Panel {
-        title: format!("LL per trial, {} (one line per animal)", c.basis),
+        title: format!("LL per trial, {} (one line per {one})", c.basis),
         x_desc: "run".into(),
         y_desc: "log-likelihood per trial (nats)".into(),
         curves: Vec::new(),
@@ -1508,7 +1643,7 @@ fn comparison_figure(out: &Path, c: &Comparison) -> Result<Figure, ReportError> 
         )],
         markers: vec![],
         shaded: None,
-        dots_for: Some("per animal".into()),
+        dots_for: Some(format!("per {one}")),
         bands_for: None,
         legend_below: false,
         x_ticks: XTicks::Names(names),
@@ -1523,8 +1658,8 @@ fn comparison_figure(out: &Path, c: &Comparison) -> Result<Figure, ReportError> 
     }
     right
         .curves
-        .push(("per animal".into(), 2, false, animal_pts));
-    for (r, p) in c.paired.iter().enumerate() {
+        .push((format!("per {one}"), 2, false, animal_pts));
+    for (r, p) in c.paired.iter().map(|p| &p.paired).enumerate() {
         let x = (r + 2) as f64;
         if let Some((lo, hi)) = p.ci95 {
             right
@@ -1538,7 +1673,12 @@ fn comparison_figure(out: &Path, c: &Comparison) -> Result<Figure, ReportError> 
             vec![(x - 0.2, p.mean), (x + 0.2, p.mean)],
         ));
     }
-    let title = "Model comparison across animals".to_string();
+    let title = match &c.unit {
+        Unit::Animals => "Model comparison across animals".to_string(),
+        Unit::Sessions { subject } => {
+            format!("Model comparison across held-out sessions of {subject}")
+        }
+    };
     let panels = [left, right];
     let (png, svg) = both!(
         out,
@@ -1554,13 +1694,24 @@ fn comparison_figure(out: &Path, c: &Comparison) -> Result<Figure, ReportError> 
         .collect();
     Ok(Figure {
         title,
-        caption: format!(
-            "Left: log-likelihood per trial of each animal's {} under each run ({}). Right: \
-             each run minus the first, per animal (dots), with the mean (black bar) and its \
-             95% t confidence interval (black line).",
-            c.basis,
-            runs.join(", ")
-        ),
+        caption: match &c.unit {
+            Unit::Animals => format!(
+                "Left: log-likelihood per trial of each animal's {} under each run ({}). Right: \
+                 each run minus the first, per animal (dots), with the mean (black bar) and its \
+                 95% t confidence interval (black line).",
+                c.basis,
+                runs.join(", ")
+            ),
+            Unit::Sessions { subject } => format!(
+                "Left: log-likelihood per trial on each held-out session of {subject} under each \
+                 run ({}); the runs are paired across {}. Right: each run minus the first, per \
+                 session (dots), with the mean (black bar) and its 95% t confidence interval \
+                 (black line). {}",
+                runs.join(", "),
+                c.across(),
+                c.caveat()
+            ),
+        },
         png,
         svg,
     })
@@ -1659,18 +1810,44 @@ fn html(
     // A sweep's comparison is its own section (held-out animals); the runs' would be on
     // fold 0's training trials.
     if let Some(c) = c {
-        _ = writeln!(
-            h,
-            "<h2>Model comparison</h2>\n<p>Per-animal log-likelihood per trial on the {} of {} \
-             animal(s); differences are each run minus <b>{}</b>.</p>",
-            escape(&c.basis),
-            c.subjects.len(),
-            escape(c.runs.first().map_or("", |r| r.0.as_str()))
-        );
+        let reference = escape(c.runs.first().map_or("", |r| r.0.as_str()));
+        match &c.unit {
+            Unit::Animals => {
+                _ = writeln!(
+                    h,
+                    "<h2>Model comparison</h2>\n<p>Per-animal log-likelihood per trial on the {} of {} \
+                 animal(s); differences are each run minus <b>{reference}</b>.</p>",
+                    escape(&c.basis),
+                    c.subjects.len(),
+                )
+            }
+            Unit::Sessions { subject } => {
+                _ = writeln!(
+                    h,
+                    "<h2>Model comparison</h2>\n<p>The runs share one animal, <b>{}</b>, so they are \
+                 paired across its {} held-out sessions instead of across animals: the \
+                 log-likelihood per trial on each held-out session; differences are each run \
+                 minus <b>{reference}</b>. <b>{}</b></p>",
+                    escape(subject),
+                    c.subjects.len(),
+                    escape(c.caveat())
+                )
+            }
+        }
         if c.subjects.is_empty() {
-            h.push_str(
-                "<p class=\"warning\"><b>No animal is common to all runs</b> (were they fitted to \
-                 different data?): nothing is compared.</p>\n",
+            let what = match &c.unit {
+                Unit::Animals => "No animal is common to all runs".to_string(),
+                Unit::Sessions { subject } => {
+                    format!(
+                        "No held-out session of {} is common to all runs",
+                        escape(subject)
+                    )
+                }
+            };
+            _ = writeln!(
+                h,
+                "<p class=\"warning\"><b>{what}</b> (were they fitted to different data?): \
+                 nothing is compared.</p>",
             );
         } else if c.basis == "training trials" && c.runs.len() > 1 {
             h.push_str(
@@ -1681,31 +1858,7 @@ fn html(
                  log-likelihoods.</p>\n",
             );
         }
-        h.push_str("<table><tr><th>run</th><th>mean LL</th><th>mean difference</th><th>95% CI</th><th>paired t-test p</th><th>Wilcoxon p</th></tr>\n");
-        for (i, (label, v)) in c.runs.iter().enumerate() {
-            let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
-            let (diff, ci, t, w) = match i.checked_sub(1).and_then(|j| c.paired.get(j)) {
-                Some(p) => (
-                    format!("{:+.5}", p.mean),
-                    p.ci95
-                        .map_or("—".into(), |(a, b)| format!("[{a:+.5}, {b:+.5}]")),
-                    fmt_opt(p.t_test_p),
-                    fmt_opt(p.wilcoxon_p),
-                ),
-                None => (
-                    "(reference)".into(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                ),
-            };
-            _ = writeln!(
-                h,
-                "<tr><td>{}</td><td>{mean:.5}</td><td>{diff}</td><td>{ci}</td><td>{t}</td><td>{w}</td></tr>",
-                escape(label)
-            );
-        }
-        h.push_str("</table>\n");
+        h.push_str(&crate::paired_table::html_table(c));
     }
     h.push_str("<h2>Figures</h2>\n");
     for f in figures {

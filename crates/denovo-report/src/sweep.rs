@@ -133,10 +133,11 @@ fn heldout_comparison(cv: &CrossValidated) -> Comparison {
         .map(|m| (m.clone(), subjects.iter().map(|s| of(m)[s]).collect()))
         .collect();
     let paired = (runs.iter().skip(1))
-        .map(|(_, v)| denovo_study::compare::paired(v, &runs[0].1))
+        .map(|(_, v)| denovo_study::compare::paired_greater(v, &runs[0].1))
         .collect();
     Comparison {
         basis: "held-out LL (the sweep's folds, averaged over seeds and replicates)".into(),
+        unit: crate::report::Unit::Animals,
         subjects,
         runs,
         paired,
@@ -177,6 +178,7 @@ pub fn write_sweep_report(
         html: path,
         figures: 0,
         runs: 0,
+        comparison: None,
         truth: Vec::new(),
         warnings: Vec::new(),
     })

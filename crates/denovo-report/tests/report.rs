@@ -524,3 +524,157 @@ fn the_comparison_warns_when_runs_are_not_paired_on_the_same_trials() {
         split_differs.warnings
     );
 }
+
+/// One simulated animal (2,000 trials in sessions of 60–90, seeded) in `dir`.
+fn one_animal(dir: &Path) -> PathBuf {
+    let cohort = denovo_sim::simulate(
+        &denovo_rules::RuleSpec::initial(RuleKind::Reinforce, 2, 0.05),
+        &denovo_sim::CohortConfig {
+            animals: 1,
+            trials: 2000,
+            session_min: 60,
+            session_max: 90,
+            seed: 7,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let path = dir.join("one.csv");
+    denovo_sim::write_cohort(&cohort, &path, denovo_data::Format::TrialsCsv).unwrap();
+    path
+}
+
+/// Runs that share a single animal are paired across its held-out sessions: the units are
+/// the sessions of `summary.json`'s per-session scores, the table and `comparison.csv` say
+/// so with n = sessions, the caption warns that sessions are not independent; a run that
+/// held out more sessions leaves the extra ones out (named), and a run written before
+/// per-session scores were stored falls back to the animal (one unit, no test) with a
+/// warning.
+#[test]
+fn one_animal_is_compared_across_its_held_out_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = one_animal(d);
+    let a = fit_run(
+        &data,
+        d,
+        "a",
+        ModelSpec::parametric(RuleKind::Reinforce),
+        60,
+    );
+    let b = fit_run(
+        &data,
+        d,
+        "b",
+        ModelSpec::parametric(RuleKind::ReinforceBaseline),
+        60,
+    );
+    let summary = |run: &Path| RunDir::load(run).unwrap().summary;
+    let held = summary(&a).heldout_sessions.unwrap();
+    let animal = &held.per_animal[0];
+    let n = animal.per_session.len();
+    assert!(n >= 5, "{n} held-out sessions");
+    assert_eq!(animal.sessions.len(), n);
+    // The per-session scores add up to the animal's.
+    let trials: usize = animal.per_session.iter().map(|s| s.trials).sum();
+    let ll: f64 = (animal.per_session.iter())
+        .map(|s| s.ll_per_trial * s.trials as f64)
+        .sum();
+    assert_eq!(trials, animal.trials);
+    assert!((ll / trials as f64 - animal.ll_per_trial).abs() < 1e-9);
+
+    let out = d.join("report");
+    let r = write_report(&[a.clone(), b.clone()], &out, &ReportOptions::default()).unwrap();
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let md = r.comparison.unwrap();
+    let across = format!("held-out sessions of sim001 (n = {n} sessions)");
+    assert!(md.contains(&across), "{md}");
+    assert!(md.contains("not independent"), "{md}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("comparison.md")).unwrap(),
+        md
+    );
+    let csv = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 3, "{csv}");
+    assert_eq!(rows[0][3..6], ["paired_across", "subject", "n"]);
+    let n_text = n.to_string();
+    assert_eq!(
+        rows[2][..6],
+        [
+            "b",
+            "a",
+            "held-out sessions of sim001",
+            "sessions",
+            "sim001",
+            &n_text
+        ]
+    );
+    // The CSV's mean difference is the mean over sessions of b − a.
+    let per = |run: &Path| -> Vec<f64> {
+        let h = summary(run).heldout_sessions.unwrap();
+        h.per_animal[0]
+            .per_session
+            .iter()
+            .map(|s| s.ll_per_trial)
+            .collect()
+    };
+    let (la, lb) = (per(&a), per(&b));
+    let want = lb.iter().zip(&la).map(|(x, y)| x - y).sum::<f64>() / n as f64;
+    let got: f64 = rows[2][7].parse().unwrap();
+    assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    assert!(rows[2][8].parse::<f64>().unwrap() < got && got < rows[2][9].parse().unwrap());
+    for p in &rows[2][10..14] {
+        let p: f64 = p.parse().unwrap();
+        assert!((0.0..=1.0).contains(&p), "{csv}");
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains(&across) && html.contains("serial correlation"));
+    assert!(html.contains("Model comparison across held-out sessions of sim001"));
+
+    // Another split: the sessions only one run scored are named and left out.
+    let mut spec = FitSpec::new(&data, ModelSpec::parametric(RuleKind::Reinforce));
+    spec.split.holdout_sessions = 0.4;
+    spec.training.epochs = Some(60);
+    let e = d.join("e");
+    RunDir::save(&e, &fit(&spec).unwrap(), false).unwrap();
+    let r = write_report(&[a.clone(), e], &d.join("split"), &ReportOptions::default()).unwrap();
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("held-out session(s) of sim001 are left out")),
+        "{:?}",
+        r.warnings
+    );
+    assert!(
+        r.comparison
+            .unwrap()
+            .contains("held-out sessions of sim001 (n = ")
+    );
+
+    // A run written before per-session scores were stored.
+    let old = d.join("old");
+    std::fs::create_dir_all(&old).unwrap();
+    for f in std::fs::read_dir(&b).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            std::fs::copy(&f, old.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(old.join("summary.json")).unwrap()).unwrap();
+    json["heldout_sessions"]["per_animal"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("per_session");
+    std::fs::write(old.join("summary.json"), json.to_string()).unwrap();
+    let r = write_report(&[a, old], &d.join("old_report"), &ReportOptions::default()).unwrap();
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("stored no per-session")),
+        "{:?}",
+        r.warnings
+    );
+    assert!(r.comparison.unwrap().contains("animals (n = 1)"));
+}

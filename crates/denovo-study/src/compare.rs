@@ -1,7 +1,10 @@
 //! Paired comparisons across animals: mean difference with a t confidence interval, the
 //! paired t-test and the Wilcoxon signed-rank test (distributions from statrs); the
-//! cross-validated comparison of models over held-out animals ([`CrossValidated`]).
+//! cross-validated comparison of models over held-out animals ([`CrossValidated`]); and,
+//! for one animal, runs paired over its held-out sessions ([`sessions_table`],
+//! [`paired_greater`]).
 
+use crate::SessionScore;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 use std::collections::BTreeMap;
@@ -140,6 +143,95 @@ fn signed_rank(d: &[f64]) -> Option<SignedRank> {
     })
 }
 
+/// A paired comparison with the one-sided p-values of "a predicts better than b" (greater
+/// LL): [`paired`] on `a` and `b`, the paired t-test's p halved in the direction of the
+/// mean difference, and the exact one-sided Wilcoxon signed-rank p
+/// ([`wilcoxon_signed_rank_greater`]) of the differences a − b.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairedGreater {
+    /// The paired comparison (two-sided p-values).
+    pub paired: Paired,
+    /// One-sided p of the paired t-test (alternative: mean difference > 0).
+    pub t_test_p_greater: Option<f64>,
+    /// One-sided p of the Wilcoxon signed-rank test (alternative: differences tend to be
+    /// positive).
+    pub wilcoxon_p_greater: Option<f64>,
+}
+
+/// Compares paired values `a[i]` and `b[i]` (e.g. LL per trial in nats, of two runs on the
+/// same units), with one-sided p-values for "a is greater" ([`PairedGreater`]).
+pub fn paired_greater(a: &[f64], b: &[f64]) -> PairedGreater {
+    let p = paired(a, b);
+    PairedGreater {
+        t_test_p_greater: greater(p.t_test_p, p.mean),
+        wilcoxon_p_greater: wilcoxon_signed_rank_greater(&differences(a, b)),
+        paired: p,
+    }
+}
+
+/// One animal's held-out sessions as the units of a comparison of runs: the sessions every
+/// run scored and each run's LL per trial on them ([`sessions_table`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionsTable {
+    /// The sessions every run scored, in the first run's order (their keys).
+    pub sessions: Vec<String>,
+    /// Per run, per session of `sessions`: its LL per trial (nats/trial), `[runs][sessions]`.
+    pub ll: Vec<Vec<f64>>,
+    /// Sessions that some run scored but not every run (left out of `sessions`), sorted.
+    pub left_out: Vec<String>,
+    /// Sessions of `sessions` that not every run scored on the same number of trials, each
+    /// with the trial counts per run (`"12 (80 vs 75)"`).
+    pub trials_differ: Vec<String>,
+}
+
+/// Pairs runs over the held-out sessions of one animal: `runs[r]` is run r's per-session
+/// scores of the animal ([`crate::AnimalSplitScore::per_session`]). A session is a unit
+/// when every run scored it with a finite LL; the others are listed in
+/// [`SessionsTable::left_out`].
+pub fn sessions_table(runs: &[&[SessionScore]]) -> SessionsTable {
+    use std::collections::{BTreeSet, HashMap};
+    let maps: Vec<HashMap<&str, &SessionScore>> = (runs.iter())
+        .map(|r| {
+            (r.iter())
+                .filter(|s| s.ll_per_trial.is_finite())
+                .map(|s| (s.session.as_str(), s))
+                .collect()
+        })
+        .collect();
+    let sessions: Vec<String> = (runs.first().copied().unwrap_or_default().iter())
+        .map(|s| s.session.as_str())
+        .filter(|k| maps.iter().all(|m| m.contains_key(k)))
+        .map(str::to_string)
+        .collect();
+    let ll = (maps.iter())
+        .map(|m| {
+            sessions
+                .iter()
+                .map(|k| m[k.as_str()].ll_per_trial)
+                .collect()
+        })
+        .collect();
+    let left_out: BTreeSet<String> = (runs.iter().flat_map(|r| r.iter()))
+        .map(|s| s.session.clone())
+        .filter(|k| !sessions.contains(k))
+        .collect();
+    let trials_differ = (sessions.iter())
+        .filter_map(|k| {
+            let t: Vec<usize> = maps.iter().map(|m| m[k.as_str()].trials).collect();
+            t.iter().any(|n| *n != t[0]).then(|| {
+                let t: Vec<String> = t.iter().map(usize::to_string).collect();
+                format!("{k} ({})", t.join(" vs "))
+            })
+        })
+        .collect();
+    SessionsTable {
+        sessions,
+        ll,
+        left_out: left_out.into_iter().collect(),
+        trials_differ,
+    }
+}
+
 /// One held-out animal of one cross-validated fit (a row of a sweep's `results.csv`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeldOutRow {
@@ -252,14 +344,14 @@ impl CrossValidated {
                 let animals: Vec<&String> = base.keys().filter(|s| of.contains_key(*s)).collect();
                 let a: Vec<f64> = animals.iter().map(|s| of[*s]).collect();
                 let b: Vec<f64> = animals.iter().map(|s| base[*s]).collect();
-                let p = paired(&a, &b);
+                let p = paired_greater(&a, &b);
                 ModelVsReference {
                     model: m.clone(),
                     reference: reference.clone(),
                     mean_ll: a.iter().sum::<f64>() / a.len() as f64,
-                    t_test_p_greater: greater(p.t_test_p, p.mean),
-                    wilcoxon_p_greater: wilcoxon_signed_rank_greater(&differences(&a, &b)),
-                    paired: p,
+                    t_test_p_greater: p.t_test_p_greater,
+                    wilcoxon_p_greater: p.wilcoxon_p_greater,
+                    paired: p.paired,
                 }
             })
             .collect();
@@ -532,6 +624,73 @@ mod tests {
         let sd = ((n * (n + 1) * (2 * n + 1)) as f64 / 24.0).sqrt();
         let want = 1.0 - Normal::standard().cdf(-0.5 / sd);
         assert!((p - want).abs() < 1e-9 && p > 0.5, "p = {p}, want {want}");
+    }
+
+    fn sessions(v: &[(&str, usize, f64)]) -> Vec<SessionScore> {
+        (v.iter())
+            .map(|&(session, trials, ll_per_trial)| SessionScore {
+                session: session.into(),
+                trials,
+                ll_per_trial,
+            })
+            .collect()
+    }
+
+    /// Two runs of one animal paired over its held-out sessions: only the sessions both
+    /// scored with a finite LL are units (in the first run's order; the others listed as
+    /// left out, whatever their order in the second run), a session scored on different
+    /// trials is named, and the differences 0.2, 0.3, 0.2, 0.8, 0.1 (a − b per session)
+    /// give the values of `paired_t_test_matches_reference_values`: mean 0.32, t = 2.5786
+    /// on 4 degrees of freedom (two-sided p = 0.06142, so one-sided 0.03071), the CI
+    /// 0.32 ± 2.7764 · 0.124097; all five differences positive: Wilcoxon one-sided
+    /// p = 1/32, two-sided 2/32.
+    #[test]
+    fn runs_pair_over_the_held_out_sessions_both_scored() {
+        let a = sessions(&[
+            ("61", 100, -0.5),
+            ("62", 100, -0.4),
+            ("63", 100, -0.6),
+            ("64", 100, -0.3),
+            ("65", 100, -0.7),
+            ("66", 50, -0.2),
+            ("67", 80, f64::NAN),
+        ]);
+        let b = sessions(&[
+            ("65", 100, -0.8),
+            ("62", 100, -0.7),
+            ("61", 100, -0.7),
+            ("63", 90, -0.8),
+            ("64", 100, -1.1),
+            ("60", 100, -0.9),
+            ("67", 80, -0.6),
+        ]);
+        let t = sessions_table(&[&a, &b]);
+        assert_eq!(t.sessions, ["61", "62", "63", "64", "65"]);
+        assert_eq!(t.left_out, ["60", "66", "67"]);
+        assert_eq!(t.trials_differ, ["63 (100 vs 90)"]);
+        assert_eq!(t.ll[0], [-0.5, -0.4, -0.6, -0.3, -0.7]);
+        assert_eq!(t.ll[1], [-0.7, -0.7, -0.8, -1.1, -0.8]);
+        let p = paired_greater(&t.ll[0], &t.ll[1]);
+        assert_eq!(p.paired.n, 5);
+        assert!((p.paired.mean - 0.32).abs() < 1e-12, "{p:?}");
+        let (lo, hi) = p.paired.ci95.unwrap();
+        let half = 2.7764 * 0.124097;
+        assert!((lo - (0.32 - half)).abs() < 1e-3 && (hi - (0.32 + half)).abs() < 1e-3);
+        assert!((p.paired.t_test_p.unwrap() - 0.06142).abs() < 1e-4, "{p:?}");
+        assert!(
+            (p.t_test_p_greater.unwrap() - 0.03071).abs() < 1e-4,
+            "{p:?}"
+        );
+        assert!((p.wilcoxon_p_greater.unwrap() - 1.0 / 32.0).abs() < 1e-12);
+        assert!((p.paired.wilcoxon_p.unwrap() - 2.0 / 32.0).abs() < 1e-12);
+        // The other way round: the worse run's one-sided p-values are the complements.
+        let q = paired_greater(&t.ll[1], &t.ll[0]);
+        assert!((q.t_test_p_greater.unwrap() - (1.0 - 0.03071)).abs() < 1e-4);
+        assert!((q.wilcoxon_p_greater.unwrap() - 1.0).abs() < 1e-12);
+        // One run alone: its sessions, nothing left out.
+        let one = sessions_table(&[&b]);
+        assert_eq!(one.sessions.len(), 7);
+        assert!(one.left_out.is_empty() && one.trials_differ.is_empty());
     }
 
     fn row(model: &str, seed: u64, subject: &str, ll: f64) -> HeldOutRow {

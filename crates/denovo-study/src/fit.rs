@@ -907,9 +907,12 @@ where
     let train = SplitScore::from_evaluation(&train_eval, &scored(&all, &|i| 0..train_end[i]));
     let heldout_sessions = (spec.split.holdout_sessions > 0.0)
         .then(|| {
-            SplitScore::from_evaluation(
+            let held: Vec<_> = (all.iter())
+                .map(|&i| (subjects[i], train_end[i]..subjects[i].n_trials()))
+                .collect();
+            SplitScore::from_evaluation_by_session(
                 &denovo_train::evaluate(&one.model.rule, &full_batch, w0.clone()),
-                &scored(&all, &|i| train_end[i]..subjects[i].n_trials()),
+                &held,
             )
         })
         // Every animal with a single session: nothing was held out.

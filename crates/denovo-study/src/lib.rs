@@ -94,7 +94,7 @@ pub use model::{Describe, Model, ModelKind, ModelSpec};
 pub use noisy_net::{HIDDEN_ROUNDS, HIDDEN_TOLERANCE, NoisyNetParameters, WithoutNoise};
 pub use readout::RuleGrid;
 pub use run_dir::{Run, RunDir, RunWriter, write_weights};
-pub use score::{AnimalSplitScore, SplitScore};
+pub use score::{AnimalSplitScore, SessionScore, SplitScore, session_scores};
 pub use spec::{
     BackendChoice, DEFAULT_NEURAL_EPOCHS_CAP, DEFAULT_PATIENCE, EarlyStopping, FitSpec, Precision,
     SplitSpec, TrainingSpec, default_regressors,

@@ -26,7 +26,7 @@
 
 use crate::fit::{AnimalWeights, FitResult, ReadBackend, SessionLabel};
 use crate::score::SplitScore;
-use crate::walk::{Scoring, score};
+use crate::walk::{Scoring, score, score_by_session};
 use crate::{FitSpec, Model, Progress, StudyError};
 use denovo_data::{Dataset, DesignMatrix, SubjectDesign};
 use denovo_nn::{HostStep, HostTrial, ScanRule};
@@ -349,6 +349,7 @@ pub(crate) fn add_noise(
     let hyper = &fit.hyper;
     let mut train_parts = Vec::new();
     let mut held_parts = Vec::new();
+    let mut held_sessions = Vec::new();
     let mut weights = Vec::new();
     for (i, (d, map)) in subjects.iter().zip(&fit.maps).enumerate() {
         let (end, n) = (train_end[i], d.n_trials());
@@ -400,6 +401,7 @@ pub(crate) fn add_noise(
             };
             sd.extend(pred.sd.chunks(k).map(<[f64]>::to_vec));
             held_parts.push((names[i], d.session_keys_in(end..n), p, &d.choice[end..n]));
+            held_sessions.push((&d.session[end..n], &d.session_keys[..]));
         }
         weights.push(AnimalWeights {
             subject: d.subject.clone(),
@@ -437,8 +439,8 @@ pub(crate) fn add_noise(
     summary.model = spec.model.model.name().into();
     summary.parameters = serde_json::to_value(&parameters).unwrap_or_default();
     summary.train = score(&train_parts);
-    summary.heldout_sessions =
-        (spec.split.holdout_sessions > 0.0 && !held_parts.is_empty()).then(|| score(&held_parts));
+    summary.heldout_sessions = (spec.split.holdout_sessions > 0.0 && !held_parts.is_empty())
+        .then(|| score_by_session(&held_parts, &held_sessions));
     summary.seconds += started.elapsed().as_secs_f64();
     result.spec = spec.clone();
     result.weights = weights;

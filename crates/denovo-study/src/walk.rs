@@ -203,11 +203,7 @@ pub(crate) fn score(parts: &[ScoredAnimal<'_>]) -> SplitScore {
         .iter()
         .map(|(name, sessions, p, y)| {
             let n = y.len();
-            let ll: f64 = p
-                .iter()
-                .zip(y.iter())
-                .map(|(&p, &y)| if y > 0.5 { p.ln() } else { (1.0 - p).ln() })
-                .sum();
+            let ll: f64 = trial_ll(p, y).sum();
             let right = p
                 .iter()
                 .zip(y.iter())
@@ -219,6 +215,7 @@ pub(crate) fn score(parts: &[ScoredAnimal<'_>]) -> SplitScore {
                 accuracy: right as f64 / n.max(1) as f64,
                 trials: n,
                 sessions: sessions.clone(),
+                per_session: Vec::new(),
             }
         })
         .collect();
@@ -233,6 +230,28 @@ pub(crate) fn score(parts: &[ScoredAnimal<'_>]) -> SplitScore {
             })
             .collect(),
     )
+}
+
+/// The log-likelihood (nats) of each choice `y` (1 right, 0 left) under p(right) `p`.
+fn trial_ll<'a>(p: &'a [f64], y: &'a [f64]) -> impl Iterator<Item = f64> + 'a {
+    (p.iter().zip(y)).map(|(&p, &y)| if y > 0.5 { p.ln() } else { (1.0 - p).ln() })
+}
+
+/// [`score`] with each animal's per-session scores ([`AnimalSplitScore::per_session`]):
+/// `sessions[i]` holds the session index of each of `parts[i]`'s trials and the animal's
+/// session keys (those of [`SubjectDesign`]).
+pub(crate) fn score_by_session(
+    parts: &[ScoredAnimal<'_>],
+    sessions: &[(&[usize], &[String])],
+) -> SplitScore {
+    let mut scored = score(parts);
+    for ((entry, (_, _, p, y)), (of, keys)) in
+        (scored.per_animal.iter_mut().zip(parts)).zip(sessions)
+    {
+        let ll: Vec<f64> = trial_ll(p, y).collect();
+        entry.per_session = crate::score::session_scores(&ll, of, keys);
+    }
+    scored
 }
 
 /// p(right) of trials `x` (`[trials, K]`) under constant weights `w`.
@@ -484,6 +503,7 @@ pub(crate) fn fit_walk(
     let scoring = spec.model.scoring;
     let mut train_parts = Vec::new();
     let mut held_parts = Vec::new();
+    let mut held_sessions = Vec::new();
     let mut weights = Vec::new();
     for (i, (d, map)) in subjects.iter().zip(&fit.maps).enumerate() {
         let (end, n) = (train_end[i], d.n_trials());
@@ -543,6 +563,7 @@ pub(crate) fn fit_walk(
             // The SDs of the filter's prediction (growing from the last training trial).
             sd.extend(pred.sd.chunks(k).map(<[f64]>::to_vec));
             held_parts.push((names[i], d.session_keys_in(end..n), p, &d.choice[end..n]));
+            held_sessions.push((&d.session[end..n], &d.session_keys[..]));
         }
         weights.push(AnimalWeights {
             subject: d.subject.clone(),
@@ -557,8 +578,8 @@ pub(crate) fn fit_walk(
         });
     }
     let train = score(&train_parts);
-    let heldout_sessions =
-        (spec.split.holdout_sessions > 0.0 && !held_parts.is_empty()).then(|| score(&held_parts));
+    let heldout_sessions = (spec.split.holdout_sessions > 0.0 && !held_parts.is_empty())
+        .then(|| score_by_session(&held_parts, &held_sessions));
     let n: Vec<usize> = subjects.iter().map(|s| s.n_trials()).collect();
     let single = crate::score::single_session_warning(&names, &train_end, &n);
     if let Some(w) = single.filter(|_| spec.split.holdout_sessions > 0.0) {

@@ -152,6 +152,17 @@ fn psytrack_on_held_out_animals_of_a_cohort() {
             .iter()
             .all(|a| a.sd.as_ref().unwrap().len() == a.w.len())
     );
+    // Per held-out session: the keys of `sessions`, adding up to each animal's score.
+    for a in &s.heldout_sessions.as_ref().unwrap().per_animal {
+        let keys: Vec<&String> = a.per_session.iter().map(|p| &p.session).collect();
+        assert_eq!(keys, a.sessions.iter().collect::<Vec<_>>());
+        let trials: usize = a.per_session.iter().map(|p| p.trials).sum();
+        let ll: f64 = (a.per_session.iter())
+            .map(|p| p.ll_per_trial * p.trials as f64)
+            .sum();
+        assert_eq!(trials, a.trials);
+        assert!((ll / trials as f64 - a.ll_per_trial).abs() < 1e-9, "{a:?}");
+    }
 
     // A random walk has no rule: reading it out, twins and recovery refuse, and say why.
     let run_dir = dir.path().join("psy");

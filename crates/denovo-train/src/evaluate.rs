@@ -16,6 +16,10 @@ pub struct AnimalScore {
     pub ll_per_trial: f64,
     /// Fraction of trials where the more likely side (p ≥ 0.5 → right) was the choice.
     pub accuracy: f64,
+    /// The log-likelihood of every scored trial (nats), in trial order (`[trials]`; they
+    /// sum to `log_likelihood`): what per-session scores are built from. Not serialized.
+    #[serde(skip)]
+    pub trial_ll: Vec<f64>,
 }
 
 /// Scores of a batch.
@@ -41,7 +45,9 @@ pub fn evaluate<B: Backend, R: LearningRule<B>>(
     w0: Tensor<B, 2>,
 ) -> Evaluation {
     let a = batch.n_animals();
-    let mut ll = vec![0.0f64; a];
+    let mut ll: Vec<Vec<f64>> = (0..a)
+        .map(|i| Vec::with_capacity(batch.scored[i]))
+        .collect();
     let mut hits = vec![0usize; a];
     if let Some(form) = rule.closed_form() {
         let k = batch.n_features;
@@ -85,7 +91,7 @@ pub fn evaluate<B: Backend, R: LearningRule<B>>(
             .expect("bool mask");
         for i in 0..a {
             if !skip[i] {
-                ll[i] += ll_t[i];
+                ll[i].push(ll_t[i]);
                 hits[i] += usize::from((z[i] >= 0.0) == (y[i] >= 0.5));
             }
         }
@@ -96,21 +102,27 @@ pub fn evaluate<B: Backend, R: LearningRule<B>>(
     summarize(batch, ll, hits)
 }
 
-/// Adds trial `t`'s log-likelihood under weights `w` to `ll` and a hit when the more
-/// likely side was the choice.
-fn score_trial(host: &HostSequence, t: usize, w: &[f64], ll: &mut f64, hits: &mut usize) {
+/// Appends trial `t`'s log-likelihood under weights `w` to `ll` and adds a hit when the
+/// more likely side was the choice.
+fn score_trial(host: &HostSequence, t: usize, w: &[f64], ll: &mut Vec<f64>, hits: &mut usize) {
     let k = w.len();
     let x = &host.x[t * k..(t + 1) * k];
     let z: f64 = w.iter().zip(x).map(|(u, v)| u * v).sum();
     let y = host.choice[t];
-    *ll += y * z - softplus(z);
+    ll.push(y * z - softplus(z));
     *hits += usize::from((z >= 0.0) == (y >= 0.5));
 }
 
-fn summarize<B: Backend>(batch: &SequenceBatch<B>, ll: Vec<f64>, hits: Vec<usize>) -> Evaluation {
-    let a = batch.n_animals();
-    let animals: Vec<AnimalScore> = (0..a)
-        .map(|i| {
+fn summarize<B: Backend>(
+    batch: &SequenceBatch<B>,
+    trial_ll: Vec<Vec<f64>>,
+    hits: Vec<usize>,
+) -> Evaluation {
+    let ll: Vec<f64> = trial_ll.iter().map(|t| t.iter().sum()).collect();
+    let animals: Vec<AnimalScore> = trial_ll
+        .into_iter()
+        .enumerate()
+        .map(|(i, trial_ll)| {
             let n = batch.scored[i];
             AnimalScore {
                 trials: n,
@@ -121,6 +133,7 @@ fn summarize<B: Backend>(batch: &SequenceBatch<B>, ll: Vec<f64>, hits: Vec<usize
                 } else {
                     hits[i] as f64 / n as f64
                 },
+                trial_ll,
             }
         })
         .collect();

@@ -17,7 +17,10 @@ weight trajectories w_t, sessions marked, held-out trials shaded); for all runs 
 rule (Δw of the stimulus weight against the stimulus, correct vs error trials, at several
 weights — the same grid for every run), rule_history (RNN runs: after K rewarded vs K
 unrewarded trials) and comparison (held-out log-likelihood per animal with the paired
-differences to the first run: mean, 95% CI, paired t-test and Wilcoxon signed-rank test).
+differences to the first run: mean, 95% CI, paired t-test and Wilcoxon signed-rank test,
+two- and one-sided; runs that share a single animal are paired across its held-out
+sessions instead). The comparison is printed and written as comparison.md and
+comparison.csv.
 Simulated data (a truth sidecar of `denovo simulate` beside the data): the true rule and
 the true w_t are drawn beneath the fits.
 Each figure comes as PNG and SVG; report.html embeds the PNGs and opens in any browser.
@@ -62,6 +65,9 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
     };
     for w in &r.warnings {
         eprintln!("warning: {w}");
+    }
+    if let Some(c) = &r.comparison {
+        println!("{c}");
     }
     println!(
         "report of {} run(s): {} figures (PNG + SVG) → {}",

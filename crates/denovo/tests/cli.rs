@@ -1463,3 +1463,91 @@ fn the_library_fit_of_the_rat_matches_the_command_line() {
     }
     assert_eq!(cli, lib);
 }
+
+/// Two models fitted to ONE simulated animal with `--holdout-sessions`: `denovo report`
+/// pairs them across the animal's held-out sessions — the printed table, comparison.csv and
+/// report.html say "held-out sessions of sim001 (n = N sessions)" with N the number of
+/// sessions summary.json lists as held out, and the caveat that sessions are not
+/// independent.
+#[test]
+fn report_of_one_animal_pairs_runs_across_its_held_out_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("one.csv");
+    let o = denovo(&[
+        "simulate",
+        "--rule",
+        "reinforce",
+        "--animals",
+        "1",
+        "--trials",
+        "2000",
+        "--session-length",
+        "60-90",
+        "--seed",
+        "5",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "simulate: {}", stderr(&o));
+    let mut runs = Vec::new();
+    for model in ["reinforce", "reinforce-baseline"] {
+        let run = d.join(model);
+        let o = denovo(&[
+            "fit",
+            data.to_str().unwrap(),
+            "--model",
+            model,
+            "--holdout-sessions",
+            "0.25",
+            "--epochs",
+            "100",
+            "--quiet",
+            "--out",
+            run.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "fit {model}: {}", stderr(&o));
+        runs.push(run);
+    }
+    let summary = read_json(&runs[0].join("summary.json"));
+    let animal = &summary["heldout_sessions"]["per_animal"][0];
+    let n = animal["sessions"].as_array().unwrap().len();
+    assert!(n >= 5, "{n} held-out sessions");
+    assert_eq!(animal["per_session"].as_array().unwrap().len(), n);
+    // The training split stores no per-session scores.
+    assert!(
+        summary["train"]["per_animal"][0]
+            .get("per_session")
+            .is_none()
+    );
+
+    let report = d.join("report");
+    let o = denovo(&[
+        "report",
+        runs[0].to_str().unwrap(),
+        runs[1].to_str().unwrap(),
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "report: {}", stderr(&o));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    let printed = stdout(&o);
+    let across = format!("held-out sessions of sim001 (n = {n} sessions)");
+    assert!(printed.contains(&across), "{printed}");
+    assert!(printed.contains("not independent samples"), "{printed}");
+    // One row per held-out session in the printed per-session table, keyed as summary.json.
+    for s in animal["sessions"].as_array().unwrap() {
+        let row = format!("| {} |", s.as_str().unwrap());
+        assert!(printed.contains(&row), "{row} not in {printed}");
+    }
+    let csv = std::fs::read_to_string(report.join("comparison.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    let row: Vec<&str> = lines[2].split(',').collect();
+    assert_eq!(row[0], "reinforce-baseline");
+    assert_eq!((row[3], row[4]), ("sessions", "sim001"));
+    assert_eq!(row[5].parse::<usize>().unwrap(), n);
+    assert!(row[7..14].iter().all(|v| v.parse::<f64>().is_ok()), "{csv}");
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    assert!(html.contains(&across) && html.contains("serial correlation"));
+}

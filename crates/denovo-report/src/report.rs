@@ -195,17 +195,37 @@ pub(crate) fn write_report_with(
         }
     };
     figures.push(comparison_figure(out, &comparison)?);
+    let animals = own
+        .then(|| animals_comparison(&loaded, &comparison))
+        .flatten();
     let truths = distinct_truths(&loaded);
     let own = own.then_some(&comparison);
-    let html = html(&loaded, &figures, own, &truths, &warnings, section)?;
+    let html = html(
+        &loaded,
+        &figures,
+        own,
+        animals.as_ref(),
+        &truths,
+        &warnings,
+        section,
+    )?;
     let path = out.join("report.html");
     std::fs::write(&path, html).map_err(ReportError::io(&path))?;
-    let comparison_md = own.map(crate::paired_table::markdown);
+    let comparison_md = own.map(|c| {
+        let mut md = crate::paired_table::markdown(c);
+        if let Some(a) = &animals {
+            md.push('\n');
+            md.push_str(&crate::paired_table::markdown(a));
+        }
+        md
+    });
     if let (Some(c), Some(md)) = (own, &comparison_md) {
-        for (name, text) in [
-            ("comparison.md", md.clone()),
-            ("comparison.csv", crate::paired_table::csv(c)),
-        ] {
+        let mut csv = crate::paired_table::csv(c);
+        if let Some(a) = &animals {
+            let more = crate::paired_table::csv(a);
+            csv.push_str(more.split_once('\n').map_or("", |(_, rows)| rows));
+        }
+        for (name, text) in [("comparison.md", md.clone()), ("comparison.csv", csv)] {
             let file = out.join(name);
             std::fs::write(&file, text).map_err(ReportError::io(&file))?;
         }
@@ -1452,6 +1472,30 @@ fn comparison(runs: &[Loaded]) -> Comparison {
         .find(|(k, _)| runs.iter().all(|l| per_animal(&l.run, k).is_some()))
         .copied()
         .unwrap_or(("train", "training trials"));
+    comparison_on(runs, key, basis)
+}
+
+/// The second comparison of runs that also scored held-out animals (cross-validation
+/// folds) when the first is on held-out sessions: each animal's LL when it was left out
+/// of the fit, paired across animals — the test a structural hypothesis needs (does the
+/// rule generalise to new animals?). `None` when not every run has held-out animals or
+/// fewer than two animals are common to all.
+pub(crate) fn animals_comparison(runs: &[Loaded], first: &Comparison) -> Option<Comparison> {
+    if first.basis != "held-out sessions"
+        || runs.len() < 2
+        || !runs
+            .iter()
+            .all(|l| per_animal(&l.run, "heldout_animals").is_some())
+    {
+        return None;
+    }
+    let c = comparison_on(runs, "heldout_animals", "held-out animals");
+    (c.subjects.len() >= 2).then_some(c)
+}
+
+/// The runs' per-animal LL on the split `key` of `summary.json` paired across the animals
+/// every run scored, labelled `basis`.
+fn comparison_on(runs: &[Loaded], key: &str, basis: &str) -> Comparison {
     let maps: Vec<HashMap<String, f64>> = runs
         .iter()
         .map(|l| per_animal(&l.run, key).unwrap_or_default())
@@ -1743,10 +1787,12 @@ pub(crate) fn fmt_opt(v: Option<f64>) -> String {
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn html(
     runs: &[Loaded],
     figures: &[Figure],
     c: Option<&Comparison>,
+    animals: Option<&Comparison>,
     truths: &[&Truth],
     warnings: &[String],
     section: Option<&str>,
@@ -1859,6 +1905,17 @@ fn html(
             );
         }
         h.push_str(&crate::paired_table::html_table(c));
+        if let Some(a) = animals {
+            _ = writeln!(
+                h,
+                "<p>The same runs on their <b>held-out animals</b> (cross-validation folds: \
+                 each animal scored by the fit that left it out), paired across {} animals — \
+                 the comparison for a claim about new animals, such as a structural test \
+                 (<code>--gate</code>, <code>--drop-input</code>).</p>",
+                a.subjects.len()
+            );
+            h.push_str(&crate::paired_table::html_table(a));
+        }
     }
     h.push_str("<h2>Figures</h2>\n");
     for f in figures {

@@ -600,3 +600,53 @@ fn the_rule_caption_gives_the_bands_coverage_of_the_truth() {
         "the check is named"
     );
 }
+
+/// Runs cross-validated over animals and scored on held-out sessions get both comparisons:
+/// across animals on their held-out sessions first, then across the held-out animals (each
+/// scored by the fold that left it out) — in the HTML, comparison.md and comparison.csv.
+#[test]
+fn cross_validated_runs_are_also_compared_on_held_out_animals() {
+    let tmp = tempfile::tempdir().unwrap();
+    f64_device_first();
+    let config = CohortConfig {
+        animals: 6,
+        trials: 300,
+        session_min: 100,
+        session_max: 100,
+        seed: 8,
+        ..Default::default()
+    };
+    let rule = RuleSpec::initial(RuleKind::Reinforce, 2, 0.06);
+    let cohort = denovo_sim::simulate(&rule, &config).unwrap();
+    let data = tmp.path().join("sim.csv");
+    denovo_sim::write_cohort(&cohort, &data, denovo_data::Format::TrialsCsv).unwrap();
+    let mut dirs = Vec::new();
+    for kind in [RuleKind::Reinforce, RuleKind::ReinforceBaseline] {
+        let mut spec = FitSpec::new(&data, ModelSpec::parametric(kind));
+        spec.split.holdout_sessions = 0.34;
+        spec.split.folds = 3;
+        spec.training.epochs = Some(20);
+        let dir = tmp.path().join(format!("{kind:?}"));
+        RunDir::save(&dir, &fit(&spec).unwrap(), false).unwrap();
+        dirs.push(dir);
+    }
+    let out = tmp.path().join("report");
+    let report = write_report(&dirs, &out, &ReportOptions::default()).unwrap();
+    let html = std::fs::read_to_string(&report.html).unwrap();
+    assert!(html.contains("on their <b>held-out animals</b>"), "second table");
+    let csv = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
+    let bases: Vec<&str> = (csv.lines().skip(1))
+        .map(|l| l.split(',').nth(2).unwrap())
+        .collect();
+    assert_eq!(
+        bases,
+        vec![
+            "held-out sessions",
+            "held-out sessions",
+            "held-out animals",
+            "held-out animals"
+        ]
+    );
+    let md = std::fs::read_to_string(out.join("comparison.md")).unwrap();
+    assert!(md.contains("held-out animals"), "{md}");
+}

@@ -1,0 +1,478 @@
+//! The fused scan of the DNN rule as one CubeCL kernel (feature `wgpu`): the forward pass
+//! over every trial and the adjoint pass back run on the device, one cube (workgroup) per
+//! animal, so `Autodiff<Wgpu>` training reads nothing back to the host per epoch beyond
+//! what [`ScanBackend`](crate::ScanBackend) returns.
+//!
+//! The math is [`crate::scan`]'s DNN kernel (`fused.rs`), in f32: u_t = m ⊙ [w_t, x_t, y_t,
+//! r_t, a_t, s_t] (m: 0 on dropped columns), o_t = MLP(u_t) (ReLU between layers),
+//! w_{t+1} = w_t + g_t γ ⊙ o_t (g_t the gate), LL = Σ_{scored t} y_t z_t − softplus(z_t) with
+//! z_t = w_t · x_t; the adjoint λ_t = ∂LL/∂w_t = λ_{t+1} + (y_t − σ(z_t)) x_t [scored] +
+//! (m ⊙ ∂u-part of the MLP's backward)[..K], parameter gradients accumulated per animal.
+//!
+//! Layout of one cube (`CUBE_DIM_X` = [`UNITS`] units): unit j owns hidden unit j of every
+//! layer (strided by the cube size when a layer is wider), and the columns j of the
+//! weight gradient it accumulates. Shared memory holds the current trial's state
+//! `[w_t (K) | MLP activations (input, hidden…, output)]`, two gradient scratch rows and
+//! λ. With gradients the forward pass writes every trial's state to a tape in device
+//! memory (`[animals, trials, K + activations]` f32); the adjoint pass reads it back, each
+//! element by the unit that wrote it (so a cube barrier orders it), and accumulates
+//! ∂LL_a/∂θ straight into row a of the `[animals, P]` output.
+//!
+//! The RNN rule is not ported: [`ScanBackend`](crate::ScanBackend) for wgpu runs the host
+//! kernel for it.
+
+use crate::fused::ScanRule;
+use burn::backend::Wgpu;
+use burn::backend::wgpu::{WgpuDevice, WgpuRuntime};
+use burn::tensor::{Int, Tensor, TensorData};
+use burn_cubecl::ops::numeric::{empty_device_dtype, zeros_client};
+use burn_cubecl::tensor::CubeTensor;
+use burn_cubecl::kernel::into_contiguous;
+use cubecl::prelude::*;
+use denovo_rules::HostSequence;
+
+/// Units per cube (a multiple of the 32-wide warps of NVIDIA GPUs); a layer wider than
+/// this is strided across the units.
+pub(crate) const UNITS: u32 = 32;
+
+/// A numerically stable softplus ln(1 + eᶻ) = max(z, 0) + ln(1 + e^−|z|).
+#[cube]
+fn softplus<F: Float>(z: F) -> F {
+    F::max(z, F::new(0.0)) + (F::new(1.0) + F::exp(F::new(0.0) - F::abs(z))).ln()
+}
+
+/// σ(z), split by sign so that e^z never overflows.
+#[cube]
+fn sigmoid<F: Float>(z: F) -> F {
+    if z >= F::new(0.0) {
+        F::new(1.0) / (F::new(1.0) + F::exp(F::new(0.0) - z))
+    } else {
+        let e = F::exp(z);
+        e / (F::new(1.0) + e)
+    }
+}
+
+/// The gate g_t of a trial with reward `r` (0: none, 1: correct only, 2: error only).
+#[cube]
+fn gate_value<F: Float>(gate: u32, r: F) -> F {
+    let mut g = F::new(1.0);
+    if gate == 1 {
+        if r <= F::new(0.0) {
+            g = F::new(0.0);
+        }
+    } else if gate == 2 && r > F::new(0.0) {
+        g = F::new(0.0);
+    }
+    g
+}
+
+/// w_t · x_t from the state row (w_t at `st[0..k]`).
+#[cube]
+fn logit<F: Float>(st: &SharedMemory<F>, x: &Tensor<F>, x_at: usize, k: usize) -> F {
+    let mut z = F::new(0.0);
+    for i in 0..k {
+        z += st[i] * x[x_at + i];
+    }
+    z
+}
+
+/// The whole DNN scan of one animal per cube (see the module docs). Shapes: `params` [P],
+/// `w0` [A, K], `x` [A, T, K], `trials` [A, T, 4], `meta` [A, 2] (first scored trial, end),
+/// `layers` [L, 4], `mask` [input width]; outputs `ll` [A] and, with `gradient`, `tape`
+/// [A, T, K + width], `d_params` [A, P], `d_w0` [A, K].
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+fn dnn_scan_kernel<F: Float, I: Numeric>(
+    params: &Tensor<F>,
+    w0: &Tensor<F>,
+    x: &Tensor<F>,
+    trials: &Tensor<F>,
+    meta: &Tensor<I>,
+    layers: &Tensor<I>,
+    mask: &Tensor<F>,
+    ll_out: &mut Tensor<F>,
+    tape: &mut Tensor<F>,
+    d_params: &mut Tensor<F>,
+    d_w0: &mut Tensor<F>,
+    n_layers: u32,
+    gamma_at: u32,
+    n_trials: u32,
+    gate: u32,
+    #[comptime] k: u32,
+    #[comptime] width: u32,
+    #[comptime] max_width: u32,
+    #[comptime] gradient: bool,
+    #[define(F, I)] _dtypes: [StorageType; 2],
+) {
+    let a = CUBE_POS_X as usize;
+    let unit = UNIT_POS_X as usize;
+    let stride = CUBE_DIM_X as usize;
+    let kk = k as usize;
+    let per_trial = (k + width) as usize;
+    let n_layers = n_layers as usize;
+    let gamma_at = gamma_at as usize;
+    let t_max = n_trials as usize;
+    let p = params.len();
+    let start = u32::cast_from(meta[2 * a]) as usize;
+    let end = u32::cast_from(meta[2 * a + 1]) as usize;
+    let last = n_layers - 1;
+
+    // The state row [w_t | activations]; the activations start at k.
+    let mut st = SharedMemory::<F>::new((k + width) as usize);
+    // Two scratch rows for ∂/∂(layer output) and ∂/∂(layer input).
+    let mut d = SharedMemory::<F>::new((2 * max_width) as usize);
+    // λ_t and λ_{t+1}.
+    let mut lam = SharedMemory::<F>::new((2 * k) as usize);
+
+    if gradient {
+        // Zero this animal's gradient row, each entry by the unit that accumulates it.
+        for l in 0..n_layers {
+            let n_in = u32::cast_from(layers[l * 4]) as usize;
+            let n_out = u32::cast_from(layers[l * 4 + 1]) as usize;
+            let w_at = u32::cast_from(layers[l * 4 + 2]) as usize;
+            let mut j = unit;
+            while j < n_out {
+                for i in 0..n_in {
+                    d_params[a * p + w_at + i * n_out + j] = F::new(0.0);
+                }
+                d_params[a * p + w_at + n_in * n_out + j] = F::new(0.0);
+                j += stride;
+            }
+        }
+        if unit < kk {
+            d_params[a * p + gamma_at + unit] = F::new(0.0);
+        }
+    }
+    if unit < kk {
+        st[unit] = w0[a * kk + unit];
+    }
+    sync_cube();
+
+    // Forward.
+    let mut ll = F::new(0.0);
+    for t in 0..end {
+        let row = a * t_max + t;
+        let x_at = row * kk;
+        if t + 1 < end {
+            // u_t into the input block.
+            let n_input = 2 * kk + 4;
+            let mut j = unit;
+            while j < n_input {
+                let mut v = F::new(0.0);
+                if j < kk {
+                    v = st[j];
+                } else if j < 2 * kk {
+                    v = x[x_at + j - kk];
+                } else {
+                    v = trials[row * 4 + j - 2 * kk];
+                }
+                st[kk + j] = mask[j] * v;
+                j += stride;
+            }
+            sync_cube();
+            for l in 0..n_layers {
+                let n_in = u32::cast_from(layers[l * 4]) as usize;
+                let n_out = u32::cast_from(layers[l * 4 + 1]) as usize;
+                let w_at = u32::cast_from(layers[l * 4 + 2]) as usize;
+                let in_at = kk + u32::cast_from(layers[l * 4 + 3]) as usize;
+                let out_at = in_at + n_in;
+                let mut j = unit;
+                while j < n_out {
+                    let mut v = params[w_at + n_in * n_out + j];
+                    for i in 0..n_in {
+                        v += st[in_at + i] * params[w_at + i * n_out + j];
+                    }
+                    if l < last {
+                        v = F::max(v, F::new(0.0));
+                    }
+                    st[out_at + j] = v;
+                    j += stride;
+                }
+                sync_cube();
+            }
+        }
+        if gradient {
+            let mut e = unit;
+            while e < per_trial {
+                tape[row * per_trial + e] = st[e];
+                e += stride;
+            }
+        }
+        if unit == 0 && t >= start {
+            let z = logit::<F>(&st, x, x_at, kk);
+            ll += trials[row * 4] * z - softplus::<F>(z);
+        }
+        sync_cube();
+        if t + 1 < end && unit < kk {
+            let g = gate_value::<F>(gate, trials[row * 4 + 1]);
+            // The MLP's output block ends the state row.
+            let out_at = width as usize;
+            st[unit] += g * params[gamma_at + unit] * st[out_at + unit];
+        }
+        sync_cube();
+    }
+    if unit == 0 {
+        ll_out[a] = ll;
+    }
+    if gradient {
+        // Adjoint: lam[0..k] = λ_t, lam[k..2k] = λ_{t+1}.
+        if unit < kk {
+            lam[kk + unit] = F::new(0.0);
+        }
+        sync_cube();
+        for tr in 0..end {
+            let t = end - 1 - tr;
+            let row = a * t_max + t;
+            let x_at = row * kk;
+            let mut e = unit;
+            while e < per_trial {
+                st[e] = tape[row * per_trial + e];
+                e += stride;
+            }
+            sync_cube();
+            if unit < kk {
+                let mut v = lam[kk + unit];
+                if t >= start {
+                    let z = logit::<F>(&st, x, x_at, kk);
+                    v += (trials[row * 4] - sigmoid::<F>(z)) * x[x_at + unit];
+                }
+                lam[unit] = v;
+            }
+            let g = gate_value::<F>(gate, trials[row * 4 + 1]);
+            if t + 1 < end && g != F::new(0.0) {
+                let out_at = width as usize;
+                let mut cur = 0usize;
+                let mut nxt = max_width as usize;
+                if unit < kk {
+                    let ln = lam[kk + unit];
+                    d_params[a * p + gamma_at + unit] += g * st[out_at + unit] * ln;
+                    d[cur + unit] = g * params[gamma_at + unit] * ln;
+                }
+                sync_cube();
+                for lr in 0..n_layers {
+                    let l = last - lr;
+                    let n_in = u32::cast_from(layers[l * 4]) as usize;
+                    let n_out = u32::cast_from(layers[l * 4 + 1]) as usize;
+                    let w_at = u32::cast_from(layers[l * 4 + 2]) as usize;
+                    let in_at = kk + u32::cast_from(layers[l * 4 + 3]) as usize;
+                    let o_at = in_at + n_in;
+                    // Through the ReLU (every layer but the last).
+                    if l < last {
+                        let mut j = unit;
+                        while j < n_out {
+                            if st[o_at + j] <= F::new(0.0) {
+                                d[cur + j] = F::new(0.0);
+                            }
+                            j += stride;
+                        }
+                        sync_cube();
+                    }
+                    let mut j = unit;
+                    while j < n_out {
+                        let dj = d[cur + j];
+                        d_params[a * p + w_at + n_in * n_out + j] += dj;
+                        for i in 0..n_in {
+                            d_params[a * p + w_at + i * n_out + j] += st[in_at + i] * dj;
+                        }
+                        j += stride;
+                    }
+                    let mut i = unit;
+                    while i < n_in {
+                        let mut v = F::new(0.0);
+                        for j in 0..n_out {
+                            v += params[w_at + i * n_out + j] * d[cur + j];
+                        }
+                        d[nxt + i] = v;
+                        i += stride;
+                    }
+                    sync_cube();
+                    let swap = cur;
+                    cur = nxt;
+                    nxt = swap;
+                }
+                // The w_t columns of u_t (mask 0 when w_t is dropped).
+                if unit < kk {
+                    lam[unit] += mask[unit] * d[cur + unit];
+                }
+            }
+            sync_cube();
+            if unit < kk {
+                lam[kk + unit] = lam[unit];
+            }
+            sync_cube();
+        }
+        if unit < kk {
+            d_w0[a * kk + unit] = lam[kk + unit];
+        }
+    }
+}
+
+/// What [`dnn_scan`] returns: LL `[animals]`, and with gradients ∂LL_a/∂θ `[animals, P]` and
+/// ∂LL_a/∂w0_a `[animals, K]`, all on the device.
+pub(crate) type DeviceScan<R> = (CubeTensor<R>, Option<(CubeTensor<R>, CubeTensor<R>)>);
+
+/// Whether [`dnn_scan`] runs `rule` on the device: the DNN rule (any gate, any dropped
+/// inputs) with at most [`UNITS`] policy weights. Everything else runs the host kernel.
+pub(crate) fn supported(rule: &ScanRule) -> bool {
+    matches!(rule, ScanRule::Dnn { .. }) && rule.n_features() as u32 <= UNITS
+}
+
+/// A host vector uploaded as a float tensor of shape `shape`.
+fn floats<const D: usize>(
+    v: Vec<f32>,
+    shape: [usize; D],
+    device: &WgpuDevice,
+) -> CubeTensor<WgpuRuntime> {
+    Tensor::<Wgpu, D>::from_data(TensorData::new(v, shape), device)
+        .into_primitive()
+        .tensor()
+}
+
+/// Runs the DNN scan on the device (see the module docs): flat parameters `params` `[P]`,
+/// initial weights `w0` `[animals, K]`, the animals' trials uploaded once per call.
+///
+/// # Panics
+/// If `rule` is not [`supported`] or the shapes disagree with it (programming errors).
+pub(crate) fn dnn_scan(
+    rule: &ScanRule,
+    params: CubeTensor<WgpuRuntime>,
+    w0: CubeTensor<WgpuRuntime>,
+    animals: &[HostSequence],
+    gradient: bool,
+) -> DeviceScan<WgpuRuntime> {
+    let ScanRule::Dnn { sizes, structure } = rule else {
+        panic!("dnn_scan runs the DNN rule only");
+    };
+    assert!(supported(rule), "rule not supported on the device");
+    let (n, k, p) = (animals.len(), rule.n_features(), rule.n_params());
+    assert_eq!(sizes[0], crate::rule_input_size(k), "input width");
+    let client = params.client.clone();
+    let device = params.device.clone();
+    let params = into_contiguous(params);
+    let w0 = into_contiguous(w0);
+    let f32_dtype = burn::tensor::DType::F32;
+    let ll = empty_device_dtype(
+        client.clone(),
+        device.clone(),
+        burn::tensor::Shape::new([n]),
+        f32_dtype,
+    );
+    if n == 0 {
+        let grads = gradient.then(|| {
+            let z = |shape: [usize; 2]| {
+                zeros_client(
+                    client.clone(),
+                    device.clone(),
+                    burn::tensor::Shape::new(shape),
+                    f32_dtype,
+                )
+            };
+            (z([0, p]), z([0, k]))
+        });
+        return (ll, grads);
+    }
+
+    // The layer table and offsets, in the order of the flat parameter vector.
+    let mut table = Vec::new();
+    let (mut w_at, mut act_at) = (0usize, 0usize);
+    for pair in sizes.windows(2) {
+        table.extend([pair[0], pair[1], w_at, act_at].map(|v| v as i32));
+        w_at += (pair[0] + 1) * pair[1];
+        act_at += pair[0];
+    }
+    let gamma_at = w_at;
+    let width: usize = sizes.iter().sum();
+    let max_width = sizes.iter().copied().max().unwrap_or(1);
+    let mut mask = vec![1.0f32; sizes[0]];
+    for j in structure.dropped_columns(k) {
+        mask[j] = 0.0;
+    }
+    let gate = match structure.gate {
+        crate::Gate::None => 0u32,
+        crate::Gate::CorrectOnly => 1,
+        crate::Gate::ErrorOnly => 2,
+    };
+
+    // The trials, padded to the longest animal: x [A, T, K], (y, r, a, s) [A, T, 4], and
+    // (first scored trial, end) [A, 2].
+    let t_max = animals.iter().map(|a| a.score.end).max().unwrap_or(0).max(1);
+    let mut x = vec![0.0f32; n * t_max * k];
+    let mut trials = vec![0.0f32; n * t_max * 4];
+    let mut meta = Vec::with_capacity(2 * n);
+    for (i, a) in animals.iter().enumerate() {
+        let end = a.score.end;
+        for t in 0..end {
+            let row = i * t_max + t;
+            for j in 0..k {
+                x[row * k + j] = a.x[t * k + j] as f32;
+            }
+            trials[row * 4] = a.choice[t] as f32;
+            trials[row * 4 + 1] = a.reward[t] as f32;
+            trials[row * 4 + 2] = a.answer[t] as f32;
+            trials[row * 4 + 3] = a.session_start[t] as f32;
+        }
+        meta.extend([a.score.start.min(end) as i32, end as i32]);
+    }
+    let int = |v: Vec<i32>, len: usize| -> CubeTensor<WgpuRuntime> {
+        Tensor::<Wgpu, 1, Int>::from_data(TensorData::new(v, [len]), &device).into_primitive()
+    };
+    let n_layers = sizes.len() - 1;
+    let x = floats(x, [n, t_max, k], &device);
+    let trials = floats(trials, [n, t_max, 4], &device);
+    let meta = int(meta, 2 * n);
+    let layers = int(table, n_layers * 4);
+    let mask = floats(mask, [sizes[0]], &device);
+    let i_dtype = meta.dtype;
+
+    let empty = |len: usize| {
+        empty_device_dtype(
+            client.clone(),
+            device.clone(),
+            burn::tensor::Shape::new([len.max(1)]),
+            f32_dtype,
+        )
+    };
+    let per_trial = k + width;
+    let (tape, d_params, d_w0) = if gradient {
+        (empty(n * t_max * per_trial), empty(n * p), empty(n * k))
+    } else {
+        (empty(1), empty(1), empty(1))
+    };
+    let to_u32 = |v: usize| u32::try_from(v).expect("sizes fit u32");
+    dnn_scan_kernel::launch::<WgpuRuntime>(
+        &client,
+        CubeCount::Static(to_u32(n), 1, 1),
+        CubeDim::new_1d(UNITS),
+        params.into_tensor_arg(),
+        w0.into_tensor_arg(),
+        x.into_tensor_arg(),
+        trials.into_tensor_arg(),
+        meta.into_tensor_arg(),
+        layers.into_tensor_arg(),
+        mask.into_tensor_arg(),
+        ll.clone().into_tensor_arg(),
+        tape.into_tensor_arg(),
+        d_params.clone().into_tensor_arg(),
+        d_w0.clone().into_tensor_arg(),
+        to_u32(n_layers),
+        to_u32(gamma_at),
+        to_u32(t_max),
+        gate,
+        to_u32(k),
+        to_u32(width),
+        to_u32(max_width),
+        gradient,
+        [f32_dtype.into(), i_dtype.into()],
+    );
+    let grads = gradient.then(|| (reshape(d_params, [n, p]), reshape(d_w0, [n, k])));
+    (ll, grads)
+}
+
+/// A contiguous `[len]` tensor viewed as `shape`.
+fn reshape(
+    t: CubeTensor<WgpuRuntime>,
+    shape: [usize; 2],
+) -> CubeTensor<WgpuRuntime> {
+    let t: Tensor<Wgpu, 1> = Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(t));
+    t.reshape(shape).into_primitive().tensor()
+}

@@ -24,10 +24,10 @@
 use crate::fused::ScanRule;
 use burn::backend::Wgpu;
 use burn::backend::wgpu::{WgpuDevice, WgpuRuntime};
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor as BurnTensor, TensorData};
+use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::{empty_device_dtype, zeros_client};
 use burn_cubecl::tensor::CubeTensor;
-use burn_cubecl::kernel::into_contiguous;
 use cubecl::prelude::*;
 use denovo_rules::HostSequence;
 
@@ -158,14 +158,13 @@ fn dnn_scan_kernel<F: Float, I: Numeric>(
             let n_input = 2 * kk + 4;
             let mut j = unit;
             while j < n_input {
-                let mut v = F::new(0.0);
-                if j < kk {
-                    v = st[j];
+                let v = if j < kk {
+                    st[j]
                 } else if j < 2 * kk {
-                    v = x[x_at + j - kk];
+                    x[x_at + j - kk]
                 } else {
-                    v = trials[row * 4 + j - 2 * kk];
-                }
+                    trials[row * 4 + j - 2 * kk]
+                };
                 st[kk + j] = mask[j] * v;
                 j += stride;
             }
@@ -207,7 +206,8 @@ fn dnn_scan_kernel<F: Float, I: Numeric>(
             let g = gate_value::<F>(gate, trials[row * 4 + 1]);
             // The MLP's output block ends the state row.
             let out_at = width as usize;
-            st[unit] += g * params[gamma_at + unit] * st[out_at + unit];
+            let step = g * params[gamma_at + unit] * st[out_at + unit];
+            st[unit] += step;
         }
         sync_cube();
     }
@@ -241,16 +241,19 @@ fn dnn_scan_kernel<F: Float, I: Numeric>(
             let g = gate_value::<F>(gate, trials[row * 4 + 1]);
             if t + 1 < end && g != F::new(0.0) {
                 let out_at = width as usize;
-                let mut cur = 0usize;
-                let mut nxt = max_width as usize;
+                // The two scratch rows alternate by layer: layer `lr` (counted from the
+                // last) reads ∂/∂output from row lr % 2 and writes ∂/∂input to the other.
+                let mw = max_width as usize;
                 if unit < kk {
                     let ln = lam[kk + unit];
                     d_params[a * p + gamma_at + unit] += g * st[out_at + unit] * ln;
-                    d[cur + unit] = g * params[gamma_at + unit] * ln;
+                    d[unit] = g * params[gamma_at + unit] * ln;
                 }
                 sync_cube();
                 for lr in 0..n_layers {
                     let l = last - lr;
+                    let cur = (lr % 2) * mw;
+                    let nxt = mw - cur;
                     let n_in = u32::cast_from(layers[l * 4]) as usize;
                     let n_out = u32::cast_from(layers[l * 4 + 1]) as usize;
                     let w_at = u32::cast_from(layers[l * 4 + 2]) as usize;
@@ -286,13 +289,13 @@ fn dnn_scan_kernel<F: Float, I: Numeric>(
                         i += stride;
                     }
                     sync_cube();
-                    let swap = cur;
-                    cur = nxt;
-                    nxt = swap;
                 }
-                // The w_t columns of u_t (mask 0 when w_t is dropped).
+                // The w_t columns of u_t (mask 0 when w_t is dropped), in the row the
+                // first layer wrote.
                 if unit < kk {
-                    lam[unit] += mask[unit] * d[cur + unit];
+                    let fin = mw - ((n_layers - 1) % 2) * mw;
+                    let dw = mask[unit] * d[fin + unit];
+                    lam[unit] += dw;
                 }
             }
             sync_cube();
@@ -323,7 +326,7 @@ fn floats<const D: usize>(
     shape: [usize; D],
     device: &WgpuDevice,
 ) -> CubeTensor<WgpuRuntime> {
-    Tensor::<Wgpu, D>::from_data(TensorData::new(v, shape), device)
+    BurnTensor::<Wgpu, D>::from_data(TensorData::new(v, shape), device)
         .into_primitive()
         .tensor()
 }
@@ -395,7 +398,12 @@ pub(crate) fn dnn_scan(
 
     // The trials, padded to the longest animal: x [A, T, K], (y, r, a, s) [A, T, 4], and
     // (first scored trial, end) [A, 2].
-    let t_max = animals.iter().map(|a| a.score.end).max().unwrap_or(0).max(1);
+    let t_max = animals
+        .iter()
+        .map(|a| a.score.end)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let mut x = vec![0.0f32; n * t_max * k];
     let mut trials = vec![0.0f32; n * t_max * 4];
     let mut meta = Vec::with_capacity(2 * n);
@@ -414,7 +422,7 @@ pub(crate) fn dnn_scan(
         meta.extend([a.score.start.min(end) as i32, end as i32]);
     }
     let int = |v: Vec<i32>, len: usize| -> CubeTensor<WgpuRuntime> {
-        Tensor::<Wgpu, 1, Int>::from_data(TensorData::new(v, [len]), &device).into_primitive()
+        BurnTensor::<Wgpu, 1, Int>::from_data(TensorData::new(v, [len]), &device).into_primitive()
     };
     let n_layers = sizes.len() - 1;
     let x = floats(x, [n, t_max, k], &device);
@@ -469,10 +477,8 @@ pub(crate) fn dnn_scan(
 }
 
 /// A contiguous `[len]` tensor viewed as `shape`.
-fn reshape(
-    t: CubeTensor<WgpuRuntime>,
-    shape: [usize; 2],
-) -> CubeTensor<WgpuRuntime> {
-    let t: Tensor<Wgpu, 1> = Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(t));
+fn reshape(t: CubeTensor<WgpuRuntime>, shape: [usize; 2]) -> CubeTensor<WgpuRuntime> {
+    let t: BurnTensor<Wgpu, 1> =
+        BurnTensor::from_primitive(burn::tensor::TensorPrimitive::Float(t));
     t.reshape(shape).into_primitive().tensor()
 }

@@ -14,16 +14,16 @@ use burn::backend::{Autodiff, NdArray, Wgpu};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::Tensor;
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use denovo_glm::{float_tensor, to_f64_vec};
 use burn::tensor::TensorPrimitive;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::FloatTensor;
+use denovo_glm::{float_tensor, to_f64_vec};
 use denovo_nn::{DnnConfig, Gate, RnnConfig, RuleInput, ScanBackend, ScanRule, Structure};
 use denovo_rules::{HostSequence, LearningRule, SharedSequences};
-use rand::{RngExt, SeedableRng, rngs::StdRng};
 use denovo_train::{
     FitConfig, FitHooks, RuleFit, SequenceBatch, sequence_log_likelihood, truncated_log_likelihood,
 };
+use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 type Cpu = NdArray<f32>;
 type Gpu = Wgpu;
@@ -220,7 +220,13 @@ fn cohort(n: usize, seed: u64) -> Vec<HostSequence> {
         .map(|i| {
             let len = if i == 2 { 1 } else { rng.random_range(20..60) };
             let x: Vec<f64> = (0..len)
-                .flat_map(|_| [rng.random_range(-1.0..1.0), rng.random_range(-0.5..0.5), 1.0])
+                .flat_map(|_| {
+                    [
+                        rng.random_range(-1.0..1.0),
+                        rng.random_range(-0.5..0.5),
+                        1.0,
+                    ]
+                })
                 .collect();
             let answer: Vec<f64> = (0..len).map(|t| f64::from(x[3 * t] > 0.0)).collect();
             let choice: Vec<f64> = (0..len)
@@ -285,7 +291,12 @@ fn scan_on<Bk: ScanBackend>(
     }
     let forward = Bk::rule_scan(rule, upload(theta), w0_of(), animals);
     let (ll, d_params, d_w0) = Bk::rule_scan_with_gradient(rule, upload(theta), w0_of(), animals);
-    [host(forward), host(ll), host2(d_params), host2(d_w0)]
+    [
+        host::<Bk>(forward),
+        host::<Bk>(ll),
+        host2::<Bk>(d_params),
+        host2::<Bk>(d_w0),
+    ]
 }
 
 /// The DNN scan on the device (the CubeCL kernel) against ndarray's (the f32 host kernel):

@@ -140,7 +140,7 @@ impl ScanBackend for burn::backend::Wgpu {
         animals: &SharedSequences,
     ) -> FloatTensor<Self> {
         if on_device(rule, &params) {
-            crate::gpu::dnn_scan(rule, params, w0, animals, false).0
+            crate::gpu::device_scan(rule, params, w0, animals, false).0
         } else {
             host_rule_scan::<Self>(rule, params, w0, animals)
         }
@@ -153,7 +153,7 @@ impl ScanBackend for burn::backend::Wgpu {
         animals: &SharedSequences,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         if on_device(rule, &params) {
-            let (ll, grads) = crate::gpu::dnn_scan(rule, params, w0, animals, true);
+            let (ll, grads) = crate::gpu::device_scan(rule, params, w0, animals, true);
             let (d_params, d_w0) = grads.expect("a gradient scan returns gradients");
             (ll, d_params, d_w0)
         } else {

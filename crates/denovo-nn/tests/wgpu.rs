@@ -299,26 +299,46 @@ fn scan_on<Bk: ScanBackend>(
     ]
 }
 
-/// The DNN scan on the device (the CubeCL kernel) against ndarray's (the f32 host kernel):
-/// per-animal log-likelihoods and gradients within 1e-4 relative, for the free rule and
-/// gated / input-dropped variants, with a layer wider than the kernel's 32 units per cube.
+/// The DNN and RNN scans on the device (the CubeCL kernels) against ndarray's (the f32
+/// host kernels): per-animal log-likelihoods and gradients within 1e-4 relative, for the
+/// free rules and gated / input-dropped variants, with layers wider than the kernels' 32
+/// units per cube.
 #[test]
-fn dnn_device_scan_equals_ndarray() {
+fn device_scan_equals_ndarray() {
     let k = 3;
+    let rnn = |hidden: usize, head: Vec<usize>, structure| ScanRule::Rnn {
+        input: 10,
+        hidden,
+        head,
+        structure,
+    };
     let cases = [
-        (vec![10, 16, 12, 3], Structure::default()),
-        (
-            vec![10, 40, 3],
-            Structure::new(Gate::CorrectOnly, vec![RuleInput::Reward]),
+        ScanRule::Dnn {
+            sizes: vec![10, 16, 12, 3],
+            structure: Structure::default(),
+        },
+        ScanRule::Dnn {
+            sizes: vec![10, 40, 3],
+            structure: Structure::new(Gate::CorrectOnly, vec![RuleInput::Reward]),
+        },
+        ScanRule::Dnn {
+            sizes: vec![10, 8, 8, 3],
+            structure: Structure::new(Gate::ErrorOnly, vec![RuleInput::Weights, RuleInput::Answer]),
+        },
+        rnn(8, vec![8, 16, 3], Structure::default()),
+        rnn(
+            40,
+            vec![40, 3],
+            Structure::new(Gate::CorrectOnly, vec![RuleInput::SessionStart]),
         ),
-        (
-            vec![10, 8, 8, 3],
-            Structure::new(Gate::ErrorOnly, vec![RuleInput::Weights, RuleInput::Answer]),
+        rnn(
+            6,
+            vec![6, 5, 5, 3],
+            Structure::new(Gate::ErrorOnly, vec![RuleInput::Weights]),
         ),
     ];
-    for (case, (sizes, structure)) in cases.into_iter().enumerate() {
+    for (case, rule) in cases.into_iter().enumerate() {
         let seed = 100 + case as u64;
-        let rule = ScanRule::Dnn { sizes, structure };
         let n = 5;
         let animals: SharedSequences = cohort(n, seed).into();
         let mut rng = StdRng::seed_from_u64(seed + 1);

@@ -7,7 +7,7 @@
 //! log-likelihood per animal `[animals]`; the trials themselves are plain host data
 //! ([`SharedSequences`]), not differentiated. Its default implementation, used by
 //! ndarray, reads the parameters to the host and runs [`crate::scan`] (or the f32 lanes);
-//! wgpu runs the DNN rule's scan as a CubeCL kernel on the device (`gpu.rs`). Under
+//! wgpu runs the DNN and RNN scans as CubeCL kernels on the device (`gpu.rs`). Under
 //! `Autodiff<B>`, a tracked call runs the forward and adjoint passes at once
 //! ([`ScanBackend::rule_scan_with_gradient`]) and keeps each animal's gradient; the
 //! backward step then only weights them by the incoming ∂loss/∂LL_a.
@@ -127,10 +127,10 @@ fn host_scan<B: Backend>(
 impl ScanBackend for burn::backend::NdArray<f32> {}
 impl ScanBackend for burn::backend::NdArray<f64> {}
 
-/// wgpu runs the DNN rule's scan as one CubeCL kernel on the device (`crate::gpu`: one
-/// cube per animal, the tape in device memory, nothing read back); the RNN rule, a DNN
-/// with more than 32 policy weights, and a non-f32 tensor fall back to the host kernel
-/// (parameters read back, the scan on the CPU, the result uploaded).
+/// wgpu runs the DNN and RNN rules' scans as CubeCL kernels on the device (`crate::gpu`:
+/// one cube per animal, the tape in device memory, nothing read back); a rule with more
+/// than 32 policy weights or non-f32 parameters falls back to the host kernel (parameters
+/// read back, the scan on the CPU, the result uploaded).
 #[cfg(feature = "wgpu")]
 impl ScanBackend for burn::backend::Wgpu {
     fn rule_scan(

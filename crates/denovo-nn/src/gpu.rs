@@ -1,25 +1,28 @@
-//! The fused scan of the DNN rule as one CubeCL kernel (feature `wgpu`): the forward pass
-//! over every trial and the adjoint pass back run on the device, one cube (workgroup) per
-//! animal, so `Autodiff<Wgpu>` training reads nothing back to the host per epoch beyond
-//! what [`ScanBackend`](crate::ScanBackend) returns.
+//! The fused scans of the DNN and RNN rules as CubeCL kernels (feature `wgpu`): the
+//! forward pass over every trial and the adjoint pass back run on the device in one
+//! dispatch, one cube (workgroup) per animal, so `Autodiff<Wgpu>` training reads nothing
+//! back to the host per epoch beyond what [`ScanBackend`](crate::ScanBackend) returns.
 //!
-//! The math is [`crate::scan`]'s DNN kernel (`fused.rs`), in f32: u_t = m ⊙ [w_t, x_t, y_t,
-//! r_t, a_t, s_t] (m: 0 on dropped columns), o_t = MLP(u_t) (ReLU between layers),
-//! w_{t+1} = w_t + g_t γ ⊙ o_t (g_t the gate), LL = Σ_{scored t} y_t z_t − softplus(z_t) with
-//! z_t = w_t · x_t; the adjoint λ_t = ∂LL/∂w_t = λ_{t+1} + (y_t − σ(z_t)) x_t [scored] +
-//! (m ⊙ ∂u-part of the MLP's backward)[..K], parameter gradients accumulated per animal.
+//! The math is `fused.rs`'s (the f64 reference kernels), in f32: u_t = m ⊙ [w_t, x_t, y_t,
+//! r_t, a_t, s_t] (m: 0 on dropped columns), o_t = MLP(u_t) (DNN; ReLU between layers) or
+//! o_t = MLP(h_{t+1}) with h_{t+1} = GRU(h_t, u_t) (RNN; gates r, z, n as burn's GRU),
+//! w_{t+1} = w_t + g_t γ ⊙ o_t (g_t the gate), LL = Σ_{scored t} y_t z_t − softplus(z_t)
+//! with z_t = w_t · x_t; the adjoint λ_t = ∂LL/∂w_t = λ_{t+1} + (y_t − σ(z_t)) x_t [scored]
+//! + m ⊙ (∂Δw/∂w_t)ᵀ λ_{t+1} (and λ_h for the RNN), parameter gradients accumulated per
+//! animal.
 //!
-//! Layout of one cube (`CUBE_DIM_X` = [`UNITS`] units): unit j owns hidden unit j of every
-//! layer (strided by the cube size when a layer is wider), and the columns j of the
-//! weight gradient it accumulates. Shared memory holds the current trial's state
-//! `[w_t (K) | MLP activations (input, hidden…, output)]`, two gradient scratch rows and
-//! λ. With gradients the forward pass writes every trial's state to a tape in device
-//! memory (`[animals, trials, K + activations]` f32); the adjoint pass reads it back, each
-//! element by the unit that wrote it (so a cube barrier orders it), and accumulates
-//! ∂LL_a/∂θ straight into row a of the `[animals, P]` output.
+//! Layout of one cube (`CUBE_DIM_X` = [`UNITS`] units): unit j owns output j of every
+//! layer (strided by the cube size when a layer is wider) and column j of that layer's
+//! weight gradient. Shared memory holds the current trial's state row (DNN: `[w_t |
+//! MLP activations]`; RNN: `[w_t | h_t | u_t | gi | gh | r | z | n | head activations]`),
+//! two gradient scratch rows and λ. With gradients the forward pass writes every trial's
+//! state row to a tape in device memory (`[animals, trials, row]` f32, no recomputation);
+//! the adjoint pass reads it back, each element by the unit that wrote it (so a cube
+//! barrier orders it), and accumulates ∂LL_a/∂θ straight into row a of the `[animals, P]`
+//! output. Parameters are read from device memory (no shared-memory copy).
 //!
-//! The RNN rule is not ported: [`ScanBackend`](crate::ScanBackend) for wgpu runs the host
-//! kernel for it.
+//! The trials (x, y, r, a, s, scored range) are packed to f32 and uploaded on every call
+//! (host → device only). Sums run in f32 (no f64 accumulation as on the CPU).
 
 use crate::fused::ScanRule;
 use burn::backend::Wgpu;

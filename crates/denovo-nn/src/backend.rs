@@ -5,8 +5,9 @@
 //!
 //! The op maps (flat parameters `[P]`, initial weights `[animals, K]`) to one
 //! log-likelihood per animal `[animals]`; the trials themselves are plain host data
-//! ([`SharedSequences`]), not differentiated. Its default implementation, used by ndarray
-//! and (for now) wgpu, reads the parameters to the host and runs [`crate::scan`]. Under
+//! ([`SharedSequences`]), not differentiated. Its default implementation, used by
+//! ndarray, reads the parameters to the host and runs [`crate::scan`] (or the f32 lanes);
+//! wgpu runs the DNN and RNN scans as CubeCL kernels on the device (`gpu.rs`). Under
 //! `Autodiff<B>`, a tracked call runs the forward and adjoint passes at once
 //! ([`ScanBackend::rule_scan_with_gradient`]) and keeps each animal's gradient; the
 //! backward step then only weights them by the incoming ∂loss/∂LL_a.
@@ -47,12 +48,7 @@ pub trait ScanBackend: Backend {
         w0: FloatTensor<Self>,
         animals: &SharedSequences,
     ) -> FloatTensor<Self> {
-        let (out, device) = host_scan::<Self>(rule, params, w0, animals, false);
-        unwrap(float_tensor::<Self, 1>(
-            out.log_likelihood,
-            [animals.len()],
-            &device,
-        ))
+        host_rule_scan::<Self>(rule, params, w0, animals)
     }
 
     /// [`ScanBackend::rule_scan`] and, per animal, the gradient of its log-likelihood:
@@ -63,14 +59,41 @@ pub trait ScanBackend: Backend {
         w0: FloatTensor<Self>,
         animals: &SharedSequences,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let (out, device) = host_scan::<Self>(rule, params, w0, animals, true);
-        let (a, p, k) = (animals.len(), rule.n_params(), rule.n_features());
-        (
-            unwrap(float_tensor::<Self, 1>(out.log_likelihood, [a], &device)),
-            unwrap(float_tensor::<Self, 2>(out.d_params, [a, p], &device)),
-            unwrap(float_tensor::<Self, 2>(out.d_w0, [a, k], &device)),
-        )
+        host_rule_scan_with_gradient::<Self>(rule, params, w0, animals)
     }
+}
+
+/// [`ScanBackend::rule_scan`] on the host: parameters read back, the plain-Rust kernel,
+/// the log-likelihoods `[animals]` uploaded.
+fn host_rule_scan<B: Backend>(
+    rule: &ScanRule,
+    params: FloatTensor<B>,
+    w0: FloatTensor<B>,
+    animals: &SharedSequences,
+) -> FloatTensor<B> {
+    let (out, device) = host_scan::<B>(rule, params, w0, animals, false);
+    unwrap(float_tensor::<B, 1>(
+        out.log_likelihood,
+        [animals.len()],
+        &device,
+    ))
+}
+
+/// [`ScanBackend::rule_scan_with_gradient`] on the host: (LL `[animals]`, ∂LL_a/∂θ
+/// `[animals, P]`, ∂LL_a/∂w0_a `[animals, K]`).
+fn host_rule_scan_with_gradient<B: Backend>(
+    rule: &ScanRule,
+    params: FloatTensor<B>,
+    w0: FloatTensor<B>,
+    animals: &SharedSequences,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let (out, device) = host_scan::<B>(rule, params, w0, animals, true);
+    let (a, p, k) = (animals.len(), rule.n_params(), rule.n_features());
+    (
+        unwrap(float_tensor::<B, 1>(out.log_likelihood, [a], &device)),
+        unwrap(float_tensor::<B, 2>(out.d_params, [a, p], &device)),
+        unwrap(float_tensor::<B, 2>(out.d_w0, [a, k], &device)),
+    )
 }
 
 /// Runs the plain-Rust scan on the host.
@@ -104,10 +127,46 @@ fn host_scan<B: Backend>(
 impl ScanBackend for burn::backend::NdArray<f32> {}
 impl ScanBackend for burn::backend::NdArray<f64> {}
 
-/// wgpu runs the host kernel for now (a CubeCL scan kernel is future work; see
-/// docs/perf.md): parameters are read back, the scan runs on the CPU, the result uploaded.
+/// wgpu runs the DNN and RNN rules' scans as CubeCL kernels on the device (`crate::gpu`:
+/// one cube per animal, the tape in device memory, nothing read back); a rule with more
+/// than 32 policy weights or non-f32 parameters falls back to the host kernel (parameters
+/// read back, the scan on the CPU, the result uploaded).
 #[cfg(feature = "wgpu")]
-impl ScanBackend for burn::backend::Wgpu {}
+impl ScanBackend for burn::backend::Wgpu {
+    fn rule_scan(
+        rule: &ScanRule,
+        params: FloatTensor<Self>,
+        w0: FloatTensor<Self>,
+        animals: &SharedSequences,
+    ) -> FloatTensor<Self> {
+        if on_device(rule, &params) {
+            crate::gpu::device_scan(rule, params, w0, animals, false).0
+        } else {
+            host_rule_scan::<Self>(rule, params, w0, animals)
+        }
+    }
+
+    fn rule_scan_with_gradient(
+        rule: &ScanRule,
+        params: FloatTensor<Self>,
+        w0: FloatTensor<Self>,
+        animals: &SharedSequences,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        if on_device(rule, &params) {
+            let (ll, grads) = crate::gpu::device_scan(rule, params, w0, animals, true);
+            let (d_params, d_w0) = grads.expect("a gradient scan returns gradients");
+            (ll, d_params, d_w0)
+        } else {
+            host_rule_scan_with_gradient::<Self>(rule, params, w0, animals)
+        }
+    }
+}
+
+/// Whether the wgpu scan of `rule` runs on the device (see [`crate::gpu::supported`]).
+#[cfg(feature = "wgpu")]
+fn on_device(rule: &ScanRule, params: &FloatTensor<burn::backend::Wgpu>) -> bool {
+    crate::gpu::supported(rule) && params.dtype == burn::tensor::DType::F32
+}
 
 /// The backward of [`ScanBackend::rule_scan`]: weights the kept per-animal gradients.
 #[derive(Debug)]

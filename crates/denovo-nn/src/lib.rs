@@ -35,6 +35,8 @@
 mod backend;
 mod dnn;
 mod fused;
+#[cfg(feature = "wgpu")]
+mod gpu;
 mod gru;
 mod lanes;
 mod peak;

@@ -1283,7 +1283,7 @@ fn check_caption(runs: &[Loaded]) -> String {
                 .filter(|s| &s.regressor == name)
                 .map(|s| {
                     let error = s.ratio.map_or_else(String::new, |r| {
-                        format!(", error {:.0}% of its RMS", 100.0 * r)
+                        format!(", error {:.1}% of its RMS", 100.0 * r)
                     });
                     format!("{}: {}{error}", s.name(), s.verdict)
                 })

@@ -562,7 +562,7 @@ fn the_check_verdicts_mark_the_rule_figure() {
     let report = write_report(&[run], &out, &ReportOptions::default()).unwrap();
     let html = std::fs::read_to_string(&report.html).unwrap();
     assert!(
-        html.contains("Δw_stim after error: not identified, error 80% of its RMS"),
+        html.contains("Δw_stim after error: not identified, error 80.0% of its RMS"),
         "the caption gives the verdicts"
     );
 }
@@ -633,7 +633,10 @@ fn cross_validated_runs_are_also_compared_on_held_out_animals() {
     let out = tmp.path().join("report");
     let report = write_report(&dirs, &out, &ReportOptions::default()).unwrap();
     let html = std::fs::read_to_string(&report.html).unwrap();
-    assert!(html.contains("on their <b>held-out animals</b>"), "second table");
+    assert!(
+        html.contains("on their <b>held-out animals</b>"),
+        "second table"
+    );
     let csv = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
     let bases: Vec<&str> = (csv.lines().skip(1))
         .map(|l| l.split(',').nth(2).unwrap())

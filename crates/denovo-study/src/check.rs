@@ -166,7 +166,7 @@ impl CheckSummary {
         for s in &self.slices {
             let ratio = s
                 .ratio
-                .map_or_else(|| "—".to_string(), |r| format!("{:.0}%", 100.0 * r));
+                .map_or_else(|| "—".to_string(), |r| format!("{:.1}%", 100.0 * r));
             out.push_str(&format!(
                 "{:<24} {:>8} {:>12.3e} {:>12.3e} {:>8}  {}\n",
                 s.name(),
@@ -337,6 +337,27 @@ pub fn load_checks(run_dir: &Path) -> Result<Vec<LoadedCheck>, StudyError> {
         });
     }
     Ok(out)
+}
+
+/// The folder name for a check of the run in `run_dir` against the generator run in
+/// `generator_dir`: `base` (the generator's folder name), unless `checks/base` holds a
+/// check against another generator — then `base-2`, `base-3`, … (a check against the same
+/// generator is replaced, one against another one is kept).
+fn check_name(run_dir: &Path, base: &str, generator_dir: &Path) -> String {
+    (1..)
+        .map(|i| {
+            if i == 1 {
+                base.to_string()
+            } else {
+                format!("{base}-{i}")
+            }
+        })
+        .find(|name| match CheckSummary::read(&check_dir(run_dir, name)) {
+            Ok(Some(c)) => c.generator_dir.as_deref() == Some(generator_dir),
+            Ok(None) => true,
+            Err(_) => false,
+        })
+        .expect("an unused name")
 }
 
 /// The verdict on Δw of `regressor` after correct (`correct`) or error trials across all
@@ -636,9 +657,18 @@ pub fn check_run(
         });
     }
     let source = generator.unwrap_or(run);
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    if let Some(g) = generator
+        && canon(&g.dir) == canon(&run.dir)
+    {
+        return Err(StudyError::Setting {
+            setting: "--generator",
+            expected: "another run than the one checked (leave --generator out to check the fitted rule itself)",
+            got: g.dir.display().to_string(),
+        });
+    }
     if let Some(g) = generator {
         let same_data = g.spec.as_ref().is_some_and(|gs| {
-            let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
             canon(&gs.data) == canon(&spec.data)
                 && gs.format == spec.format
                 && gs.first_trials == spec.first_trials
@@ -648,13 +678,16 @@ pub fn check_run(
                 setting: "--generator",
                 expected: "a run fitted on the same data (path, format, trials) with the same regressors",
                 got: format!(
-                    "{} ({}; regressors {})",
+                    "{} ({}; regressors {}) for the run {} ({}; regressors {})",
                     g.dir.display(),
                     g.spec.as_ref().map_or_else(
                         || "no fit.toml".to_string(),
                         |gs| gs.data.display().to_string()
                     ),
-                    g.regressors().join(",")
+                    g.regressors().join(","),
+                    run.dir.display(),
+                    spec.data.display(),
+                    run.regressors().join(",")
                 ),
             });
         }
@@ -669,7 +702,7 @@ pub fn check_run(
         .iter()
         .map(|&s| resimulate(source, &data, &design, s))
         .collect::<Result<_, _>>()?;
-    let points = denovo_train::readout::grid(run.regressors());
+    let points = crate::readout::grid_points(run);
     let visits = crate::readout::visits(run, &points)?;
     let k = run.regressors().len();
     let generator_dw =
@@ -701,8 +734,8 @@ pub fn check_run(
     let (name, label, generator_dir) = match generator {
         None => (SELF_CHECK.to_string(), "the fitted rule".to_string(), None),
         Some(g) => {
-            let dir = std::fs::canonicalize(&g.dir).unwrap_or_else(|_| g.dir.clone());
-            let name = dir
+            let dir = canon(&g.dir);
+            let base = dir
                 .file_name()
                 .map(|n| {
                     n.to_string_lossy().replace(
@@ -712,6 +745,7 @@ pub fn check_run(
                 })
                 .filter(|n| !n.is_empty() && n != SELF_CHECK)
                 .unwrap_or_else(|| "generator".into());
+            let name = check_name(&run.dir, &base, &dir);
             (
                 name,
                 format!("{} ({})", g.label(), g.dir.display()),

@@ -92,7 +92,7 @@ pub use fit::{
 };
 pub use model::{Describe, Model, ModelKind, ModelSpec};
 pub use noisy_net::{HIDDEN_ROUNDS, HIDDEN_TOLERANCE, NoisyNetParameters, WithoutNoise};
-pub use readout::RuleGrid;
+pub use readout::{RuleGrid, grid_points};
 pub use run_dir::{Run, RunDir, RunWriter, write_weights};
 pub use score::{AnimalSplitScore, SessionScore, SplitScore, session_scores};
 pub use spec::{

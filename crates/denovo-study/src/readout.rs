@@ -2,7 +2,7 @@
 
 use crate::fit::ReadBackend;
 use crate::{Run, StudyError};
-use denovo_train::readout::{Point, grid, read_out};
+use denovo_train::readout::{Point, grid_with_stimuli, read_out};
 use std::path::Path;
 
 /// Δw across an ensemble's members per condition, point and feature: [mean, 2.5%, 50%,
@@ -65,6 +65,24 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (pos - lo as f64) * (sorted[hi] - sorted[lo])
 }
 
+/// The read-out grid of `run` ([`denovo_train::readout::grid`]): with the `stim` regressor
+/// on the stimulus values of the simulation behind its data when its truth sidecar says it
+/// used explicit values (`denovo simulate --stimuli=-2:0.25:2`), else on the IBL contrasts.
+pub fn grid_points(run: &Run) -> Vec<Point> {
+    let stimuli = run
+        .spec
+        .as_ref()
+        .and_then(|s| {
+            let format = match s.format {
+                denovo_data::Format::Auto if s.data.is_dir() => denovo_data::Format::IblAlf,
+                f => f,
+            };
+            crate::Truth::beside(&s.data, format).ok().flatten()
+        })
+        .and_then(|t| t.stimulus_values());
+    grid_with_stimuli(run.regressors(), stimuli.as_deref())
+}
+
 impl RuleGrid {
     /// Reads `run`'s rule out on the grid; for a rule with a history (the RNN) and
     /// `history` = K > 0, also after K rewarded and after K unrewarded trials (rules without
@@ -72,7 +90,7 @@ impl RuleGrid {
     pub fn of_run(run: &Run, history: usize) -> RuleGrid {
         let regressors = run.regressors().to_vec();
         let k = regressors.len();
-        let points = grid(&regressors);
+        let points = grid_points(run);
         let mut conditions: Vec<(String, Option<(usize, bool)>)> = vec![("none".into(), None)];
         if history > 0 && run.rule.has_history() {
             conditions.push((format!("{history} rewarded"), Some((history, true))));
@@ -316,7 +334,7 @@ mod tests {
         RuleGrid {
             model: "m".into(),
             regressors: vec!["stim".into()],
-            points: grid(&["stim".to_string()])[..1].to_vec(),
+            points: denovo_train::readout::grid(&["stim".to_string()])[..1].to_vec(),
             conditions: vec![("none".into(), vec![vec![d]])],
             band: None,
             members: 0,

@@ -267,6 +267,33 @@ fn a_check_against_another_rule_measures_the_fitters_pull() {
     let b = &rule_grid.band.as_ref().unwrap()[0];
     assert!((b[0][0][1] - band[0][0].0).abs() < 1e-9 && (b[0][0][3] - band[0][0].1).abs() < 1e-9);
 
+    // A check against another generator folder of the same name is kept beside it.
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let mut bspec = FitSpec::new(&data, ModelSpec::parametric(RuleKind::ReinforceBaseline));
+    bspec.split.holdout_sessions = 0.34;
+    let namesake = fitted_as(&elsewhere, "reinforce", &bspec);
+    let second = check_run(&dnn, Some(&namesake), 1, 0, &|_| {}).unwrap();
+    assert_eq!(second.summary.name, "reinforce-2");
+    second.write(&dnn.dir).unwrap();
+    assert_eq!(
+        load_checks(&dnn.dir).unwrap().len(),
+        2,
+        "the first check is kept"
+    );
+    // The run itself is refused as its own generator.
+    let e = check_run(&dnn, Some(&dnn), 1, 0, &|_| {}).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StudyError::Setting {
+                setting: "--generator",
+                ..
+            }
+        ),
+        "{e}"
+    );
+
     // Another data set's run is refused as a generator.
     let other_dir = tmp.path().join("other");
     std::fs::create_dir_all(&other_dir).unwrap();
@@ -284,4 +311,42 @@ fn a_check_against_another_rule_measures_the_fitters_pull() {
         ),
         "{e}"
     );
+}
+
+/// Data simulated on explicit stimulus values (the paper's −2, −1.5, …, 2) are read out,
+/// visited and checked on those values, not on the IBL contrasts: trials at x = 2 are
+/// visits of the x = 2 cells.
+#[test]
+fn a_simulation_on_explicit_stimuli_is_checked_on_its_own_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let truth = RuleSpec::initial(RuleKind::Reinforce, 2, 0.06);
+    let config = denovo_sim::CohortConfig {
+        animals: 4,
+        trials: 300,
+        session_min: 100,
+        session_max: 100,
+        stimuli: "-2:0.5:2".parse().unwrap(),
+        seed: 3,
+        ..Default::default()
+    };
+    let cohort = denovo_sim::simulate(&truth, &config).unwrap();
+    let data = tmp.path().join("cohort.csv");
+    denovo_sim::write_cohort(&cohort, &data, Format::TrialsCsv).unwrap();
+    let mut spec = FitSpec::new(&data, ModelSpec::parametric(RuleKind::Reinforce));
+    spec.split.holdout_sessions = 0.34;
+    let run = fitted(tmp.path(), &spec);
+    let points = denovo_study::grid_points(&run);
+    let mut xs: Vec<f64> = points.iter().map(|p| p.x[0]).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    assert_eq!(xs, vec![-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0]);
+    let (grid, _) = RuleGrid::of_run_dir(&run, 0).unwrap();
+    let visits = grid.visits.unwrap();
+    let at_two: usize = (grid.points.iter().zip(&visits))
+        .filter(|(p, _)| p.x[0] == 2.0)
+        .map(|(_, v)| v)
+        .sum();
+    assert!(at_two > 0, "trials at x = 2 fall in the x = 2 cells");
+    let check = check_run(&run, None, 1, 0, &|_| {}).unwrap();
+    assert_eq!(check.cells.points, grid.points);
 }

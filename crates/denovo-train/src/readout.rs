@@ -36,6 +36,13 @@ impl Point {
 /// IBL contrasts through tanh(5c)/tanh(5); others −1, −0.5, 0, 0.5, 1; `bias` 1), choice
 /// left/right and correct or not.
 pub fn grid(regressors: &[String]) -> Vec<Point> {
+    grid_with_stimuli(regressors, None)
+}
+
+/// [`grid`], with the `stim` regressor on `stimuli` instead of the IBL contrasts (the
+/// values a simulation used, e.g. −2, −1.75, …, 2 in the paper's); `None` or empty: as
+/// [`grid`].
+pub fn grid_with_stimuli(regressors: &[String], stimuli: Option<&[f64]>) -> Vec<Point> {
     let weights: Vec<Vec<f64>> = regressors
         .iter()
         .map(|r| {
@@ -50,12 +57,15 @@ pub fn grid(regressors: &[String]) -> Vec<Point> {
         .iter()
         .map(|r| match r.as_str() {
             "bias" => vec![1.0],
-            "stim" => [
-                -1.0, -0.5, -0.25, -0.125, -0.0625, 0.0, 0.0625, 0.125, 0.25, 0.5, 1.0,
-            ]
-            .iter()
-            .map(|&c| denovo_data::stimulus_transform(c, denovo_data::DEFAULT_CONTRAST_GAIN))
-            .collect(),
+            "stim" => match stimuli {
+                Some(v) if !v.is_empty() => v.to_vec(),
+                _ => [
+                    -1.0, -0.5, -0.25, -0.125, -0.0625, 0.0, 0.0625, 0.125, 0.25, 0.5, 1.0,
+                ]
+                .iter()
+                .map(|&c| denovo_data::stimulus_transform(c, denovo_data::DEFAULT_CONTRAST_GAIN))
+                .collect(),
+            },
             _ => vec![-1.0, -0.5, 0.0, 0.5, 1.0],
         })
         .collect();

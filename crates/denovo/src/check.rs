@@ -51,6 +51,7 @@ pub struct CheckArgs {
 
 /// Runs `denovo check`.
 pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.replicates > 0, "--replicates must be at least 1");
     let run = RunDir::load(&args.run)?;
     run.require_learning_rule("denovo check")?;
     let generator = match &args.generator {

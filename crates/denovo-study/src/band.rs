@@ -16,6 +16,7 @@
 
 use crate::check::LoadedCheck;
 use crate::fit::ReadBackend;
+use crate::readout::quantile;
 use crate::{Run, StudyError};
 use denovo_train::readout::{Point, read_out};
 use statrs::distribution::{ContinuousCDF, StudentsT};
@@ -27,13 +28,6 @@ pub type BandRange = Vec<Vec<(f64, f64)>>;
 /// The two-sided 95% quantile of Student's t with `n − 1` degrees of freedom (n ≥ 2).
 fn t975(n: usize) -> f64 {
     StudentsT::new(0.0, 1.0, (n - 1) as f64).map_or(1.96, |t| t.inverse_cdf(0.975))
-}
-
-/// Linear-interpolated `q`-quantile of sorted values.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (pos - lo as f64) * (sorted[hi] - sorted[lo])
 }
 
 /// Δw of `run`'s rule at `points` (`history`: read out after K rewarded / unrewarded

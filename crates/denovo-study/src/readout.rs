@@ -56,7 +56,7 @@ fn nearest(values: &[f64], v: f64) -> Option<usize> {
 }
 
 /// Linear-interpolated `q`-quantile of sorted values (NaN when empty).
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

@@ -69,8 +69,18 @@ impl Tape {
         }
     }
 
+    /// A buffer of at least `n` SIMD vectors of the flavour `S`.
+    fn of_lanes<S: Simd>(n: usize) -> Tape {
+        Tape::take(n * std::mem::size_of::<S::f32s>())
+    }
+
     /// The first `n` vectors.
     fn lanes<S: Simd>(&mut self, n: usize) -> &mut [S::f32s] {
+        &mut bytemuck::cast_slice_mut(&mut self.0)[..n]
+    }
+
+    /// The first `n` numbers, as f64.
+    fn f64s(&mut self, n: usize) -> &mut [f64] {
         &mut bytemuck::cast_slice_mut(&mut self.0)[..n]
     }
 }
@@ -221,8 +231,9 @@ impl Reader<'_> {
 }
 
 /// `acc[j] = init(j) + Σ_i m[i, j] · v[i]` for `j < B`, the B accumulators in registers
-/// and each weight broadcast per use for `j < B` (the B accumulators stay in
-/// registers): `m` is row-major with `stride` columns starting at column 0 of `m`.
+/// and each weight broadcast per use: `m` is row-major with `stride` columns starting at
+/// column 0 of `m`. (Splitting the sum over i into interleaved partial sums, so that a
+/// narrow block runs more independent FMA chains, measured no faster.)
 #[inline(always)]
 fn product_block<S: Simd, const B: usize>(
     s: S,
@@ -295,7 +306,8 @@ impl Dense32 {
     }
 }
 
-/// An MLP with ReLU between layers; activations in one lane buffer `[input | … | output]`.
+/// An MLP with ReLU between layers. Its activations are an input block and, apart from it,
+/// the rest `[hidden 1 | … | output]` (`offsets` count from the input's start).
 struct Mlp32 {
     layers: Vec<Dense32>,
     offsets: Vec<usize>,
@@ -306,27 +318,45 @@ impl Mlp32 {
         *self.offsets.last().unwrap_or(&0)
     }
 
-    fn max_width(&self) -> usize {
-        self.offsets
-            .windows(2)
-            .map(|w| w[1] - w[0])
-            .max()
-            .unwrap_or(0)
+    /// Width of the input block.
+    fn input_width(&self) -> usize {
+        self.offsets[1]
     }
 
+    /// Width of the activations after the input (hidden layers and output).
+    fn rest_width(&self) -> usize {
+        self.width() - self.input_width()
+    }
+
+    /// Where layer `i`'s output starts in the activations after the input.
+    fn out_at(&self, i: usize) -> usize {
+        self.offsets[i + 1] - self.offsets[1]
+    }
+
+    /// Where the output starts in the activations after the input.
     fn output_at(&self) -> usize {
-        self.offsets[self.layers.len()]
+        self.out_at(self.layers.len() - 1)
     }
 
-    /// Fills every block after the input.
+    /// The slot (in [`Grads`]) of the output layer.
+    fn last_slot(&self) -> usize {
+        self.layers[self.layers.len() - 1].slot
+    }
+
+    /// Fills `rest` (every block after the input) from `input`.
     #[inline(always)]
-    fn forward<S: Simd>(&self, s: S, acts: &mut [S::f32s]) {
+    fn forward<S: Simd>(&self, s: S, input: &[S::f32s], rest: &mut [S::f32s]) {
         let last = self.layers.len() - 1;
         let zero = s.splat_f32s(0.0);
         for (i, layer) in self.layers.iter().enumerate() {
-            let (prev, next) = acts.split_at_mut(self.offsets[i + 1]);
+            let (done, next) = rest.split_at_mut(self.out_at(i));
+            let x = if i == 0 {
+                input
+            } else {
+                &done[self.out_at(i - 1)..]
+            };
             let out = &mut next[..layer.n_out];
-            layer.forward(s, &prev[self.offsets[i]..], out);
+            layer.forward(s, x, out);
             if i < last {
                 for o in out.iter_mut() {
                     *o = s.max_f32s(*o, zero);
@@ -335,37 +365,58 @@ impl Mlp32 {
         }
     }
 
-    /// Backprop `d_out` through a filled activation buffer, gradients into `g`; ∂/∂input
-    /// of the first `rows` inputs ends in `d_a[..rows]`. `d_a`, `d_b`: scratch of
-    /// [`Mlp32::max_width`].
+    /// Backprop one trial whose output adjoint is already in `g` (the output layer's
+    /// slot): every layer's output adjoint is written into its slot of `g`, and ∂/∂input
+    /// of the first `rows` inputs into `d_in[..rows]`. `rest`: the trial's activations
+    /// after the input.
     #[inline(always)]
     fn backward<S: Simd>(
         &self,
         s: S,
-        acts: &[S::f32s],
-        d_out: &[S::f32s],
-        scratch: (&mut Vec<S::f32s>, &mut Vec<S::f32s>),
+        rest: &[S::f32s],
         g: &mut Grads<S>,
+        d_in: &mut [S::f32s],
         rows: usize,
     ) {
-        let (d_a, d_b) = scratch;
-        let n = self.layers.len();
         let zero = s.splat_f32s(0.0);
-        d_a[..d_out.len()].copy_from_slice(d_out);
-        for i in (0..n).rev() {
-            let layer = &self.layers[i];
-            if i + 1 < n {
-                let out = &acts[self.offsets[i + 1]..self.offsets[i + 2]];
-                for (d, o) in d_a.iter_mut().zip(out) {
-                    *d = s.select_f32s(s.less_than_or_equal_f32s(*o, zero), zero, *d);
+        for i in (1..self.layers.len()).rev() {
+            let (layer, below) = (&self.layers[i], &self.layers[i - 1]);
+            let (d_below, d) = g.d_pair(below.slot, layer.slot);
+            layer.input_adjoint(s, d, d_below, layer.n_in);
+            let out = &rest[self.out_at(i - 1)..][..below.n_out];
+            for (d, o) in d_below.iter_mut().zip(out) {
+                *d = s.select_f32s(s.less_than_or_equal_f32s(*o, zero), zero, *d);
+            }
+        }
+        let first = &self.layers[0];
+        first.input_adjoint(s, g.d(first.slot), d_in, rows);
+    }
+
+    /// Where every layer's input is kept: the input block as `input`, the others at
+    /// `rest_at` + their place in records of `stride` vectors of `data`.
+    fn rows<'a, V>(
+        &self,
+        input: Rows<'a, V>,
+        data: &'a [V],
+        rest_at: usize,
+        stride: usize,
+        mask: usize,
+        flip: Option<usize>,
+    ) -> impl Iterator<Item = Rows<'a, V>> + use<'a, '_, V> {
+        (0..self.layers.len()).map(move |i| {
+            if i == 0 {
+                input
+            } else {
+                Rows {
+                    data,
+                    offset: rest_at + self.out_at(i - 1),
+                    stride,
+                    shift: 0,
+                    mask,
+                    flip,
                 }
             }
-            let input = &acts[self.offsets[i]..self.offsets[i + 1]];
-            g.push(layer, input, &d_a[..layer.n_out]);
-            let rows = if i == 0 { rows } else { layer.n_in };
-            layer.input_adjoint(s, &d_a[..layer.n_out], &mut d_b[..layer.n_in], rows);
-            std::mem::swap(d_a, d_b);
-        }
+        })
     }
 }
 
@@ -407,17 +458,18 @@ impl<S: Simd> Block<S> {
             let e: &mut [f32] = bytemuck::cast_slice_mut(&mut ext);
             let sc: &mut [f32] = bytemuck::cast_slice_mut(&mut scored);
             let ac: &mut [f32] = bytemuck::cast_slice_mut(&mut active);
-            for (l, &m) in members.iter().enumerate() {
-                let a = &animals[m];
-                for t in 0..a.score.end {
-                    let at = |j: usize| (t * width + j) * lanes + l;
+            // Trial by trial, every lane of a vector together (one pass over `ext`).
+            let of: Vec<&HostSequence> = members.iter().map(|&m| &animals[m]).collect();
+            for t in 0..steps {
+                let row = &mut e[t * width * lanes..(t + 1) * width * lanes];
+                for (l, a) in of.iter().enumerate().filter(|(_, a)| t < a.score.end) {
                     for j in 0..k {
-                        e[at(j)] = a.x[t * k + j] as f32;
+                        row[j * lanes + l] = a.x[t * k + j] as f32;
                     }
-                    e[at(k)] = a.choice[t] as f32;
-                    e[at(k + 1)] = a.reward[t] as f32;
-                    e[at(k + 2)] = a.answer[t] as f32;
-                    e[at(k + 3)] = a.session_start[t] as f32;
+                    row[k * lanes + l] = a.choice[t] as f32;
+                    row[(k + 1) * lanes + l] = a.reward[t] as f32;
+                    row[(k + 2) * lanes + l] = a.answer[t] as f32;
+                    row[(k + 3) * lanes + l] = a.session_start[t] as f32;
                     sc[t * lanes + l] = f32::from(u8::from(a.score.contains(&t)));
                     ac[t * lanes + l] =
                         f32::from(u8::from(t + 1 < a.score.end)) * gate.value(a.reward[t]) as f32;
@@ -435,28 +487,62 @@ impl<S: Simd> Block<S> {
 }
 
 /// Trials whose ∂/∂W outer products are summed together, in registers, by
-/// [`Grads::contract`].
+/// [`Grads::contract`]; also the length of the ring of records the RNN kernel recomputes
+/// into when its whole tape does not fit (a power of two).
 const CHUNK_STEPS: usize = 16;
 
-/// One dense layer's inputs and output adjoints of the last steps (`[steps, in]`,
-/// `[steps, out]`), waiting to be contracted into its weight gradient.
+/// Where a dense layer's input of trial t is kept: record i = (t + shift) & mask of `data`
+/// (`mask` is `usize::MAX` for a tape of every trial, `CHUNK_STEPS − 1` for a ring of the
+/// last [`CHUNK_STEPS`] records), stored at `flip − i` when the tape is kept in reverse,
+/// then `data[record · stride + offset..][..n_in]`.
+struct Rows<'a, V> {
+    data: &'a [V],
+    offset: usize,
+    stride: usize,
+    shift: usize,
+    mask: usize,
+    flip: Option<usize>,
+}
+
+impl<V> Clone for Rows<'_, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V> Copy for Rows<'_, V> {}
+
+impl<V> Rows<'_, V> {
+    /// Where trial `t`'s input starts in `data`.
+    #[inline(always)]
+    fn at(&self, t: usize) -> usize {
+        let i = (t + self.shift) & self.mask;
+        let record = self.flip.map_or(i, |last| last - i);
+        record * self.stride + self.offset
+    }
+}
+
+/// One dense layer's output adjoints of the last trials (`[CHUNK_STEPS, out]`), waiting to
+/// be contracted with its inputs (read where they are kept, see [`Rows`]) into its weight
+/// gradient.
 struct LayerChunk<S: Simd> {
     n_in: usize,
     n_out: usize,
     w_at: usize,
-    xs: Vec<S::f32s>,
     ds: Vec<S::f32s>,
 }
 
 /// Per-lane parameter gradients (`[P, L]`): each dense layer's ∂/∂W = Σ_t x_t ⊗ d_t is
 /// summed over [`CHUNK_STEPS`] trials at a time as a small matrix product per lane (the
 /// accumulators in registers), into f32 sums that are flushed into f64 every
-/// [`FLUSH_STEPS`] trials.
+/// [`FLUSH_STEPS`] trials. The adjoint pass writes each layer's output adjoint straight
+/// into its chunk; the inputs are read where they are kept, not copied.
 struct Grads<S: Simd> {
     s: S,
     layers: Vec<LayerChunk<S>>,
-    /// Steps pushed since the last contraction.
+    /// Trials pushed since the last contraction, and which they are.
     pending: usize,
+    trials: [usize; CHUNK_STEPS],
     recent: Vec<S::f32s>,
     total: Vec<f64>,
     since_flush: usize,
@@ -472,7 +558,6 @@ impl<S: Simd> Grads<S> {
                 n_in: d.n_in,
                 n_out: d.n_out,
                 w_at: d.w_at,
-                xs: vec![zero; CHUNK_STEPS * d.n_in],
                 ds: vec![zero; CHUNK_STEPS * d.n_out],
             });
         }
@@ -480,39 +565,81 @@ impl<S: Simd> Grads<S> {
             s,
             layers: chunks,
             pending: 0,
+            trials: [0; CHUNK_STEPS],
             recent: vec![zero; p],
             total: vec![0.0; p * S::F32_LANES],
             since_flush: 0,
         }
     }
 
-    /// Keeps this step's input and output adjoint of `layer`.
+    /// Layer `slot`'s output adjoint of the current trial.
     #[inline(always)]
-    fn push(&mut self, layer: &Dense32, input: &[S::f32s], d_out: &[S::f32s]) {
-        let c = &mut self.layers[layer.slot];
-        let t = self.pending;
-        c.xs[t * c.n_in..(t + 1) * c.n_in].copy_from_slice(&input[..c.n_in]);
-        c.ds[t * c.n_out..(t + 1) * c.n_out].copy_from_slice(&d_out[..c.n_out]);
+    fn d(&self, slot: usize) -> &[S::f32s] {
+        let c = &self.layers[slot];
+        &c.ds[self.pending * c.n_out..][..c.n_out]
     }
 
-    /// Ends one step: contracts every [`CHUNK_STEPS`], flushes every [`FLUSH_STEPS`].
+    /// The current trial's output adjoints of layers `lower` < `upper`, the lower writable.
     #[inline(always)]
-    fn tick(&mut self) {
+    fn d_pair(&mut self, lower: usize, upper: usize) -> (&mut [S::f32s], &[S::f32s]) {
+        let t = self.pending;
+        let (below, above) = self.layers.split_at_mut(upper);
+        let (l, u) = (&mut below[lower], &above[0]);
+        (
+            &mut l.ds[t * l.n_out..][..l.n_out],
+            &u.ds[t * u.n_out..][..u.n_out],
+        )
+    }
+
+    /// The current trial's output adjoints of layers `a` < `b`, both writable.
+    #[inline(always)]
+    fn d_two(&mut self, a: usize, b: usize) -> (&mut [S::f32s], &mut [S::f32s]) {
+        let t = self.pending;
+        let (below, above) = self.layers.split_at_mut(b);
+        let (l, u) = (&mut below[a], &mut above[0]);
+        (
+            &mut l.ds[t * l.n_out..][..l.n_out],
+            &mut u.ds[t * u.n_out..][..u.n_out],
+        )
+    }
+
+    /// The f32 gradient sums of the parameters from `at` on, and layer `slot`'s output
+    /// adjoint of the current trial (to be written).
+    #[inline(always)]
+    fn recent_and_d(&mut self, at: usize, slot: usize) -> (&mut [S::f32s], &mut [S::f32s]) {
+        let c = &mut self.layers[slot];
+        (
+            &mut self.recent[at..],
+            &mut c.ds[self.pending * c.n_out..][..c.n_out],
+        )
+    }
+
+    /// Ends trial `t` (its output adjoints written): contracts every [`CHUNK_STEPS`] trials,
+    /// flushes every [`FLUSH_STEPS`]. `rows`: where each layer's inputs are kept, by slot.
+    #[inline(always)]
+    fn tick(&mut self, t: usize, rows: &[Rows<'_, S::f32s>]) {
+        self.trials[self.pending] = t;
         self.pending += 1;
         self.since_flush += 1;
         if self.pending == CHUNK_STEPS {
-            self.contract();
+            self.contract(rows);
         }
         if self.since_flush >= FLUSH_STEPS {
-            self.flush();
+            self.flush(rows);
         }
     }
 
-    /// Adds Σ_t x_t ⊗ d_t (weights) and Σ_t d_t (biases) of the pending steps to `recent`.
+    /// Adds Σ_t x_t ⊗ d_t (weights) and Σ_t d_t (biases) of the pending trials to `recent`.
     #[inline(always)]
-    fn contract(&mut self) {
+    fn contract(&mut self, rows: &[Rows<'_, S::f32s>]) {
+        debug_assert_eq!(rows.len(), self.layers.len(), "a row source per layer");
         let (s, len) = (self.s, self.pending);
-        for c in &self.layers {
+        for (c, r) in self.layers.iter().zip(rows) {
+            let mut at = [0usize; CHUNK_STEPS];
+            for (a, &t) in at.iter_mut().zip(&self.trials[..len]) {
+                *a = r.at(t);
+            }
+            let at = &at[..len];
             let g = &mut self.recent[c.w_at..c.w_at + (c.n_in + 1) * c.n_out];
             let (gw, gb) = g.split_at_mut(c.n_in * c.n_out);
             for t in 0..len {
@@ -530,13 +657,14 @@ impl<S: Simd> Grads<S> {
                         r if r >= 2 => 2,
                         _ => 1,
                     };
+                    let x = r.data;
                     match (ib, ob) {
-                        (3, 4) => contract_block::<S, 3, 4>(s, c, len, i0, o0, gw),
-                        (3, 2) => contract_block::<S, 3, 2>(s, c, len, i0, o0, gw),
-                        (3, _) => contract_block::<S, 3, 1>(s, c, len, i0, o0, gw),
-                        (_, 4) => contract_block::<S, 1, 4>(s, c, len, i0, o0, gw),
-                        (_, 2) => contract_block::<S, 1, 2>(s, c, len, i0, o0, gw),
-                        _ => contract_block::<S, 1, 1>(s, c, len, i0, o0, gw),
+                        (3, 4) => contract_block::<S, 3, 4>(s, c, x, at, i0, o0, gw),
+                        (3, 2) => contract_block::<S, 3, 2>(s, c, x, at, i0, o0, gw),
+                        (3, _) => contract_block::<S, 3, 1>(s, c, x, at, i0, o0, gw),
+                        (_, 4) => contract_block::<S, 1, 4>(s, c, x, at, i0, o0, gw),
+                        (_, 2) => contract_block::<S, 1, 2>(s, c, x, at, i0, o0, gw),
+                        _ => contract_block::<S, 1, 1>(s, c, x, at, i0, o0, gw),
                     }
                     o0 += ob;
                 }
@@ -546,9 +674,9 @@ impl<S: Simd> Grads<S> {
         self.pending = 0;
     }
 
-    fn flush(&mut self) {
+    fn flush(&mut self, rows: &[Rows<'_, S::f32s>]) {
         if self.pending > 0 {
-            self.contract();
+            self.contract(rows);
         }
         let recent: &mut [f32] = bytemuck::cast_slice_mut(&mut self.recent);
         for (t, r) in self.total.iter_mut().zip(recent.iter_mut()) {
@@ -559,21 +687,22 @@ impl<S: Simd> Grads<S> {
     }
 }
 
-/// `gw[i, o] += Σ_t xs[t, i] ds[t, o]` for the IB × OB block at (i0, o0), the
-/// accumulators in registers.
+/// `gw[i, o] += Σ_p x_p[i] ds[p, o]` for the IB × OB block at (i0, o0), the accumulators
+/// in registers; trial p's input starts at `xs[at[p]]`.
 #[inline(always)]
 fn contract_block<S: Simd, const IB: usize, const OB: usize>(
     s: S,
     c: &LayerChunk<S>,
-    len: usize,
+    xs: &[S::f32s],
+    at: &[usize],
     i0: usize,
     o0: usize,
     gw: &mut [S::f32s],
 ) {
     let mut acc = [[s.splat_f32s(0.0); OB]; IB];
-    for t in 0..len {
-        let x: &[S::f32s; IB] = c.xs[t * c.n_in + i0..][..IB].try_into().unwrap();
-        let d: &[S::f32s; OB] = c.ds[t * c.n_out + o0..][..OB].try_into().unwrap();
+    for (p, &a) in at.iter().enumerate() {
+        let x: &[S::f32s; IB] = xs[a + i0..][..IB].try_into().unwrap();
+        let d: &[S::f32s; OB] = c.ds[p * c.n_out + o0..][..OB].try_into().unwrap();
         for ii in 0..IB {
             for oo in 0..OB {
                 acc[ii][oo] = s.mul_add_f32s(x[ii], d[oo], acc[ii][oo]);
@@ -655,15 +784,15 @@ fn fill_input<S: Simd>(s: S, u: &mut [S::f32s], w: &[f64], ext: &[S::f32s], drop
     }
 }
 
-/// w (`[K, L]`, f64) += active · γ ⊙ o.
+/// w_{t+1} = w_t + active · γ ⊙ o (`[K, L]`, f64).
 #[inline(always)]
-fn update_weights<S: Simd>(w: &mut [f64], gamma: &[f32], o: &[S::f32s], active: &S::f32s) {
+fn advance<S: Simd>(next: &mut [f64], w: &[f64], gamma: &[f32], o: &[S::f32s], active: &S::f32s) {
     let n = S::F32_LANES;
     let act = lanes::<S>(active);
     for (j, g) in gamma.iter().enumerate() {
         let oj = lanes::<S>(&o[j]);
         for l in 0..n {
-            w[j * n + l] += f64::from(act[l] * g * oj[l]);
+            next[j * n + l] = w[j * n + l] + f64::from(act[l] * g * oj[l]);
         }
     }
 }
@@ -707,6 +836,15 @@ fn add_lanes<S: Simd>(lambda: &mut [f64], d: &[S::f32s]) {
     }
 }
 
+/// (h_t, h_{t+1}) of the reversed `hs` (`[steps, size]`, h_t in row `steps − 1 − t`),
+/// the second writable; needs t + 1 < steps.
+#[inline(always)]
+fn h_pair<V>(hs: &mut [V], t: usize, steps: usize, size: usize) -> (&[V], &mut [V]) {
+    let at = (steps - 1 - t) * size;
+    let (below, above) = hs.split_at_mut(at);
+    (&above[..size], &mut below[at - size..])
+}
+
 /// What one block's scan returns, lane-major per quantity.
 struct BlockResult {
     /// `[L]`.
@@ -745,34 +883,50 @@ impl LaneKernel for Dnn32 {
     fn block<S: Simd>(&self, s: S, b: &Block<S>, w0: Vec<f64>, gradient: bool) -> BlockResult {
         let n = S::F32_LANES;
         let k = self.gamma.len();
+        let kn = k * n;
         let width = self.mlp.width();
+        let n_in = self.mlp.input_width();
         let ew = k + 4;
         let steps = b.steps;
         let zero = s.splat_f32s(0.0);
+        // Every trial's activations `[steps, width]` with gradients, else one trial's. The
+        // tape is kept in reverse (trial t in record steps − 1 − t), so that the adjoint
+        // pass reads it at ascending addresses, the direction hardware prefetchers follow.
         let tape_len = if gradient { steps * width } else { width };
-        let mut tape_buf = Tape::take(tape_len * std::mem::size_of::<S::f32s>());
+        let rec = |t: usize| steps - 1 - t;
+        let mut tape_buf = Tape::of_lanes::<S>(tape_len);
         let tape = tape_buf.lanes::<S>(tape_len);
-        let mut states = vec![0.0f64; if gradient { steps * k * n } else { 0 }];
-        let mut w = w0;
+        // w_t of every trial `[steps, K, L]` and the policy's residual y − σ(z) `[steps]`.
+        let mut w_buf = Tape::take(steps.max(1) * kn * 8);
+        let ws = w_buf.f64s(steps.max(1) * kn);
+        let mut resid_buf = Tape::of_lanes::<S>(steps);
+        let resids = resid_buf.lanes::<S>(steps);
+        ws[..kn].copy_from_slice(&w0);
         let mut ll = vec![0.0; n];
         let out_at = self.mlp.output_at();
         for t in 0..steps {
             let ext = &b.ext[t * ew..(t + 1) * ew];
-            if gradient {
-                states[t * k * n..(t + 1) * k * n].copy_from_slice(&w);
-            }
-            policy_step(s, &w, ext, b.scored[t], &mut ll);
+            let (done, next) = ws.split_at_mut((t + 1) * kn);
+            let w = &done[t * kn..];
+            resids[t] = policy_step(s, w, ext, b.scored[t], &mut ll);
             if t + 1 == steps {
                 break;
             }
             let acts = if gradient {
-                &mut tape[t * width..(t + 1) * width]
+                &mut tape[rec(t) * width..][..width]
             } else {
                 &mut tape[..]
             };
-            fill_input::<S>(s, acts, &w, ext, &self.mask.dropped);
-            self.mlp.forward(s, acts);
-            update_weights::<S>(&mut w, &self.gamma, &acts[out_at..], &b.active[t]);
+            let (u, rest) = acts.split_at_mut(n_in);
+            fill_input::<S>(s, u, w, ext, &self.mask.dropped);
+            self.mlp.forward(s, u, rest);
+            advance::<S>(
+                &mut next[..kn],
+                w,
+                &self.gamma,
+                &rest[out_at..],
+                &b.active[t],
+            );
         }
         if !gradient {
             return BlockResult {
@@ -781,47 +935,53 @@ impl LaneKernel for Dnn32 {
                 d_w0: Vec::new(),
             };
         }
+        let tape = &*tape;
         let layers: Vec<&Dense32> = self.mlp.layers.iter().collect();
         let mut g = Grads::new(s, self.n_params(), &layers);
-        let mut lambda_next = vec![0.0f64; k * n];
-        let mut lambda = vec![0.0f64; k * n];
-        let mut d_o = vec![zero; k];
-        let mw = self.mlp.max_width();
-        let (mut d_a, mut d_b) = (vec![zero; mw], vec![zero; mw]);
+        let flip = Some(steps.max(1) - 1);
+        let input = Rows {
+            data: tape,
+            offset: 0,
+            stride: width,
+            shift: 0,
+            mask: usize::MAX,
+            flip,
+        };
+        let rows: Vec<Rows<'_, S::f32s>> = self
+            .mlp
+            .rows(input, tape, n_in, width, usize::MAX, flip)
+            .collect();
+        // λ_{t+1}, turned into λ_t in place (`[K, L]`, f64).
+        let mut lambda = vec![0.0f64; kn];
+        let mut d_in = vec![zero; n_in];
         for t in (0..steps).rev() {
             let ext = &b.ext[t * ew..(t + 1) * ew];
-            let w_t = &states[t * k * n..(t + 1) * k * n];
-            lambda.copy_from_slice(&lambda_next);
-            // (The log-likelihood again, discarded: a leaner residual-only function measured
-            // 1.6× slower over the whole RNN scan — a code-generation effect.)
-            let resid = policy_step(s, w_t, ext, b.scored[t], &mut [0.0; 16][..n]);
-            add_policy_gradient::<S>(&mut lambda, ext, &resid);
             if t + 1 < steps {
-                let acts = &tape[t * width..(t + 1) * width];
+                let rest = &tape[rec(t) * width + n_in..][..width - n_in];
+                let (g_gamma, d_o) = g.recent_and_d(self.gamma_at, self.mlp.last_slot());
                 update_adjoint(
                     s,
                     &self.gamma,
-                    &acts[out_at..],
+                    &rest[out_at..],
                     &b.active[t],
-                    &lambda_next,
-                    &mut g.recent[self.gamma_at..],
-                    &mut d_o,
+                    &lambda,
+                    g_gamma,
+                    d_o,
                 );
-                self.mlp
-                    .backward(s, acts, &d_o, (&mut d_a, &mut d_b), &mut g, k);
+                self.mlp.backward(s, rest, &mut g, &mut d_in, k);
                 // (A constant 0 in u_t when w_t is dropped.)
                 if self.mask.sees_weights {
-                    add_lanes::<S>(&mut lambda, &d_a);
+                    add_lanes::<S>(&mut lambda, &d_in);
                 }
-                g.tick();
+                g.tick(t, &rows);
             }
-            std::mem::swap(&mut lambda, &mut lambda_next);
+            add_policy_gradient::<S>(&mut lambda, ext, &resids[t]);
         }
-        g.flush();
+        g.flush(&rows);
         BlockResult {
             ll,
             d_params: g.total,
-            d_w0: lambda_next,
+            d_w0: lambda,
         }
     }
 }
@@ -839,9 +999,10 @@ struct Rnn32 {
 }
 
 impl Rnn32 {
-    /// One step's record: u, r, z, n, gh_n, then the head's activations (input h_{t+1}).
+    /// One step's record: u, r, z, n, gh_n, then the head's activations after its input
+    /// (the input, h_{t+1}, is kept with every h_t).
     fn record_len(&self) -> usize {
-        self.input.n_in + 4 * self.size + self.head.width()
+        self.input.n_in + 4 * self.size + self.head.rest_width()
     }
 
     /// Where the head's activations start in a record.
@@ -849,7 +1010,41 @@ impl Rnn32 {
         self.input.n_in + 4 * self.size
     }
 
-    /// One step from (w, h) with trial inputs `ext` into `record`; `gi`, `gh` scratch.
+    /// Where each layer's inputs are kept (by slot): u in the records of `tape`, h_t and
+    /// (the head's input) h_{t+1} in `hs` (in reverse: h_t in row `steps − 1 − t`), the
+    /// head's hidden activations in the records. `ring`, `flip`: the records' [`Rows`]
+    /// mask and reversal.
+    fn rows<'a, V>(
+        &'a self,
+        tape: &'a [V],
+        hs: &'a [V],
+        steps: usize,
+        (ring, flip): (usize, Option<usize>),
+    ) -> Vec<Rows<'a, V>> {
+        let len = self.record_len();
+        let h = |shift| Rows {
+            data: hs,
+            offset: 0,
+            stride: self.size,
+            shift,
+            mask: usize::MAX,
+            flip: Some(steps - 1),
+        };
+        let u = Rows {
+            data: tape,
+            offset: 0,
+            stride: len,
+            shift: 0,
+            mask: ring,
+            flip,
+        };
+        let mut rows = vec![u, h(0)];
+        rows.extend(self.head.rows(h(1), tape, self.head_at(), len, ring, flip));
+        rows
+    }
+
+    /// One step from (w, h) with trial inputs `ext` into `record` and `h_next`; `gi`, `gh`
+    /// scratch.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn step<S: Simd>(
@@ -858,6 +1053,7 @@ impl Rnn32 {
         record: &mut [S::f32s],
         w: &[f64],
         h: &[S::f32s],
+        h_next: &mut [S::f32s],
         ext: &[S::f32s],
         gi: &mut [S::f32s],
         gh: &mut [S::f32s],
@@ -879,9 +1075,9 @@ impl Rnn32 {
             z[j] = zj;
             n[j] = nj;
             ghn[j] = gh[2 * size + j];
-            head[j] = s.mul_add_f32s(zj, s.sub_f32s(h[j], nj), nj);
+            h_next[j] = s.mul_add_f32s(zj, s.sub_f32s(h[j], nj), nj);
         }
-        self.head.forward(s, head);
+        self.head.forward(s, h_next, head);
     }
 }
 
@@ -898,42 +1094,67 @@ impl LaneKernel for Rnn32 {
     fn block<S: Simd>(&self, s: S, b: &Block<S>, w0: Vec<f64>, gradient: bool) -> BlockResult {
         let nl = S::F32_LANES;
         let k = self.gamma.len();
+        let kn = k * nl;
         let size = self.size;
         let ew = k + 4;
         let steps = b.steps;
         let len = self.record_len();
         let zero = s.splat_f32s(0.0);
+        // With gradients, every trial's record while they fit the budget, else a ring of the
+        // last CHUNK_STEPS records that the adjoint pass recomputes.
         let keep = gradient && steps * len * std::mem::size_of::<S::f32s>() <= self.tape_budget;
-        let tape_len = if keep { steps * len } else { len };
-        let mut tape_buf = Tape::take(tape_len * std::mem::size_of::<S::f32s>());
+        let tape_len = match (gradient, keep) {
+            (true, true) => steps * len,
+            (true, false) => CHUNK_STEPS * len,
+            (false, _) => len,
+        };
+        // Kept records are in reverse (trial t in record steps − 1 − t) so that the adjoint
+        // pass reads them at ascending addresses; a ring is indexed by t mod CHUNK_STEPS.
+        let (ring, flip) = if keep {
+            (usize::MAX, Some(steps.max(1) - 1))
+        } else {
+            (CHUNK_STEPS - 1, None)
+        };
+        let rec = |t: usize| flip.map_or(t & ring, |last| last - t);
+        let mut tape_buf = Tape::of_lanes::<S>(tape_len);
         let tape = tape_buf.lanes::<S>(tape_len);
-        // w_t (f64) and h_t of every step, for the adjoint pass.
-        let mut ws = vec![0.0f64; if gradient { steps * k * nl } else { 0 }];
-        let mut hs = vec![zero; if gradient { steps * size } else { 0 }];
+        // w_t (f64, `[steps, K, L]`), h_t (`[steps, size]`, in reverse like the records)
+        // and the policy's residual.
+        let rows_n = steps.max(1);
+        let mut w_buf = Tape::take(rows_n * kn * 8);
+        let ws = w_buf.f64s(rows_n * kn);
+        let mut h_buf = Tape::of_lanes::<S>(rows_n * size);
+        let hs = h_buf.lanes::<S>(rows_n * size);
+        let mut resid_buf = Tape::of_lanes::<S>(steps);
+        let resids = resid_buf.lanes::<S>(steps);
+        ws[..kn].copy_from_slice(&w0);
+        hs[(rows_n - 1) * size..].fill(zero);
         let (mut gi, mut gh) = (vec![zero; 3 * size], vec![zero; 3 * size]);
-        let mut w = w0;
-        let mut h = vec![zero; size];
         let mut ll = vec![0.0; nl];
         let head_at = self.head_at();
         let out_at = head_at + self.head.output_at();
         for t in 0..steps {
             let ext = &b.ext[t * ew..(t + 1) * ew];
-            if gradient {
-                ws[t * k * nl..(t + 1) * k * nl].copy_from_slice(&w);
-                hs[t * size..(t + 1) * size].copy_from_slice(&h);
-            }
-            policy_step(s, &w, ext, b.scored[t], &mut ll);
+            let (done, next) = ws.split_at_mut((t + 1) * kn);
+            let w = &done[t * kn..];
+            resids[t] = policy_step(s, w, ext, b.scored[t], &mut ll);
             if t + 1 == steps {
                 break;
             }
             let record = if keep {
-                &mut tape[t * len..(t + 1) * len]
+                &mut tape[rec(t) * len..][..len]
             } else {
-                &mut tape[..]
+                &mut tape[..len]
             };
-            self.step(s, record, &w, &h, ext, &mut gi, &mut gh);
-            update_weights::<S>(&mut w, &self.gamma, &record[out_at..], &b.active[t]);
-            h.copy_from_slice(&record[head_at..head_at + size]);
+            let (h, h_next) = h_pair(hs, t, steps, size);
+            self.step(s, record, w, h, h_next, ext, &mut gi, &mut gh);
+            advance::<S>(
+                &mut next[..kn],
+                w,
+                &self.gamma,
+                &record[out_at..],
+                &b.active[t],
+            );
         }
         if !gradient {
             return BlockResult {
@@ -945,50 +1166,46 @@ impl LaneKernel for Rnn32 {
         let mut layers = vec![&self.input, &self.hidden];
         layers.extend(&self.head.layers);
         let mut g = Grads::new(s, self.n_params(), &layers);
-        let mut lambda_w_next = vec![0.0f64; k * nl];
-        let mut lambda_w = vec![0.0f64; k * nl];
-        let mut lambda_h_next = vec![zero; size];
-        let mut d_o = vec![zero; k];
-        let width = self.head.max_width().max(3 * size).max(self.input.n_in);
-        let (mut d_a, mut d_b) = (vec![zero; width], vec![zero; width]);
-        let (mut d_gi, mut d_gh) = (vec![zero; 3 * size], vec![zero; 3 * size]);
+        let (input_slot, hidden_slot) = (self.input.slot, self.hidden.slot);
+        // λ_{t+1} of w and of h, turned into λ_t in place.
+        let mut lambda_w = vec![0.0f64; kn];
+        let mut lambda_h = vec![zero; size];
+        let mut d_a = vec![zero; size.max(self.input.n_in)];
+        let mut d_b = vec![zero; size];
         let mut d_hp = vec![zero; size];
         let one = s.splat_f32s(1.0);
         for t in (0..steps).rev() {
             let ext = &b.ext[t * ew..(t + 1) * ew];
-            let w = &ws[t * k * nl..(t + 1) * k * nl];
-            let h = &hs[t * size..(t + 1) * size];
-            lambda_w.copy_from_slice(&lambda_w_next);
-            let resid = policy_step(s, w, ext, b.scored[t], &mut [0.0; 16][..nl]);
-            add_policy_gradient::<S>(&mut lambda_w, ext, &resid);
+            let w = &ws[t * kn..(t + 1) * kn];
             if t + 1 < steps {
+                let at = rec(t) * len;
                 if !keep {
-                    self.step(s, tape, w, h, ext, &mut gi, &mut gh);
+                    let (h, h_next) = h_pair(hs, t, steps, size);
+                    let record = &mut tape[at..at + len];
+                    self.step(s, record, w, h, h_next, ext, &mut gi, &mut gh);
                 }
-                let record = if keep {
-                    &tape[t * len..(t + 1) * len]
-                } else {
-                    &tape[..]
-                };
-                let (u, rest) = record.split_at(self.input.n_in);
+                let record = &tape[at..at + len];
+                let h = &hs[(steps - 1 - t) * size..][..size];
+                let (_, rest) = record.split_at(self.input.n_in);
                 let (r, rest) = rest.split_at(size);
                 let (z, rest) = rest.split_at(size);
                 let (n, rest) = rest.split_at(size);
                 let (ghn, head) = rest.split_at(size);
+                let (g_gamma, d_o) = g.recent_and_d(self.gamma_at, self.head.last_slot());
                 update_adjoint(
                     s,
                     &self.gamma,
                     &record[out_at..],
                     &b.active[t],
-                    &lambda_w_next,
-                    &mut g.recent[self.gamma_at..],
-                    &mut d_o,
+                    &lambda_w,
+                    g_gamma,
+                    d_o,
                 );
-                self.head
-                    .backward(s, head, &d_o, (&mut d_a, &mut d_b), &mut g, size);
+                self.head.backward(s, head, &mut g, &mut d_a, size);
                 // h' = n + z (h − n); n = tanh(gi_n + r gh_n); r, z = σ(gi + gh).
+                let (d_gi, d_gh) = g.d_two(input_slot, hidden_slot);
                 for j in 0..size {
-                    let d = s.add_f32s(d_a[j], lambda_h_next[j]);
+                    let d = s.add_f32s(d_a[j], lambda_h[j]);
                     d_hp[j] = d;
                     let (rj, zj, nj) = (r[j], z[j], n[j]);
                     let d_n = s.mul_f32s(
@@ -1008,25 +1225,24 @@ impl LaneKernel for Rnn32 {
                     d_gi[2 * size + j] = d_n;
                     d_gh[2 * size + j] = s.mul_f32s(d_n, rj);
                 }
-                g.push(&self.input, u, &d_gi);
-                self.input.input_adjoint(s, &d_gi, &mut d_a, k);
+                self.input.input_adjoint(s, g.d(input_slot), &mut d_a, k);
                 if self.mask.sees_weights {
                     add_lanes::<S>(&mut lambda_w, &d_a);
                 }
-                g.push(&self.hidden, h, &d_gh);
-                self.hidden.input_adjoint(s, &d_gh, &mut d_b, size);
+                self.hidden
+                    .input_adjoint(s, g.d(hidden_slot), &mut d_b, size);
                 for j in 0..size {
-                    lambda_h_next[j] = s.mul_add_f32s(d_hp[j], z[j], d_b[j]);
+                    lambda_h[j] = s.mul_add_f32s(d_hp[j], z[j], d_b[j]);
                 }
-                g.tick();
+                g.tick(t, &self.rows(tape, hs, steps, (ring, flip)));
             }
-            std::mem::swap(&mut lambda_w, &mut lambda_w_next);
+            add_policy_gradient::<S>(&mut lambda_w, ext, &resids[t]);
         }
-        g.flush();
+        g.flush(&self.rows(tape, hs, steps, (ring, flip)));
         BlockResult {
             ll,
             d_params: g.total,
-            d_w0: lambda_w_next,
+            d_w0: lambda_w,
         }
     }
 }
@@ -1346,6 +1562,52 @@ mod tests {
                 (sg - 1.0 / (1.0 + (-xd).exp())).abs() <= 2e-7,
                 "σ({x}) = {sg}"
             );
+        }
+    }
+
+    /// The RNN kernel recomputing its records into a ring (the tape over budget) gives
+    /// exactly what keeping every record gives: animals longer and shorter than the ring,
+    /// partly scored, on every SIMD level.
+    #[test]
+    fn rnn_ring_recompute_equals_kept_tape() {
+        let animals: Vec<HostSequence> = [53usize, 40, 17, 9, 70]
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| HostSequence {
+                x: (0..len)
+                    .flat_map(|t| [((t * 5 + i) % 7) as f64 / 3.0 - 1.0, 1.0])
+                    .collect(),
+                choice: (0..len).map(|t| ((t * 3 + i) % 2) as f64).collect(),
+                reward: (0..len).map(|t| ((t / 2 + i) % 2) as f64).collect(),
+                answer: (0..len).map(|t| ((t / 3) % 2) as f64).collect(),
+                session_start: (0..len).map(|t| f64::from(u8::from(t % 11 == 0))).collect(),
+                score: (i % 2)..len - (i % 3),
+            })
+            .collect();
+        let rule = ScanRule::Rnn {
+            input: 8,
+            hidden: 5,
+            head: vec![5, 7, 2],
+            structure: Default::default(),
+        };
+        let params: Vec<f64> = (0..rule.n_params())
+            .map(|i| ((i * 37 % 23) as f64 - 11.0) / 30.0)
+            .collect();
+        let w0: Vec<f64> = (0..animals.len() * 2)
+            .map(|i| i as f64 / 10.0 - 0.3)
+            .collect();
+        for level in [SimdLevel::Portable, SimdLevel::Avx2, SimdLevel::Auto] {
+            let Built32::Rnn(mut kernel) = build(&rule, &params) else {
+                unreachable!("an RNN rule")
+            };
+            let lanes = lane_count(level, animals.len(), 2);
+            let kept = run_blocks(lanes, 2, &*kernel, &animals, &w0, true);
+            kernel.tape_budget = 0;
+            let ring = run_blocks(lanes, 2, &*kernel, &animals, &w0, true);
+            assert_eq!(kept.log_likelihood, ring.log_likelihood, "{level:?}");
+            assert_eq!(kept.d_params, ring.d_params, "{level:?}");
+            assert_eq!(kept.d_w0, ring.d_w0, "{level:?}");
+            assert!(kept.d_params.iter().any(|&g| g != 0.0));
         }
     }
 

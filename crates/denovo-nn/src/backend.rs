@@ -13,7 +13,7 @@
 //! backward step then only weights them by the incoming ∂loss/∂LL_a.
 
 use crate::fused::{ScanOutput, ScanRule, scan};
-use crate::lanes::scan_f32;
+use crate::lanes::scan_f32_shared;
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -107,20 +107,15 @@ fn host_scan<B: Backend>(
     let params: Tensor<B, 1> = wrap(params);
     let device = params.device();
     let w0: Tensor<B, 2> = wrap(w0);
-    // The kernel's precision follows the backend's: f32 lanes for an f32 backend, the f64
-    // reference kernel for an f64 one.
-    let kernel = if params.dtype() == burn::tensor::DType::F64 {
-        scan
+    // The kernel's precision follows the backend's: f32 lanes for an f32 backend (the
+    // cohort's packed trials kept between epochs), the f64 reference kernel for an f64 one.
+    let is_f64 = params.dtype() == burn::tensor::DType::F64;
+    let (params, w0) = (to_f64_vec(params), to_f64_vec(w0));
+    let out = if is_f64 {
+        scan(rule, &params, &w0, animals, gradient)
     } else {
-        scan_f32
+        scan_f32_shared(rule, &params, &w0, animals, gradient)
     };
-    let out = kernel(
-        rule,
-        &to_f64_vec(params),
-        &to_f64_vec(w0),
-        animals,
-        gradient,
-    );
     (out, device)
 }
 

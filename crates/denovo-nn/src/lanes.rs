@@ -21,7 +21,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::fused::{InputMask, ScanOutput, ScanRule};
-use denovo_rules::HostSequence;
+use denovo_rules::{HostSequence, SharedSequences};
 use pulp::{Simd, WithSimd, bytemuck};
 
 /// Trials between two flushes of the per-lane f32 gradient sums into f64.
@@ -420,40 +420,56 @@ impl Mlp32 {
     }
 }
 
-/// The trials of one block of animals, one lane each (structure of arrays).
-struct Block<S: Simd> {
+/// The trials of one block of animals, one lane each (structure of arrays), packed for
+/// one lane count: the kernels read it through [`Packed::view`].
+struct Packed {
     /// Animals (indices into the scan's input) in lanes `0..members.len()`.
     members: Vec<usize>,
     /// Steps run: the longest member's scored end.
     steps: usize,
-    /// Per trial `[x (K), choice, reward, answer, session start]`, `[steps, K + 4]`.
-    ext: Vec<S::f32s>,
-    /// 1 on a member's scored trials, `[steps]`.
-    scored: Vec<S::f32s>,
+    /// Per trial `[x (K), choice, reward, answer, session start]`, `[steps, K + 4, L]`.
+    ext: Vec<Aligned>,
+    /// 1 on a member's scored trials, `[steps, L]`.
+    scored: Vec<Aligned>,
     /// g_t when the update after the trial is used (t + 1 < the member's end; g_t the
-    /// structure's gate, 1 for the free rule), else 0, `[steps]`.
-    active: Vec<S::f32s>,
+    /// structure's gate, 1 for the free rule), else 0, `[steps, L]`.
+    active: Vec<Aligned>,
 }
 
-impl<S: Simd> Block<S> {
+/// A [`Packed`] block as SIMD vectors of the flavour `S`.
+struct Block<'a, S: Simd> {
+    steps: usize,
+    /// `[steps, K + 4]`.
+    ext: &'a [S::f32s],
+    /// `[steps]`.
+    scored: &'a [S::f32s],
+    /// `[steps]`.
+    active: &'a [S::f32s],
+}
+
+/// `n` f32 in whole [`Aligned`] units, zeroed.
+fn aligned_zeros(n: usize) -> Vec<Aligned> {
+    vec![Aligned([0.0; 16]); n.div_ceil(16)]
+}
+
+impl Packed {
+    /// Packs `members` for `lanes` lanes.
     fn new(
-        s: S,
         animals: &[HostSequence],
         members: Vec<usize>,
+        lanes: usize,
         k: usize,
         gate: crate::structure::Gate,
     ) -> Self {
-        let lanes = S::F32_LANES;
         let steps = members
             .iter()
             .map(|&m| animals[m].score.end)
             .max()
             .unwrap_or(0);
         let width = k + 4;
-        let zero = s.splat_f32s(0.0);
-        let mut ext = vec![zero; steps * width];
-        let mut scored = vec![zero; steps];
-        let mut active = vec![zero; steps];
+        let mut ext = aligned_zeros(steps * width * lanes);
+        let mut scored = aligned_zeros(steps * lanes);
+        let mut active = aligned_zeros(steps * lanes);
         {
             let e: &mut [f32] = bytemuck::cast_slice_mut(&mut ext);
             let sc: &mut [f32] = bytemuck::cast_slice_mut(&mut scored);
@@ -476,13 +492,78 @@ impl<S: Simd> Block<S> {
                 }
             }
         }
-        Block {
+        Packed {
             members,
             steps,
             ext,
             scored,
             active,
         }
+    }
+
+    /// The block as vectors of `S` (packed for `S::F32_LANES` lanes).
+    fn view<S: Simd>(&self, k: usize) -> Block<'_, S> {
+        Block {
+            steps: self.steps,
+            ext: &bytemuck::cast_slice(&self.ext)[..self.steps * (k + 4)],
+            scored: &bytemuck::cast_slice(&self.scored)[..self.steps],
+            active: &bytemuck::cast_slice(&self.active)[..self.steps],
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        (self.ext.len() + self.scored.len() + self.active.len()) * 64
+    }
+}
+
+/// What a cohort's packed blocks depend on besides its trials: lanes, threads, K, gate.
+type PackKey = (usize, usize, usize, crate::structure::Gate);
+
+/// The packed blocks of recently scanned cohorts, most recent last: a training loop scans
+/// the same cohorts every epoch, and packing them is ~5–10% of an epoch. An entry holds a
+/// `Weak` to its cohort: while it exists the allocation cannot be reused by another cohort
+/// nor changed (`Arc::get_mut` refuses while a `Weak` exists), so a pointer match means the
+/// same trials; a dropped cohort never matches again.
+#[allow(clippy::type_complexity)]
+static PACKED: std::sync::Mutex<
+    Vec<(
+        std::sync::Weak<[HostSequence]>,
+        PackKey,
+        std::sync::Arc<Vec<Packed>>,
+    )>,
+> = std::sync::Mutex::new(Vec::new());
+
+/// Most bytes of packed blocks [`PACKED`] keeps.
+const PACKED_BYTES: usize = 384 << 20;
+
+/// The cached blocks of `animals` under `key`, if any.
+fn packed_lookup(animals: &SharedSequences, key: PackKey) -> Option<std::sync::Arc<Vec<Packed>>> {
+    let mut cache = PACKED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    cache.retain(|(weak, _, _)| weak.strong_count() > 0);
+    let at = cache.iter().position(|(weak, k, _)| {
+        *k == key && std::ptr::addr_eq(weak.as_ptr(), std::sync::Arc::as_ptr(animals))
+    })?;
+    let entry = cache.remove(at);
+    let blocks = entry.2.clone();
+    cache.push(entry);
+    Some(blocks)
+}
+
+/// Keeps `blocks` of `animals` under `key`, dropping the oldest entries over
+/// [`PACKED_BYTES`].
+fn packed_store(animals: &SharedSequences, key: PackKey, blocks: std::sync::Arc<Vec<Packed>>) {
+    let bytes = |b: &Vec<Packed>| b.iter().map(Packed::bytes).sum::<usize>();
+    if bytes(&blocks) > PACKED_BYTES {
+        return;
+    }
+    let mut cache = PACKED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    cache.push((std::sync::Arc::downgrade(animals), key, blocks));
+    while cache.iter().map(|(_, _, b)| bytes(b)).sum::<usize>() > PACKED_BYTES {
+        cache.remove(0);
     }
 }
 
@@ -647,28 +728,13 @@ impl<S: Simd> Grads<S> {
                     *b = s.add_f32s(*b, *d);
                 }
             }
-            let mut i0 = 0;
-            while i0 < c.n_in {
-                let ib = if c.n_in - i0 >= 3 { 3 } else { 1 };
-                let mut o0 = 0;
-                while o0 < c.n_out {
-                    let ob = match c.n_out - o0 {
-                        r if r >= 4 => 4,
-                        r if r >= 2 => 2,
-                        _ => 1,
-                    };
-                    let x = r.data;
-                    match (ib, ob) {
-                        (3, 4) => contract_block::<S, 3, 4>(s, c, x, at, i0, o0, gw),
-                        (3, 2) => contract_block::<S, 3, 2>(s, c, x, at, i0, o0, gw),
-                        (3, _) => contract_block::<S, 3, 1>(s, c, x, at, i0, o0, gw),
-                        (_, 4) => contract_block::<S, 1, 4>(s, c, x, at, i0, o0, gw),
-                        (_, 2) => contract_block::<S, 1, 2>(s, c, x, at, i0, o0, gw),
-                        _ => contract_block::<S, 1, 1>(s, c, x, at, i0, o0, gw),
-                    }
-                    o0 += ob;
-                }
-                i0 += ib;
+            // Register blocks that leave the accumulators, one row of inputs and one
+            // output adjoint in registers (IB · OB + IB + 1 ≤ the register count).
+            let (x, ds) = (r.data, &c.ds[..len * c.n_out]);
+            if S::REGISTER_COUNT >= 32 {
+                contract_layer::<S, 4, 4>(s, x, at, ds, c.n_in, c.n_out, gw);
+            } else {
+                contract_layer::<S, 2, 4>(s, x, at, ds, c.n_in, c.n_out, gw);
             }
         }
         self.pending = 0;
@@ -687,30 +753,81 @@ impl<S: Simd> Grads<S> {
     }
 }
 
-/// `gw[i, o] += Σ_p x_p[i] ds[p, o]` for the IB × OB block at (i0, o0), the accumulators
-/// in registers; trial p's input starts at `xs[at[p]]`.
+/// `gw[i, o] += Σ_p x_p[i] ds[p, o]` over a layer (`gw` `[n_in, n_out]`, `ds`
+/// `[pending, n_out]`, trial p's input at `xs[at[p]..]`), in IB × OB register blocks, then
+/// narrower ones at the edges.
 #[inline(always)]
-fn contract_block<S: Simd, const IB: usize, const OB: usize>(
+fn contract_layer<S: Simd, const IB: usize, const OB: usize>(
     s: S,
-    c: &LayerChunk<S>,
     xs: &[S::f32s],
     at: &[usize],
+    ds: &[S::f32s],
+    n_in: usize,
+    n_out: usize,
+    gw: &mut [S::f32s],
+) {
+    let mut i0 = 0;
+    while i0 + IB <= n_in {
+        contract_row::<S, IB, OB>(s, xs, at, ds, i0, n_out, gw);
+        i0 += IB;
+    }
+    while i0 < n_in {
+        contract_row::<S, 1, OB>(s, xs, at, ds, i0, n_out, gw);
+        i0 += 1;
+    }
+}
+
+/// One band of IB inputs of [`contract_layer`], across every output.
+#[inline(always)]
+fn contract_row<S: Simd, const IB: usize, const OB: usize>(
+    s: S,
+    xs: &[S::f32s],
+    at: &[usize],
+    ds: &[S::f32s],
+    i0: usize,
+    n_out: usize,
+    gw: &mut [S::f32s],
+) {
+    let mut o0 = 0;
+    while o0 + OB <= n_out {
+        contract_block::<S, IB, OB>(s, xs, at, ds, i0, o0, n_out, gw);
+        o0 += OB;
+    }
+    if o0 + 2 <= n_out {
+        contract_block::<S, IB, 2>(s, xs, at, ds, i0, o0, n_out, gw);
+        o0 += 2;
+    }
+    if o0 < n_out {
+        contract_block::<S, IB, 1>(s, xs, at, ds, i0, o0, n_out, gw);
+    }
+}
+
+/// `gw[i, o] += Σ_p x_p[i] ds[p, o]` for the IB × OB block at (i0, o0), the accumulators
+/// in registers, the inputs of a trial loaded once and the output adjoints one at a time.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn contract_block<S: Simd, const IB: usize, const OB: usize>(
+    s: S,
+    xs: &[S::f32s],
+    at: &[usize],
+    ds: &[S::f32s],
     i0: usize,
     o0: usize,
+    n_out: usize,
     gw: &mut [S::f32s],
 ) {
     let mut acc = [[s.splat_f32s(0.0); OB]; IB];
-    for (p, &a) in at.iter().enumerate() {
-        let x: &[S::f32s; IB] = xs[a + i0..][..IB].try_into().unwrap();
-        let d: &[S::f32s; OB] = c.ds[p * c.n_out + o0..][..OB].try_into().unwrap();
-        for ii in 0..IB {
-            for oo in 0..OB {
+    for (&a, d) in at.iter().zip(ds.chunks_exact(n_out)) {
+        let x: [S::f32s; IB] = xs[a + i0..][..IB].try_into().unwrap();
+        let d: &[S::f32s; OB] = d[o0..][..OB].try_into().unwrap();
+        for oo in 0..OB {
+            for ii in 0..IB {
                 acc[ii][oo] = s.mul_add_f32s(x[ii], d[oo], acc[ii][oo]);
             }
         }
     }
     for ii in 0..IB {
-        let row = &mut gw[(i0 + ii) * c.n_out + o0..][..OB];
+        let row = &mut gw[(i0 + ii) * n_out + o0..][..OB];
         for oo in 0..OB {
             row[oo] = s.add_f32s(row[oo], acc[ii][oo]);
         }
@@ -859,7 +976,7 @@ struct BlockResult {
 trait LaneKernel: Sync {
     fn n_params(&self) -> usize;
     fn gate(&self) -> crate::structure::Gate;
-    fn block<S: Simd>(&self, s: S, b: &Block<S>, w0: Vec<f64>, gradient: bool) -> BlockResult;
+    fn block<S: Simd>(&self, s: S, b: &Block<'_, S>, w0: Vec<f64>, gradient: bool) -> BlockResult;
 }
 
 /// The DNN rule's f32 kernel.
@@ -880,7 +997,7 @@ impl LaneKernel for Dnn32 {
     }
 
     #[inline(always)]
-    fn block<S: Simd>(&self, s: S, b: &Block<S>, w0: Vec<f64>, gradient: bool) -> BlockResult {
+    fn block<S: Simd>(&self, s: S, b: &Block<'_, S>, w0: Vec<f64>, gradient: bool) -> BlockResult {
         let n = S::F32_LANES;
         let k = self.gamma.len();
         let kn = k * n;
@@ -1091,7 +1208,7 @@ impl LaneKernel for Rnn32 {
     }
 
     #[inline(always)]
-    fn block<S: Simd>(&self, s: S, b: &Block<S>, w0: Vec<f64>, gradient: bool) -> BlockResult {
+    fn block<S: Simd>(&self, s: S, b: &Block<'_, S>, w0: Vec<f64>, gradient: bool) -> BlockResult {
         let nl = S::F32_LANES;
         let k = self.gamma.len();
         let kn = k * nl;
@@ -1341,15 +1458,68 @@ pub fn scan_f32_with(
     animals: &[HostSequence],
     gradient: bool,
 ) -> ScanOutput {
+    scan_lanes(level, rule, params, w0, animals, None, gradient)
+}
+
+/// [`scan_f32`] of a shared cohort: the same output, with the cohort's trials packed into
+/// lane blocks once and kept (while the cohort is alive, up to 384 MB of packed trials
+/// over the cohorts scanned last) for the next scan of the same cohort — every epoch of a
+/// training loop scans the same `SharedSequences`.
+///
+/// # Panics
+/// As [`scan_f32`].
+pub fn scan_f32_shared(
+    rule: &ScanRule,
+    params: &[f64],
+    w0: &[f64],
+    animals: &SharedSequences,
+    gradient: bool,
+) -> ScanOutput {
+    scan_lanes(
+        SimdLevel::Auto,
+        rule,
+        params,
+        w0,
+        animals,
+        Some(animals),
+        gradient,
+    )
+}
+
+/// The f32 scan, the packed blocks kept for `shared` (the same cohort as `animals`).
+fn scan_lanes(
+    level: SimdLevel,
+    rule: &ScanRule,
+    params: &[f64],
+    w0: &[f64],
+    animals: &[HostSequence],
+    shared: Option<&SharedSequences>,
+    gradient: bool,
+) -> ScanOutput {
     assert_eq!(w0.len(), animals.len() * rule.n_features(), "w0 length");
     let threads = denovo_rules::threads::kernel_threads()
         .min(animals.len())
         .max(1);
     let lanes = lane_count(level, animals.len(), threads);
+    let cohort = Cohort {
+        animals,
+        shared,
+        lanes,
+        threads,
+    };
     match build(rule, params) {
-        Built32::Dnn(kernel) => run_blocks(lanes, threads, &kernel, animals, w0, gradient),
-        Built32::Rnn(kernel) => run_blocks(lanes, threads, &*kernel, animals, w0, gradient),
+        Built32::Dnn(kernel) => run_blocks(&cohort, &kernel, w0, gradient),
+        Built32::Rnn(kernel) => run_blocks(&cohort, &*kernel, w0, gradient),
     }
+}
+
+/// A scan's animals and how they are cut into lane blocks.
+struct Cohort<'a> {
+    animals: &'a [HostSequence],
+    /// The same animals, shared, when their packed blocks may be kept between scans.
+    shared: Option<&'a SharedSequences>,
+    lanes: usize,
+    threads: usize,
 }
 
 /// Cuts `n` animals, sorted by decreasing length, into blocks of at most `lanes`, the
@@ -1364,18 +1534,22 @@ fn blocks(animals: &[HostSequence], lanes: usize, threads: usize) -> Vec<Vec<usi
     order.chunks(per).map(<[usize]>::to_vec).collect()
 }
 
-/// One thread's share of a scan, as a [`WithSimd`] operation.
+/// One thread's share of a scan, as a [`WithSimd`] operation: blocks `mine` of `all`,
+/// read from `packed` when the cohort's blocks are kept, else packed here.
 struct ThreadOp<'a, K> {
     lanes: usize,
     kernel: &'a K,
     animals: &'a [HostSequence],
     w0: &'a [f64],
-    mine: &'a [Vec<usize>],
+    all: &'a [Vec<usize>],
+    packed: Option<&'a [Packed]>,
+    mine: Vec<usize>,
     gradient: bool,
 }
 
 impl<K: LaneKernel> WithSimd for ThreadOp<'_, K> {
-    type Output = Vec<(Vec<usize>, BlockResult)>;
+    /// Per block: its index, the block when packed here, its result.
+    type Output = Vec<(usize, Option<Packed>, BlockResult)>;
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) -> Self::Output {
@@ -1383,16 +1557,30 @@ impl<K: LaneKernel> WithSimd for ThreadOp<'_, K> {
         assert_eq!(n, self.lanes, "blocks cut for the dispatched lane count");
         let k = self.w0.len() / self.animals.len().max(1);
         let mut results = Vec::with_capacity(self.mine.len());
-        for members in self.mine {
-            let block = Block::<S>::new(s, self.animals, members.clone(), k, self.kernel.gate());
+        for &i in &self.mine {
+            let fresh = match self.packed {
+                Some(_) => None,
+                None => Some(Packed::new(
+                    self.animals,
+                    self.all[i].clone(),
+                    n,
+                    k,
+                    self.kernel.gate(),
+                )),
+            };
+            let packed = match (&fresh, self.packed) {
+                (Some(p), _) => p,
+                (None, Some(kept)) => &kept[i],
+                (None, None) => unreachable!("packed above"),
+            };
             let mut w = vec![0.0f64; k * n];
-            for (l, &m) in block.members.iter().enumerate() {
+            for (l, &m) in packed.members.iter().enumerate() {
                 for j in 0..k {
                     w[j * n + l] = self.w0[m * k + j];
                 }
             }
-            let result = self.kernel.block(s, &block, w, self.gradient);
-            results.push((block.members, result));
+            let result = self.kernel.block(s, &packed.view::<S>(k), w, self.gradient);
+            results.push((i, fresh, result));
         }
         results
     }
@@ -1455,7 +1643,10 @@ pub(crate) fn dispatch_op<Op: WithSimd>(level: SimdLevel, op: Op) -> Op::Output 
 }
 
 /// Runs `op` with the SIMD flavour of `lanes` lanes.
-fn dispatch<K: LaneKernel>(lanes: usize, op: ThreadOp<'_, K>) -> Vec<(Vec<usize>, BlockResult)> {
+fn dispatch<K: LaneKernel>(
+    lanes: usize,
+    op: ThreadOp<'_, K>,
+) -> Vec<(usize, Option<Packed>, BlockResult)> {
     #[cfg(target_arch = "x86_64")]
     {
         if lanes == 16
@@ -1477,13 +1668,12 @@ fn dispatch<K: LaneKernel>(lanes: usize, op: ThreadOp<'_, K>) -> Vec<(Vec<usize>
 
 /// Runs `kernel` over every animal: blocks of lanes, split across threads.
 fn run_blocks<K: LaneKernel>(
-    lanes: usize,
-    threads: usize,
+    cohort: &Cohort<'_>,
     kernel: &K,
-    animals: &[HostSequence],
     w0: &[f64],
     gradient: bool,
 ) -> ScanOutput {
+    let (animals, lanes, threads) = (cohort.animals, cohort.lanes, cohort.threads);
     let n = animals.len();
     let k = w0.len() / n.max(1);
     let p = kernel.n_params();
@@ -1496,19 +1686,19 @@ fn run_blocks<K: LaneKernel>(
         return out;
     }
     let all = blocks(animals, lanes, threads);
-    let shares: Vec<Vec<Vec<usize>>> = (0..threads)
-        .map(|t| all.iter().skip(t).step_by(threads).cloned().collect())
-        .collect();
+    let key = (lanes, threads, k, kernel.gate());
+    let kept = cohort.shared.and_then(|a| packed_lookup(a, key));
     let results: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = shares
-            .iter()
-            .map(|mine| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
                 let op = ThreadOp {
                     lanes,
                     kernel,
                     animals,
                     w0,
-                    mine,
+                    all: &all,
+                    packed: kept.as_deref().map(Vec::as_slice),
+                    mine: (t..all.len()).step_by(threads).collect(),
                     gradient,
                 };
                 scope.spawn(move || dispatch(lanes, op))
@@ -1519,9 +1709,11 @@ fn run_blocks<K: LaneKernel>(
             .map(|h| h.join().expect("scan thread panicked"))
             .collect()
     });
-    for (members, r) in results.into_iter().flatten() {
+    let mut fresh: Vec<Option<Packed>> = (0..all.len()).map(|_| None).collect();
+    for (i, packed, r) in results.into_iter().flatten() {
+        fresh[i] = packed;
         let nl = r.ll.len();
-        for (l, &m) in members.iter().enumerate() {
+        for (l, &m) in all[i].iter().enumerate() {
             out.log_likelihood[m] = r.ll[l];
             if gradient {
                 for j in 0..p {
@@ -1531,6 +1723,12 @@ fn run_blocks<K: LaneKernel>(
                     out.d_w0[m * k + j] = r.d_w0[j * nl + l];
                 }
             }
+        }
+    }
+    if let (Some(shared), None) = (cohort.shared, kept) {
+        let packed: Option<Vec<Packed>> = fresh.into_iter().collect();
+        if let Some(packed) = packed {
+            packed_store(shared, key, std::sync::Arc::new(packed));
         }
     }
     out
@@ -1600,10 +1798,15 @@ mod tests {
             let Built32::Rnn(mut kernel) = build(&rule, &params) else {
                 unreachable!("an RNN rule")
             };
-            let lanes = lane_count(level, animals.len(), 2);
-            let kept = run_blocks(lanes, 2, &*kernel, &animals, &w0, true);
+            let cohort = Cohort {
+                animals: &animals,
+                shared: None,
+                lanes: lane_count(level, animals.len(), 2),
+                threads: 2,
+            };
+            let kept = run_blocks(&cohort, &*kernel, &w0, true);
             kernel.tape_budget = 0;
-            let ring = run_blocks(lanes, 2, &*kernel, &animals, &w0, true);
+            let ring = run_blocks(&cohort, &*kernel, &w0, true);
             assert_eq!(kept.log_likelihood, ring.log_likelihood, "{level:?}");
             assert_eq!(kept.d_params, ring.d_params, "{level:?}");
             assert_eq!(kept.d_w0, ring.d_w0, "{level:?}");

@@ -48,7 +48,9 @@ pub use backend::{ScanBackend, rule_scan};
 pub use dnn::{DnnConfig, DnnRule};
 pub use fused::{HostStep, HostTrial, ScanOutput, ScanRule, TAPE_BUDGET_BYTES, scan, trajectories};
 pub use gru::GruCell;
-pub use lanes::{FLUSH_STEPS, SimdLevel, TAPE_BUDGET_BYTES_F32, scan_f32, scan_f32_with};
+pub use lanes::{
+    FLUSH_STEPS, SimdLevel, TAPE_BUDGET_BYTES_F32, scan_f32, scan_f32_shared, scan_f32_with,
+};
 pub use peak::peak_gflops;
 pub use precision::cast_to_backend_precision;
 pub use rnn::{RnnConfig, RnnRule};

@@ -195,3 +195,33 @@ fn structured_f32_equals_f64_reference() {
         );
     }
 }
+
+/// A shared cohort's packed trials are kept between scans: the kept blocks give exactly
+/// what packing afresh gives, for each gate (the gate is packed into the blocks), and a
+/// new cohort never gets an earlier cohort's blocks, even after the earlier one is dropped.
+#[test]
+fn kept_blocks_of_a_shared_cohort_equal_fresh_packing() {
+    use denovo_nn::{Gate, Structure, scan_f32_shared};
+    use std::sync::Arc;
+    let rules: Vec<ScanRule> = [Gate::None, Gate::CorrectOnly]
+        .into_iter()
+        .map(|gate| ScanRule::Dnn {
+            sizes: vec![8, 9, 2],
+            structure: Structure::new(gate, vec![]),
+        })
+        .collect();
+    for seed in [31, 32, 33] {
+        let animals: Arc<[HostSequence]> = cohort(13, seed).into();
+        let w0 = vec![0.2; 13 * 2];
+        for rule in &rules {
+            let theta = params(rule, seed);
+            let fresh = scan_f32(rule, &theta, &w0, &animals, true);
+            for _ in 0..3 {
+                assert_eq!(scan_f32_shared(rule, &theta, &w0, &animals, true), fresh);
+                let forward = scan_f32_shared(rule, &theta, &w0, &animals, false);
+                assert_eq!(forward.log_likelihood, fresh.log_likelihood);
+            }
+        }
+        // Dropped here: the next cohort may land at the same address.
+    }
+}

@@ -1,6 +1,6 @@
 //! Times one forward + adjoint scan of the built-in neural rules, f32 lanes vs f64:
 //! `cargo run --release -p denovo-experiments --bin kernel_timing -- ANIMALS TRIALS [REPS]`.
-use denovo_nn::{ScanRule, SimdLevel, scan, scan_f32_with};
+use denovo_nn::{ScanRule, SimdLevel, scan, scan_f32_shared, scan_f32_with};
 use denovo_rules::HostSequence;
 use std::time::Instant;
 
@@ -11,7 +11,7 @@ fn main() {
         .collect();
     let (n, len, reps) = (args[0], args[1], *args.get(2).unwrap_or(&3));
     let which = std::env::var("KERNELS").unwrap_or_else(|_| "f32,f64".into());
-    let animals: Vec<HostSequence> = (0..n)
+    let animals: std::sync::Arc<[HostSequence]> = (0..n)
         .map(|i| HostSequence {
             x: (0..len)
                 .flat_map(|t| [((t * 7 + i) % 9) as f64 / 4.0 - 1.0, 1.0])
@@ -72,7 +72,11 @@ fn main() {
                     Ok("portable") => SimdLevel::Portable,
                     _ => SimdLevel::Auto,
                 };
-                let out = if kernel == "f32" {
+                // As in training: a shared cohort (its packed trials kept between scans),
+                // unless a SIMD level is asked for.
+                let out = if kernel == "f32" && level == SimdLevel::Auto {
+                    scan_f32_shared(&rule, &p, &w0, &animals, grad)
+                } else if kernel == "f32" {
                     scan_f32_with(level, &rule, &p, &w0, &animals, grad)
                 } else {
                     scan(&rule, &p, &w0, &animals, grad)

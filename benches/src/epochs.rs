@@ -288,8 +288,12 @@ fn cohort<B: AutodiffBackend>(
     animals: usize,
     trials: usize,
 ) -> Result<SequenceBatch<B>, BenchError> {
-    let cohort = crate::reinforce_cohort_seeded(animals, trials, 7)?;
-    let design = cohort.dataset.design(&Default::default())?;
+    // The simulation (its trials and true weights) is dropped before the batch is built,
+    // so that the process's peak memory is the training's with its data, as for a user's
+    // cohort read from a file, not the simulation's.
+    let design = crate::reinforce_cohort_seeded(animals, trials, 7)?
+        .dataset
+        .design(&Default::default())?;
     Ok(SequenceBatch::whole(&design.subjects, &Default::default()))
 }
 

@@ -7,9 +7,9 @@
 //! r_t, a_t, s_t] (m: 0 on dropped columns), o_t = MLP(u_t) (DNN; ReLU between layers) or
 //! o_t = MLP(h_{t+1}) with h_{t+1} = GRU(h_t, u_t) (RNN; gates r, z, n as burn's GRU),
 //! w_{t+1} = w_t + g_t γ ⊙ o_t (g_t the gate), LL = Σ_{scored t} y_t z_t − softplus(z_t)
-//! with z_t = w_t · x_t; the adjoint λ_t = ∂LL/∂w_t = λ_{t+1} + (y_t − σ(z_t)) x_t [scored]
-//! + m ⊙ (∂Δw/∂w_t)ᵀ λ_{t+1} (and λ_h for the RNN), parameter gradients accumulated per
-//! animal.
+//! with z_t = w_t · x_t; the adjoint λ_t = ∂LL/∂w_t = λ_{t+1} + (y_t − σ(z_t)) x_t
+//! [scored] + m ⊙ (∂Δw/∂w_t)ᵀ λ_{t+1} (and λ_h for the RNN), parameter gradients accumulated
+//! per animal.
 //!
 //! Layout of one cube (`CUBE_DIM_X` = [`UNITS`] units): unit j owns output j of every
 //! layer (strided by the cube size when a layer is wider) and column j of that layer's
@@ -77,6 +77,72 @@ fn logit<F: Float>(st: &SharedMemory<F>, x: &Tensor<F>, x_at: usize, k: usize) -
         z += st[i] * x[x_at + i];
     }
     z
+}
+
+/// The adjoint of one trial through an MLP (the DNN's, or the RNN's head), shared by both
+/// kernels: reads ∂/∂(last layer's output) from scratch row 0 of `d` (rows of `mw`), adds
+/// each layer's parameter gradients into `d_params[grad_at..]` (unit j owns output column
+/// j, so no atomics), and leaves ∂/∂(first layer's input) in the scratch row at
+/// `mw − ((n_layers − 1) mod 2) · mw`. `layers` is the layer table `[L, 4]` (inputs,
+/// outputs, weight offset in `params`, input offset from `base` in the state row `st`).
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn mlp_adjoint<F: Float, I: Numeric>(
+    st: &SharedMemory<F>,
+    d: &mut SharedMemory<F>,
+    params: &Tensor<F>,
+    d_params: &mut Tensor<F>,
+    layers: &Tensor<I>,
+    n_layers: usize,
+    mw: usize,
+    base: usize,
+    grad_at: usize,
+    unit: usize,
+    stride: usize,
+) {
+    let last = n_layers - 1;
+    // The two scratch rows alternate by layer: layer `lr` (counted from the last) reads
+    // ∂/∂output from row lr % 2 and writes ∂/∂input to the other.
+    for lr in 0..n_layers {
+        let l = last - lr;
+        let cur = (lr % 2) * mw;
+        let nxt = mw - cur;
+        let n_in = u32::cast_from(layers[l * 4]) as usize;
+        let n_out = u32::cast_from(layers[l * 4 + 1]) as usize;
+        let w_at = u32::cast_from(layers[l * 4 + 2]) as usize;
+        let in_at = base + u32::cast_from(layers[l * 4 + 3]) as usize;
+        let o_at = in_at + n_in;
+        // Through the ReLU (every layer but the last).
+        if l < last {
+            let mut j = unit;
+            while j < n_out {
+                if st[o_at + j] <= F::new(0.0) {
+                    d[cur + j] = F::new(0.0);
+                }
+                j += stride;
+            }
+            sync_cube();
+        }
+        let mut j = unit;
+        while j < n_out {
+            let dj = d[cur + j];
+            d_params[grad_at + w_at + n_in * n_out + j] += dj;
+            for i in 0..n_in {
+                d_params[grad_at + w_at + i * n_out + j] += st[in_at + i] * dj;
+            }
+            j += stride;
+        }
+        let mut i = unit;
+        while i < n_in {
+            let mut v = F::new(0.0);
+            for j in 0..n_out {
+                v += params[w_at + i * n_out + j] * d[cur + j];
+            }
+            d[nxt + i] = v;
+            i += stride;
+        }
+        sync_cube();
+    }
 }
 
 /// The whole DNN scan of one animal per cube (see the module docs). Shapes: `params` [P],
@@ -244,8 +310,6 @@ fn dnn_scan_kernel<F: Float, I: Numeric>(
             let g = gate_value::<F>(gate, trials[row * 4 + 1]);
             if t + 1 < end && g != F::new(0.0) {
                 let out_at = width as usize;
-                // The two scratch rows alternate by layer: layer `lr` (counted from the
-                // last) reads ∂/∂output from row lr % 2 and writes ∂/∂input to the other.
                 let mw = max_width as usize;
                 if unit < kk {
                     let ln = lam[kk + unit];
@@ -253,46 +317,19 @@ fn dnn_scan_kernel<F: Float, I: Numeric>(
                     d[unit] = g * params[gamma_at + unit] * ln;
                 }
                 sync_cube();
-                for lr in 0..n_layers {
-                    let l = last - lr;
-                    let cur = (lr % 2) * mw;
-                    let nxt = mw - cur;
-                    let n_in = u32::cast_from(layers[l * 4]) as usize;
-                    let n_out = u32::cast_from(layers[l * 4 + 1]) as usize;
-                    let w_at = u32::cast_from(layers[l * 4 + 2]) as usize;
-                    let in_at = kk + u32::cast_from(layers[l * 4 + 3]) as usize;
-                    let o_at = in_at + n_in;
-                    // Through the ReLU (every layer but the last).
-                    if l < last {
-                        let mut j = unit;
-                        while j < n_out {
-                            if st[o_at + j] <= F::new(0.0) {
-                                d[cur + j] = F::new(0.0);
-                            }
-                            j += stride;
-                        }
-                        sync_cube();
-                    }
-                    let mut j = unit;
-                    while j < n_out {
-                        let dj = d[cur + j];
-                        d_params[a * p + w_at + n_in * n_out + j] += dj;
-                        for i in 0..n_in {
-                            d_params[a * p + w_at + i * n_out + j] += st[in_at + i] * dj;
-                        }
-                        j += stride;
-                    }
-                    let mut i = unit;
-                    while i < n_in {
-                        let mut v = F::new(0.0);
-                        for j in 0..n_out {
-                            v += params[w_at + i * n_out + j] * d[cur + j];
-                        }
-                        d[nxt + i] = v;
-                        i += stride;
-                    }
-                    sync_cube();
-                }
+                mlp_adjoint::<F, I>(
+                    &st,
+                    &mut d,
+                    params,
+                    d_params,
+                    layers,
+                    n_layers,
+                    mw,
+                    kk,
+                    a * p,
+                    unit,
+                    stride,
+                );
                 // The w_t columns of u_t (mask 0 when w_t is dropped), in the row the
                 // first layer wrote.
                 if unit < kk {
@@ -557,45 +594,19 @@ fn rnn_scan_kernel<F: Float, I: Numeric>(
                     d[unit] = g * params[gamma_at + unit] * ln;
                 }
                 sync_cube();
-                for lr in 0..n_layers {
-                    let l = last - lr;
-                    let cur = (lr % 2) * mw;
-                    let nxt = mw - cur;
-                    let n_in = u32::cast_from(layers[l * 4]) as usize;
-                    let n_out = u32::cast_from(layers[l * 4 + 1]) as usize;
-                    let w_at = u32::cast_from(layers[l * 4 + 2]) as usize;
-                    let in_at = head_at + u32::cast_from(layers[l * 4 + 3]) as usize;
-                    let o_at = in_at + n_in;
-                    if l < last {
-                        let mut j = unit;
-                        while j < n_out {
-                            if st[o_at + j] <= F::new(0.0) {
-                                d[cur + j] = F::new(0.0);
-                            }
-                            j += stride;
-                        }
-                        sync_cube();
-                    }
-                    let mut j = unit;
-                    while j < n_out {
-                        let dj = d[cur + j];
-                        d_params[a * p + w_at + n_in * n_out + j] += dj;
-                        for i in 0..n_in {
-                            d_params[a * p + w_at + i * n_out + j] += st[in_at + i] * dj;
-                        }
-                        j += stride;
-                    }
-                    let mut i = unit;
-                    while i < n_in {
-                        let mut v = F::new(0.0);
-                        for j in 0..n_out {
-                            v += params[w_at + i * n_out + j] * d[cur + j];
-                        }
-                        d[nxt + i] = v;
-                        i += stride;
-                    }
-                    sync_cube();
-                }
+                mlp_adjoint::<F, I>(
+                    &st,
+                    &mut d,
+                    params,
+                    d_params,
+                    layers,
+                    n_layers,
+                    mw,
+                    head_at,
+                    a * p,
+                    unit,
+                    stride,
+                );
                 // ∂/∂h_{t+1} through the head and the later steps, then through the gates.
                 let fin = mw - ((n_layers - 1) % 2) * mw;
                 let mut j = unit;

@@ -6,41 +6,26 @@ use denovo_nn::{ScanOutput, ScanRule, SimdLevel, scan, scan_f32, scan_f32_with};
 use denovo_rules::HostSequence;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
+mod common;
+use common::{RandomCohort, random_cohort};
+
 /// `n` animals of 40–400 trials with IBL-like stimuli, random choices and outcomes,
 /// sessions of 37 trials; some scored from a later trial or to an earlier end.
 fn cohort(n: usize, seed: u64) -> Vec<HostSequence> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    (0..n)
-        .map(|i| {
-            let len = rng.random_range(40..400);
-            let contrasts = [-1.0, -0.25, -0.125, -0.0625, 0.0, 0.0625, 0.125, 0.25, 1.0];
-            let x: Vec<f64> = (0..len)
-                .flat_map(|_| {
-                    let c: f64 = contrasts[rng.random_range(0..contrasts.len())];
-                    [(5.0 * c).tanh() / 5f64.tanh(), 1.0]
-                })
-                .collect();
-            let answer: Vec<f64> = (0..len).map(|t| f64::from(x[2 * t] > 0.0)).collect();
-            let choice: Vec<f64> = (0..len)
-                .map(|_| f64::from(u8::from(rng.random_bool(0.5))))
-                .collect();
-            let reward = choice
-                .iter()
-                .zip(&answer)
-                .map(|(c, a)| f64::from(u8::from(c == a)))
-                .collect();
-            let start = if i % 3 == 1 { len / 4 } else { 0 };
-            let end = if i % 4 == 2 { len - len / 5 } else { len };
-            HostSequence {
-                x,
-                choice,
-                reward,
-                answer,
-                session_start: (0..len).map(|t| f64::from(u8::from(t % 37 == 0))).collect(),
-                score: start..end,
-            }
-        })
-        .collect()
+    let contrasts = [-1.0, -0.25, -0.125, -0.0625, 0.0, 0.0625, 0.125, 0.25, 1.0];
+    random_cohort(
+        n,
+        seed,
+        RandomCohort {
+            trials: |_, rng: &mut StdRng| rng.random_range(40..400),
+            stimulus: |rng: &mut StdRng| {
+                let c: f64 = contrasts[rng.random_range(0..contrasts.len())];
+                vec![(5.0 * c).tanh() / 5f64.tanh(), 1.0]
+            },
+            session: 37,
+            short_end: 2,
+        },
+    )
 }
 
 /// Parameters like a trained rule's: weights ~ U(−a, a) with a = 1/√fan-in, γ = 0.02
@@ -55,16 +40,9 @@ fn params(rule: &ScanRule, seed: u64) -> Vec<f64> {
     p
 }
 
-/// Largest |a − b| / (|b| + 1e-3 · max |b|) over one animal's values.
+/// Largest relative error of `a` against the f64 reference `b` ([`common::worst`]).
 fn worst(a: &[f64], b: &[f64], per: usize) -> f64 {
-    let mut worst = 0.0f64;
-    for (x, y) in a.chunks(per).zip(b.chunks(per)) {
-        let scale = y.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        for (u, v) in x.iter().zip(y) {
-            worst = worst.max((u - v).abs() / (v.abs() + 1e-3 * scale).max(1e-300));
-        }
-    }
-    worst
+    common::worst(a, b, per, 1e-300)
 }
 
 fn compare(rule: &ScanRule, n: usize, seed: u64) {

@@ -29,7 +29,7 @@ type Cpu = NdArray<f32>;
 type Gpu = Wgpu;
 
 mod common;
-use common::designs;
+use common::{RandomCohort, designs, random_cohort};
 
 fn w0<Bk: Backend>(animals: usize) -> Tensor<Bk, 2> {
     let v: Vec<f64> = (0..2 * animals)
@@ -215,53 +215,27 @@ fn a_fit_on_wgpu_lowers_the_loss() {
 /// choices and outcomes, sessions of 13 trials; some scored from a later trial or to an
 /// earlier end (so the device kernel pads and masks).
 fn cohort(n: usize, seed: u64) -> Vec<HostSequence> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    (0..n)
-        .map(|i| {
-            let len = if i == 2 { 1 } else { rng.random_range(20..60) };
-            let x: Vec<f64> = (0..len)
-                .flat_map(|_| {
-                    [
-                        rng.random_range(-1.0..1.0),
-                        rng.random_range(-0.5..0.5),
-                        1.0,
-                    ]
-                })
-                .collect();
-            let answer: Vec<f64> = (0..len).map(|t| f64::from(x[3 * t] > 0.0)).collect();
-            let choice: Vec<f64> = (0..len)
-                .map(|_| f64::from(u8::from(rng.random_bool(0.5))))
-                .collect();
-            let reward = choice
-                .iter()
-                .zip(&answer)
-                .map(|(c, a)| f64::from(u8::from(c == a)))
-                .collect();
-            let start = if i % 3 == 1 { len / 4 } else { 0 };
-            let end = if i % 4 == 3 { len - len / 5 } else { len };
-            HostSequence {
-                x,
-                choice,
-                reward,
-                answer,
-                session_start: (0..len).map(|t| f64::from(u8::from(t % 13 == 0))).collect(),
-                score: start..end,
-            }
-        })
-        .collect()
+    random_cohort(
+        n,
+        seed,
+        RandomCohort {
+            trials: |i, rng: &mut StdRng| if i == 2 { 1 } else { rng.random_range(20..60) },
+            stimulus: |rng: &mut StdRng| {
+                vec![
+                    rng.random_range(-1.0..1.0),
+                    rng.random_range(-0.5..0.5),
+                    1.0,
+                ]
+            },
+            session: 13,
+            short_end: 3,
+        },
+    )
 }
 
-/// Largest |a − b| / (|b| + 1e-3 · max |b|) over each animal's `per` values.
+/// Largest relative error of the device's `a` against ndarray's `b` ([`common::worst`]).
 fn worst(a: &[f64], b: &[f64], per: usize) -> f64 {
-    assert_eq!(a.len(), b.len(), "lengths");
-    let mut worst = 0.0f64;
-    for (x, y) in a.chunks(per).zip(b.chunks(per)) {
-        let scale = y.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        for (u, v) in x.iter().zip(y) {
-            worst = worst.max((u - v).abs() / (v.abs() + 1e-3 * scale).max(1e-30));
-        }
-    }
-    worst
+    common::worst(a, b, per, 1e-30)
 }
 
 /// The scan op on backend `Bk` as host numbers: [LL of `rule_scan`, then LL, ∂LL_a/∂θ

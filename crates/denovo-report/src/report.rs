@@ -1322,8 +1322,13 @@ pub(crate) struct Comparison {
     pub unit: Unit,
     /// The units' names: animals, or the session keys of [`Unit::Sessions`].
     pub subjects: Vec<String>,
-    /// Per run: label and LL per trial of each unit (NaN where missing).
+    /// Per run: label (the run folder's name) and LL per trial of each unit (NaN where
+    /// missing).
     pub runs: Vec<(String, Vec<f64>)>,
+    /// Per run: its model with its structure ([`Run::label`], e.g. `dnn` or
+    /// `dnn[gate=correct-only]`), so that runs whose folders do not say which variant they
+    /// hold are told apart; empty where the labels name the models already (a sweep's).
+    pub models: Vec<String>,
     /// Per run after the first: the paired comparison with the first, with the one-sided
     /// p-values of "the run predicts better".
     pub paired: Vec<PairedGreater>,
@@ -1343,6 +1348,45 @@ pub(crate) enum Unit {
 }
 
 impl Comparison {
+    /// Run `i`'s label for the tables: its folder with its model, e.g.
+    /// `gated (dnn[gate=correct-only])`, or the folder alone when no model is known.
+    pub(crate) fn run_label(&self, i: usize) -> String {
+        let folder = self.runs.get(i).map_or("", |r| r.0.as_str());
+        match self.models.get(i) {
+            Some(model) => format!("{folder} ({model})"),
+            None => folder.to_string(),
+        }
+    }
+
+    /// The name of one unit: "animal" or "session".
+    pub(crate) fn unit_name(&self) -> &'static str {
+        match self.unit {
+            Unit::Animals => "animal",
+            Unit::Sessions { .. } => "session",
+        }
+    }
+
+    /// The note under the tables: their mean LL is the mean over units (animals or
+    /// sessions) of each unit's LL per trial, not the runs table's LL per trial, which pools
+    /// the trials of all animals.
+    pub(crate) fn mean_note(&self) -> &'static str {
+        match self.unit {
+            Unit::Animals => {
+                "mean LL (mean over animals) is the mean of each animal's log-likelihood per \
+                 trial (nats/trial), every animal weighing the same; the LLs of the runs table \
+                 pool the trials of all animals, where animals with more trials weigh more, so \
+                 the two differ when animals have different numbers of trials."
+            }
+            Unit::Sessions { .. } => {
+                "mean LL (mean over sessions) is the mean of each held-out session's \
+                 log-likelihood per trial (nats/trial), every session weighing the same; the \
+                 held-out sessions LL of the runs table pools their trials, where longer \
+                 sessions weigh more, so the two differ when sessions have different numbers \
+                 of trials."
+            }
+        }
+    }
+
     /// What the rows pair, for tables and captions: "animals (n = 4)" or "held-out
     /// sessions of W053 (n = 16 sessions)".
     pub(crate) fn across(&self) -> String {
@@ -1456,6 +1500,7 @@ fn comparison_and_warnings(runs: &[Loaded]) -> (Comparison, Vec<String>) {
         unit: Unit::Sessions { subject },
         subjects: table.sessions,
         runs: table_runs,
+        models: runs.iter().map(|l| l.run.label()).collect(),
         paired,
     };
     (c, warnings)
@@ -1521,6 +1566,7 @@ fn comparison_on(runs: &[Loaded], key: &str, basis: &str) -> Comparison {
         unit: Unit::Animals,
         subjects,
         runs: table,
+        models: runs.iter().map(|l| l.run.label()).collect(),
         paired,
     }
 }
@@ -1730,11 +1776,8 @@ fn comparison_figure(out: &Path, c: &Comparison) -> Result<Figure, ReportError> 
         (1100, 480),
         draw_panels(&title, &panels, 2)
     );
-    let runs: Vec<String> = c
-        .runs
-        .iter()
-        .enumerate()
-        .map(|(i, r)| format!("{} = {}", i + 1, r.0))
+    let runs: Vec<String> = (0..c.runs.len())
+        .map(|i| format!("{} = {}", i + 1, c.run_label(i)))
         .collect();
     Ok(Figure {
         title,
@@ -1856,7 +1899,7 @@ fn html(
     // A sweep's comparison is its own section (held-out animals); the runs' would be on
     // fold 0's training trials.
     if let Some(c) = c {
-        let reference = escape(c.runs.first().map_or("", |r| r.0.as_str()));
+        let reference = escape(&c.run_label(0));
         match &c.unit {
             Unit::Animals => {
                 _ = writeln!(

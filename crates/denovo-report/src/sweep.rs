@@ -140,6 +140,7 @@ fn heldout_comparison(cv: &CrossValidated) -> Comparison {
         unit: crate::report::Unit::Animals,
         subjects,
         runs,
+        models: Vec::new(),
         paired,
     }
 }

@@ -525,6 +525,94 @@ fn the_comparison_warns_when_runs_are_not_paired_on_the_same_trials() {
     );
 }
 
+/// A free and a gated DNN in folders that do not say which is which: every comparison
+/// table (held-out sessions, then held-out animals; HTML, comparison.md, comparison.csv)
+/// labels each run by its folder and its model with its structure, and says under the
+/// table that the mean LL is a mean over animals.
+#[test]
+fn comparison_rows_name_the_folder_and_the_model_with_its_structure() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = cohort(d);
+    let fit_dnn = |name: &str, gate: denovo_study::Gate| {
+        let mut spec = FitSpec::new(
+            &data,
+            ModelSpec {
+                hidden: vec![4],
+                gate,
+                ..ModelSpec::dnn()
+            },
+        );
+        spec.split.holdout_sessions = 0.2;
+        spec.split.folds = 2;
+        spec.training.epochs = Some(2);
+        let run = d.join(name);
+        RunDir::save(&run, &fit(&spec).unwrap(), false).unwrap();
+        run
+    };
+    let runs = [
+        fit_dnn("free", denovo_study::Gate::None),
+        fit_dnn("gated", denovo_study::Gate::CorrectOnly),
+    ];
+    let out = d.join("report");
+    let r = write_report(&runs, &out, &ReportOptions::default()).unwrap();
+    let md = r.comparison.unwrap();
+    // Two tables (held-out sessions across animals, then held-out animals), a row each.
+    for row in [
+        "| free (dnn) | animals (n = 4) |",
+        "| gated (dnn[gate=correct-only]) | animals (n = 4) |",
+    ] {
+        assert_eq!(md.matches(row).count(), 2, "{row} not twice in {md}");
+    }
+    assert!(
+        md.contains("| animal | free (dnn) | gated (dnn[gate=correct-only]) |"),
+        "{md}"
+    );
+    assert!(md.contains("minus free (dnn)"), "{md}");
+    // The mean LL says what it is a mean over, in the header and a note under each table.
+    assert_eq!(
+        md.matches("| mean LL (mean over animals) |").count(),
+        2,
+        "{md}"
+    );
+    assert_eq!(
+        md.matches("Note: mean LL (mean over animals) is the mean of each animal's")
+            .count(),
+        2,
+        "{md}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert_eq!(
+        html.matches("<tr><td>gated (dnn[gate=correct-only])</td>")
+            .count(),
+        2,
+        "{html}"
+    );
+    assert_eq!(html.matches("<td>free (dnn)</td>").count(), 2);
+    assert_eq!(
+        html.matches("<th>mean LL (mean over animals)</th>").count(),
+        2
+    );
+    assert_eq!(
+        html.matches("<p><i>Note:</i> mean LL (mean over animals)")
+            .count(),
+        2
+    );
+    let csv = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 5, "{csv}");
+    assert_eq!(rows[0][14..], ["model", "reference_model"]);
+    for row in &rows[1..] {
+        assert_eq!(row.len(), 16, "{csv}");
+        let want = match row[0] {
+            "free" => "dnn",
+            "gated" => "dnn[gate=correct-only]",
+            other => panic!("run {other} in {csv}"),
+        };
+        assert_eq!((row[1], row[14], row[15]), ("free", want, "dnn"), "{csv}");
+    }
+}
+
 /// One simulated animal (2,000 trials in sessions of 60–90, seeded) in `dir`.
 fn one_animal(dir: &Path) -> PathBuf {
     let cohort = denovo_sim::simulate(
@@ -590,6 +678,16 @@ fn one_animal_is_compared_across_its_held_out_sessions() {
     let across = format!("held-out sessions of sim001 (n = {n} sessions)");
     assert!(md.contains(&across), "{md}");
     assert!(md.contains("not independent"), "{md}");
+    assert!(
+        md.contains("| a (reinforce) | held-out sessions of sim001")
+            && md.contains("| b (reinforce-baseline) | held-out sessions of sim001"),
+        "{md}"
+    );
+    assert!(md.contains("| mean LL (mean over sessions) |"), "{md}");
+    assert!(
+        md.contains("Note: mean LL (mean over sessions) is the mean of each held-out session's"),
+        "{md}"
+    );
     assert_eq!(
         std::fs::read_to_string(out.join("comparison.md")).unwrap(),
         md
@@ -628,8 +726,10 @@ fn one_animal_is_compared_across_its_held_out_sessions() {
         let p: f64 = p.parse().unwrap();
         assert!((0.0..=1.0).contains(&p), "{csv}");
     }
+    assert_eq!(rows[2][14..], ["reinforce-baseline", "reinforce"], "{csv}");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains(&across) && html.contains("serial correlation"));
+    assert!(html.contains("<p><i>Note:</i> mean LL (mean over sessions)"));
     assert!(html.contains("Model comparison across held-out sessions of sim001"));
 
     // Another split: the sessions only one run scored are named and left out.

@@ -5,6 +5,8 @@
 use denovo_rules::{RuleKind, RuleSpec};
 use denovo_study::{FitSpec, ModelKind, ModelSpec, NoisyNetParameters, RunDir, fit};
 
+mod common;
+
 /// A REINFORCE cohort (α = 0.02 on both weights) with weight noise `sigma` per trial.
 fn cohort(dir: &std::path::Path, animals: usize, trials: usize, sigma: f64) -> std::path::PathBuf {
     let data = dir.join("cohort.csv");
@@ -108,16 +110,7 @@ fn rnn_with_noise_fits_and_folds_are_refused() {
         assert!(score.ll_per_trial.is_finite() && score.ll_per_trial < 0.0);
     }
     // Per held-out session: the keys of `sessions`, adding up to each animal's score.
-    for a in &s.heldout_sessions.as_ref().unwrap().per_animal {
-        let keys: Vec<&String> = a.per_session.iter().map(|p| &p.session).collect();
-        assert_eq!(keys, a.sessions.iter().collect::<Vec<_>>());
-        let trials: usize = a.per_session.iter().map(|p| p.trials).sum();
-        let ll: f64 = (a.per_session.iter())
-            .map(|p| p.ll_per_trial * p.trials as f64)
-            .sum();
-        assert_eq!(trials, a.trials);
-        assert!((ll / trials as f64 - a.ll_per_trial).abs() < 1e-9, "{a:?}");
-    }
+    common::assert_sessions_add_up(s.heldout_sessions.as_ref().unwrap());
     let mut folds = spec(&data, ModelKind::DnnNoise);
     folds.split.folds = 2;
     let err = fit(&folds).unwrap_err().to_string();

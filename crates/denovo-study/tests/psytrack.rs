@@ -4,6 +4,8 @@
 
 use denovo_study::{FitSpec, ModelKind, ModelSpec, RunDir, Scoring, fit};
 
+mod common;
+
 fn rat_spec(scoring: Scoring) -> Option<FitSpec> {
     let Some(rat) = denovo_data::shared_data("rat_W053.csv") else {
         eprintln!("skipped: ../shared/data/rat_W053.csv not found (set DENOVO_SHARED_DATA)");
@@ -153,16 +155,7 @@ fn psytrack_on_held_out_animals_of_a_cohort() {
             .all(|a| a.sd.as_ref().unwrap().len() == a.w.len())
     );
     // Per held-out session: the keys of `sessions`, adding up to each animal's score.
-    for a in &s.heldout_sessions.as_ref().unwrap().per_animal {
-        let keys: Vec<&String> = a.per_session.iter().map(|p| &p.session).collect();
-        assert_eq!(keys, a.sessions.iter().collect::<Vec<_>>());
-        let trials: usize = a.per_session.iter().map(|p| p.trials).sum();
-        let ll: f64 = (a.per_session.iter())
-            .map(|p| p.ll_per_trial * p.trials as f64)
-            .sum();
-        assert_eq!(trials, a.trials);
-        assert!((ll / trials as f64 - a.ll_per_trial).abs() < 1e-9, "{a:?}");
-    }
+    common::assert_sessions_add_up(s.heldout_sessions.as_ref().unwrap());
 
     // A random walk has no rule: reading it out, twins and recovery refuse, and say why.
     let run_dir = dir.path().join("psy");

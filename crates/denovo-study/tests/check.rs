@@ -283,16 +283,7 @@ fn a_check_against_another_rule_measures_the_fitters_pull() {
     );
     // The run itself is refused as its own generator.
     let e = check_run(&dnn, Some(&dnn), 1, 0, &|_| {}).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            StudyError::Setting {
-                setting: "--generator",
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert_generator_refused(&e);
 
     // Another data set's run is refused as a generator.
     let other_dir = tmp.path().join("other");
@@ -301,16 +292,7 @@ fn a_check_against_another_rule_measures_the_fitters_pull() {
     let ospec = FitSpec::new(&other, ModelSpec::parametric(RuleKind::Reinforce));
     let foreign = fitted_as(tmp.path(), "foreign", &ospec);
     let e = check_run(&dnn, Some(&foreign), 1, 0, &|_| {}).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            StudyError::Setting {
-                setting: "--generator",
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert_generator_refused(&e);
 }
 
 /// Data simulated on explicit stimulus values (the paper's −2, −1.5, …, 2) are read out,
@@ -349,4 +331,18 @@ fn a_simulation_on_explicit_stimuli_is_checked_on_its_own_values() {
     assert!(at_two > 0, "trials at x = 2 fall in the x = 2 cells");
     let check = check_run(&run, None, 1, 0, &|_| {}).unwrap();
     assert_eq!(check.cells.points, grid.points);
+}
+
+/// `e` refuses the `--generator` setting.
+fn assert_generator_refused(e: &StudyError) {
+    assert!(
+        matches!(
+            e,
+            StudyError::Setting {
+                setting: "--generator",
+                ..
+            }
+        ),
+        "{e}"
+    );
 }

@@ -233,14 +233,19 @@ impl Reader<'_> {
     }
 }
 
-/// `acc[j] = init(j) + Σ_i m[i, j] · v[i]` for `j < B`, the B accumulators in registers
-/// and each weight broadcast per use: `m` is row-major with `stride` columns starting at
-/// column 0 of `m`. (Splitting the sum over i into interleaved partial sums, so that a
-/// narrow block runs more independent FMA chains, measured no faster.)
+/// `out[j] = finish(j, init(j) + Σ_i m[i, j] · v[i])` for `j < B`, the B accumulators in
+/// registers and each weight broadcast per use: `m` is row-major with `stride` columns
+/// starting at column 0 of `m`. (Splitting the sum over i into interleaved partial sums, so
+/// that a narrow block runs more independent FMA chains, measured no faster.)
+///
+/// `finish` (a ReLU, or the adjoint's ReLU mask) runs on the registers before the store: as
+/// a second pass over `out`, LLVM turned the mask into `vmaskmovps` stores, which are
+/// microcoded on AMD's cores and took a third of the DNN scan's time on a Zen 4.
 #[inline(always)]
 fn product_block<S: Simd, const B: usize>(
     s: S,
     init: impl Fn(usize) -> f32,
+    finish: impl Fn(usize, S::f32s) -> S::f32s,
     m: &[f32],
     stride: usize,
     v: &[S::f32s],
@@ -264,15 +269,19 @@ fn product_block<S: Simd, const B: usize>(
         }
         row = row.wrapping_add(stride);
     }
-    out[..B].copy_from_slice(&acc);
+    for (j, (o, a)) in out[..B].iter_mut().zip(acc).enumerate() {
+        *o = finish(j, a);
+    }
 }
 
-/// `out[j] = init(j) + Σ_i m[i, j] v[i]` for `j < n` (`m` row-major with `stride`
-/// columns), in register blocks of 16 (AVX-512), 8, 2 and 1.
+/// `out[j] = finish(j, init(j) + Σ_i m[i, j] v[i])` for `j < n` (`m` row-major with
+/// `stride` columns), in register blocks of 16 (AVX-512), 8, 2 and 1.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn product<S: Simd>(
     s: S,
     init: impl Fn(usize) -> f32 + Copy,
+    finish: impl Fn(usize, S::f32s) -> S::f32s + Copy,
     m: &[f32],
     stride: usize,
     v: &[S::f32s],
@@ -283,37 +292,83 @@ fn product<S: Simd>(
     // 16 accumulators where there are 32 vector registers (AVX-512), else 8.
     if S::REGISTER_COUNT >= 32 {
         while j0 + 16 <= n {
-            product_block::<S, 16>(s, |j| init(j0 + j), &m[j0..], stride, v, &mut out[j0..]);
+            product_block::<S, 16>(
+                s,
+                |j| init(j0 + j),
+                |j, a| finish(j0 + j, a),
+                &m[j0..],
+                stride,
+                v,
+                &mut out[j0..],
+            );
             j0 += 16;
         }
     }
     while j0 + 8 <= n {
-        product_block::<S, 8>(s, |j| init(j0 + j), &m[j0..], stride, v, &mut out[j0..]);
+        product_block::<S, 8>(
+            s,
+            |j| init(j0 + j),
+            |j, a| finish(j0 + j, a),
+            &m[j0..],
+            stride,
+            v,
+            &mut out[j0..],
+        );
         j0 += 8;
     }
     while j0 + 2 <= n {
-        product_block::<S, 2>(s, |j| init(j0 + j), &m[j0..], stride, v, &mut out[j0..]);
+        product_block::<S, 2>(
+            s,
+            |j| init(j0 + j),
+            |j, a| finish(j0 + j, a),
+            &m[j0..],
+            stride,
+            v,
+            &mut out[j0..],
+        );
         j0 += 2;
     }
     if j0 < n {
-        product_block::<S, 1>(s, |j| init(j0 + j), &m[j0..], stride, v, &mut out[j0..]);
+        product_block::<S, 1>(
+            s,
+            |j| init(j0 + j),
+            |j, a| finish(j0 + j, a),
+            &m[j0..],
+            stride,
+            v,
+            &mut out[j0..],
+        );
     }
 }
 
 impl Dense32 {
-    /// `out = b + input · W` for every lane.
+    /// `out = b + input · W` for every lane, then `finish(j, out[j])` (see
+    /// [`product_block`]).
     #[inline(always)]
-    fn forward<S: Simd>(&self, s: S, input: &[S::f32s], out: &mut [S::f32s]) {
+    fn forward<S: Simd>(
+        &self,
+        s: S,
+        input: &[S::f32s],
+        out: &mut [S::f32s],
+        finish: impl Fn(usize, S::f32s) -> S::f32s + Copy,
+    ) {
         let bias = &self.bias;
         let (init, input, n) = (|j| bias[j], &input[..self.n_in], self.n_out);
-        product(s, init, &self.weight, n, input, out, n);
+        product(s, init, finish, &self.weight, n, input, out, n);
     }
 
-    /// ∂/∂input of the first `rows` inputs: `d_in[i] = Σ_o W[i, o] d_out[o]`.
+    /// ∂/∂input of the first `rows` inputs: `d_in[i] = finish(i, Σ_o W[i, o] d_out[o])`.
     #[inline(always)]
-    fn input_adjoint<S: Simd>(&self, s: S, d_out: &[S::f32s], d_in: &mut [S::f32s], rows: usize) {
+    fn input_adjoint<S: Simd>(
+        &self,
+        s: S,
+        d_out: &[S::f32s],
+        d_in: &mut [S::f32s],
+        rows: usize,
+        finish: impl Fn(usize, S::f32s) -> S::f32s + Copy,
+    ) {
         let (d_out, n) = (&d_out[..self.n_out], self.n_in);
-        product(s, |_| 0.0, &self.weight_t, n, d_out, d_in, rows);
+        product(s, |_| 0.0, finish, &self.weight_t, n, d_out, d_in, rows);
     }
 }
 
@@ -367,11 +422,10 @@ impl Mlp32 {
                 &done[self.out_at(i - 1)..]
             };
             let out = &mut next[..layer.n_out];
-            layer.forward(s, x, out);
             if i < last {
-                for o in out.iter_mut() {
-                    *o = s.max_f32s(*o, zero);
-                }
+                layer.forward(s, x, out, |_, a| s.max_f32s(a, zero));
+            } else {
+                layer.forward(s, x, out, |_, a| a);
             }
         }
     }
@@ -393,14 +447,29 @@ impl Mlp32 {
         for i in (1..self.layers.len()).rev() {
             let (layer, below) = (&self.layers[i], &self.layers[i - 1]);
             let (d_below, d) = g.d_pair(below.slot, layer.slot);
-            layer.input_adjoint(s, d, d_below, layer.n_in);
+            // The ReLU's adjoint: 0 where the layer below's output was clipped.
             let out = &rest[self.out_at(i - 1)..][..below.n_out];
-            for (d, o) in d_below.iter_mut().zip(out) {
-                *d = s.select_f32s(s.less_than_or_equal_f32s(*o, zero), zero, *d);
-            }
+            let relu =
+                |j: usize, a| s.select_f32s(s.less_than_or_equal_f32s(out[j], zero), zero, a);
+            layer.input_adjoint(s, d, d_below, layer.n_in, relu);
         }
         let first = &self.layers[0];
-        first.input_adjoint(s, g.d(first.slot), d_in, rows);
+        first.input_adjoint(s, g.d(first.slot), d_in, rows, |_, a| a);
+    }
+
+    /// Where every layer's input is kept in a ring `tape` of records `[input | rest]`
+    /// (record t & `ring`).
+    fn ring_rows<'a, V>(&self, tape: &'a [V], ring: usize) -> Vec<Rows<'a, V>> {
+        let input = Rows {
+            data: tape,
+            offset: 0,
+            stride: self.width(),
+            shift: 0,
+            mask: ring,
+            flip: None,
+        };
+        let (n_in, width) = (self.input_width(), self.width());
+        self.rows(input, tape, n_in, width, ring, None).collect()
     }
 
     /// Where every layer's input is kept: the input block as `input`, the others at
@@ -1023,11 +1092,14 @@ impl LaneKernel for Dnn32 {
         let ew = k + 4;
         let steps = b.steps;
         let zero = s.splat_f32s(0.0);
-        // Every trial's activations `[steps, width]` with gradients, else one trial's. The
-        // tape is kept in reverse (trial t in record steps − 1 − t), so that the adjoint
-        // pass reads it at ascending addresses, the direction hardware prefetchers follow.
-        let tape_len = if gradient { steps * width } else { width };
-        let rec = |t: usize| steps - 1 - t;
+        // A ring of the last CHUNK_STEPS trials' activations `[CHUNK_STEPS, width]` (trial t
+        // in record t mod CHUNK_STEPS). The adjoint pass recomputes each chunk of trials
+        // from the kept w_t before it backpropagates through them: the MLP's input is
+        // (w_t, trial t), so the recomputation is exact, and it reads nothing from memory
+        // that a kept tape (`[steps, width]`, 95 MB a block at 20,000 trials) would stream.
+        let ring = CHUNK_STEPS - 1;
+        let tape_len = CHUNK_STEPS * width;
+        let rec = |t: usize| t & ring;
         let mut tape_buf = Tape::of_lanes::<S>(tape_len);
         let tape = tape_buf.lanes::<S>(tape_len);
         // w_t of every trial `[steps, K, L]` and the policy's residual y − σ(z) `[steps]`.
@@ -1046,11 +1118,7 @@ impl LaneKernel for Dnn32 {
             if t + 1 == steps {
                 break;
             }
-            let acts = if gradient {
-                &mut tape[rec(t) * width..][..width]
-            } else {
-                &mut tape[..]
-            };
+            let acts = &mut tape[rec(t) * width..][..width];
             let (u, rest) = acts.split_at_mut(n_in);
             fill_input::<S>(s, u, w, ext, &self.mask.dropped);
             self.mlp.forward(s, u, rest);
@@ -1069,28 +1137,25 @@ impl LaneKernel for Dnn32 {
                 d_w0: Vec::new(),
             };
         }
-        let tape = &*tape;
         let layers: Vec<&Dense32> = self.mlp.layers.iter().collect();
         let mut g = Grads::new(s, self.n_params(), &layers);
-        let flip = Some(steps.max(1) - 1);
-        let input = Rows {
-            data: tape,
-            offset: 0,
-            stride: width,
-            shift: 0,
-            mask: usize::MAX,
-            flip,
-        };
-        let rows: Vec<Rows<'_, S::f32s>> = self
-            .mlp
-            .rows(input, tape, n_in, width, usize::MAX, flip)
-            .collect();
         // λ_{t+1}, turned into λ_t in place (`[K, L]`, f64).
         let mut lambda = vec![0.0f64; kn];
         let mut d_in = vec![zero; n_in];
         for t in (0..steps).rev() {
             let ext = &b.ext[t * ew..(t + 1) * ew];
             if t + 1 < steps {
+                if g.pending == 0 {
+                    // The next chunk (trials t − CHUNK_STEPS + 1 ..= t, contracted together).
+                    for c in t.saturating_sub(ring)..=t {
+                        let w = &ws[c * kn..(c + 1) * kn];
+                        let ext = &b.ext[c * ew..(c + 1) * ew];
+                        let acts = &mut tape[rec(c) * width..][..width];
+                        let (u, rest) = acts.split_at_mut(n_in);
+                        fill_input::<S>(s, u, w, ext, &self.mask.dropped);
+                        self.mlp.forward(s, u, rest);
+                    }
+                }
                 let rest = &tape[rec(t) * width + n_in..][..width - n_in];
                 let (g_gamma, d_o) = g.recent_and_d(self.gamma_at, self.mlp.last_slot());
                 update_adjoint(
@@ -1107,11 +1172,11 @@ impl LaneKernel for Dnn32 {
                 if self.mask.sees_weights {
                     add_lanes::<S>(&mut lambda, &d_in);
                 }
-                g.tick(t, &rows);
+                g.tick(t, &self.mlp.ring_rows(tape, ring));
             }
             add_policy_gradient::<S>(&mut lambda, ext, &resids[t]);
         }
-        g.flush(&rows);
+        g.flush(&self.mlp.ring_rows(tape, ring));
         BlockResult {
             ll,
             d_params: g.total,
@@ -1196,8 +1261,8 @@ impl Rnn32 {
         let (u, rest) = record.split_at_mut(self.input.n_in);
         let (gates, head) = rest.split_at_mut(4 * size);
         fill_input::<S>(s, u, w, ext, &self.mask.dropped);
-        self.input.forward(s, u, gi);
-        self.hidden.forward(s, h, gh);
+        self.input.forward(s, u, gi, |_, a| a);
+        self.hidden.forward(s, h, gh, |_, a| a);
         let (r, rest) = gates.split_at_mut(size);
         let (z, rest) = rest.split_at_mut(size);
         let (n, ghn) = rest.split_at_mut(size);
@@ -1359,12 +1424,13 @@ impl LaneKernel for Rnn32 {
                     d_gi[2 * size + j] = d_n;
                     d_gh[2 * size + j] = s.mul_f32s(d_n, rj);
                 }
-                self.input.input_adjoint(s, g.d(input_slot), &mut d_a, k);
+                self.input
+                    .input_adjoint(s, g.d(input_slot), &mut d_a, k, |_, a| a);
                 if self.mask.sees_weights {
                     add_lanes::<S>(&mut lambda_w, &d_a);
                 }
                 self.hidden
-                    .input_adjoint(s, g.d(hidden_slot), &mut d_b, size);
+                    .input_adjoint(s, g.d(hidden_slot), &mut d_b, size, |_, a| a);
                 for j in 0..size {
                     lambda_h[j] = s.mul_add_f32s(d_hp[j], z[j], d_b[j]);
                 }

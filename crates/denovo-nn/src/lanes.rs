@@ -341,6 +341,111 @@ fn product<S: Simd>(
     }
 }
 
+/// Where T trials' vectors are in a buffer: trial tt's start at `ptr + bases[tt] + at`,
+/// all within the buffer's `len` vectors (checked where they are read or written).
+#[derive(Clone, Copy)]
+struct Spots<V, const T: usize> {
+    ptr: *mut V,
+    len: usize,
+    bases: [usize; T],
+    at: usize,
+}
+
+impl<V, const T: usize> Spots<V, T> {
+    fn new(buffer: &mut [V], bases: [usize; T], at: usize) -> Self {
+        Spots {
+            ptr: buffer.as_mut_ptr(),
+            len: buffer.len(),
+            bases,
+            at,
+        }
+    }
+
+    /// The same trials `by` vectors further on.
+    fn shifted(self, by: usize) -> Self {
+        Spots {
+            at: self.at + by,
+            ..self
+        }
+    }
+
+    /// Whether every trial's `n` vectors are in the buffer.
+    fn fits(&self, n: usize) -> bool {
+        self.bases.iter().all(|&b| b + self.at + n <= self.len)
+    }
+}
+
+/// The spots of T trials' inputs (in `x`, or in `out` when `None`) and outputs.
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn spots<V, const T: usize>(
+    x: Option<&mut [V]>,
+    out: &mut [V],
+    (bases_x, x_at): ([usize; T], usize),
+    (bases_out, out_at): ([usize; T], usize),
+) -> (Spots<V, T>, Spots<V, T>) {
+    let o = Spots::new(out, bases_out, out_at);
+    let xs = match x {
+        Some(x) => Spots::new(x, bases_x, x_at),
+        None => Spots {
+            bases: bases_x,
+            at: x_at,
+            ..o
+        },
+    };
+    (xs, o)
+}
+
+/// [`product_block`] for T independent trials at once, each weight broadcast once for all
+/// T: trial tt's input is `x`'s `n_in` vectors and it gets `out[j] = finish(j, init(j) +
+/// Σ_i m[i, j] x[i])` at `out`'s first B. The same multiply-adds in the same order as
+/// [`product_block`], so the results are identical; but T × B accumulators share each
+/// load, where the scan's serial products issue one load per multiply-add.
+///
+/// `x` and `out` may be spots of one buffer; the caller keeps each trial's output apart
+/// from every trial's input.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn group_block<S: Simd, const T: usize, const B: usize>(
+    s: S,
+    init: impl Fn(usize) -> f32,
+    finish: impl Fn(usize, S::f32s) -> S::f32s,
+    m: &[f32],
+    stride: usize,
+    x: Spots<S::f32s, T>,
+    n_in: usize,
+    out: Spots<S::f32s, T>,
+) {
+    let mut acc = [[s.splat_f32s(0.0); B]; T];
+    for a in acc.iter_mut() {
+        for j in 0..B {
+            a[j] = s.splat_f32s(init(j));
+        }
+    }
+    assert!(n_in == 0 || (n_in - 1) * stride + B <= m.len());
+    assert!(x.fits(n_in) && out.fits(B));
+    let mut row = m.as_ptr();
+    for i in 0..n_in {
+        // SAFETY: x.bases[tt] + x.at + i < x.len by the assertion above (i < n_in).
+        let xs: [S::f32s; T] =
+            std::array::from_fn(|tt| unsafe { *x.ptr.add(x.bases[tt] + x.at + i) });
+        for j in 0..B {
+            // SAFETY: i · stride + j < m.len() by the assertion above (i < n_in, j < B).
+            let w = s.splat_f32s(unsafe { *row.add(j) });
+            for tt in 0..T {
+                acc[tt][j] = s.mul_add_f32s(w, xs[tt], acc[tt][j]);
+            }
+        }
+        row = row.wrapping_add(stride);
+    }
+    for tt in 0..T {
+        for j in 0..B {
+            // SAFETY: out.bases[tt] + out.at + j < out.len by the assertion above (j < B).
+            unsafe { *out.ptr.add(out.bases[tt] + out.at + j) = finish(j, acc[tt][j]) };
+        }
+    }
+}
+
 impl Dense32 {
     /// `out = b + input · W` for every lane, then `finish(j, out[j])` (see
     /// [`product_block`]).
@@ -355,6 +460,86 @@ impl Dense32 {
         let bias = &self.bias;
         let (init, input, n) = (|j| bias[j], &input[..self.n_in], self.n_out);
         product(s, init, finish, &self.weight, n, input, out, n);
+    }
+
+    /// [`Dense32::forward`] of T trials (inputs at `x`, outputs to `out`), in register
+    /// blocks of T trials × 4, 2 and 1 outputs.
+    #[inline(always)]
+    fn forward_group<S: Simd, const T: usize>(
+        &self,
+        s: S,
+        x: Spots<S::f32s, T>,
+        out: Spots<S::f32s, T>,
+        finish: impl Fn(usize, S::f32s) -> S::f32s + Copy,
+    ) {
+        let (n, n_in, bias) = (self.n_out, self.n_in, &self.bias);
+        let mut j0 = 0;
+        while j0 + 4 <= n {
+            let (init, fin) = (|j| bias[j0 + j], |j, a| finish(j0 + j, a));
+            let (m, out) = (&self.weight[j0..], out.shifted(j0));
+            group_block::<S, T, 4>(s, init, fin, m, n, x, n_in, out);
+            j0 += 4;
+        }
+        while j0 + 2 <= n {
+            let (init, fin) = (|j| bias[j0 + j], |j, a| finish(j0 + j, a));
+            let (m, out) = (&self.weight[j0..], out.shifted(j0));
+            group_block::<S, T, 2>(s, init, fin, m, n, x, n_in, out);
+            j0 += 2;
+        }
+        if j0 < n {
+            let (init, fin) = (|j| bias[j0 + j], |j, a| finish(j0 + j, a));
+            let (m, out) = (&self.weight[j0..], out.shifted(j0));
+            group_block::<S, T, 1>(s, init, fin, m, n, x, n_in, out);
+        }
+    }
+
+    /// [`Dense32::forward`] of independent trials: trial c's input at `bases_x[c] + x_at`
+    /// of `x`, its output to `bases_out[c] + out_at` of `out` (which may be `x`: pass
+    /// `None`), T trials at a time (4 with 32 vector registers, else 2).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn forward_trials<S: Simd>(
+        &self,
+        s: S,
+        x: Option<&mut [S::f32s]>,
+        (bases_x, x_at): (&[usize], usize),
+        out: &mut [S::f32s],
+        (bases_out, out_at): (&[usize], usize),
+        finish: impl Fn(usize, S::f32s) -> S::f32s + Copy,
+    ) {
+        if S::REGISTER_COUNT >= 32 {
+            self.forward_trials_by::<S, 4>(s, x, (bases_x, x_at), out, (bases_out, out_at), finish);
+        } else {
+            self.forward_trials_by::<S, 2>(s, x, (bases_x, x_at), out, (bases_out, out_at), finish);
+        }
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn forward_trials_by<S: Simd, const T: usize>(
+        &self,
+        s: S,
+        mut x: Option<&mut [S::f32s]>,
+        (bases_x, x_at): (&[usize], usize),
+        out: &mut [S::f32s],
+        (bases_out, out_at): (&[usize], usize),
+        finish: impl Fn(usize, S::f32s) -> S::f32s + Copy,
+    ) {
+        assert_eq!(bases_x.len(), bases_out.len());
+        let n = bases_x.len();
+        let mut c = 0;
+        while c + T <= n {
+            let bx: [usize; T] = std::array::from_fn(|tt| bases_x[c + tt]);
+            let bo: [usize; T] = std::array::from_fn(|tt| bases_out[c + tt]);
+            let (xs, o) = spots(x.as_deref_mut(), out, (bx, x_at), (bo, out_at));
+            self.forward_group::<S, T>(s, xs, o, finish);
+            c += T;
+        }
+        for c in c..n {
+            let (bx, bo) = ([bases_x[c]], [bases_out[c]]);
+            let (xs, o) = spots(x.as_deref_mut(), out, (bx, x_at), (bo, out_at));
+            self.forward_group::<S, 1>(s, xs, o, finish);
+        }
     }
 
     /// ∂/∂input of the first `rows` inputs: `d_in[i] = finish(i, Σ_o W[i, o] d_out[o])`.
@@ -426,6 +611,38 @@ impl Mlp32 {
                 layer.forward(s, x, out, |_, a| s.max_f32s(a, zero));
             } else {
                 layer.forward(s, x, out, |_, a| a);
+            }
+        }
+    }
+
+    /// [`Mlp32::forward`] of several independent trials: trial c's input block is at
+    /// `input` (`Some((buffer, bases, at))`, else the first `input_width` vectors of its
+    /// record) and its activations after the input go to `rest_at` of its record, record
+    /// `records[c]` of `tape`. Trials go T at a time through each layer (see
+    /// [`Dense32::forward_trials`]); the results are identical to [`Mlp32::forward`]'s.
+    #[inline(always)]
+    fn forward_trials<S: Simd>(
+        &self,
+        s: S,
+        mut input: Option<(&mut [S::f32s], &[usize], usize)>,
+        tape: &mut [S::f32s],
+        (records, rest_at): (&[usize], usize),
+    ) {
+        let last = self.layers.len() - 1;
+        let zero = s.splat_f32s(0.0);
+        let relu = |_, a| s.max_f32s(a, zero);
+        let keep = |_, a| a;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let out = (records, rest_at + self.out_at(i));
+            let (x, at) = match (i, input.as_mut()) {
+                (0, Some((buffer, bases, at))) => (Some(&mut **buffer), (*bases, *at)),
+                (0, None) => (None, (records, 0)),
+                _ => (None, (records, rest_at + self.out_at(i - 1))),
+            };
+            if i < last {
+                layer.forward_trials(s, x, at, tape, out, relu);
+            } else {
+                layer.forward_trials(s, x, at, tape, out, keep);
             }
         }
     }
@@ -1146,15 +1363,19 @@ impl LaneKernel for Dnn32 {
             let ext = &b.ext[t * ew..(t + 1) * ew];
             if t + 1 < steps {
                 if g.pending == 0 {
-                    // The next chunk (trials t − CHUNK_STEPS + 1 ..= t, contracted together).
-                    for c in t.saturating_sub(ring)..=t {
+                    // The next chunk (trials t − CHUNK_STEPS + 1 ..= t, contracted together),
+                    // trials side by side: they are independent given w_t.
+                    let chunk = t.saturating_sub(ring)..=t;
+                    let mut bases = [0usize; CHUNK_STEPS];
+                    for (base, c) in bases.iter_mut().zip(chunk.clone()) {
                         let w = &ws[c * kn..(c + 1) * kn];
                         let ext = &b.ext[c * ew..(c + 1) * ew];
-                        let acts = &mut tape[rec(c) * width..][..width];
-                        let (u, rest) = acts.split_at_mut(n_in);
+                        *base = rec(c) * width;
+                        let u = &mut tape[*base..][..n_in];
                         fill_input::<S>(s, u, w, ext, &self.mask.dropped);
-                        self.mlp.forward(s, u, rest);
                     }
+                    let bases = &bases[..chunk.count()];
+                    self.mlp.forward_trials(s, None, tape, (bases, n_in));
                 }
                 let rest = &tape[rec(t) * width + n_in..][..width - n_in];
                 let (g_gamma, d_o) = g.recent_and_d(self.gamma_at, self.mlp.last_slot());
@@ -1263,6 +1484,23 @@ impl Rnn32 {
         fill_input::<S>(s, u, w, ext, &self.mask.dropped);
         self.input.forward(s, u, gi, |_, a| a);
         self.hidden.forward(s, h, gh, |_, a| a);
+        self.gates(s, gi, gh, h, gates, Some(h_next));
+        self.head.forward(s, h_next, head);
+    }
+
+    /// The GRU's gates (r, z, n, gh_n into `gates`) from the products `gi`, `gh` and h_t,
+    /// and h_{t+1} into `h_next` when given (PyTorch's GRU cell).
+    #[inline(always)]
+    fn gates<S: Simd>(
+        &self,
+        s: S,
+        gi: &[S::f32s],
+        gh: &[S::f32s],
+        h: &[S::f32s],
+        gates: &mut [S::f32s],
+        mut h_next: Option<&mut [S::f32s]>,
+    ) {
+        let size = self.size;
         let (r, rest) = gates.split_at_mut(size);
         let (z, rest) = rest.split_at_mut(size);
         let (n, ghn) = rest.split_at_mut(size);
@@ -1274,9 +1512,67 @@ impl Rnn32 {
             z[j] = zj;
             n[j] = nj;
             ghn[j] = gh[2 * size + j];
-            h_next[j] = s.mul_add_f32s(zj, s.sub_f32s(h[j], nj), nj);
+            if let Some(h_next) = h_next.as_deref_mut() {
+                h_next[j] = s.mul_add_f32s(zj, s.sub_f32s(h[j], nj), nj);
+            }
         }
-        self.head.forward(s, h_next, head);
+    }
+
+    /// Recomputes the records of independent trials `chunk` into `tape` from the kept w_t
+    /// (`ws`) and h_t (`hs`, reversed over `steps`), T trials at a time through every
+    /// product (see [`Dense32::forward_trials`]): the same numbers [`Rnn32::step`] wrote.
+    /// `gi`, `gh`: scratch of [`CHUNK_STEPS`] × 3 · size.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn recompute<S: Simd>(
+        &self,
+        s: S,
+        chunk: std::ops::RangeInclusive<usize>,
+        rec: impl Fn(usize) -> usize,
+        (tape, ws, hs): (&mut [S::f32s], &[f64], &mut [S::f32s]),
+        (b, steps): (&Block<'_, S>, usize),
+        gi: &mut [S::f32s],
+        gh: &mut [S::f32s],
+    ) {
+        let (size, len, kn) = (
+            self.size,
+            self.record_len(),
+            self.gamma.len() * S::F32_LANES,
+        );
+        let ew = self.gamma.len() + 4;
+        let count = chunk.clone().count();
+        assert!(count <= CHUNK_STEPS && *chunk.end() + 1 < steps.max(1));
+        let mut records = [0usize; CHUNK_STEPS];
+        let mut h_rows = [0usize; CHUNK_STEPS];
+        let mut next_rows = [0usize; CHUNK_STEPS];
+        let mut g_rows = [0usize; CHUNK_STEPS];
+        for (i, c) in chunk.enumerate() {
+            records[i] = rec(c) * len;
+            h_rows[i] = (steps - 1 - c) * size;
+            next_rows[i] = (steps - 2 - c) * size;
+            g_rows[i] = i * 3 * size;
+            let u = &mut tape[records[i]..][..self.input.n_in];
+            let (w, ext) = (&ws[c * kn..(c + 1) * kn], &b.ext[c * ew..(c + 1) * ew]);
+            fill_input::<S>(s, u, w, ext, &self.mask.dropped);
+        }
+        let (records, h_rows) = (&records[..count], &h_rows[..count]);
+        let (next_rows, g_rows) = (&next_rows[..count], &g_rows[..count]);
+        let keep = |_, a| a;
+        let input = (records, 0);
+        self.input
+            .forward_trials(s, Some(tape), input, gi, (g_rows, 0), keep);
+        self.hidden
+            .forward_trials(s, Some(hs), (h_rows, 0), gh, (g_rows, 0), keep);
+        let n_in = self.input.n_in;
+        for i in 0..count {
+            let (gi, gh) = (&gi[g_rows[i]..][..3 * size], &gh[g_rows[i]..][..3 * size]);
+            let h = &hs[h_rows[i]..][..size];
+            let gates = &mut tape[records[i] + n_in..][..4 * size];
+            self.gates(s, gi, gh, h, gates, None);
+        }
+        let head_input = Some((&mut *hs, next_rows, 0));
+        self.head
+            .forward_trials(s, head_input, tape, (records, self.head_at()));
     }
 }
 
@@ -1329,6 +1625,8 @@ impl LaneKernel for Rnn32 {
         ws[..kn].copy_from_slice(&w0);
         hs[(rows_n - 1) * size..].fill(zero);
         let (mut gi, mut gh) = (vec![zero; 3 * size], vec![zero; 3 * size]);
+        let chunk_gates = if keep { 0 } else { CHUNK_STEPS * 3 * size };
+        let (mut gi_chunk, mut gh_chunk) = (vec![zero; chunk_gates], vec![zero; chunk_gates]);
         let mut ll = vec![0.0; nl];
         let head_at = self.head_at();
         let out_at = head_at + self.head.output_at();
@@ -1375,13 +1673,21 @@ impl LaneKernel for Rnn32 {
         let one = s.splat_f32s(1.0);
         for t in (0..steps).rev() {
             let ext = &b.ext[t * ew..(t + 1) * ew];
-            let w = &ws[t * kn..(t + 1) * kn];
             if t + 1 < steps {
                 let at = rec(t) * len;
-                if !keep {
-                    let (h, h_next) = h_pair(hs, t, steps, size);
-                    let record = &mut tape[at..at + len];
-                    self.step(s, record, w, h, h_next, ext, &mut gi, &mut gh);
+                if !keep && g.pending == 0 {
+                    // The next chunk (trials t − CHUNK_STEPS + 1 ..= t, contracted together),
+                    // trials side by side: they are independent given (w_t, h_t).
+                    let chunk = t.saturating_sub(CHUNK_STEPS - 1)..=t;
+                    self.recompute(
+                        s,
+                        chunk,
+                        rec,
+                        (&mut *tape, &*ws, &mut *hs),
+                        (b, steps),
+                        &mut gi_chunk,
+                        &mut gh_chunk,
+                    );
                 }
                 let record = &tape[at..at + len];
                 let h = &hs[(steps - 1 - t) * size..][..size];

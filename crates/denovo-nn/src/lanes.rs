@@ -993,17 +993,24 @@ impl<S: Simd> Grads<S> {
     }
 
     /// Ends trial `t` (its output adjoints written): contracts every [`CHUNK_STEPS`] trials,
-    /// flushes every [`FLUSH_STEPS`]. `rows`: where each layer's inputs are kept, by slot.
+    /// flushes every [`FLUSH_STEPS`]. `rows`: where each layer's inputs are kept, by slot
+    /// (asked for only when they are read).
     #[inline(always)]
-    fn tick(&mut self, t: usize, rows: &[Rows<'_, S::f32s>]) {
+    fn tick<'a>(&mut self, t: usize, rows: impl FnOnce() -> Vec<Rows<'a, S::f32s>>)
+    where
+        S::f32s: 'a,
+    {
         self.trials[self.pending] = t;
         self.pending += 1;
         self.since_flush += 1;
-        if self.pending == CHUNK_STEPS {
-            self.contract(rows);
-        }
-        if self.since_flush >= FLUSH_STEPS {
-            self.flush(rows);
+        if self.pending == CHUNK_STEPS || self.since_flush >= FLUSH_STEPS {
+            let rows = rows();
+            if self.pending == CHUNK_STEPS {
+                self.contract(&rows);
+            }
+            if self.since_flush >= FLUSH_STEPS {
+                self.flush(&rows);
+            }
         }
     }
 
@@ -1393,7 +1400,7 @@ impl LaneKernel for Dnn32 {
                 if self.mask.sees_weights {
                     add_lanes::<S>(&mut lambda, &d_in);
                 }
-                g.tick(t, &self.mlp.ring_rows(tape, ring));
+                g.tick(t, || self.mlp.ring_rows(tape, ring));
             }
             add_policy_gradient::<S>(&mut lambda, ext, &resids[t]);
         }
@@ -1740,7 +1747,7 @@ impl LaneKernel for Rnn32 {
                 for j in 0..size {
                     lambda_h[j] = s.mul_add_f32s(d_hp[j], z[j], d_b[j]);
                 }
-                g.tick(t, &self.rows(tape, hs, steps, (ring, flip)));
+                g.tick(t, || self.rows(tape, hs, steps, (ring, flip)));
             }
             add_policy_gradient::<S>(&mut lambda_w, ext, &resids[t]);
         }

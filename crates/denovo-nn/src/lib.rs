@@ -62,7 +62,7 @@ use denovo_rules::TrialBatch;
 /// The per-trial input of both rules, `[animals, 2 × features + 4]`:
 /// [w_t, x_t, choice, reward, answer, session_start].
 pub fn rule_input<B: Backend>(w: Tensor<B, 2>, trial: &TrialBatch<B>) -> Tensor<B, 2> {
-    Tensor::cat(
+    cat(
         vec![
             w,
             trial.x.clone(),
@@ -133,7 +133,28 @@ fn flat_parameters<B: Backend>(
         parts.push(bias);
     }
     parts.push(gamma.val());
-    Tensor::cat(parts, 0)
+    cat(parts, 0)
+}
+
+/// `Tensor::cat` that keeps its inputs alive until the result's autodiff node exists.
+///
+/// burn 0.21's autodiff `float_cat` drops its inputs' reference counts before it
+/// registers its own node, and every `backward()` — on any thread — sweeps every graph of
+/// the process and frees the steps of one that holds no live tensor
+/// (`GraphCleaner::cleanup_orphaned_entries`, tracel-ai/burn#5573). A parameter used in an
+/// earlier backward pass has lost its graph entry, so an op on it (a weight's `reshape` in
+/// [`flat_parameters`]) starts a graph of its own whose only live tensor is that op's
+/// output; once it is handed to `cat`, another thread's backward can free the step, and
+/// the parameter then gets no gradient (or, where another path still reaches it, part of
+/// one). Holding the inputs until `cat` returns keeps such a graph live. The clones are
+/// handles, not copies.
+pub(crate) fn cat<B: Backend, const D: usize>(
+    parts: Vec<Tensor<B, D>>,
+    dim: usize,
+) -> Tensor<B, D> {
+    let out = Tensor::cat(parts.clone(), dim);
+    drop(parts);
+    out
 }
 
 /// [`trajectories`] for a rule whose flat parameters are a tensor: reads them and `w0` to

@@ -146,7 +146,7 @@ impl<B: ScanBackend> LearningRule<B> for RnnRule<B> {
     fn initial_state(&self, w0: Tensor<B, 2>) -> Tensor<B, 2> {
         let [a, _] = w0.dims();
         let h0 = Tensor::zeros([a, self.gru.size], (&w0.device(), w0.dtype()));
-        Tensor::cat(vec![w0, h0], 1)
+        crate::cat(vec![w0, h0], 1)
     }
     fn policy_weights(&self, state: &Tensor<B, 2>) -> Tensor<B, 2> {
         self.split(state).0
@@ -160,13 +160,13 @@ impl<B: ScanBackend> LearningRule<B> for RnnRule<B> {
         if let Some(g) = crate::gate_column(&self.structure, trial) {
             delta = delta * g;
         }
-        Tensor::cat(vec![w + delta, h], 1)
+        crate::cat(vec![w + delta, h], 1)
     }
     fn detach(&self, state: Tensor<B, 2>) -> Tensor<B, 2> {
         state.detach()
     }
     fn perturb_weights(&self, state: Tensor<B, 2>, delta: Tensor<B, 2>) -> Tensor<B, 2> {
         let (w, h) = self.split(&state);
-        Tensor::cat(vec![w + delta, h], 1)
+        crate::cat(vec![w + delta, h], 1)
     }
 }

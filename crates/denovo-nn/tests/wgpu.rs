@@ -62,22 +62,35 @@ fn assert_close(what: &str, a: &[f64], b: &[f64], relative: f64) {
     }
 }
 
-/// Every parameter's gradient, flattened in the module's visiting order.
+/// Every parameter's gradient, flattened in the module's visiting order; `missing` names
+/// (visiting index and shape) the parameters that got none.
 struct Gradients<'a, Bk: AutodiffBackend> {
     grads: &'a Bk::Gradients,
+    what: String,
+    index: usize,
+    missing: Vec<String>,
     out: Vec<f64>,
 }
 
 impl<Bk: AutodiffBackend> ModuleVisitor<Bk> for Gradients<'_, Bk> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Bk, D>>) {
-        let g = param
-            .grad(self.grads)
-            .expect("every parameter has a gradient");
-        self.out.extend(to_f64_vec(g));
+        match param.grad(self.grads) {
+            Some(g) => self.out.extend(to_f64_vec(g)),
+            None => self
+                .missing
+                .push(format!("#{} {:?}", self.index, param.shape())),
+        }
+        self.index += 1;
     }
 }
 
-fn gradient<Bk, R>(rule: &R, batch: &SequenceBatch<Bk>, animals: usize, fused: bool) -> Vec<f64>
+fn gradient<Bk, R>(
+    what: &str,
+    rule: &R,
+    batch: &SequenceBatch<Bk>,
+    animals: usize,
+    fused: bool,
+) -> Vec<f64>
 where
     Bk: AutodiffBackend,
     R: LearningRule<Bk> + Module<Bk>,
@@ -90,9 +103,19 @@ where
     let grads = ll.sum().backward();
     let mut v = Gradients::<Bk> {
         grads: &grads,
+        what: format!("{what} ({})", if fused { "fused" } else { "generic" }),
+        index: 0,
+        missing: Vec::new(),
         out: Vec::new(),
     };
     rule.visit(&mut v);
+    assert!(
+        v.missing.is_empty(),
+        "{}: no gradient for parameters {:?} of {}",
+        v.what,
+        v.missing,
+        v.index
+    );
     v.out
 }
 
@@ -130,9 +153,30 @@ fn check_rule<RC, RA, GC, GA>(
     let gpu_ad = transfer::<Cpu, Autodiff<Gpu>, _, _>(cpu_rule, fresh_gpu_ad());
     let cpu_b = SequenceBatch::<Autodiff<Cpu>>::whole(&d, &Default::default());
     let gpu_b = SequenceBatch::<Autodiff<Gpu>>::whole(&d, &Default::default());
-    let reference = gradient(&cpu_ad, &cpu_b, 3, false);
-    let generic = gradient(&gpu_ad, &gpu_b, 3, false);
-    let fused = gradient(&gpu_ad, &gpu_b, 3, true);
+    let reference = gradient(
+        &format!("{name} on Autodiff<NdArray>"),
+        &cpu_ad,
+        &cpu_b,
+        3,
+        false,
+    );
+    let generic = gradient(
+        &format!("{name} on Autodiff<Wgpu>"),
+        &gpu_ad,
+        &gpu_b,
+        3,
+        false,
+    );
+    // A second backward pass through the same parameters, while the other tests' threads
+    // run backward passes of their own: the case of tracel-ai/burn#5573 (see
+    // `tests/concurrent_backward.rs`).
+    let fused = gradient(
+        &format!("{name} on Autodiff<Wgpu>"),
+        &gpu_ad,
+        &gpu_b,
+        3,
+        true,
+    );
     assert!(
         reference.iter().any(|g| g.abs() > 1e-6),
         "{name}: the check must probe a non-zero gradient"

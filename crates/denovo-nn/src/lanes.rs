@@ -25,7 +25,7 @@ use denovo_rules::{HostSequence, SharedSequences};
 use pulp::{Simd, WithSimd, bytemuck};
 
 /// Trials between two flushes of the per-lane f32 gradient sums into f64.
-pub const FLUSH_STEPS: usize = 64;
+pub const FLUSH_STEPS: usize = 256;
 
 /// Bytes the RNN kernel may spend, over all threads, on keeping every step's gates for
 /// the adjoint pass (each thread gets its share); longer blocks recompute each step from

@@ -375,6 +375,10 @@ impl<V, const T: usize> Spots<V, T> {
     }
 }
 
+/// Vectors of several trials kept outside their records: the buffer, each trial's base in
+/// it and the offset from the base.
+type Elsewhere<'a, V> = (&'a mut [V], &'a [usize], usize);
+
 /// The spots of T trials' inputs (in `x`, or in `out` when `None`) and outputs.
 #[inline(always)]
 #[allow(clippy::type_complexity)]
@@ -624,7 +628,7 @@ impl Mlp32 {
     fn forward_trials<S: Simd>(
         &self,
         s: S,
-        mut input: Option<(&mut [S::f32s], &[usize], usize)>,
+        mut input: Option<Elsewhere<'_, S::f32s>>,
         tape: &mut [S::f32s],
         (records, rest_at): (&[usize], usize),
     ) {

@@ -79,6 +79,32 @@ fn logit<F: Float>(st: &SharedMemory<F>, x: &Tensor<F>, x_at: usize, k: usize) -
     z
 }
 
+/// The adjoint of the update w_{t+1} = w_t + g γ ⊙ o at the rule's output `o` (at
+/// `out_at` in the state row `st`), shared by both kernels: unit j < K adds g o_j λ_{t+1,j}
+/// to γ_j's gradient (at `grad_at + gamma_at + j` of `d_params`) and writes ∂/∂o_j =
+/// g γ_j λ_{t+1,j} into scratch row 0 of `d`; λ_{t+1} is `lam[K..2K]`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn update_adjoint<F: Float>(
+    st: &SharedMemory<F>,
+    lam: &SharedMemory<F>,
+    d: &mut SharedMemory<F>,
+    params: &Tensor<F>,
+    d_params: &mut Tensor<F>,
+    g: F,
+    out_at: usize,
+    gamma_at: usize,
+    grad_at: usize,
+    kk: usize,
+    unit: usize,
+) {
+    if unit < kk {
+        let ln = lam[kk + unit];
+        d_params[grad_at + gamma_at + unit] += g * st[out_at + unit] * ln;
+        d[unit] = g * params[gamma_at + unit] * ln;
+    }
+}
+
 /// The adjoint of one trial through an MLP (the DNN's, or the RNN's head), shared by both
 /// kernels: reads ∂/∂(last layer's output) from scratch row 0 of `d` (rows of `mw`), adds
 /// each layer's parameter gradients into `d_params[grad_at..]` (unit j owns output column
@@ -311,11 +337,19 @@ fn dnn_scan_kernel<F: Float, I: Numeric>(
             if t + 1 < end && g != F::new(0.0) {
                 let out_at = width as usize;
                 let mw = max_width as usize;
-                if unit < kk {
-                    let ln = lam[kk + unit];
-                    d_params[a * p + gamma_at + unit] += g * st[out_at + unit] * ln;
-                    d[unit] = g * params[gamma_at + unit] * ln;
-                }
+                update_adjoint::<F>(
+                    &st,
+                    &lam,
+                    &mut d,
+                    params,
+                    d_params,
+                    g,
+                    out_at,
+                    gamma_at,
+                    a * p,
+                    kk,
+                    unit,
+                );
                 sync_cube();
                 mlp_adjoint::<F, I>(
                     &st,
@@ -588,11 +622,19 @@ fn rnn_scan_kernel<F: Float, I: Numeric>(
             }
             if t + 1 < end {
                 let g = gate_value::<F>(gate, trials[row * 4 + 1]);
-                if unit < kk {
-                    let ln = lam[kk + unit];
-                    d_params[a * p + gamma_at + unit] += g * st[out_at + unit] * ln;
-                    d[unit] = g * params[gamma_at + unit] * ln;
-                }
+                update_adjoint::<F>(
+                    &st,
+                    &lam,
+                    &mut d,
+                    params,
+                    d_params,
+                    g,
+                    out_at,
+                    gamma_at,
+                    a * p,
+                    kk,
+                    unit,
+                );
                 sync_cube();
                 mlp_adjoint::<F, I>(
                     &st,

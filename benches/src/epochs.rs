@@ -117,8 +117,16 @@ pub struct Row {
     pub animals: usize,
     /// Trials per animal.
     pub trials: usize,
-    /// Wall time of one epoch (s).
+    /// Wall time of one epoch (s): the median of the timed epochs, as the JAX reference
+    /// (`benches/jax/epoch.py`) reports its own; the first epoch (which packs the cohort
+    /// for the kernels) is counted like any other.
     pub seconds_per_epoch: f64,
+    /// Mean wall time of the timed epochs (s), the first included.
+    pub mean_seconds_per_epoch: f64,
+    /// Fastest timed epoch (s).
+    pub min_seconds_per_epoch: f64,
+    /// Timed epochs.
+    pub epochs: usize,
     /// Peak live heap during the timed epochs above what was live before (MB).
     pub peak_heap_mb: f64,
     /// FLOPs of one epoch's kernel work (10⁹).
@@ -140,13 +148,14 @@ impl Row {
     /// The row as one line of `denovo bench`'s table.
     pub fn line(&self) -> String {
         format!(
-            "{:4} {:8} {} {:4} × {:6} trials  {:9.4} s/epoch  peak heap {:8.1} MB  {:7.3} GFLOP/epoch  {:6.2} GFLOP/s  {:5.1}% of peak",
+            "{:4} {:8} {} {:4} × {:6} trials  {:9.4} s/epoch (mean {:.4})  peak heap {:8.1} MB  {:7.3} GFLOP/epoch  {:6.2} GFLOP/s  {:5.1}% of peak",
             self.model,
             self.path,
             self.precision.name(),
             self.animals,
             self.trials,
             self.seconds_per_epoch,
+            self.mean_seconds_per_epoch,
             self.peak_heap_mb,
             self.gflop_per_epoch,
             self.gflop_per_second,
@@ -323,13 +332,27 @@ pub fn flops_per_trial(model: &str, k: usize) -> f64 {
     }
 }
 
-/// Times `epochs` training epochs of `rule` on `batch`; returns (s/epoch, peak heap bytes).
+/// Per-epoch wall times (s) summarised: (median, mean, fastest).
+fn summarise(times: &[f64]) -> (f64, f64, f64) {
+    let mut sorted = times.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let median = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
+    };
+    (median, times.iter().sum::<f64>() / n as f64, sorted[0])
+}
+
+/// Times `epochs` training epochs of `rule` on `batch`; returns (each epoch's wall time in
+/// s, peak heap bytes).
 fn time_fit<B, R>(
     rule: R,
     batch: &SequenceBatch<B>,
     path: GradientPath,
     epochs: usize,
-) -> Result<(f64, usize), BenchError>
+) -> Result<(Vec<f64>, usize), BenchError>
 where
     B: AutodiffBackend,
     R: LearningRule<B> + AutodiffModule<B> + ModuleDisplay,
@@ -348,18 +371,25 @@ where
         ..FitConfig::default()
     };
     let base = reset_peak();
-    let start = Instant::now();
+    let mut times = Vec::with_capacity(epochs);
+    let mut last = Instant::now();
     denovo_train::fit(
         RuleFit::fixed_w0(rule),
         batch,
         &w0,
         &config,
         FitHooks::default(),
-        &mut |_, _| true,
+        &mut |_, _| {
+            times.push(last.elapsed().as_secs_f64());
+            last = Instant::now();
+            true
+        },
     )
     .map_err(|e| BenchError::Fit(e.reason.clone()))?;
-    let seconds = start.elapsed().as_secs_f64() / epochs as f64;
-    Ok((seconds, PEAK.load(Ordering::Relaxed).saturating_sub(base)))
+    if times.is_empty() {
+        return Err(BenchError::Fit("no epoch ran".into()));
+    }
+    Ok((times, PEAK.load(Ordering::Relaxed).saturating_sub(base)))
 }
 
 /// Times `epochs` epochs of the default `model` (`dnn`: 8→32→32→2; `rnn`: GRU 32 +
@@ -375,10 +405,11 @@ pub fn measure(
     trials: usize,
     epochs: usize,
 ) -> Result<Row, BenchError> {
-    let (seconds, peak, k) = match precision {
+    let (times, peak, k) = match precision {
         Precision::F32 => time_model::<Train32>(model, path, animals, trials, epochs)?,
         Precision::F64 => time_model::<Train64>(model, path, animals, trials, epochs)?,
     };
+    let (seconds, mean, fastest) = summarise(&times);
     let gflop = flops_per_trial(model, k) * (animals * trials) as f64 / 1e9;
     Ok(Row {
         model: model.into(),
@@ -390,6 +421,9 @@ pub fn measure(
         animals,
         trials,
         seconds_per_epoch: seconds,
+        mean_seconds_per_epoch: mean,
+        min_seconds_per_epoch: fastest,
+        epochs: times.len(),
         peak_heap_mb: peak as f64 / 1e6,
         gflop_per_epoch: gflop,
         gflop_per_second: gflop / seconds,
@@ -397,14 +431,14 @@ pub fn measure(
     })
 }
 
-/// [`measure`] on backend `B`: (s/epoch, peak heap bytes, regressors).
+/// [`measure`] on backend `B`: (each epoch's s, peak heap bytes, regressors).
 fn time_model<B>(
     model: &str,
     path: GradientPath,
     animals: usize,
     trials: usize,
     epochs: usize,
-) -> Result<(f64, usize, usize), BenchError>
+) -> Result<(Vec<f64>, usize, usize), BenchError>
 where
     B: AutodiffBackend + ScanBackend,
     B::InnerBackend: ScanBackend,
@@ -412,7 +446,7 @@ where
     let device = Default::default();
     let batch = cohort::<B>(animals, trials)?;
     let k = batch.n_features;
-    let (seconds, peak) = match model {
+    let (times, peak) = match model {
         "dnn" => {
             time_fit::<B, DnnRule<B>>(DnnConfig::default().init(k, &device), &batch, path, epochs)?
         }
@@ -421,5 +455,5 @@ where
         }
         other => return Err(BenchError::UnknownModel(other.into())),
     };
-    Ok((seconds, peak, k))
+    Ok((times, peak, k))
 }

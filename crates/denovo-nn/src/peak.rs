@@ -7,6 +7,9 @@ use std::time::Instant;
 /// Independent FMA chains per thread (enough to cover the FMA latency on two units).
 const CHAINS: usize = 12;
 
+/// Timed rounds of [`peak_gflops`]; the fastest is reported.
+const ROUNDS: usize = 5;
+
 struct FmaLoop {
     iterations: usize,
 }
@@ -35,7 +38,8 @@ impl WithSimd for FmaLoop {
 
 /// Measured f32 peak of this machine in GFLOP/s (an FMA counts 2 flops): every available
 /// core runs [`CHAINS`] independent FMA chains in the widest SIMD the kernels use on it
-/// (`level`), for about `millis` ms. Returns (GFLOP/s, lanes per vector).
+/// (`level`), for about `millis` ms in all, split into [`ROUNDS`] rounds of which the
+/// fastest counts. Returns (GFLOP/s, lanes per vector).
 pub fn peak_gflops(level: crate::SimdLevel, millis: u64) -> (f64, usize) {
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     // Calibrate on one thread: iterations for ~millis ms.
@@ -51,18 +55,27 @@ pub fn peak_gflops(level: crate::SimdLevel, millis: u64) -> (f64, usize) {
         }
         iterations *= 4;
     }
-    let start = Instant::now();
-    let lanes = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| scope.spawn(move || run(iterations)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| std::hint::black_box(h.join().expect("peak thread")).1)
-            .max()
-            .unwrap_or(1)
-    });
-    let seconds = start.elapsed().as_secs_f64();
-    let flops = 2.0 * (CHAINS * lanes * iterations * threads) as f64;
-    (flops / seconds / 1e9, lanes)
+    // The best of ROUNDS rounds: the ceiling, not what other tenants of a shared machine
+    // leave of it (one 300 ms round read from 116 to 226 GFLOP/s on the same VM).
+    let iterations = (iterations / ROUNDS).max(1);
+    let mut best = (0.0f64, 1usize);
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        let lanes = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| scope.spawn(move || run(iterations)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| std::hint::black_box(h.join().expect("peak thread")).1)
+                .max()
+                .unwrap_or(1)
+        });
+        let seconds = start.elapsed().as_secs_f64();
+        let flops = 2.0 * (CHAINS * lanes * iterations * threads) as f64;
+        if flops / seconds / 1e9 > best.0 {
+            best = (flops / seconds / 1e9, lanes);
+        }
+    }
+    best
 }

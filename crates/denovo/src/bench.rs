@@ -12,8 +12,9 @@ use denovo_benches::epochs::{Options, Precision};
   denovo bench --large               also 140 animals × 20,000 trials (the IBL cohort size)
   denovo bench --models dnn --precision f32 --json
 
-Each row times whole training epochs (forward + backward + Adam) through the same trainer
-`denovo fit` uses, on a simulated REINFORCE cohort (inputs stim, bias), in f32 (the fast
+Each row times whole training epochs (forward + backward + Adam) one by one through the
+same trainer `denovo fit` uses and reports their median (as benches/jax/epoch.py does),
+then their mean, on a simulated REINFORCE cohort (inputs stim, bias), in f32 (the fast
 kernels, `denovo fit`'s default) and f64 (the reference kernel, `--precision f64`). The
 generic path (burn autodiff trial by trial) grows faster than linearly with the sequence
 length, so it is timed on the first --generic-trials trials of each animal and compared
@@ -21,8 +22,9 @@ with the fused path on that same short workload. Peak memory is the peak of live
 bytes during the timed epochs above what was live before them (the data included). FLOPs
 count the multiply-adds of the kernel as run: DNN forward + backward (3 × the forward's
 matrix products); RNN forward, the backward pass's recomputation and the backward (4 ×).
-The fraction of peak is GFLOP/s over the machine's f32 FMA peak, measured at start-up on
-every thread (an f64 kernel's own ceiling is half of it). Build with --release: debug
+The fraction of peak is GFLOP/s (at the median) over the machine's f32 FMA peak, measured
+at start-up on every thread, the best of five rounds (an f64 kernel's own ceiling is half
+of it). Build with --release: debug
 timings mean little.")]
 pub struct BenchArgs {
     /// Models to time (comma-separated): dnn, rnn.

@@ -64,6 +64,7 @@ fn main() {
             rule.forward_flops_per_trial() * if grad { 3.0 } else { 1.0 } * (n * len) as f64;
         for kernel in which.split(',') {
             let mut best = f64::INFINITY;
+            let mut total = 0.0;
             for _ in 0..reps {
                 let t = Instant::now();
                 let level = match std::env::var("SIMD").as_deref() {
@@ -82,7 +83,9 @@ fn main() {
                     scan(&rule, &p, &w0, &animals, grad)
                 };
                 std::hint::black_box(out);
-                best = best.min(t.elapsed().as_secs_f64());
+                let seconds = t.elapsed().as_secs_f64();
+                best = best.min(seconds);
+                total += seconds;
             }
             let name = if matches!(rule, ScanRule::Dnn { .. }) {
                 "dnn"
@@ -90,7 +93,8 @@ fn main() {
                 "rnn"
             };
             println!(
-                "{name} {kernel} {n}x{len}: {best:.4} s  {:.1} GFLOP/s",
+                "{name} {kernel} {n}x{len}: {best:.4} s (mean {:.4} s)  {:.1} GFLOP/s",
+                total / reps as f64,
                 flops / best / 1e9
             );
         }

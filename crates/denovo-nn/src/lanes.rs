@@ -817,8 +817,9 @@ impl Packed {
     }
 }
 
-/// What a cohort's packed blocks depend on besides its trials: lanes, threads, K, gate.
-type PackKey = (usize, usize, usize, crate::structure::Gate);
+/// What a cohort's packed blocks depend on besides its trials: each block's lanes,
+/// threads, K, gate.
+type PackKey = (Vec<usize>, usize, usize, crate::structure::Gate);
 
 /// The packed blocks of recently scanned cohorts, most recent last: a training loop scans
 /// the same cohorts every epoch, and packing them is ~5–10% of an epoch. An entry holds a
@@ -1900,11 +1901,10 @@ fn scan_lanes(
     let threads = denovo_rules::threads::kernel_threads()
         .min(animals.len())
         .max(1);
-    let lanes = lane_count(level, animals.len(), threads);
     let cohort = Cohort {
         animals,
         shared,
-        lanes,
+        plan: plan(level, animals, threads),
         threads,
     };
     match build(rule, params) {
@@ -1921,8 +1921,67 @@ struct Cohort<'a> {
     animals: &'a [HostSequence],
     /// The same animals, shared, when their packed blocks may be kept between scans.
     shared: Option<&'a SharedSequences>,
-    lanes: usize,
+    plan: Plan,
     threads: usize,
+}
+
+/// A scan's blocks: each block's animals (indices into the scan's input) and its lane
+/// count; block b runs on thread `b % threads`.
+type Plan = Vec<(Vec<usize>, usize)>;
+
+/// The blocks `level` runs `animals` in on `threads` threads: [`blocks`] of one lane count,
+/// except that `Auto` with AVX-512 ends each thread's share with an 8-lane block (AVX2)
+/// where the share's remainder fits in one ([`mixed_blocks`]).
+fn plan(level: SimdLevel, animals: &[HostSequence], threads: usize) -> Plan {
+    let lanes = lane_count(level, animals.len(), threads);
+    if level == SimdLevel::Auto && lanes == 16 {
+        return mixed_blocks(animals, threads);
+    }
+    blocks(animals, lanes, threads)
+        .into_iter()
+        .map(|members| (members, lanes))
+        .collect()
+}
+
+/// Each thread's share of `animals` (sorted by decreasing length) in full blocks of 16
+/// lanes, then the remainder in one block of 8 lanes when it fits, else of 16: 140
+/// animals on 2 threads run as 4 × 16 + 6 per thread (72 lanes, of which 70 used) instead
+/// of 5 blocks of 14 (80 lanes). An 8-lane block costs ~0.7 of a 16-lane one on the Zen 4
+/// measured (docs/perf.md), less than half a block's padding. Blocks come in rounds of
+/// `threads`, one per thread, so that block b runs on thread `b % threads`.
+fn mixed_blocks(animals: &[HostSequence], threads: usize) -> Plan {
+    let n = animals.len();
+    let threads = threads.max(1);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(animals[i].score.end));
+    let share = n.div_ceil(threads);
+    let (full, rest) = (share / 16, share % 16);
+    let mut widths = vec![16; full];
+    match rest {
+        0 => {}
+        1..=8 => widths.push(8),
+        _ => widths.push(16),
+    }
+    let mut plan = Vec::new();
+    let mut next = order.into_iter();
+    let rounds = widths.len();
+    for (round, &width) in widths.iter().enumerate() {
+        // Full blocks but in the last round, which splits what is left evenly.
+        let left = next.len();
+        for t in 0..threads {
+            let take = if round + 1 < rounds {
+                width
+            } else {
+                (left / threads + usize::from(t < left % threads)).min(width)
+            };
+            let members: Vec<usize> = next.by_ref().take(take).collect();
+            if !members.is_empty() {
+                plan.push((members, width));
+            }
+        }
+    }
+    debug_assert_eq!(next.len(), 0, "every animal in a block");
+    plan
 }
 
 /// Cuts `n` animals, sorted by decreasing length, into blocks of at most `lanes`, the
@@ -1944,7 +2003,7 @@ struct ThreadOp<'a, K> {
     kernel: &'a K,
     animals: &'a [HostSequence],
     w0: &'a [f64],
-    all: &'a [Vec<usize>],
+    all: &'a Plan,
     packed: Option<&'a [Packed]>,
     mine: Vec<usize>,
     gradient: bool,
@@ -1965,7 +2024,7 @@ impl<K: LaneKernel> WithSimd for ThreadOp<'_, K> {
                 Some(_) => None,
                 None => Some(Packed::new(
                     self.animals,
-                    self.all[i].clone(),
+                    self.all[i].0.clone(),
                     n,
                     k,
                     self.kernel.gate(),
@@ -2076,7 +2135,7 @@ fn run_blocks<K: LaneKernel>(
     w0: &[f64],
     gradient: bool,
 ) -> ScanOutput {
-    let (animals, lanes, threads) = (cohort.animals, cohort.lanes, cohort.threads);
+    let (animals, threads) = (cohort.animals, cohort.threads);
     let n = animals.len();
     let k = w0.len() / n.max(1);
     let p = kernel.n_params();
@@ -2088,23 +2147,44 @@ fn run_blocks<K: LaneKernel>(
     if n == 0 {
         return out;
     }
-    let all = blocks(animals, lanes, threads);
-    let key = (lanes, threads, k, kernel.gate());
-    let kept = cohort.shared.and_then(|a| packed_lookup(a, key));
+    let all = &cohort.plan;
+    let key = (
+        all.iter().map(|(_, lanes)| *lanes).collect(),
+        threads,
+        k,
+        kernel.gate(),
+    );
+    let kept = cohort.shared.and_then(|a| packed_lookup(a, key.clone()));
     let results: Vec<_> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let op = ThreadOp {
-                    lanes,
-                    kernel,
-                    animals,
-                    w0,
-                    all: &all,
-                    packed: kept.as_deref().map(Vec::as_slice),
-                    mine: (t..all.len()).step_by(threads).collect(),
-                    gradient,
-                };
-                scope.spawn(move || dispatch(lanes, op))
+                let mine: Vec<usize> = (t..all.len()).step_by(threads).collect();
+                let packed = kept.as_deref().map(Vec::as_slice);
+                scope.spawn(move || {
+                    // The thread's blocks by lane count, each count on its SIMD flavour.
+                    let mut widths: Vec<usize> = mine.iter().map(|&i| all[i].1).collect();
+                    widths.sort_unstable();
+                    widths.dedup();
+                    let mut done = Vec::with_capacity(mine.len());
+                    for lanes in widths.into_iter().rev() {
+                        let op = ThreadOp {
+                            lanes,
+                            kernel,
+                            animals,
+                            w0,
+                            all,
+                            packed,
+                            mine: mine
+                                .iter()
+                                .copied()
+                                .filter(|&i| all[i].1 == lanes)
+                                .collect(),
+                            gradient,
+                        };
+                        done.extend(dispatch(lanes, op));
+                    }
+                    done
+                })
             })
             .collect();
         handles
@@ -2116,7 +2196,7 @@ fn run_blocks<K: LaneKernel>(
     for (i, packed, r) in results.into_iter().flatten() {
         fresh[i] = packed;
         let nl = r.ll.len();
-        for (l, &m) in all[i].iter().enumerate() {
+        for (l, &m) in all[i].0.iter().enumerate() {
             out.log_likelihood[m] = r.ll[l];
             if gradient {
                 for j in 0..p {
@@ -2204,7 +2284,7 @@ mod tests {
             let cohort = Cohort {
                 animals: &animals,
                 shared: None,
-                lanes: lane_count(level, animals.len(), 2),
+                plan: plan(level, &animals, 2),
                 threads: 2,
             };
             let kept = run_blocks(&cohort, &*kernel, &w0, true);
@@ -2236,6 +2316,24 @@ mod tests {
                 all.sort_unstable();
                 assert_eq!(all, (0..n).collect::<Vec<_>>(), "n {n}");
             }
+            for threads in [1, 2, 3] {
+                let plan = mixed_blocks(&animals, threads);
+                assert!(plan.iter().all(|(m, l)| !m.is_empty() && m.len() <= *l));
+                // Rounds of one block per thread, one lane count per round.
+                for round in plan.chunks(threads) {
+                    assert!(round.iter().all(|(_, l)| *l == round[0].1), "n {n}");
+                }
+                let mut all: Vec<usize> = plan.iter().flat_map(|(m, _)| m.clone()).collect();
+                all.sort_unstable();
+                assert_eq!(all, (0..n).collect::<Vec<_>>(), "n {n}, {threads} threads");
+            }
         }
+        // 140 on 2 threads: 4 full blocks of 16 and one of 8 holding 6, per thread.
+        let animals: Vec<HostSequence> = (0..140).map(|_| seq(9)).collect();
+        let plan = mixed_blocks(&animals, 2);
+        let shape: Vec<(usize, usize)> = plan.iter().map(|(m, l)| (m.len(), *l)).collect();
+        let mut want = vec![(16, 16); 8];
+        want.extend([(6, 8), (6, 8)]);
+        assert_eq!(shape, want);
     }
 }

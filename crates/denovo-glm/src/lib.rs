@@ -50,6 +50,26 @@ pub fn to_f64_vec<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Vec<f64> 
         .expect("a float tensor converts to f64")
 }
 
+/// `Tensor::cat(parts, dim)` that keeps its inputs alive until the result's autodiff node
+/// exists (same shapes and result as `Tensor::cat`). Use it for every `cat` in a model
+/// that may train while another thread runs a backward pass.
+///
+/// burn 0.21's autodiff `float_cat` drops its inputs' reference counts before it
+/// registers its own node, and every `backward()` — on any thread — sweeps every graph of
+/// the process and frees the steps of one that holds no live tensor
+/// (`GraphCleaner::cleanup_orphaned_entries`, tracel-ai/burn#5573). A parameter used in an
+/// earlier backward pass has lost its graph entry, so an op on it (a weight's `reshape`, a
+/// rate's `exp`) starts a graph of its own whose only live tensor is that op's output; once
+/// it is handed to `cat`, another thread's backward can free the step, and the parameter
+/// then gets no gradient (or, where another path still reaches it, part of one). Holding
+/// the inputs until `cat` returns keeps such a graph live. The clones are handles, not
+/// copies.
+pub fn cat<B: Backend, const D: usize>(parts: Vec<Tensor<B, D>>, dim: usize) -> Tensor<B, D> {
+    let out = Tensor::cat(parts.clone(), dim);
+    drop(parts);
+    out
+}
+
 /// The logits z = w · x of each animal: `w`, `x` are `[animals, features]`, the result
 /// `[animals]`.
 pub fn logits<B: Backend>(w: Tensor<B, 2>, x: Tensor<B, 2>) -> Tensor<B, 1> {

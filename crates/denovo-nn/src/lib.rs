@@ -136,26 +136,9 @@ fn flat_parameters<B: Backend>(
     cat(parts, 0)
 }
 
-/// `Tensor::cat` that keeps its inputs alive until the result's autodiff node exists.
-///
-/// burn 0.21's autodiff `float_cat` drops its inputs' reference counts before it
-/// registers its own node, and every `backward()` — on any thread — sweeps every graph of
-/// the process and frees the steps of one that holds no live tensor
-/// (`GraphCleaner::cleanup_orphaned_entries`, tracel-ai/burn#5573). A parameter used in an
-/// earlier backward pass has lost its graph entry, so an op on it (a weight's `reshape` in
-/// [`flat_parameters`]) starts a graph of its own whose only live tensor is that op's
-/// output; once it is handed to `cat`, another thread's backward can free the step, and
-/// the parameter then gets no gradient (or, where another path still reaches it, part of
-/// one). Holding the inputs until `cat` returns keeps such a graph live. The clones are
-/// handles, not copies.
-pub(crate) fn cat<B: Backend, const D: usize>(
-    parts: Vec<Tensor<B, D>>,
-    dim: usize,
-) -> Tensor<B, D> {
-    let out = Tensor::cat(parts.clone(), dim);
-    drop(parts);
-    out
-}
+/// `Tensor::cat` that keeps its inputs alive until the result's autodiff node exists
+/// (burn's autodiff race, tracel-ai/burn#5573): [`denovo_glm::cat`].
+pub(crate) use denovo_glm::cat;
 
 /// [`trajectories`] for a rule whose flat parameters are a tensor: reads them and `w0` to
 /// the host and walks there (both rules' `LearningRule::host_trajectories`).

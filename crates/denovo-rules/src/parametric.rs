@@ -306,7 +306,7 @@ impl<B: Backend> LearningRule<B> for QLearning<B> {
     fn initial_state(&self, w0: Tensor<B, 2>) -> Tensor<B, 2> {
         // θ_R = w0 / 2τ, θ_L = −w0 / 2τ, so that τ (θ_R − θ_L) = w0.
         let half = w0 / row(self.inverse_temperature()) / 2.0;
-        Tensor::cat(vec![half.clone(), half.neg()], 1)
+        denovo_glm::cat(vec![half.clone(), half.neg()], 1)
     }
     fn policy_weights(&self, state: &Tensor<B, 2>) -> Tensor<B, 2> {
         let (right, left) = Self::halves(state);
@@ -323,14 +323,14 @@ impl<B: Backend> LearningRule<B> for QLearning<B> {
         let update = delta * x * row(self.alpha());
         let right = right + update.clone() * y.clone();
         let left = left + update * (y.neg() + 1.0);
-        Tensor::cat(vec![right, left], 1)
+        denovo_glm::cat(vec![right, left], 1)
     }
     fn detach(&self, state: Tensor<B, 2>) -> Tensor<B, 2> {
         state.detach()
     }
     fn perturb_weights(&self, state: Tensor<B, 2>, delta: Tensor<B, 2>) -> Tensor<B, 2> {
         let half = delta / row(self.inverse_temperature()) / 2.0;
-        state + Tensor::cat(vec![half.clone(), half.neg()], 1)
+        state + denovo_glm::cat(vec![half.clone(), half.neg()], 1)
     }
 }
 
@@ -391,7 +391,7 @@ impl<B: Backend> LearningRule<B> for ReinforceStreak<B> {
     fn initial_state(&self, w0: Tensor<B, 2>) -> Tensor<B, 2> {
         let [n, _] = w0.dims();
         let zeros = Tensor::zeros([n, 1], (&w0.device(), w0.dtype()));
-        Tensor::cat(vec![w0, zeros], 1)
+        denovo_glm::cat(vec![w0, zeros], 1)
     }
     fn policy_weights(&self, state: &Tensor<B, 2>) -> Tensor<B, 2> {
         let [n, d] = state.dims();
@@ -405,7 +405,7 @@ impl<B: Backend> LearningRule<B> for ReinforceStreak<B> {
         let g = (col(trial.choice.clone()) - p) * col(trial.reward.clone()) * trial.x.clone();
         let w = w + g * factor * row(self.alpha());
         let rewarded = col(trial.reward.clone()).greater_elem(0.0).float();
-        Tensor::cat(vec![w, (streak + 1.0) * rewarded], 1)
+        denovo_glm::cat(vec![w, (streak + 1.0) * rewarded], 1)
     }
     fn detach(&self, state: Tensor<B, 2>) -> Tensor<B, 2> {
         state.detach()
@@ -413,7 +413,7 @@ impl<B: Backend> LearningRule<B> for ReinforceStreak<B> {
     fn perturb_weights(&self, state: Tensor<B, 2>, delta: Tensor<B, 2>) -> Tensor<B, 2> {
         let [n, _] = delta.dims();
         let zeros = Tensor::zeros([n, 1], (&delta.device(), delta.dtype()));
-        state + Tensor::cat(vec![delta, zeros], 1)
+        state + denovo_glm::cat(vec![delta, zeros], 1)
     }
 }
 

@@ -27,11 +27,12 @@ use pulp::{Simd, WithSimd, bytemuck};
 /// Trials between two flushes of the per-lane f32 gradient sums into f64.
 pub const FLUSH_STEPS: usize = 256;
 
-/// Bytes the RNN kernel may spend, over all threads, on keeping every step's gates for
-/// the adjoint pass (each thread gets its share); longer blocks recompute each step from
-/// the kept (w_t, h_t) into a ring of [`CHUNK_STEPS`] records instead. Keeping the tape
-/// of a 140 × 20,000 cohort (2 × 258 MB on AVX-512) is ~15% faster but takes the process
-/// past 1 GB.
+/// Bytes the RNN kernel may spend, over all threads, on keeping every step's record for
+/// the adjoint pass (each thread gets its share). A block whose records do not fit keeps
+/// only its gates r, z, n (3 · hidden vectors a trial) and recomputes gh_n and the head
+/// from the kept h_t into a ring of [`CHUNK_STEPS`] records; one whose gates do not fit
+/// either recomputes whole records there. At 140 × 20,000 on AVX-512 the records of a
+/// 16-lane block would take 258 MB, its gates 123 MB.
 pub const TAPE_BUDGET_BYTES_F32: usize = 256 << 20;
 
 /// A 64-byte aligned block of 16 f32: the unit of [`Tape`] buffers (as aligned as any
@@ -466,33 +467,37 @@ impl Dense32 {
         product(s, init, finish, &self.weight, n, input, out, n);
     }
 
-    /// [`Dense32::forward`] of T trials (inputs at `x`, outputs to `out`), in register
-    /// blocks of T trials × 4, 2 and 1 outputs.
+    /// [`Dense32::forward`]'s outputs `outputs` of T trials (inputs at `x`, output
+    /// `outputs.start + j` to `out`'s place j), in register blocks of T trials × 4, 2 and 1
+    /// outputs. Each output is summed in the same order whatever the range, so the numbers
+    /// are those of the whole product.
     #[inline(always)]
     fn forward_group<S: Simd, const T: usize>(
         &self,
         s: S,
         x: Spots<S::f32s, T>,
         out: Spots<S::f32s, T>,
+        outputs: std::ops::Range<usize>,
         finish: impl Fn(usize, S::f32s) -> S::f32s + Copy,
     ) {
         let (n, n_in, bias) = (self.n_out, self.n_in, &self.bias);
-        let mut j0 = 0;
-        while j0 + 4 <= n {
+        let (first, end) = (outputs.start, outputs.end.min(n));
+        let mut j0 = first;
+        while j0 + 4 <= end {
             let (init, fin) = (|j| bias[j0 + j], |j, a| finish(j0 + j, a));
-            let (m, out) = (&self.weight[j0..], out.shifted(j0));
+            let (m, out) = (&self.weight[j0..], out.shifted(j0 - first));
             group_block::<S, T, 4>(s, init, fin, m, n, x, n_in, out);
             j0 += 4;
         }
-        while j0 + 2 <= n {
+        while j0 + 2 <= end {
             let (init, fin) = (|j| bias[j0 + j], |j, a| finish(j0 + j, a));
-            let (m, out) = (&self.weight[j0..], out.shifted(j0));
+            let (m, out) = (&self.weight[j0..], out.shifted(j0 - first));
             group_block::<S, T, 2>(s, init, fin, m, n, x, n_in, out);
             j0 += 2;
         }
-        if j0 < n {
+        if j0 < end {
             let (init, fin) = (|j| bias[j0 + j], |j, a| finish(j0 + j, a));
-            let (m, out) = (&self.weight[j0..], out.shifted(j0));
+            let (m, out) = (&self.weight[j0..], out.shifted(j0 - first));
             group_block::<S, T, 1>(s, init, fin, m, n, x, n_in, out);
         }
     }
@@ -511,10 +516,29 @@ impl Dense32 {
         (bases_out, out_at): (&[usize], usize),
         finish: impl Fn(usize, S::f32s) -> S::f32s + Copy,
     ) {
+        let all = 0..self.n_out;
+        let (x_at, out_at) = ((bases_x, x_at), (bases_out, out_at));
+        self.forward_trials_of(s, x, x_at, out, out_at, all, finish);
+    }
+
+    /// [`Dense32::forward_trials`] of the outputs `outputs` only (output
+    /// `outputs.start + j` to place j after `out_at`).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn forward_trials_of<S: Simd>(
+        &self,
+        s: S,
+        x: Option<&mut [S::f32s]>,
+        x_at: (&[usize], usize),
+        out: &mut [S::f32s],
+        out_at: (&[usize], usize),
+        outputs: std::ops::Range<usize>,
+        finish: impl Fn(usize, S::f32s) -> S::f32s + Copy,
+    ) {
         if S::REGISTER_COUNT >= 32 {
-            self.forward_trials_by::<S, 4>(s, x, (bases_x, x_at), out, (bases_out, out_at), finish);
+            self.forward_trials_by::<S, 4>(s, x, x_at, out, out_at, outputs, finish);
         } else {
-            self.forward_trials_by::<S, 2>(s, x, (bases_x, x_at), out, (bases_out, out_at), finish);
+            self.forward_trials_by::<S, 2>(s, x, x_at, out, out_at, outputs, finish);
         }
     }
 
@@ -527,6 +551,7 @@ impl Dense32 {
         (bases_x, x_at): (&[usize], usize),
         out: &mut [S::f32s],
         (bases_out, out_at): (&[usize], usize),
+        outputs: std::ops::Range<usize>,
         finish: impl Fn(usize, S::f32s) -> S::f32s + Copy,
     ) {
         assert_eq!(bases_x.len(), bases_out.len());
@@ -536,13 +561,13 @@ impl Dense32 {
             let bx: [usize; T] = std::array::from_fn(|tt| bases_x[c + tt]);
             let bo: [usize; T] = std::array::from_fn(|tt| bases_out[c + tt]);
             let (xs, o) = spots(x.as_deref_mut(), out, (bx, x_at), (bo, out_at));
-            self.forward_group::<S, T>(s, xs, o, finish);
+            self.forward_group::<S, T>(s, xs, o, outputs.clone(), finish);
             c += T;
         }
         for c in c..n {
             let (bx, bo) = ([bases_x[c]], [bases_out[c]]);
             let (xs, o) = spots(x.as_deref_mut(), out, (bx, x_at), (bo, out_at));
-            self.forward_group::<S, 1>(s, xs, o, finish);
+            self.forward_group::<S, 1>(s, xs, o, outputs.clone(), finish);
         }
     }
 
@@ -1049,6 +1074,10 @@ impl<S: Simd> Grads<S> {
         self.pending = 0;
     }
 
+    /// Contracts what is pending and adds the f32 sums into the f64 totals. Inlined so
+    /// that it compiles with the kernel's SIMD features (as a function of its own it ran on
+    /// SSE2: 1.9% of the 140 × 20,000 RNN epoch).
+    #[inline(always)]
     fn flush(&mut self, rows: &[Rows<'_, S::f32s>]) {
         if self.pending > 0 {
             self.contract(rows);
@@ -1428,9 +1457,40 @@ struct Rnn32 {
     gamma_at: usize,
     size: usize,
     tape_budget: usize,
+    /// The tape mode to use whatever the budget (tests); `None`: [`Rnn32::tape_mode`].
+    force_tape: Option<TapeMode>,
+}
+
+/// What the RNN kernel's forward pass keeps for the adjoint pass, besides w_t and h_t.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TapeMode {
+    /// Every trial's record (`[steps, record]`).
+    Whole,
+    /// Every trial's gates r, z, n (`[steps, 3 · size]`); the adjoint pass recomputes gh_n
+    /// and the head into a ring of [`CHUNK_STEPS`] records (a third of the recomputation's
+    /// multiply-adds, for under half the whole tape's bytes).
+    Gates,
+    /// Nothing: the adjoint pass recomputes each record into the ring.
+    Ring,
 }
 
 impl Rnn32 {
+    /// The most the block's tape may keep within the budget: the whole tape, else the
+    /// gates, else nothing, for `steps` trials of vectors of `vector_bytes`.
+    fn tape_mode(&self, steps: usize, vector_bytes: usize) -> TapeMode {
+        if let Some(mode) = self.force_tape {
+            return mode;
+        }
+        let bytes = |per_trial: usize| steps * per_trial * vector_bytes;
+        if bytes(self.record_len()) <= self.tape_budget {
+            TapeMode::Whole
+        } else if bytes(3 * self.size) <= self.tape_budget {
+            TapeMode::Gates
+        } else {
+            TapeMode::Ring
+        }
+    }
+
     /// One step's record: u, r, z, n, gh_n, then the head's activations after its input
     /// (the input, h_{t+1}, is kept with every h_t).
     fn record_len(&self) -> usize {
@@ -1534,11 +1594,14 @@ impl Rnn32 {
     /// (`ws`) and h_t (`hs`, reversed over `steps`), T trials at a time through every
     /// product (see [`Dense32::forward_trials`]): the same numbers [`Rnn32::step`] wrote.
     /// `gi`, `gh`: scratch of [`CHUNK_STEPS`] × 3 · size.
+    /// With `gates_kept`, r, z, n are on a tape of their own: only gh_n (the hidden
+    /// product's last third) and the head are recomputed.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn recompute<S: Simd>(
         &self,
         s: S,
+        gates_kept: bool,
         chunk: std::ops::RangeInclusive<usize>,
         rec: impl Fn(usize) -> usize,
         (tape, ws, hs): (&mut [S::f32s], &[f64], &mut [S::f32s]),
@@ -1570,12 +1633,23 @@ impl Rnn32 {
         let (records, h_rows) = (&records[..count], &h_rows[..count]);
         let (next_rows, g_rows) = (&next_rows[..count], &g_rows[..count]);
         let keep = |_, a| a;
+        let n_in = self.input.n_in;
+        if gates_kept {
+            // gh_n straight into the records' gh_n slots.
+            let (h, ghn) = ((h_rows, 0), (records, n_in + 3 * size));
+            let n_rows = 2 * size..3 * size;
+            self.hidden
+                .forward_trials_of(s, Some(hs), h, tape, ghn, n_rows, keep);
+            let head_input = Some((&mut *hs, next_rows, 0));
+            self.head
+                .forward_trials(s, head_input, tape, (records, self.head_at()));
+            return;
+        }
         let input = (records, 0);
         self.input
             .forward_trials(s, Some(tape), input, gi, (g_rows, 0), keep);
         self.hidden
             .forward_trials(s, Some(hs), (h_rows, 0), gh, (g_rows, 0), keep);
-        let n_in = self.input.n_in;
         for i in 0..count {
             let (gi, gh) = (&gi[g_rows[i]..][..3 * size], &gh[g_rows[i]..][..3 * size]);
             let h = &hs[h_rows[i]..][..size];
@@ -1607,14 +1681,23 @@ impl LaneKernel for Rnn32 {
         let steps = b.steps;
         let len = self.record_len();
         let zero = s.splat_f32s(0.0);
-        // With gradients, every trial's record while they fit the budget, else a ring of the
-        // last CHUNK_STEPS records that the adjoint pass recomputes.
-        let keep = gradient && steps * len * std::mem::size_of::<S::f32s>() <= self.tape_budget;
+        // With gradients, every trial's record while they fit the budget, else every
+        // trial's gates and a ring of the last CHUNK_STEPS records that the adjoint pass
+        // recomputes (in part), else the ring alone.
+        let mode = self.tape_mode(steps, std::mem::size_of::<S::f32s>());
+        let keep = gradient && mode == TapeMode::Whole;
+        let gates_kept = gradient && mode == TapeMode::Gates;
         let tape_len = match (gradient, keep) {
             (true, true) => steps * len,
             (true, false) => CHUNK_STEPS * len,
             (false, _) => len,
         };
+        // r, z, n of trial t at row steps − 1 − t (read in ascending order backwards).
+        let gates_w = 3 * size;
+        let gates_len = if gates_kept { steps * gates_w } else { 0 };
+        let mut gates_buf = Tape::of_lanes::<S>(gates_len);
+        let gates_tape = gates_buf.lanes::<S>(gates_len);
+        let n_in = self.input.n_in;
         // Kept records are in reverse (trial t in record steps − 1 − t) so that the adjoint
         // pass reads them at ascending addresses; a ring is indexed by t mod CHUNK_STEPS.
         let (ring, flip) = if keep {
@@ -1657,6 +1740,10 @@ impl LaneKernel for Rnn32 {
             };
             let (h, h_next) = h_pair(hs, t, steps, size);
             self.step(s, record, w, h, h_next, ext, &mut gi, &mut gh);
+            if gates_kept {
+                gates_tape[(steps - 1 - t) * gates_w..][..gates_w]
+                    .copy_from_slice(&record[n_in..n_in + gates_w]);
+            }
             advance::<S>(
                 &mut next[..kn],
                 w,
@@ -1693,6 +1780,7 @@ impl LaneKernel for Rnn32 {
                     let chunk = t.saturating_sub(CHUNK_STEPS - 1)..=t;
                     self.recompute(
                         s,
+                        gates_kept,
                         chunk,
                         rec,
                         (&mut *tape, &*ws, &mut *hs),
@@ -1703,10 +1791,15 @@ impl LaneKernel for Rnn32 {
                 }
                 let record = &tape[at..at + len];
                 let h = &hs[(steps - 1 - t) * size..][..size];
-                let (_, rest) = record.split_at(self.input.n_in);
-                let (r, rest) = rest.split_at(size);
-                let (z, rest) = rest.split_at(size);
-                let (n, rest) = rest.split_at(size);
+                let (_, rest) = record.split_at(n_in);
+                let (gates, rest) = rest.split_at(gates_w);
+                let gates = if gates_kept {
+                    &gates_tape[(steps - 1 - t) * gates_w..][..gates_w]
+                } else {
+                    gates
+                };
+                let (r, rest_gates) = gates.split_at(size);
+                let (z, n) = rest_gates.split_at(size);
                 let (ghn, head) = rest.split_at(size);
                 let (g_gamma, d_o) = g.recent_and_d(self.gamma_at, self.head.last_slot());
                 update_adjoint(
@@ -1810,6 +1903,7 @@ fn build(rule: &ScanRule, params: &[f64]) -> Built32 {
                 gamma_at,
                 size: *hidden,
                 tape_budget: TAPE_BUDGET_BYTES_F32,
+                force_tape: None,
             }))
         }
     }
@@ -2161,12 +2255,15 @@ fn run_blocks<K: LaneKernel>(
                 let mine: Vec<usize> = (t..all.len()).step_by(threads).collect();
                 let packed = kept.as_deref().map(Vec::as_slice);
                 scope.spawn(move || {
-                    // The thread's blocks by lane count, each count on its SIMD flavour.
+                    // The thread's blocks by lane count, each count on its SIMD flavour,
+                    // the narrow ones first: an 8-lane block's whole tape (129 MB at 20,000
+                    // trials) then serves, from the pool, the 16-lane blocks' gates (123
+                    // MB); the other way round the pool would keep both.
                     let mut widths: Vec<usize> = mine.iter().map(|&i| all[i].1).collect();
                     widths.sort_unstable();
                     widths.dedup();
                     let mut done = Vec::with_capacity(mine.len());
-                    for lanes in widths.into_iter().rev() {
+                    for lanes in widths {
                         let op = ThreadOp {
                             lanes,
                             kernel,
@@ -2246,9 +2343,9 @@ mod tests {
         }
     }
 
-    /// The RNN kernel recomputing its records into a ring (the tape over budget) gives
-    /// exactly what keeping every record gives: animals longer and shorter than the ring,
-    /// partly scored, on every SIMD level.
+    /// The RNN kernel keeping only its gates, or nothing, and recomputing the rest into a
+    /// ring (the tape over budget) gives exactly what keeping every record gives: animals
+    /// longer and shorter than the ring, partly scored, on every SIMD level.
     #[test]
     fn rnn_ring_recompute_equals_kept_tape() {
         let animals: Vec<HostSequence> = [53usize, 40, 17, 9, 70]
@@ -2288,11 +2385,20 @@ mod tests {
                 threads: 2,
             };
             let kept = run_blocks(&cohort, &*kernel, &w0, true);
+            for mode in [TapeMode::Gates, TapeMode::Ring] {
+                kernel.force_tape = Some(mode);
+                let other = run_blocks(&cohort, &*kernel, &w0, true);
+                assert_eq!(
+                    kept.log_likelihood, other.log_likelihood,
+                    "{level:?} {mode:?}"
+                );
+                assert_eq!(kept.d_params, other.d_params, "{level:?} {mode:?}");
+                assert_eq!(kept.d_w0, other.d_w0, "{level:?} {mode:?}");
+            }
+            kernel.force_tape = None;
             kernel.tape_budget = 0;
             let ring = run_blocks(&cohort, &*kernel, &w0, true);
-            assert_eq!(kept.log_likelihood, ring.log_likelihood, "{level:?}");
-            assert_eq!(kept.d_params, ring.d_params, "{level:?}");
-            assert_eq!(kept.d_w0, ring.d_w0, "{level:?}");
+            assert_eq!(kept.d_params, ring.d_params, "{level:?}, no budget");
             assert!(kept.d_params.iter().any(|&g| g != 0.0));
         }
     }

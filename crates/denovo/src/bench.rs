@@ -20,8 +20,8 @@ generic path (burn autodiff trial by trial) grows faster than linearly with the 
 length, so it is timed on the first --generic-trials trials of each animal and compared
 with the fused path on that same short workload. Peak memory is the peak of live heap
 bytes during the timed epochs above what was live before them (the data included). FLOPs
-count the multiply-adds of the kernel as run: DNN forward + backward (3 × the forward's
-matrix products); RNN forward, the backward pass's recomputation and the backward (4 ×).
+count the useful multiply-adds: forward + backward, 3 × the forward's matrix products, for
+both rules (the adjoint pass's recomputation of what did not fit the tape is not counted).
 The fraction of peak is GFLOP/s (at the median) over the machine's f32 FMA peak, measured
 at start-up on every thread, the best of five rounds (an f64 kernel's own ceiling is half
 of it). Build with --release: debug

@@ -197,8 +197,8 @@ impl Report {
     }
 }
 
-/// The machine's f32 peak for [`Report`]: (GFLOP/s, lanes) from a ~300 ms FMA loop on
-/// every thread.
+/// The machine's f32 peak for [`Report`]: (GFLOP/s, lanes), the fastest of five ~60 ms
+/// FMA loops on every thread ([`denovo_nn::peak_gflops`]).
 pub fn machine_peak() -> (f64, usize) {
     denovo_nn::peak_gflops(SimdLevel::Auto, 300)
 }

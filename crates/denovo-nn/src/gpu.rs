@@ -79,6 +79,31 @@ fn logit<F: Float>(st: &SharedMemory<F>, x: &Tensor<F>, x_at: usize, k: usize) -
     z
 }
 
+/// The policy's own term of the adjoint, shared by both kernels: unit j < K writes
+/// λ_{t,j} = λ_{t+1,j} + (y_t − σ(w_t · x_t)) x_{t,j} (the second term on `scored` trials
+/// only) into `lam[j]`, from λ_{t+1} at `lam[K..2K]` and w_t at `st[0..K]`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn policy_adjoint<F: Float>(
+    st: &SharedMemory<F>,
+    lam: &mut SharedMemory<F>,
+    x: &Tensor<F>,
+    x_at: usize,
+    y: F,
+    scored: bool,
+    kk: usize,
+    unit: usize,
+) {
+    if unit < kk {
+        let mut v = lam[kk + unit];
+        if scored {
+            let z = logit::<F>(st, x, x_at, kk);
+            v += (y - sigmoid::<F>(z)) * x[x_at + unit];
+        }
+        lam[unit] = v;
+    }
+}
+
 /// The adjoint of the update w_{t+1} = w_t + g γ ⊙ o at the rule's output `o` (at
 /// `out_at` in the state row `st`), shared by both kernels: unit j < K adds g o_j λ_{t+1,j}
 /// to γ_j's gradient (at `grad_at + gamma_at + j` of `d_params`) and writes ∂/∂o_j =
@@ -325,14 +350,16 @@ fn dnn_scan_kernel<F: Float, I: Numeric>(
                 e += stride;
             }
             sync_cube();
-            if unit < kk {
-                let mut v = lam[kk + unit];
-                if t >= start {
-                    let z = logit::<F>(&st, x, x_at, kk);
-                    v += (trials[row * 4] - sigmoid::<F>(z)) * x[x_at + unit];
-                }
-                lam[unit] = v;
-            }
+            policy_adjoint::<F>(
+                &st,
+                &mut lam,
+                x,
+                x_at,
+                trials[row * 4],
+                t >= start,
+                kk,
+                unit,
+            );
             let g = gate_value::<F>(gate, trials[row * 4 + 1]);
             if t + 1 < end && g != F::new(0.0) {
                 let out_at = width as usize;
@@ -612,14 +639,16 @@ fn rnn_scan_kernel<F: Float, I: Numeric>(
                 e += stride;
             }
             sync_cube();
-            if unit < kk {
-                let mut v = lam[kk + unit];
-                if t >= start {
-                    let z = logit::<F>(&st, x, x_at, kk);
-                    v += (trials[row * 4] - sigmoid::<F>(z)) * x[x_at + unit];
-                }
-                lam[unit] = v;
-            }
+            policy_adjoint::<F>(
+                &st,
+                &mut lam,
+                x,
+                x_at,
+                trials[row * 4],
+                t >= start,
+                kk,
+                unit,
+            );
             if t + 1 < end {
                 let g = gate_value::<F>(gate, trials[row * 4 + 1]);
                 update_adjoint::<F>(

@@ -511,14 +511,12 @@ impl Dense32 {
         &self,
         s: S,
         x: Option<&mut [S::f32s]>,
-        (bases_x, x_at): (&[usize], usize),
+        x_at: (&[usize], usize),
         out: &mut [S::f32s],
-        (bases_out, out_at): (&[usize], usize),
+        out_at: (&[usize], usize),
         finish: impl Fn(usize, S::f32s) -> S::f32s + Copy,
     ) {
-        let all = 0..self.n_out;
-        let (x_at, out_at) = ((bases_x, x_at), (bases_out, out_at));
-        self.forward_trials_of(s, x, x_at, out, out_at, all, finish);
+        self.forward_trials_of(s, x, x_at, out, out_at, 0..self.n_out, finish);
     }
 
     /// [`Dense32::forward_trials`] of the outputs `outputs` only (output
@@ -2046,8 +2044,7 @@ fn plan(level: SimdLevel, animals: &[HostSequence], threads: usize) -> Plan {
 fn mixed_blocks(animals: &[HostSequence], threads: usize) -> Plan {
     let n = animals.len();
     let threads = threads.max(1);
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(animals[i].score.end));
+    let order = by_length(animals);
     let share = n.div_ceil(threads);
     let (full, rest) = (share / 16, share % 16);
     let mut widths = vec![16; full];
@@ -2083,11 +2080,18 @@ fn mixed_blocks(animals: &[HostSequence], threads: usize) -> Plan {
 /// to thread `b % threads`.
 fn blocks(animals: &[HostSequence], lanes: usize, threads: usize) -> Vec<Vec<usize>> {
     let n = animals.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(animals[i].score.end));
+    let order = by_length(animals);
     let count = n.div_ceil(lanes).div_ceil(threads) * threads;
     let per = n.div_ceil(count.clamp(1, n.max(1))).max(1);
     order.chunks(per).map(<[usize]>::to_vec).collect()
+}
+
+/// The animals' indices by decreasing length (scored end), so that a block's members end
+/// close together.
+fn by_length(animals: &[HostSequence]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..animals.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(animals[i].score.end));
+    order
 }
 
 /// One thread's share of a scan, as a [`WithSimd`] operation: blocks `mine` of `all`,

@@ -176,6 +176,33 @@ mod tests {
     }
 
     #[test]
+    fn a_baseline_rule_shows_its_step_after_each_outcome() {
+        let spec = RuleSpec {
+            kind: denovo_rules::RuleKind::ReinforceBaseline,
+            alpha: vec![0.01, 0.1],
+            beta: vec![-30.0, 0.5],
+            inverse_temperature: None,
+            streak_cap: None,
+        };
+        let text = describe_rule(&spec);
+        assert!(text.contains("β = [-30.0000, 0.5000]"), "{text}");
+        assert!(
+            text.contains("α(1−β) = [0.3100, 0.0500] after a reward"),
+            "{text}"
+        );
+        assert!(
+            text.contains("−αβ = [0.3000, -0.0500] after none"),
+            "{text}"
+        );
+        let plain = describe_rule(&RuleSpec::initial(
+            denovo_rules::RuleKind::Reinforce,
+            2,
+            0.1,
+        ));
+        assert!(!plain.contains("after a reward"), "{plain}");
+    }
+
+    #[test]
     fn thousands_groups_digits() {
         assert_eq!(thousands(20000), "20,000");
         assert_eq!(thousands(999), "999");
@@ -184,6 +211,12 @@ mod tests {
 }
 
 /// α (and β, τ) of a parametric rule in a short form: `α = [0.0625, 0.0156]  β = […]`.
+///
+/// With a baseline (REINFORCE with baseline, Δw = α ⊙ (r − β) ⊙ (y − p) x) it adds what the
+/// data determine: with rewards of 1 and 0, only the step's scale after a reward,
+/// α(1 − β), and after none, −αβ. A fit can trade α against β along that pair: β = −30
+/// with a small α, for example, says that rewarded and unrewarded trials move w alike
+/// (α(1 − β) ≈ −αβ), not that the animal's baseline is −30.
 pub fn describe_rule(spec: &RuleSpec) -> String {
     let list = |v: &[f64]| {
         v.iter()
@@ -194,6 +227,14 @@ pub fn describe_rule(spec: &RuleSpec) -> String {
     let mut out = format!("α = [{}]", list(&spec.alpha));
     if !spec.beta.is_empty() {
         out.push_str(&format!("  β = [{}]", list(&spec.beta)));
+        let pairs = spec.alpha.iter().zip(&spec.beta);
+        let rewarded: Vec<f64> = pairs.clone().map(|(a, b)| a * (1.0 - b)).collect();
+        let unrewarded: Vec<f64> = pairs.map(|(a, b)| -a * b).collect();
+        out.push_str(&format!(
+            "  (step scale α(1−β) = [{}] after a reward, −αβ = [{}] after none)",
+            list(&rewarded),
+            list(&unrewarded)
+        ));
     }
     if let Some(t) = spec.inverse_temperature {
         out.push_str(&format!("  τ = {t:.3}"));

@@ -24,9 +24,9 @@
 //! weights of the last training trial moved on by the network's own steps. Held-out animals
 //! (`--folds`) are refused (each fold would need its own network and σ; not built).
 
-use crate::fit::{AnimalWeights, FitResult, ReadBackend, SessionLabel};
+use crate::fit::{FitResult, ReadBackend, SessionLabel};
 use crate::score::SplitScore;
-use crate::walk::{Scoring, score, score_by_session};
+use crate::walk::{AnimalScores, HeldOut, Scoring, score};
 use crate::{FitSpec, Model, Progress, StudyError};
 use denovo_data::{Dataset, DesignMatrix, SubjectDesign};
 use denovo_nn::{HostStep, HostTrial, ScanRule};
@@ -347,22 +347,16 @@ pub(crate) fn add_noise(
         }
     }
     let hyper = &fit.hyper;
-    let mut train_parts = Vec::new();
-    let mut held_parts = Vec::new();
-    let mut held_sessions = Vec::new();
-    let mut weights = Vec::new();
+    let mut scores = AnimalScores::default();
     for (i, (d, map)) in subjects.iter().zip(&fit.maps).enumerate() {
         let (end, n) = (train_end[i], d.n_trials());
-        train_parts.push((
-            names[i],
-            d.session_keys_in(0..end),
-            from_prior(&rule, d, 0..end, hyper)?,
-            &d.choice[..end],
-        ));
+        let train_p = from_prior(&rule, d, 0..end, hyper)?;
         let (cov, _) = map.covariance_blocks();
-        let mut w: Vec<Vec<f64>> = map.w.chunks(k).map(<[f64]>::to_vec).collect();
-        let mut sd: Vec<Vec<f64>> = map.posterior_sd().chunks(k).map(<[f64]>::to_vec).collect();
-        if end < n {
+        let fitted = (
+            map.w.chunks(k).map(<[f64]>::to_vec).collect(),
+            map.posterior_sd().chunks(k).map(<[f64]>::to_vec).collect(),
+        );
+        let held = if end < n {
             let last = Gaussian {
                 mean: map.w[(end - 1) * k..end * k].to_vec(),
                 cov: cov[(end - 1) * k * k..end * k * k].to_vec(),
@@ -373,48 +367,32 @@ pub(crate) fn add_noise(
             let mut drift = NetDrift::new(&rule, d, end - 1, Hidden::Running(h_last.clone()));
             let pred =
                 denovo_walk::filter_drift(&series, &mut drift, hyper, &Start::After(last.clone()))?;
-            let p = match spec.model.scoring {
-                Scoring::OneStep => {
-                    w.extend(pred.mean.chunks(k).map(<[f64]>::to_vec));
-                    pred.p_right.clone()
+            Some(HeldOut::scored(spec.model.scoring, pred, || {
+                // The network's own steps from the last training trial's MAP weights.
+                let mut drift = NetDrift::new(&rule, d, end - 1, Hidden::Running(h_last));
+                let (mut m, mut next, mut jac) = (last.mean, vec![0.0; k], vec![0.0; k * k]);
+                let (mut p, mut w) = (Vec::with_capacity(n - end), Vec::new());
+                for t in 1..n - end + 1 {
+                    drift.step(t - 1, &m, &mut next, &mut jac);
+                    m.copy_from_slice(&next);
+                    let g = end - 1 + t;
+                    let z: f64 = m
+                        .iter()
+                        .zip(&d.x[g * k..(g + 1) * k])
+                        .map(|(a, b)| a * b)
+                        .sum();
+                    p.push((1.0 / (1.0 + (-z).exp())).clamp(1e-15, 1.0 - 1e-15));
+                    w.extend_from_slice(&m);
                 }
-                Scoring::LastWeights => {
-                    // The network's own steps from the last training trial's MAP weights.
-                    let mut drift = NetDrift::new(&rule, d, end - 1, Hidden::Running(h_last));
-                    let (mut m, mut next, mut jac) =
-                        (last.mean.clone(), vec![0.0; k], vec![0.0; k * k]);
-                    let mut p = Vec::with_capacity(n - end);
-                    for t in 1..n - end + 1 {
-                        drift.step(t - 1, &m, &mut next, &mut jac);
-                        m.copy_from_slice(&next);
-                        let g = end - 1 + t;
-                        let z: f64 = m
-                            .iter()
-                            .zip(&d.x[g * k..(g + 1) * k])
-                            .map(|(a, b)| a * b)
-                            .sum();
-                        p.push((1.0 / (1.0 + (-z).exp())).clamp(1e-15, 1.0 - 1e-15));
-                        w.push(m.clone());
-                    }
-                    p
-                }
-            };
-            sd.extend(pred.sd.chunks(k).map(<[f64]>::to_vec));
-            held_parts.push((names[i], d.session_keys_in(end..n), p, &d.choice[end..n]));
-            held_sessions.push((&d.session[end..n], &d.session_keys[..]));
-        }
-        weights.push(AnimalWeights {
-            subject: d.subject.clone(),
-            sessions: data.subjects[i]
-                .sessions
-                .iter()
-                .map(SessionLabel::of)
-                .collect(),
-            train_end: end,
-            w,
-            sd: Some(sd),
-        });
+                Ok((p, w))
+            })?)
+        } else {
+            None
+        };
+        let sessions = data.subjects[i].sessions.iter().map(SessionLabel::of);
+        scores.push(names[i], d, sessions.collect(), end, train_p, fitted, held);
     }
+    let (train, heldout_sessions, weights) = scores.finish(spec.split.holdout_sessions);
     let summary = &mut result.summary;
     let gamma = summary.parameters["gamma"]
         .as_array()
@@ -438,9 +416,8 @@ pub(crate) fn add_noise(
     };
     summary.model = spec.model.model.name().into();
     summary.parameters = serde_json::to_value(&parameters).unwrap_or_default();
-    summary.train = score(&train_parts);
-    summary.heldout_sessions = (spec.split.holdout_sessions > 0.0 && !held_parts.is_empty())
-        .then(|| score_by_session(&held_parts, &held_sessions));
+    summary.train = train;
+    summary.heldout_sessions = heldout_sessions;
     summary.seconds += started.elapsed().as_secs_f64();
     result.spec = spec.clone();
     result.weights = weights;

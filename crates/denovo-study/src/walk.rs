@@ -198,6 +198,93 @@ impl<B: Backend> crate::Describe for WalkRule<B> {
 /// choices).
 pub(crate) type ScoredAnimal<'a> = (&'a str, Vec<String>, Vec<f64>, &'a [f64]);
 
+/// An animal's held-out trials `end..` as a walk-type fit predicted them: p(right)
+/// `[trials]`, the weights behind each prediction and their SDs (`[trials, K]`
+/// row-major).
+pub(crate) struct HeldOut {
+    /// p(right) per trial.
+    pub p: Vec<f64>,
+    /// The weights used, `[trials, K]`.
+    pub w: Vec<f64>,
+    /// Their SDs, `[trials, K]`.
+    pub sd: Vec<f64>,
+}
+
+impl HeldOut {
+    /// What `scoring` scores: the filter's one-step predictions `pred`, or the mean path
+    /// from the last training belief (`path()`: p `[trials]` and weights `[trials, K]`);
+    /// the SDs are the filter's either way (growing from the last training trial).
+    pub(crate) fn scored(
+        scoring: Scoring,
+        pred: denovo_walk::Prediction,
+        path: impl FnOnce() -> Result<(Vec<f64>, Vec<f64>), StudyError>,
+    ) -> Result<HeldOut, StudyError> {
+        let (p, w) = match scoring {
+            Scoring::OneStep => (pred.p_right, pred.mean),
+            Scoring::LastWeights => path()?,
+        };
+        Ok(HeldOut { p, w, sd: pred.sd })
+    }
+}
+
+/// The per-animal scores and weights that a walk-type fit (psytrack, the rules with noise,
+/// the neural rules with noise) collects, animal by animal.
+#[derive(Default)]
+pub(crate) struct AnimalScores<'a> {
+    train: Vec<ScoredAnimal<'a>>,
+    held: Vec<ScoredAnimal<'a>>,
+    held_sessions: Vec<(&'a [usize], &'a [String])>,
+    weights: Vec<AnimalWeights>,
+}
+
+impl<'a> AnimalScores<'a> {
+    /// Adds animal `d` (`name`; its `sessions`' labels), trained on trials `..end`: the
+    /// training trials' p(right) from the prior, the weights and SDs on them (`fitted`,
+    /// rows of K), and its held-out trials if any.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn push(
+        &mut self,
+        name: &'a str,
+        d: &'a SubjectDesign,
+        sessions: Vec<SessionLabel>,
+        end: usize,
+        train_p: Vec<f64>,
+        fitted: (Vec<Vec<f64>>, Vec<Vec<f64>>),
+        held: Option<HeldOut>,
+    ) {
+        let (k, n) = (d.n_features, d.n_trials());
+        let (mut w, mut sd) = fitted;
+        self.train
+            .push((name, d.session_keys_in(0..end), train_p, &d.choice[..end]));
+        if let Some(h) = held {
+            w.extend(h.w.chunks(k).map(<[f64]>::to_vec));
+            sd.extend(h.sd.chunks(k).map(<[f64]>::to_vec));
+            self.held
+                .push((name, d.session_keys_in(end..n), h.p, &d.choice[end..n]));
+            self.held_sessions
+                .push((&d.session[end..n], &d.session_keys[..]));
+        }
+        self.weights.push(AnimalWeights {
+            subject: d.subject.clone(),
+            sessions,
+            train_end: end,
+            w,
+            sd: Some(sd),
+        });
+    }
+
+    /// The training trials' score, the held-out sessions' (when `holdout_sessions` > 0
+    /// and an animal has any) and every animal's weights.
+    pub(crate) fn finish(
+        self,
+        holdout_sessions: f64,
+    ) -> (SplitScore, Option<SplitScore>, Vec<AnimalWeights>) {
+        let held = (holdout_sessions > 0.0 && !self.held.is_empty())
+            .then(|| score_by_session(&self.held, &self.held_sessions));
+        (score(&self.train), held, self.weights)
+    }
+}
+
 pub(crate) fn score(parts: &[ScoredAnimal<'_>]) -> SplitScore {
     let per_animal: Vec<AnimalSplitScore> = parts
         .iter()
@@ -501,18 +588,10 @@ pub(crate) fn fit_walk(
     let hyper = fit.hyper.clone();
     let drift = fit.drift.as_ref();
     let scoring = spec.model.scoring;
-    let mut train_parts = Vec::new();
-    let mut held_parts = Vec::new();
-    let mut held_sessions = Vec::new();
-    let mut weights = Vec::new();
+    let mut scores = AnimalScores::default();
     for (i, (d, map)) in subjects.iter().zip(&fit.maps).enumerate() {
         let (end, n) = (train_end[i], d.n_trials());
-        train_parts.push((
-            names[i],
-            d.session_keys_in(0..end),
-            from_prior(d, 0..end, &hyper, drift)?.p_right,
-            &d.choice[..end],
-        ));
+        let train_p = from_prior(d, 0..end, &hyper, drift)?.p_right;
         // The state (the weights, or Q-learning's θ_R, θ_L) and its covariance blocks.
         let dim = map.w.len() / end;
         let (cov, _) = map.covariance_blocks();
@@ -520,7 +599,7 @@ pub(crate) fn fit_walk(
             mean: map.w[(end - 1) * dim..end * dim].to_vec(),
             cov: cov[(end - 1) * dim * dim..end * dim * dim].to_vec(),
         };
-        let (mut w, mut sd): (Vec<Vec<f64>>, Vec<Vec<f64>>) = match drift {
+        let fitted: (Vec<Vec<f64>>, Vec<Vec<f64>>) = match drift {
             None => (
                 map.w.chunks(k).map(<[f64]>::to_vec).collect(),
                 map.posterior_sd().chunks(k).map(<[f64]>::to_vec).collect(),
@@ -530,56 +609,34 @@ pub(crate) fn fit_walk(
                 cov.chunks(dim * dim).map(|c| r.weights_sd(c)).collect(),
             ),
         };
-        if end < n {
-            // The walk predicts from the belief at the last training trial; the rule's
-            // filter and mean path start on that trial (they need its outcome).
-            let (pred, path) = match drift {
+        // The walk predicts from the belief at the last training trial; the rule's filter
+        // and mean path start on that trial (they need its outcome).
+        let held = if end < n {
+            Some(match drift {
                 None => {
                     let test = denovo_walk::series(d, end..n);
                     let pred = denovo_walk::filter(&test, &hyper, &Start::After(last.clone()))?;
-                    let path = (
-                        constant_p(test.x, &last.mean),
-                        (end..n).flat_map(|_| last.mean.clone()).collect(),
-                    );
-                    (pred, path)
+                    HeldOut::scored(scoring, pred, || {
+                        let path = (end..n).flat_map(|_| last.mean.clone()).collect();
+                        Ok((constant_p(test.x, &last.mean), path))
+                    })?
                 }
                 Some(r) => {
                     let test = denovo_walk::trials(d, end - 1..n);
                     let pred =
                         denovo_walk::filter_rule(&test, r, &hyper, &Start::After(last.clone()))?;
-                    (pred, denovo_walk::mean_path(&test, r, &last.mean)?)
+                    HeldOut::scored(scoring, pred, || {
+                        Ok(denovo_walk::mean_path(&test, r, &last.mean)?)
+                    })?
                 }
-            };
-            let p = match scoring {
-                Scoring::OneStep => {
-                    w.extend(pred.mean.chunks(k).map(<[f64]>::to_vec));
-                    pred.p_right
-                }
-                Scoring::LastWeights => {
-                    w.extend(path.1.chunks(k).map(<[f64]>::to_vec));
-                    path.0
-                }
-            };
-            // The SDs of the filter's prediction (growing from the last training trial).
-            sd.extend(pred.sd.chunks(k).map(<[f64]>::to_vec));
-            held_parts.push((names[i], d.session_keys_in(end..n), p, &d.choice[end..n]));
-            held_sessions.push((&d.session[end..n], &d.session_keys[..]));
-        }
-        weights.push(AnimalWeights {
-            subject: d.subject.clone(),
-            sessions: data.subjects[i]
-                .sessions
-                .iter()
-                .map(SessionLabel::of)
-                .collect(),
-            train_end: end,
-            w,
-            sd: Some(sd),
-        });
+            })
+        } else {
+            None
+        };
+        let sessions = data.subjects[i].sessions.iter().map(SessionLabel::of);
+        scores.push(names[i], d, sessions.collect(), end, train_p, fitted, held);
     }
-    let train = score(&train_parts);
-    let heldout_sessions = (spec.split.holdout_sessions > 0.0 && !held_parts.is_empty())
-        .then(|| score_by_session(&held_parts, &held_sessions));
+    let (train, heldout_sessions, weights) = scores.finish(spec.split.holdout_sessions);
     let n: Vec<usize> = subjects.iter().map(|s| s.n_trials()).collect();
     let single = crate::score::single_session_warning(&names, &train_end, &n);
     if let Some(w) = single.filter(|_| spec.split.holdout_sessions > 0.0) {

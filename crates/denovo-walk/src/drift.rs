@@ -31,10 +31,9 @@
 //!   filtering): "last weights" scoring of a rule with noise.
 
 use crate::WalkError;
-use crate::blocks::BlockTridiag;
 use crate::filter::{Gaussian, Prediction, Start, predictive_p, tilted_moments};
 use crate::hyper::{Bfgs, OptimiseOptions, maximise};
-use crate::model::{Hyper, MapFit, Objective, Series, newton, sigmoid, softplus};
+use crate::model::{Hyper, MapFit, Objective, Series, drift_objective, newton, sigmoid};
 use denovo_rules::{ClosedForm, RuleKind, RuleSpec};
 
 /// One animal's trials with what a rule's step needs: the [`Series`] (regressors, choices,
@@ -246,8 +245,7 @@ impl RuleDrift {
 }
 
 /// The negative log posterior of the states `s` (`[trials, S]`) with its gradient and
-/// Gauss–Newton Hessian (module docs).
-#[allow(clippy::needless_range_loop)] // a, b, j index the blocks, J and v together.
+/// Gauss–Newton Hessian ([`drift_objective`] with x̃ = Mᵀ x and the rule's step).
 fn objective(
     tr: &Trials<'_>,
     drift: &RuleDrift,
@@ -255,83 +253,17 @@ fn objective(
     s: &[f64],
     with_hess: bool,
 ) -> Objective {
-    let (d, n) = (drift.dim, tr.series.n());
-    let dd = d * d;
-    let mut grad = vec![0.0; n * d];
-    let mut hess = BlockTridiag::zeros(d, if with_hess { n } else { 0 });
-    let (mut log_lik, mut quad) = (0.0, 0.0);
-    let mut xt = vec![0.0; d];
-    let mut next = vec![0.0; d];
-    let mut jac = vec![0.0; dd];
-    let mut dth = vec![0.0; d * drift.form.n_params()];
-    let mut r = vec![0.0; d];
-    for t in 0..n {
-        let k = drift.k;
-        drift.xt(&tr.series.x[t * k..(t + 1) * k], &mut xt);
-        let st = &s[t * d..(t + 1) * d];
-        let z: f64 = xt.iter().zip(st).map(|(a, b)| a * b).sum();
-        let p = sigmoid(z);
-        let y = tr.series.y[t];
-        log_lik += y * z - softplus(z);
-        let c = p * (1.0 - p);
-        let vt = &v[t * d..(t + 1) * d];
-        if t == 0 {
-            r.copy_from_slice(st);
-        } else {
-            drift.step(
-                tr,
-                t - 1,
-                &s[(t - 1) * d..t * d],
-                &mut next,
-                &mut jac,
-                &mut dth,
-            );
-            for j in 0..d {
-                r[j] = st[j] - next[j];
-            }
-        }
-        for j in 0..d {
-            quad += 0.5 * r[j] * r[j] / vt[j];
-            grad[t * d + j] += r[j] / vt[j] - (y - p) * xt[j];
-        }
-        if t > 0 {
-            for a in 0..d {
-                grad[(t - 1) * d + a] -= (0..d).map(|j| jac[j * d + a] * r[j] / vt[j]).sum::<f64>();
-            }
-        }
-        if with_hess {
-            let blk = &mut hess.diag[t * dd..(t + 1) * dd];
-            for a in 0..d {
-                for b in 0..d {
-                    blk[a * d + b] += c * xt[a] * xt[b];
-                }
-                blk[a * d + a] += 1.0 / vt[a];
-            }
-            if t > 0 {
-                let prev = &mut hess.diag[(t - 1) * dd..t * dd];
-                for a in 0..d {
-                    for b in 0..d {
-                        prev[a * d + b] += (0..d)
-                            .map(|j| jac[j * d + a] * jac[j * d + b] / vt[j])
-                            .sum::<f64>();
-                    }
-                }
-                let up = &mut hess.upper[(t - 1) * dd..t * dd];
-                for a in 0..d {
-                    for b in 0..d {
-                        up[a * d + b] = -jac[b * d + a] / vt[b];
-                    }
-                }
-            }
-        }
-    }
-    Objective {
-        value: quad - log_lik,
-        log_lik,
-        quad,
-        grad,
-        hess,
-    }
+    let k = drift.k;
+    let mut dth = vec![0.0; drift.dim * drift.form.n_params()];
+    drift_objective(
+        drift.dim,
+        tr.series.y,
+        v,
+        s,
+        with_hess,
+        |t, x| drift.xt(&tr.series.x[t * k..(t + 1) * k], x),
+        |t, s, next, jac| drift.step(tr, t, s, next, jac, &mut dth),
+    )
 }
 
 /// The Newton decrement below which [`map_rule`] stops (tight, for the finite-difference

@@ -22,10 +22,9 @@
 //!   drift in its predict step, linearised at the mean (m ← f(m), P ← J P Jᵀ + V).
 
 use crate::WalkError;
-use crate::blocks::BlockTridiag;
 use crate::filter::{Gaussian, Prediction, Start, predictive_p, tilted_moments};
 use crate::hyper::{Bfgs, OptimiseOptions, WalkFit, maximise};
-use crate::model::{Hyper, MapFit, Objective, Series, newton_with, sigmoid, softplus, variances};
+use crate::model::{Hyper, MapFit, Objective, Series, drift_objective, newton_with, variances};
 use std::cell::RefCell;
 
 /// A step on the weights after a trial, with its Jacobian: what the caller supplies as the
@@ -46,8 +45,7 @@ pub trait WeightDrift {
 }
 
 /// The negative log posterior of the weights `w` (`[trials, K]`) with its gradient and
-/// Gauss–Newton Hessian (module docs).
-#[allow(clippy::needless_range_loop)] // a, b, j index the blocks, J and v together.
+/// Gauss–Newton Hessian ([`drift_objective`] with the state the weights themselves).
 fn objective<D: WeightDrift + ?Sized>(
     s: &Series<'_>,
     drift: &mut D,
@@ -55,73 +53,16 @@ fn objective<D: WeightDrift + ?Sized>(
     w: &[f64],
     with_hess: bool,
 ) -> Objective {
-    let (d, n) = (s.k, s.n());
-    let dd = d * d;
-    let mut grad = vec![0.0; n * d];
-    let mut hess = BlockTridiag::zeros(d, if with_hess { n } else { 0 });
-    let (mut log_lik, mut quad) = (0.0, 0.0);
-    let mut next = vec![0.0; d];
-    let mut jac = vec![0.0; dd];
-    let mut r = vec![0.0; d];
-    for t in 0..n {
-        let xt = &s.x[t * d..(t + 1) * d];
-        let wt = &w[t * d..(t + 1) * d];
-        let z: f64 = xt.iter().zip(wt).map(|(a, b)| a * b).sum();
-        let p = sigmoid(z);
-        let y = s.y[t];
-        log_lik += y * z - softplus(z);
-        let c = p * (1.0 - p);
-        let vt = &v[t * d..(t + 1) * d];
-        if t == 0 {
-            r.copy_from_slice(wt);
-        } else {
-            drift.step(t - 1, &w[(t - 1) * d..t * d], &mut next, &mut jac);
-            for j in 0..d {
-                r[j] = wt[j] - next[j];
-            }
-        }
-        for j in 0..d {
-            quad += 0.5 * r[j] * r[j] / vt[j];
-            grad[t * d + j] += r[j] / vt[j] - (y - p) * xt[j];
-        }
-        if t > 0 {
-            for a in 0..d {
-                grad[(t - 1) * d + a] -= (0..d).map(|j| jac[j * d + a] * r[j] / vt[j]).sum::<f64>();
-            }
-        }
-        if with_hess {
-            let blk = &mut hess.diag[t * dd..(t + 1) * dd];
-            for a in 0..d {
-                for b in 0..d {
-                    blk[a * d + b] += c * xt[a] * xt[b];
-                }
-                blk[a * d + a] += 1.0 / vt[a];
-            }
-            if t > 0 {
-                let prev = &mut hess.diag[(t - 1) * dd..t * dd];
-                for a in 0..d {
-                    for b in 0..d {
-                        prev[a * d + b] += (0..d)
-                            .map(|j| jac[j * d + a] * jac[j * d + b] / vt[j])
-                            .sum::<f64>();
-                    }
-                }
-                let up = &mut hess.upper[(t - 1) * dd..t * dd];
-                for a in 0..d {
-                    for b in 0..d {
-                        up[a * d + b] = -jac[b * d + a] / vt[b];
-                    }
-                }
-            }
-        }
-    }
-    Objective {
-        value: quad - log_lik,
-        log_lik,
-        quad,
-        grad,
-        hess,
-    }
+    let k = s.k;
+    drift_objective(
+        k,
+        s.y,
+        v,
+        w,
+        with_hess,
+        |t, x| x.copy_from_slice(&s.x[t * k..(t + 1) * k]),
+        |t, w, next, jac| drift.step(t, w, next, jac),
+    )
 }
 
 /// The Newton decrement below which [`map_drift`] stops (tight, for the finite-difference
@@ -372,6 +313,7 @@ pub fn filter_drift<D: WeightDrift + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::sigmoid;
     use crate::{RuleDrift, Trials};
     use denovo_rules::{RuleKind, RuleSpec};
 

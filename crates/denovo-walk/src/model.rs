@@ -189,6 +189,94 @@ pub(crate) fn objective(s: &Series<'_>, v: &[f64], w: &[f64], with_hess: bool) -
     }
 }
 
+/// [`Objective`] of a walk with a drift, at the states `s` (`[trials, D]`): s_t =
+/// f_{t−1}(s_{t−1}) + ε_t, ε_t ~ N(0, diag v_t), s_0 ~ N(0, diag v_0), p(y_t = 1) =
+/// σ(x̃_t · s_t), with the **Gauss–Newton** Hessian (the likelihood's curvature
+/// Σ p(1−p) x̃ x̃ᵀ plus Dᵀ V⁻¹ D, D the block bidiagonal operator with I on the diagonal
+/// and −J_t below it; the drift's own curvature dropped). `regressors(t, x̃)` writes trial
+/// t's x̃_t (`[D]`); `step(t, s, next, jac)` the drift over trial t from s: f_t(s) into
+/// `next` (`[D]`) and ∂f_t/∂s into `jac` (`[D, D]`, row-major). The one objective of the
+/// rules with noise ([`map_rule`](crate::map_rule)) and of a given drift
+/// ([`map_drift`](crate::map_drift)).
+#[allow(clippy::needless_range_loop, clippy::too_many_arguments)] // a, b, j index the blocks, J and v together.
+pub(crate) fn drift_objective(
+    d: usize,
+    y: &[f64],
+    v: &[f64],
+    s: &[f64],
+    with_hess: bool,
+    mut regressors: impl FnMut(usize, &mut [f64]),
+    mut step: impl FnMut(usize, &[f64], &mut [f64], &mut [f64]),
+) -> Objective {
+    let n = y.len();
+    let dd = d * d;
+    let mut grad = vec![0.0; n * d];
+    let mut hess = BlockTridiag::zeros(d, if with_hess { n } else { 0 });
+    let (mut log_lik, mut quad) = (0.0, 0.0);
+    let mut xt = vec![0.0; d];
+    let mut next = vec![0.0; d];
+    let mut jac = vec![0.0; dd];
+    let mut r = vec![0.0; d];
+    for t in 0..n {
+        regressors(t, &mut xt);
+        let st = &s[t * d..(t + 1) * d];
+        let z: f64 = xt.iter().zip(st).map(|(a, b)| a * b).sum();
+        let p = sigmoid(z);
+        log_lik += y[t] * z - softplus(z);
+        let c = p * (1.0 - p);
+        let vt = &v[t * d..(t + 1) * d];
+        if t == 0 {
+            r.copy_from_slice(st);
+        } else {
+            step(t - 1, &s[(t - 1) * d..t * d], &mut next, &mut jac);
+            for j in 0..d {
+                r[j] = st[j] - next[j];
+            }
+        }
+        for j in 0..d {
+            quad += 0.5 * r[j] * r[j] / vt[j];
+            grad[t * d + j] += r[j] / vt[j] - (y[t] - p) * xt[j];
+        }
+        if t > 0 {
+            for a in 0..d {
+                grad[(t - 1) * d + a] -= (0..d).map(|j| jac[j * d + a] * r[j] / vt[j]).sum::<f64>();
+            }
+        }
+        if with_hess {
+            let blk = &mut hess.diag[t * dd..(t + 1) * dd];
+            for a in 0..d {
+                for b in 0..d {
+                    blk[a * d + b] += c * xt[a] * xt[b];
+                }
+                blk[a * d + a] += 1.0 / vt[a];
+            }
+            if t > 0 {
+                let prev = &mut hess.diag[(t - 1) * dd..t * dd];
+                for a in 0..d {
+                    for b in 0..d {
+                        prev[a * d + b] += (0..d)
+                            .map(|j| jac[j * d + a] * jac[j * d + b] / vt[j])
+                            .sum::<f64>();
+                    }
+                }
+                let up = &mut hess.upper[(t - 1) * dd..t * dd];
+                for a in 0..d {
+                    for b in 0..d {
+                        up[a * d + b] = -jac[b * d + a] / vt[b];
+                    }
+                }
+            }
+        }
+    }
+    Objective {
+        value: quad - log_lik,
+        log_lik,
+        quad,
+        grad,
+        hess,
+    }
+}
+
 /// The MAP weights of one series and what the evidence needs.
 #[derive(Debug, Clone)]
 pub struct MapFit {

@@ -353,6 +353,21 @@ pub fn fit_with(
     })
 }
 
+/// Runs `f` holding the lock on burn's random numbers. burn draws initial weights from one
+/// process-wide generator (per backend family), so every seeding and every initialisation
+/// in this crate holds this lock: fits side by side (an ensemble's replicates, or fits in
+/// threads of one process) each get their own seed's network, and a network initialised
+/// only to be overwritten by a record (reading a fit) cannot take draws from between
+/// another fit's seeding and its initialisation. (Without it, a fit alone and the same
+/// fit in an ensemble once differed: CI, `tests/ensemble.rs`, 2026-12-02.)
+pub(crate) fn with_burn_rng<T>(f: impl FnOnce() -> T) -> T {
+    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _held = RNG
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    f()
+}
+
 /// The fitted rule of a built-in model on the read backend (f64): a parametric rule from
 /// its parameters, a neural rule from its record. Errors name `summary.json` and
 /// `model.mpk` in `dir` (the run directory, or empty for a fit in memory).
@@ -365,7 +380,11 @@ pub(crate) fn read_model(
 ) -> Result<Model<ReadBackend>, StudyError> {
     let device = Default::default();
     let mpk = dir.join("model.mpk");
-    Ok(match model.init::<ReadBackend>(k, &device) {
+    // The network's initial draws are overwritten by the record, but they come from burn's
+    // generator: under the lock, so that they cannot fall between another fit's seeding
+    // and its initialisation.
+    let fresh = with_burn_rng(|| model.init::<ReadBackend>(k, &device));
+    Ok(match fresh {
         Model::Parametric(_) => {
             let spec: RuleSpec = serde_json::from_value(parameters.clone()).map_err(|e| {
                 StudyError::format(dir.join("summary.json"), format!("`parameters`: {e}"))
@@ -433,17 +452,11 @@ where
     B::InnerBackend: ScanBackend,
 {
     let k = design.names.len();
-    // Seeded initialisation of the neural rules: the same seed gives the same fit. burn
-    // draws from one process-wide generator, so seeding and drawing hold a lock: fits side
-    // by side (an ensemble's replicates) each get their own seed's network.
-    let start = {
-        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _init = INIT
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Seeded initialisation of the neural rules: the same seed gives the same fit.
+    let start = with_burn_rng(|| {
         B::seed(device, spec.seed);
         spec.model.init::<B>(k, device)
-    };
+    });
     let name = spec.model.model.name();
     let arch = spec.model.architecture();
     crate::with_model!(&start, r => fit_loaded::<B, _>(
@@ -472,8 +485,10 @@ where
 {
     spec.check()?;
     let (data, design) = options.data(spec)?;
-    B::seed(device, spec.seed);
-    let name = make().name();
+    let name = with_burn_rng(|| {
+        B::seed(device, spec.seed);
+        make().name()
+    });
     fit_loaded::<B, R>(spec, &data, &design, device, make, name, None, options)
 }
 
@@ -1034,4 +1049,39 @@ pub fn score_rule_spec(
     let held_score = (spec.split.holdout_sessions > 0.0)
         .then(|| crate::evaluate::score_windows(&model, &design, &held, &w0));
     Ok((train_score, held_score))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reading a fitted rule initialises a network (burn's draws) before its record
+    /// overwrites it: it must wait while another thread holds burn's generator between a
+    /// seeding and an initialisation, or it takes that fit's draws.
+    #[test]
+    fn reading_a_rule_waits_for_a_seeded_initialisation() {
+        let model = ModelSpec::parametric(denovo_rules::RuleKind::Reinforce);
+        let spec = RuleSpec::initial(denovo_rules::RuleKind::Reinforce, 2, 0.1);
+        let parameters = serde_json::to_value(&spec).unwrap();
+        let read = || read_model(&model, 2, &parameters, &[], std::path::Path::new(""));
+        std::thread::scope(|scope| {
+            let (started, go) = std::sync::mpsc::channel();
+            let reader = with_burn_rng(|| {
+                let reader = scope.spawn(move || {
+                    started.send(()).unwrap();
+                    read().map(|_| ())
+                });
+                go.recv().unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                // Still waiting on the lock this thread holds (it finishes in microseconds
+                // otherwise).
+                assert!(
+                    !reader.is_finished(),
+                    "read a rule while the generator was held"
+                );
+                reader
+            });
+            reader.join().unwrap().unwrap();
+        });
+    }
 }

@@ -1494,7 +1494,8 @@ impl Rnn32 {
     }
 
     /// One step's record: u, r, z, n, gh_n, then the head's activations after its input
-    /// (the input, h_{t+1}, is kept with every h_t).
+    /// (the input, h_{t+1}, is kept with every h_t). In [`TapeMode::Gates`] r, z, n go to
+    /// the gates' tape and the record's slots for them are left unused.
     fn record_len(&self) -> usize {
         self.input.n_in + 4 * self.size + self.head.rest_width()
     }
@@ -2412,7 +2413,9 @@ mod tests {
             kernel.force_tape = None;
             kernel.tape_budget = 0;
             let ring = run_blocks(&cohort, &*kernel, &w0, true);
-            assert_eq!(kept.d_params, ring.d_params, "{level:?}, no budget");
+            assert_eq!(kept.log_likelihood, ring.log_likelihood, "{level:?}");
+            assert_eq!(kept.d_params, ring.d_params, "{level:?}");
+            assert_eq!(kept.d_w0, ring.d_w0, "{level:?}");
             assert!(kept.d_params.iter().any(|&g| g != 0.0));
         }
     }
